@@ -1,0 +1,109 @@
+"""Typed reading of namespaced XML: one small class instead of ad-hoc ``findtext`` calls.
+
+A :class:`Reader` wraps an element and a default namespace; paths are written without
+prefixes (``"Fordring/Hovedstol"``) and typed getters turn text into dates, amounts and
+booleans, raising :class:`DecodeError` with the element path when a value is unusable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime
+from decimal import Decimal
+
+from lxml import etree
+
+from ..model import MoneyError, money
+
+
+class DecodeError(ValueError):
+    """A value the schema let through but the model cannot hold (e.g. bad money)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+class Reader:
+    """Read children of ``element`` in namespace ``ns`` by slash-separated local names."""
+
+    __slots__ = ("element", "ns")
+
+    def __init__(self, element: etree._Element, ns: str) -> None:
+        self.element = element
+        self.ns = ns
+
+    def _q(self, path: str) -> str:
+        return "/".join(f"{{{self.ns}}}{p}" for p in path.split("/"))
+
+    def find(self, path: str) -> Reader | None:
+        found = self.element.find(self._q(path))
+        return None if found is None else Reader(found, self.ns)
+
+    def all(self, path: str) -> Iterator[Reader]:
+        for found in self.element.iterfind(self._q(path)):
+            yield Reader(found, self.ns)
+
+    def has(self, path: str) -> bool:
+        return self.element.find(self._q(path)) is not None
+
+    def opt_text(self, path: str) -> str | None:
+        found = self.element.find(self._q(path))
+        if found is None or found.text is None:
+            return None
+        return found.text.strip()
+
+    def text(self, path: str) -> str:
+        value = self.opt_text(path)
+        if value is None:
+            raise DecodeError(self.path_of(path), "missing")
+        return value
+
+    def opt_date(self, path: str) -> date | None:
+        value = self.opt_text(path)
+        return None if value is None else parse_date(value, self.path_of(path))
+
+    def date(self, path: str) -> date:
+        return parse_date(self.text(path), self.path_of(path))
+
+    def opt_money(self, path: str) -> Decimal | None:
+        value = self.opt_text(path)
+        if value is None:
+            return None
+        try:
+            return money(value)
+        except MoneyError as exc:
+            raise DecodeError(self.path_of(path), str(exc)) from exc
+
+    def money(self, path: str) -> Decimal:
+        value = self.opt_money(path)
+        if value is None:
+            raise DecodeError(self.path_of(path), "missing")
+        return value
+
+    def opt_bool(self, path: str) -> bool | None:
+        value = self.opt_text(path)
+        return None if value is None else value in ("true", "1")
+
+    def opt_int(self, path: str) -> int | None:
+        value = self.opt_text(path)
+        return None if value is None else int(value)
+
+    def path_of(self, path: str = "") -> str:
+        """A readable path of this element (and ``path`` below it), without prefixes."""
+        names = [etree.QName(e).localname for e in reversed(list(self.element.iterancestors()))]
+        names.append(etree.QName(self.element).localname)
+        trail = "/".join(n for n in names if n not in ("Envelope", "Body"))
+        return f"{trail}/{path}" if path else trail
+
+
+def parse_date(value: str, path: str = "") -> date:
+    """An ``xs:date`` or ``xs:dateTime`` (time and zone dropped) as a date."""
+    text = value.strip()
+    try:
+        if "T" in text:
+            return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+        return date.fromisoformat(text[:10])
+    except ValueError as exc:
+        raise DecodeError(path, f"{value!r} is not a date") from exc
