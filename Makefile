@@ -18,7 +18,7 @@ run: $(STAMP)
 test: $(STAMP) lint typecheck pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check oir_adapter emulator tests
+	$(BIN)/ruff check oir_adapter emulator tests benchmarks scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -27,7 +27,7 @@ pytest: $(STAMP)
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python -m oir_adapter.bench
+	$(BIN)/python -m benchmarks
 
 docs: $(STAMP)
 	$(BIN)/oir docs rules --out docs/rules.md
