@@ -1,0 +1,80 @@
+"""SOAP clients for the eight services of the contracts (ØIR, fagsystem callback, PSRM).
+
+See ``docs/clients.md``. Everything a caller needs is importable from here.
+"""
+
+from .errors import (
+    BusinessFault,
+    ClientError,
+    ClientTimeoutError,
+    HttpError,
+    MalformedReplyError,
+    SchemaError,
+    ServiceUnavailableError,
+    SoapFaultError,
+    TransportError,
+)
+from .reply import (
+    ActionOutcome,
+    BusinessError,
+    Reply,
+    build_reply,
+    read_action,
+    read_oir_outcome,
+    read_psrm_outcome,
+)
+from .service import (
+    CLIENT_CLASSES,
+    ClientOptions,
+    Clients,
+    ContractTransport,
+    DaekningAfskrivningRegistreringClient,
+    DebitorForespoergselClient,
+    DebitorIndbetalingClient,
+    DebitorModregningClient,
+    DebitorRegistreringClient,
+    KeywordService,
+    MFFordringIndberetClient,
+    MFKvitteringHentClient,
+    MFUnderretSamlingHentClient,
+    ServiceClient,
+    clients_for,
+)
+from .soap import build_envelope, fault_violations, read_reply
+
+__all__ = [
+    "CLIENT_CLASSES",
+    "ActionOutcome",
+    "BusinessError",
+    "BusinessFault",
+    "ClientError",
+    "ClientOptions",
+    "ClientTimeoutError",
+    "Clients",
+    "ContractTransport",
+    "DaekningAfskrivningRegistreringClient",
+    "DebitorForespoergselClient",
+    "DebitorIndbetalingClient",
+    "DebitorModregningClient",
+    "DebitorRegistreringClient",
+    "HttpError",
+    "KeywordService",
+    "MFFordringIndberetClient",
+    "MFKvitteringHentClient",
+    "MFUnderretSamlingHentClient",
+    "MalformedReplyError",
+    "Reply",
+    "SchemaError",
+    "ServiceClient",
+    "ServiceUnavailableError",
+    "SoapFaultError",
+    "TransportError",
+    "build_envelope",
+    "build_reply",
+    "clients_for",
+    "fault_violations",
+    "read_action",
+    "read_oir_outcome",
+    "read_psrm_outcome",
+    "read_reply",
+]
