@@ -39,6 +39,7 @@ from typing import Protocol
 from .model import (
     COVERABLE_STATES,
     ZERO,
+    ØRE,
     Claim,
     ClaimState,
     Coverage,
@@ -254,7 +255,7 @@ def apply_coverage(claims: Iterable[Claim], lines: Iterable[ClaimLine]) -> None:
     pending: dict[tuple[str, str | None], Decimal] = {}
     for line in lines:
         amount = line.amount
-        if money(amount) != amount or amount <= 0:
+        if amount <= 0 or amount.quantize(ØRE) != amount:
             raise CoverageError(f"line on claim {line.claim_id} has amount {amount}; "
                                 "amounts must be positive whole øre")
         claim = by_id.get(line.claim_id)
