@@ -165,6 +165,9 @@ def read_reply(status: int, body: bytes, headers: Mapping[str, str], *,
         if status >= 300:
             raise http_error(status, body, headers, **where) from exc
         raise malformed(f"not well-formed XML ({exc})") from exc
+    doctype: str = getattr(root.getroottree().docinfo, "doctype", "")
+    if doctype:  # SOAP 1.1 §3: no DTD in a message, ever
+        raise malformed("a SOAP message must not carry a document type declaration")
     if root.tag != f"{{{SOAP11_ENV_NS}}}Envelope":
         if status >= 300:
             raise http_error(status, body, headers, **where)
