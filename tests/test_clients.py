@@ -8,6 +8,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from datetime import date
+from pathlib import Path
 
 import pytest
 import requests
@@ -583,10 +584,7 @@ def test_generic_client_by_name_or_service_and_default_address() -> None:
         ServiceClient("NoSuchService")
 
 
-def test_contract_transport_never_fetches_over_http(tmp_path: object) -> None:
-    from pathlib import Path
-
-    assert isinstance(tmp_path, Path)
+def test_contract_transport_never_fetches_over_http(tmp_path: Path) -> None:
     with pytest.raises(ClientError, match="refusing to fetch"):
         ContractTransport().load("http://example.invalid/x.xsd")
     wsdl = contracts.wsdl_path("oir/DebitorModregning.wsdl").read_text(encoding="utf-8")
@@ -611,6 +609,53 @@ def test_fault_violations_reads_the_usual_detail_shapes() -> None:
     assert fault_violations(el("<detail><m>x</m><m>y</m></detail>")) == ["x", "y"]
     assert fault_violations(el("<detail/>")) == []
     assert fault_violations(None) == []
+
+
+# ------------------------------------------------------------------ the documented examples
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
+
+
+def _examples(kind: str) -> list[pytest.ParameterSet]:
+    """``(operation, request file, response file)`` for each documented operation."""
+    out = []
+    for request in sorted(EXAMPLES.glob("*.request.xml")):
+        operation = request.name.split(".")[0]
+        for response in sorted(EXAMPLES.glob(f"{operation}.response{kind}.xml")):
+            out.append(pytest.param(operation, request, response, id=response.name))
+    return out
+
+
+def _example_body(path: Path) -> etree._Element:
+    root = etree.parse(str(path), contracts.safe_parser()).getroot()
+    body = root.find(f"{{{SOAP11_ENV_NS}}}Body")
+    return root if body is None else body[0]
+
+
+@pytest.mark.parametrize(("operation", "request_file", "response_file"), _examples(""))
+def test_documented_examples_round_trip(rsps: responses.RequestsMock, operation: str,
+                                        request_file: Path, response_file: Path) -> None:
+    op = next(o for o in contracts.operations() if o.name == operation)
+    url = BASE + op.service.path
+    rsps.add(responses.POST, url, body=envelope(etree.tostring(
+        _example_body(response_file), encoding="unicode")))
+    reply = ServiceClient(op.service, url).call(operation, _example_body(request_file))
+    assert reply.element.tag == f"{{{op.namespace}}}{op.response}"
+    assert reply.reaction in ("OK", "FEJL", "ADVARSEL")
+    assert shape(sent_body(rsps)) == shape(_example_body(request_file))
+
+
+@pytest.mark.parametrize(("operation", "request_file", "response_file"), _examples(".invalid"))
+def test_documented_invalid_replies_are_schema_errors(
+        rsps: responses.RequestsMock, operation: str, request_file: Path,
+        response_file: Path) -> None:
+    op = next(o for o in contracts.operations() if o.name == operation)
+    url = BASE + op.service.path
+    rsps.add(responses.POST, url, body=envelope(etree.tostring(
+        _example_body(response_file), encoding="unicode")))
+    with pytest.raises(SchemaError) as info:
+        ServiceClient(op.service, url).call(operation, _example_body(request_file))
+    assert info.value.violations
 
 
 # ------------------------------------------------------------------ real loopback sockets
