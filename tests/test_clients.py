@@ -533,6 +533,26 @@ def test_keyword_call_builds_a_valid_request(rsps: responses.RequestsMock) -> No
     assert "OpretDebitorkonto" in dir(client.service)
 
 
+def test_keyword_call_to_psrm_with_danish_names_and_the_kontekst_header(
+        rsps: responses.RequestsMock) -> None:
+    rsps.add(responses.POST, MF_URL, body=envelope(INDBERET_SVAR))
+    result = MFFordringIndberetClient(MF_URL).service.MFFordringIndberet(
+        Kontekst={"HovedOplysninger": {"TransaktionsID": "T-1",
+                                       "TransaktionsTid": "2026-11-23T12:00:00"}},
+        FordringhaverSystemIDStruktur={"VirksomhedSENummer": "12345678"},
+        MFLeveranceID="L-1",
+        FordringAktionSamling={"FordringAktion": [{
+            "MFAktionKode": "TILBAGEKALD", "DMIFordringHaverID": "FH-1",
+            "AktionValg": {"TilbagekaldFordringAktion": {"MFTilbagekaldFordringStruktur": {
+                "DMIFordringEFIFordringID": "EFI-9",
+                "DMIFordringTilbagekaldÅrsagKode": "HENS"}}}}]})
+    body = sent_body(rsps)
+    assert contracts.validate_element(body) == []
+    assert shape(body) == shape(el(INDBERET))
+    statuses = result.FordringInfo.FordringAktionStatusSamling.MFAktionStruktur
+    assert [a.MFAktionStatusKode for a in statuses] == ["MODTAGET", "AFVIST"]
+
+
 def test_keyword_call_translates_errors(rsps: responses.RequestsMock) -> None:
     client = DebitorRegistreringClient(REG_URL)
     rsps.add(responses.POST, REG_URL, body=envelope(FAULT), status=500)
