@@ -1,0 +1,897 @@
+"""The front-door rule catalogue (DESIGN §3.1): the rules as data, and the validators.
+
+One catalogue serves the ØIR ``OpretFordring``/``RetFordringTilstand`` checks, the PSRM
+emulator's indgangsfilter, ``oir validate`` and the generated ``docs/rules.md``, so a rule
+is described once and every user reports it the same way.
+
+Each :class:`Rule` names a *logical field* (``principal``, ``srb``…); :data:`FIELD_PATHS`
+says where that field lives in each message format, so a :class:`Violation` points at the
+element the sender must fix:
+
+- ØIR paths are relative to the request body element (``Fordring/Hovedstol`` in an
+  ``OpretFordringRequest``, ``Nedskriv/Beloeb`` in a ``RetFordringTilstandRequest``).
+- PSRM paths are relative to the action structure under ``AktionValg``
+  (``OpretFordringAktion``, ``GenindsendFordringAktion``, ``NedskrivFordringAktion``…),
+  so ``../../DMIFordringHaverID`` is the action's own fordringshaver id;
+  :func:`validate_action` returns them relative to the ``FordringAktion``.
+- ``{n}`` in a path is the 1-based position of a sub-claim or a liable party.
+
+A rule whose field has no place in a format (the reminder date is not part of a PSRM
+delivery) cannot be judged from that format and is skipped there.
+
+Validators report **every** violation at once. Context the callers own (agreements,
+known debtors, action ids already seen, whether this is a hand-over) comes in a
+:class:`RuleContext`; rules that need context nobody gave (``agreements=None``,
+``known_debtor=None``) do not fire.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Literal
+
+from lxml import etree
+
+from .bankdays import next_bank_day
+from .codecs.psrm import ActionRequest
+from .codecs.reading import DecodeError, Reader
+from .contracts import OIR_NS
+from .identifiers import is_valid_cpr, is_valid_cvr
+from .model import (
+    Claim,
+    ClaimArt,
+    ClaimKind,
+    ClaimState,
+    Party,
+    PartyKind,
+    PsrmActionCode,
+)
+from .tables import BenefitTable, ClaimTypeTable
+
+Severity = Literal["error", "warning"]
+Format = Literal["oir", "psrm"]
+Lang = Literal["da", "en"]
+
+# ---------------------------------------------------------------- contexts
+
+OIR_CREATE = "oir.OpretFordring"
+OIR_STATE = "oir.RetFordringTilstand"
+PSRM_FILTER = "psrm.indgangsfilter"
+HANDOVER = "handover"
+
+#: Where a rule applies, and what that means.
+CONTEXTS: dict[str, str] = {
+    OIR_CREATE: "ØIR OpretFordring: the debtor system's front door for a new claim",
+    OIR_STATE: "ØIR RetFordringTilstand: cancel, write down, deferral, hand-over, recall",
+    PSRM_FILTER: "PSRM indgangsfilter: every action of an MFFordringIndberet delivery",
+    HANDOVER: ("hand-over to PSRM: RetFordringTilstand/Overdrag, the debtor system's "
+               "automatic hand-over, and PSRM's check of a received claim"),
+}
+
+#: Claims under this amount (with their sub-claims) may not be handed over (PSRM 215).
+LOWER_LIMIT = Decimal("100.00")
+
+_O, _S, _P, _H = OIR_CREATE, OIR_STATE, PSRM_FILTER, HANDOVER
+
+
+# ---------------------------------------------------------------- the catalogue
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One front-door rule. ``text_da``/``text_en`` are ``str.format`` templates filled with
+    the offending values; ``field`` is the logical field (a key of :data:`FIELD_PATHS`)."""
+
+    id: str
+    psrm_number: str | None
+    severity: Severity
+    text_da: str
+    text_en: str
+    field: str
+    applies_to: frozenset[str]
+    source: str
+
+    @property
+    def code(self) -> str:
+        """The number PSRM answers with: its published number, else our id."""
+        return self.psrm_number or self.id
+
+
+@dataclass(frozen=True, slots=True)
+class FieldPaths:
+    """Where one logical field lives in each message format (``None``: not carried)."""
+
+    oir: str | None
+    psrm: str | None
+
+    def of(self, fmt: Format) -> str | None:
+        return self.oir if fmt == "oir" else self.psrm
+
+
+_F = "Fordring"
+_S_ = "MFOpretFordringStruktur"
+_H_ = f"{_S_}/FordringHæftelseSamling/MFHæftelseStruktur"
+_U_ = "OpretUnderfordringSamling/MFOpretUnderfordringStruktur[{n}]"
+_D_ = f"{_F}/DelfordringSamling/Delfordring[{{n}}]"
+
+#: Logical field → path per format (see the module docstring for what paths are relative to).
+FIELD_PATHS: dict[str, FieldPaths] = {
+    "claim": FieldPaths(_F, _S_),
+    "claim_ref": FieldPaths(f"{_F}/FagsystemFordringID", f"{_S_}/DMIFordringFordringHaverRef"),
+    "creditor": FieldPaths("MyndighedCVR", "../../DMIFordringHaverID"),
+    "type_code": FieldPaths(f"{_F}/FordringTypeKode", f"{_S_}/DMIFordringTypeKode"),
+    "art": FieldPaths(f"{_F}/FordringArt", f"{_S_}/DMIFordringFordringArtKode"),
+    "currency": FieldPaths(f"{_F}/ValutaKode", f"{_S_}/FordringBeløbStruktur/ValutaKode"),
+    "principal": FieldPaths(f"{_F}/Hovedstol", f"{_S_}/FordringBeløbStruktur/DMIFordringBeløb"),
+    "period_from": FieldPaths(f"{_F}/PeriodeFra",
+                              f"{_S_}/FordringPeriodeStruktur/DMIFordringPeriodeFraDato"),
+    "period_to": FieldPaths(f"{_F}/PeriodeTil",
+                            f"{_S_}/FordringPeriodeStruktur/DMIFordringPeriodeTilDato"),
+    "founded": FieldPaths(f"{_F}/StiftelsesDato", f"{_S_}/DMIFordringStiftelseTidspunkt"),
+    "due_date": FieldPaths(f"{_F}/ForfaldsDato", f"{_S_}/DMIFordringForfaldDato"),
+    "srb": FieldPaths(f"{_F}/SidsteRettidigeBetalingsDato", f"{_S_}/DMIFordringSRBDato"),
+    "limitation_date": FieldPaths(f"{_F}/ForaeldelsesDato", f"{_H_}/HæftelseForældelseDato"),
+    "judgment_date": FieldPaths(f"{_F}/DomsDato", f"{_H_}/HæftelseDom"),
+    "settlement_date": FieldPaths(f"{_F}/ForligsDato", f"{_H_}/HæftelseForlig"),
+    "offsetting_allowed": FieldPaths(f"{_F}/ModregningTilladt", None),
+    "co_liable": FieldPaths(f"{_F}/HaefterSamling", f"{_S_}/FordringHæftelseSamling"),
+    "co_liable.cpr": FieldPaths(f"{_F}/HaefterSamling/Haefter[{{n}}]/Part/CPRNummer",
+                                f"{_H_}[{{n}}]/MFKundeStruktur/Valg/PersonCPRNummer"),
+    "co_liable.cvr": FieldPaths(f"{_F}/HaefterSamling/Haefter[{{n}}]/Part/CVRNummer",
+                                f"{_H_}[{{n}}]/MFKundeStruktur/Valg/VirksomhedCVRNummer"),
+    "sub_claims.type_code": FieldPaths(f"{_D_}/DelfordringTypeKode", f"{_U_}/DMIFordringTypeKode"),
+    "sub_claims.amount": FieldPaths(f"{_D_}/Beloeb",
+                                    f"{_U_}/FordringBeløbStruktur/DMIFordringBeløb"),
+    "sub_claims.period_from": FieldPaths(
+        f"{_D_}/PeriodeFra", f"{_U_}/FordringPeriodeStruktur/DMIFordringPeriodeFraDato"),
+    # Known to the debtor system, not sent in a claim message:
+    "reminder_date": FieldPaths("Opkraevning/RykkerDato", None),
+    "deferral_until": FieldPaths("Henstand/HenstandTilDato", None),
+    # State changes (RetFordringTilstandRequest) and PSRM's non-claim actions:
+    "claim_id": FieldPaths("FordringID", "{structure}/DMIFordringEFIFordringID"),
+    "handover.art": FieldPaths("Overdrag/FordringArt", None),
+    "write_down.amount": FieldPaths(
+        "Nedskriv/Beloeb", "MFNedskrivFordringStruktur/FordringBeløbStruktur/DMIFordringBeløb"),
+    "write_down.currency": FieldPaths(
+        None, "MFNedskrivFordringStruktur/FordringBeløbStruktur/ValutaKode"),
+    "effective_date": FieldPaths("Nedskriv/VirkningsDato", "{structure}/DMIFordringVirkningDato"),
+}
+
+_PSRM_SRC = "PSRM rejection no. {} (published number), DESIGN §3.1"
+
+
+def _r(id: str, psrm: str | None, da: str, en: str, fld: str, applies: set[str], source: str,
+       severity: Severity = "error") -> Rule:
+    return Rule(id, psrm, severity, da, en, fld, frozenset(applies),
+                source.format(psrm) if psrm else source)
+
+
+RULES: tuple[Rule, ...] = (
+    # -------- PSRM's published rejection numbers
+    _r("PSRM-2", "2", "Fordringshaver {creditor} har ingen fordringshaveraftale",
+       "Creditor {creditor} has no creditor agreement (fordringshaveraftale)",
+       "creditor", {_P}, _PSRM_SRC + "; fires only when agreements are installed (DESIGN §4)"),
+    _r("PSRM-5", "5", "Skyldner {party} er ukendt", "Debtor {party} is unknown",
+       "co_liable.cpr", {_P}, _PSRM_SRC + "; checked only when the caller knows the debtors"),
+    _r("PSRM-151", "151",
+       "Fordringstype {type_code} er ikke tilladt i fordringshaveraftalen for {creditor}",
+       "Claim type {type_code} is not allowed by the creditor agreement of {creditor}",
+       "type_code", {_P}, _PSRM_SRC + "; fires only when agreements are installed (DESIGN §4)"),
+    _r("PSRM-152", "152", "Valutakoden skal være DKK (modtaget: {currency})",
+       "Currency must be DKK (got {currency})", "currency", {_O, _P}, _PSRM_SRC),
+    _r("PSRM-215", "215",
+       "Beløbet {amount} kr. er under den nedre grænse på {limit} kr. for overdragelse",
+       "Amount {amount} DKK is below the lower limit of {limit} DKK for hand-over",
+       "principal", {_H}, _PSRM_SRC + "; claims under 100 DKK may not be handed over"),
+    _r("PSRM-444", "444", "MFOpretFordringStruktur mangler", "MFOpretFordringStruktur is missing",
+       "claim", {_P}, _PSRM_SRC),
+    _r("PSRM-548", "548", "Virkningsdatoen {date} ligger i fremtiden",
+       "Effective date {date} is in the future", "effective_date", {_S, _P}, _PSRM_SRC),
+    _r("PSRM-569", "569", "Periode fra {period_from} ligger efter periode til {period_to}",
+       "Period from {period_from} is after period to {period_to}", "period_from", {_O, _P},
+       _PSRM_SRC),
+    _r("PSRM-533", "533", "Dato for dom eller forlig {date} ligger i fremtiden",
+       "Judgment or settlement date {date} is in the future", "judgment_date", {_O, _P},
+       _PSRM_SRC),
+    _r("PSRM-574", "574", "Fordringstype {type_code} er ikke aktiv",
+       "Claim type {type_code} is inactive", "type_code", {_O, _P, _H},
+       _PSRM_SRC + "; claim type table (DESIGN §3.3a)"),
+    _r("PSRM-600", "600", "Aktions-ID {action_id} findes allerede",
+       "Action id {action_id} already exists", "claim_ref", {_P},
+       _PSRM_SRC + "; the emulator's idempotency (DESIGN §4)"),
+    # -------- our own: claim content
+    _r("OIR-101", None,
+       "Sidste rettidige betalingsdato {srb} er ikke overskredet (betaling rettidig til og med "
+       "{deadline}, vurderet {today})",
+       "The last timely payment date (SRB) {srb} has not passed (payment on time up to "
+       "{deadline}, judged {today})",
+       "srb", {_H}, "DESIGN §3.4 (hand-over after SRB); an SRB on a bank closing day moves "
+                    "to the next bank day"),
+    _r("OIR-102", None, "Stiftelsesdato {founded} ligger efter forfaldsdato {due_date}",
+       "Founding date {founded} is after due date {due_date}", "founded", {_O, _P},
+       "DESIGN §3.1 (date consistency)"),
+    _r("OIR-103", None,
+       "Forfaldsdato {due_date} ligger efter sidste rettidige betalingsdato {srb}",
+       "Due date {due_date} is after the last timely payment date (SRB) {srb}", "due_date",
+       {_O, _P}, "DESIGN §3.1 (date consistency)"),
+    _r("OIR-104", None, "Fordringen er forældet (forældelsesdato {limitation_date})",
+       "The claim is time-barred (limitation date {limitation_date})", "limitation_date",
+       {_O, _P, _H}, "Forældelsesloven (lov nr. 522 af 6. juni 2007); DESIGN §3.1"),
+    _r("OIR-105", None, "CPR-nummer {number} er ugyldigt (format eller fødselsdato)",
+       "CPR number {number} is not valid (format or birth date)", "co_liable.cpr", {_O, _P},
+       "CPR: ten digits with a real birth date; modulus 11 not required since 2007 "
+       "(python-stdnum dk.cpr)"),
+    _r("OIR-106", None, "CVR-nummer {number} er ugyldigt (format eller modulus 11)",
+       "CVR number {number} is not valid (format or modulus 11)", "co_liable.cvr", {_O, _P},
+       "CVR: eight digits, modulus 11 (python-stdnum dk.cvr)"),
+    _r("OIR-107", None,
+       "Delfordring {n} har fordringstype {type_code}; delfordringer må kun være renter "
+       "eller gebyrer",
+       "Sub-claim {n} has claim type {type_code}; sub-claims may only carry interest or fees",
+       "sub_claims.type_code", {_O, _P}, "DESIGN §2.1 (interest/fee sub-claims), §3.3a"),
+    _r("OIR-108", None, "Beløbet skal være positivt (modtaget: {amount})",
+       "The amount must be positive (got {amount})", "principal", {_O, _P, _S},
+       "DESIGN §3.1"),
+    _r("OIR-109", None,
+       "Rykkerproceduren er ikke gennemført før overdragelse (rykkerdato: {reminder_date}, "
+       "SRB: {srb})",
+       "The reminder procedure was not completed before hand-over (reminder date: "
+       "{reminder_date}, SRB: {srb})",
+       "reminder_date", {_H}, "DESIGN §3.4 (hand-over after the reminder was sent)"),
+    _r("OIR-110", None, "Modregning er ikke tilladt for fordringen (ModregningTilladt=false)",
+       "Offsetting is not allowed for this claim (ModregningTilladt=false)",
+       "offsetting_allowed", {_O, _H}, "DESIGN §3.3 (ModregningTilladt=false is never offset)"),
+    _r("OIR-111", None, "Ydelsestype {benefit_type} må ikke modregnes i fordringstype {type_code}",
+       "Benefit type {benefit_type} may not be offset against claim type {type_code}",
+       "type_code", {_O, _P, _H}, "DESIGN §3.3a (benefit-type × claim-type table)"),
+    _r("OIR-112", None, "Fordringen har henstand til og med {deferral_until}",
+       "The claim has a deferral until {deferral_until}", "deferral_until", {_H},
+       "DESIGN §3.3 (a claim with deferral is neither offset nor handed over)"),
+    _r("OIR-113", None, "Fordringstype {type_code} er ukendt", "Claim type {type_code} is unknown",
+       "type_code", {_O, _P, _H}, "Claim type table (DESIGN §3.3a)"),
+    _r("OIR-114", None,
+       "Fordringsart {art} er ikke tilladt for fordringstype {type_code} (tilladt: {allowed})",
+       "Claim art {art} is not allowed for claim type {type_code} (allowed: {allowed})",
+       "art", {_O, _P, _H}, "Claim type table, allowed art INDR/MODR (DESIGN §3.3a, §3.4)"),
+    _r("OIR-115", None, "Perioden begynder i fremtiden ({period_from})",
+       "The period starts in the future ({period_from})", "period_from", {_O, _P},
+       "DESIGN §3.1; a warning, since e.g. day care is billed in advance", severity="warning"),
+    _r("OIR-116", None, "Fordringen har ingen hæfter", "The claim has no liable party (hæfter)",
+       "co_liable", {_P}, "DESIGN §2.2 (FordringHæftelseSamling)"),
+    _r("OIR-117", None, "Hovedfordringens type {type_code} er en rente- eller gebyrtype",
+       "Main claim type {type_code} is an interest or fee type", "type_code", {_O, _P},
+       "Claim type table, kind (DESIGN §3.3a)"),
+    _r("OIR-118", None, "Stiftelsesdato {founded} ligger i fremtiden",
+       "Founding date {founded} is in the future", "founded", {_O, _P}, "DESIGN §3.1"),
+    # -------- our own: state changes (RetFordringTilstand)
+    _r("OIR-201", None, "Fordringen er lukket (status {state}); {change} er ikke mulig",
+       "The claim is closed (state {state}); {change} is not possible", "claim_id", {_S},
+       "ClaimState (model): BETALT, ANNULLERET, AFSKREVET and DAEKKET_PSRM are final"),
+    _r("OIR-202", None,
+       "Fordringen er overdraget til PSRM og skal tilbagekaldes før {change}",
+       "The claim is with PSRM and must be recalled before {change}", "claim_id", {_S},
+       "DESIGN §2.1 (recall from PSRM), §2.2 (TILBAGEKALD)"),
+    _r("OIR-203", None, "Nedskrivningen {amount} er større end restbeløbet {outstanding}",
+       "The write-down {amount} is larger than the outstanding amount {outstanding}",
+       "write_down.amount", {_S}, "DESIGN §3.2 (øre-exact; nothing is lost)"),
+    _r("OIR-204", None, "Henstandsdatoen {deferral_until} ligger ikke i fremtiden",
+       "The deferral date {deferral_until} is not in the future", "deferral_until", {_S},
+       "DESIGN §2.1 (deferral)"),
+    _r("OIR-205", None, "Fordringen er allerede overdraget til PSRM",
+       "The claim has already been handed over to PSRM", "claim_id", {_S}, "DESIGN §3.4"),
+    _r("OIR-206", None,
+       "Fordringen er ikke overdraget til PSRM og kan ikke tilbagekaldes (status {state})",
+       "The claim is not with PSRM and cannot be recalled (state {state})", "claim_id", {_S},
+       "DESIGN §2.1 (recall from PSRM)"),
+)
+
+RULES_BY_ID: dict[str, Rule] = {r.id: r for r in RULES}
+
+
+def rule(rule_id: str) -> Rule:
+    """The rule with this id (``KeyError`` if there is none)."""
+    return RULES_BY_ID[rule_id]
+
+
+# ---------------------------------------------------------------- violations
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One rule broken by one message: which rule, where (path in the message format), and
+    the rule's texts filled with the offending values."""
+
+    rule: Rule
+    path: str
+    message_da: str
+    message_en: str
+    field: str
+
+    @property
+    def rule_id(self) -> str:
+        return self.rule.id
+
+    @property
+    def psrm_number(self) -> str | None:
+        return self.rule.psrm_number
+
+    @property
+    def severity(self) -> Severity:
+        return self.rule.severity
+
+    def to_fejl(self) -> tuple[str, str, str]:
+        """``(FejlKode, FejlTekst, Felt)`` for an ØIR ``Fejl``: our id, Danish text (the
+        schema allows 400 characters), path."""
+        return self.rule.id, self.message_da[:400], self.path
+
+    def to_afvist(self) -> tuple[str, str]:
+        """``(MFAktionAfvistNummer, MFAktionAfvistTekst)`` for PSRM: the published number
+        (else our id) and the Danish text (1000 characters at most)."""
+        return self.rule.code, self.message_da[:1000]
+
+    def with_prefix(self, prefix: str) -> Violation:
+        """The same violation with ``prefix`` put before its path (``..`` resolved)."""
+        if not prefix or self.path.startswith("/"):
+            return self
+        joined = posixpath.normpath(f"{prefix.rstrip('/')}/{self.path}") if self.path else prefix
+        return replace(self, path=joined)
+
+    def __str__(self) -> str:
+        return f"{self.rule.id} {self.path}: {self.message_en}"
+
+
+_STATE_CHANGE_LABELS: dict[str, tuple[str, str]] = {
+    "Annuller": ("annullering", "cancellation"),
+    "Nedskriv": ("nedskrivning", "write-down"),
+    "Henstand": ("henstand", "deferral"),
+    "Overdrag": ("overdragelse", "hand-over"),
+    "Tilbagekald": ("tilbagekaldelse", "recall"),
+}
+
+
+def _show(value: object, lang: Lang) -> str:
+    """A value as a message shows it: dates ISO, amounts øre-exact, CPR masked."""
+    if value is None:
+        return "ingen" if lang == "da" else "none"
+    if isinstance(value, StateChangeKind):
+        da, en = _STATE_CHANGE_LABELS[value.value]
+        return da if lang == "da" else en
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        text = f"{value:.2f}"
+        return text.replace(".", ",") if lang == "da" else text
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Party):
+        return str(value)
+    if isinstance(value, frozenset | set | tuple | list):
+        return ", ".join(sorted(_show(v, lang) for v in value))
+    return str(value)
+
+
+class _Values(dict[str, str]):
+    """Template values; a placeholder nobody filled shows as ``?`` instead of raising."""
+
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def violation(rule_id: str, *, fmt: Format, field: str | None = None, n: int | None = None,
+              structure: str | None = None, **values: object) -> Violation:
+    """Build a violation of ``rule_id`` for a check made outside this module (e.g. PSRM 600
+    on a repeated TransaktionsID): ``field`` defaults to the rule's, ``n``/``structure``
+    fill the path template, ``values`` the texts."""
+    return _violation(RULES_BY_ID[rule_id], fmt, field, n, structure, values)
+
+
+def _violation(r: Rule, fmt: Format, field: str | None, n: int | None, structure: str | None,
+               values: Mapping[str, object]) -> Violation:
+    fld = field or r.field
+    template = FIELD_PATHS[fld].of(fmt) or ""
+    path = template.format(n=n if n is not None else "", structure=structure or "")
+    filled = {"n": n, **values}
+    return Violation(
+        rule=r,
+        path=path,
+        message_da=r.text_da.format_map(_Values({k: _show(v, "da") for k, v in filled.items()})),
+        message_en=r.text_en.format_map(_Values({k: _show(v, "en") for k, v in filled.items()})),
+        field=fld,
+    )
+
+
+# ---------------------------------------------------------------- context
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What a check needs beyond the claim itself; the caller (emulator, CLI) owns it.
+
+    ``agreements``: fordringshaver id → allowed type codes; ``None`` = none installed, so
+    rules 2 and 151 never fire. ``creditor_id``: the fordringshaver being judged (default:
+    the claim's ``creditor_cvr``). ``known_debtor``: ``None`` = rule 5 is not checked.
+    ``handover``: also run the hand-over rules (SRB passed, reminder sent, lower limit…).
+    ``benefit_type``: judge offsetting against this benefit type. ``seen_action_ids`` and
+    ``action_id`` (default: the claim's own reference) drive rule 600.
+    """
+
+    claim_types: ClaimTypeTable = field(default_factory=ClaimTypeTable.default)
+    agreements: Mapping[str, frozenset[str]] | None = None
+    creditor_id: str | None = None
+    known_debtor: Callable[[Party], bool] | None = None
+    handover: bool = False
+    benefit_type: str | None = None
+    benefit_table: BenefitTable = field(default_factory=BenefitTable.default)
+    seen_action_ids: Collection[str] = frozenset()
+    action_id: str | None = None
+    lower_limit: Decimal = LOWER_LIMIT
+
+
+# ---------------------------------------------------------------- claim checks
+
+@dataclass(frozen=True, slots=True)
+class _Env:
+    today: date
+    context: RuleContext
+    art: ClaimArt | None  # the art being judged: the claim's, or the one Overdrag asks for
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    field: str
+    values: Mapping[str, object]
+    n: int | None = None
+
+
+_Check = Callable[[Claim, _Env], Iterator[_Hit]]
+
+
+def _party_field(party: Party) -> str:
+    return "co_liable.cpr" if party.kind is PartyKind.CPR else "co_liable.cvr"
+
+
+def _creditor(claim: Claim, env: _Env) -> str:
+    return env.context.creditor_id or claim.creditor_cvr or ""
+
+
+def _no_agreement(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    agreements = env.context.agreements
+    creditor = _creditor(claim, env)
+    if agreements is not None and creditor not in agreements:
+        yield _Hit("creditor", {"creditor": creditor})
+
+
+def _type_not_agreed(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    agreements = env.context.agreements
+    creditor = _creditor(claim, env)
+    if agreements is not None and creditor in agreements \
+            and claim.type_code not in agreements[creditor]:
+        yield _Hit("type_code", {"type_code": claim.type_code, "creditor": creditor})
+
+
+def _debtor_unknown(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    known = env.context.known_debtor
+    if known is None:
+        return
+    for n, liable in enumerate(claim.co_liable, start=1):
+        if not known(liable.party):
+            yield _Hit(_party_field(liable.party), {"party": liable.party}, n)
+
+
+def _currency(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    if claim.currency != "DKK":
+        yield _Hit("currency", {"currency": claim.currency})
+
+
+def _below_limit(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    if claim.outstanding < env.context.lower_limit:
+        yield _Hit("principal", {"amount": claim.outstanding, "limit": env.context.lower_limit})
+
+
+def _period_reversed(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    if claim.period_from > claim.period_to:
+        yield _Hit("period_from", {"period_from": claim.period_from, "period_to": claim.period_to})
+    for n, sub in enumerate(claim.sub_claims, start=1):
+        if sub.period_from and sub.period_to and sub.period_from > sub.period_to:
+            yield _Hit("sub_claims.period_from",
+                       {"period_from": sub.period_from, "period_to": sub.period_to}, n)
+
+
+def _judgment_future(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    for fld, day in (("judgment_date", claim.judgment_date),
+                     ("settlement_date", claim.settlement_date)):
+        if day is not None and day > env.today:
+            yield _Hit(fld, {"date": day})
+
+
+def _type_inactive(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    types = env.context.claim_types
+    known = types.get(claim.type_code)
+    if known is not None and not known.active:
+        yield _Hit("type_code", {"type_code": claim.type_code})
+    for n, sub in enumerate(claim.sub_claims, start=1):
+        t = types.get(sub.type_code)
+        if t is not None and not t.active:
+            yield _Hit("sub_claims.type_code", {"type_code": sub.type_code}, n)
+
+
+def _action_seen(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    key = env.context.action_id or claim.fagsystem_claim_id
+    if key in env.context.seen_action_ids:
+        yield _Hit("claim_ref", {"action_id": key})
+
+
+def _srb_not_passed(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    deadline = next_bank_day(claim.srb)
+    if env.today <= deadline:
+        yield _Hit("srb", {"srb": claim.srb, "deadline": deadline, "today": env.today})
+
+
+def _founded_after_due(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    if claim.founded > claim.due_date:
+        yield _Hit("founded", {"founded": claim.founded, "due_date": claim.due_date})
+
+
+def _due_after_srb(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    if claim.due_date > claim.srb:
+        yield _Hit("due_date", {"due_date": claim.due_date, "srb": claim.srb})
+
+
+def _time_barred(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    if claim.limitation_date is not None and claim.limitation_date < env.today:
+        yield _Hit("limitation_date", {"limitation_date": claim.limitation_date})
+
+
+def _bad_cpr(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    for n, liable in enumerate(claim.co_liable, start=1):
+        p = liable.party
+        if p.kind is PartyKind.CPR and not is_valid_cpr(p.number, today=env.today):
+            yield _Hit("co_liable.cpr", {"number": p.masked()}, n)
+
+
+def _bad_cvr(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    for n, liable in enumerate(claim.co_liable, start=1):
+        p = liable.party
+        if p.kind is PartyKind.CVR and not is_valid_cvr(p.number):
+            yield _Hit("co_liable.cvr", {"number": p.number}, n)
+
+
+def _sub_claim_principal(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    for n, sub in enumerate(claim.sub_claims, start=1):
+        t = env.context.claim_types.get(sub.type_code)
+        if t is not None and t.kind is ClaimKind.PRINCIPAL:
+            yield _Hit("sub_claims.type_code", {"type_code": sub.type_code}, n)
+
+
+def _not_positive(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    if claim.principal <= 0:
+        yield _Hit("principal", {"amount": claim.principal})
+    for n, sub in enumerate(claim.sub_claims, start=1):
+        if sub.amount <= 0:
+            yield _Hit("sub_claims.amount", {"amount": sub.amount}, n)
+
+
+def _no_reminder(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    reminder = claim.invoice.reminder_date if claim.invoice is not None else None
+    if reminder is None or reminder > env.today or reminder <= claim.srb:
+        yield _Hit("reminder_date", {"reminder_date": reminder, "srb": claim.srb})
+
+
+def _offsetting_refused(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    wants_offsetting = env.art is ClaimArt.OFFSETTING_ONLY or env.context.benefit_type is not None
+    if wants_offsetting and not claim.offsetting_allowed:
+        yield _Hit("offsetting_allowed", {})
+
+
+def _benefit_refused(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    benefit = env.context.benefit_type
+    if benefit is not None and not env.context.benefit_table.rule_for(benefit,
+                                                                      claim.type_code).allowed:
+        yield _Hit("type_code", {"benefit_type": benefit, "type_code": claim.type_code})
+
+
+def _deferred(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    if claim.deferred_on(env.today):
+        yield _Hit("deferral_until", {"deferral_until": claim.deferral_until})
+
+
+def _type_unknown(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    types = env.context.claim_types
+    if claim.type_code not in types:
+        yield _Hit("type_code", {"type_code": claim.type_code})
+    for n, sub in enumerate(claim.sub_claims, start=1):
+        if sub.type_code not in types:
+            yield _Hit("sub_claims.type_code", {"type_code": sub.type_code}, n)
+
+
+def _art_not_allowed(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    t = env.context.claim_types.get(claim.type_code)
+    if env.art is not None and t is not None and env.art not in t.allowed_arts:
+        yield _Hit("art", {"art": env.art, "type_code": claim.type_code,
+                           "allowed": t.allowed_arts})
+
+
+def _period_future(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    if claim.period_from > env.today:
+        yield _Hit("period_from", {"period_from": claim.period_from})
+
+
+def _no_liable(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    if not claim.co_liable:
+        yield _Hit("co_liable", {})
+
+
+def _main_is_sub_type(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    t = env.context.claim_types.get(claim.type_code)
+    if t is not None and t.kind is not ClaimKind.PRINCIPAL:
+        yield _Hit("type_code", {"type_code": claim.type_code})
+
+
+def _founded_future(claim: Claim, env: _Env) -> Iterator[_Hit]:
+    if claim.founded > env.today:
+        yield _Hit("founded", {"founded": claim.founded})
+
+
+#: The claim-content checks, by rule id. Rules not listed here (444, 548, the OIR-2xx
+#: state-change rules) are judged by :func:`validate_action` / :func:`validate_state_change`.
+CLAIM_CHECKS: dict[str, _Check] = {
+    "PSRM-2": _no_agreement,
+    "PSRM-5": _debtor_unknown,
+    "PSRM-151": _type_not_agreed,
+    "PSRM-152": _currency,
+    "PSRM-215": _below_limit,
+    "PSRM-569": _period_reversed,
+    "PSRM-533": _judgment_future,
+    "PSRM-574": _type_inactive,
+    "PSRM-600": _action_seen,
+    "OIR-101": _srb_not_passed,
+    "OIR-102": _founded_after_due,
+    "OIR-103": _due_after_srb,
+    "OIR-104": _time_barred,
+    "OIR-105": _bad_cpr,
+    "OIR-106": _bad_cvr,
+    "OIR-107": _sub_claim_principal,
+    "OIR-108": _not_positive,
+    "OIR-109": _no_reminder,
+    "OIR-110": _offsetting_refused,
+    "OIR-111": _benefit_refused,
+    "OIR-112": _deferred,
+    "OIR-113": _type_unknown,
+    "OIR-114": _art_not_allowed,
+    "OIR-115": _period_future,
+    "OIR-116": _no_liable,
+    "OIR-117": _main_is_sub_type,
+    "OIR-118": _founded_future,
+}
+
+
+def _run_claim_checks(claim: Claim, *, active: frozenset[str], fmt: Format, env: _Env
+                      ) -> list[Violation]:
+    out: list[Violation] = []
+    for r in RULES:
+        check = CLAIM_CHECKS.get(r.id)
+        if check is None or not (r.applies_to & active):
+            continue
+        for hit in check(claim, env):
+            if FIELD_PATHS[hit.field].of(fmt) is None:
+                continue  # the format does not carry the field: not judged from it
+            out.append(_violation(r, fmt, hit.field, hit.n, None, hit.values))
+    return out
+
+
+def validate_claim(claim: Claim, *, today: date, context: RuleContext, fmt: Format
+                   ) -> list[Violation]:
+    """Every violation of a claim as ØIR ``OpretFordring`` (``fmt="oir"``) or PSRM's
+    indgangsfilter (``fmt="psrm"``) sees it; with ``context.handover`` also the hand-over
+    rules. Paths are in ``fmt``'s message (see the module docstring)."""
+    active = {OIR_CREATE if fmt == "oir" else PSRM_FILTER}
+    if context.handover:
+        active.add(HANDOVER)
+    env = _Env(today=today, context=context, art=claim.art)
+    return _run_claim_checks(claim, active=frozenset(active), fmt=fmt, env=env)
+
+
+# ---------------------------------------------------------------- PSRM actions
+
+def validate_action(action: ActionRequest, *, today: date, context: RuleContext
+                    ) -> list[Violation]:
+    """Every violation of one ``FordringAktion`` of a delivery, paths relative to that
+    ``FordringAktion``. ``context.creditor_id`` defaults to the action's
+    ``DMIFordringHaverID``. Decode problems (``action.problems``) are the caller's to
+    report: they are not rules."""
+    prefix = f"AktionValg/{action.choice}" if action.choice else "AktionValg"
+    out: list[Violation] = []
+    if action.code in (PsrmActionCode.CREATE, PsrmActionCode.RESUBMIT):
+        if action.claim is None:
+            if not action.problems:
+                out.append(violation("PSRM-444", fmt="psrm"))
+        else:
+            ctx = context if context.creditor_id else replace(context,
+                                                               creditor_id=action.creditor_id)
+            out.extend(validate_claim(action.claim, today=today, context=ctx, fmt="psrm"))
+    else:
+        structure = ("MFNedskrivFordringStruktur" if action.code is PsrmActionCode.WRITE_DOWN
+                     else "MFTilbagekaldFordringStruktur")
+        if action.amount is not None and action.amount <= 0:
+            out.append(violation("OIR-108", fmt="psrm", field="write_down.amount",
+                                 amount=action.amount))
+        if action.currency is not None and action.currency != "DKK":
+            out.append(violation("PSRM-152", fmt="psrm", field="write_down.currency",
+                                 currency=action.currency))
+        if action.effective_date is not None and action.effective_date > today:
+            out.append(violation("PSRM-548", fmt="psrm", structure=structure,
+                                 date=action.effective_date))
+    return [v.with_prefix(prefix) for v in out]
+
+
+# ---------------------------------------------------------------- ØIR state changes
+
+class StateChangeKind(StrEnum):
+    """The choice of a ``RetFordringTilstandRequest`` (its element name)."""
+
+    CANCEL = "Annuller"
+    WRITE_DOWN = "Nedskriv"
+    DEFERRAL = "Henstand"
+    HAND_OVER = "Overdrag"
+    RECALL = "Tilbagekald"
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """One requested change of a claim; only the fields of its kind are set."""
+
+    kind: StateChangeKind
+    amount: Decimal | None = None  # Nedskriv
+    reason: str | None = None  # Nedskriv, Tilbagekald, Annuller (Begrundelse)
+    effective_date: date | None = None  # Nedskriv
+    deferral_until: date | None = None  # Henstand
+    art: ClaimArt | None = None  # Overdrag
+
+
+def decode_state_change(element: etree._Element) -> tuple[str, StateChange]:
+    """``(FordringID, change)`` from a schema-valid ``RetFordringTilstandRequest``."""
+    r = Reader(element, OIR_NS)
+    claim_id = r.text("FordringID")
+    for kind in StateChangeKind:
+        c = r.find(kind.value)
+        if c is None:
+            continue
+        if kind is StateChangeKind.CANCEL:
+            return claim_id, StateChange(kind, reason=c.opt_text("Begrundelse"))
+        if kind is StateChangeKind.WRITE_DOWN:
+            return claim_id, StateChange(kind, amount=c.money("Beloeb"),
+                                         reason=c.text("AarsagKode"),
+                                         effective_date=c.opt_date("VirkningsDato"))
+        if kind is StateChangeKind.DEFERRAL:
+            return claim_id, StateChange(kind, deferral_until=c.date("HenstandTilDato"))
+        if kind is StateChangeKind.HAND_OVER:
+            return claim_id, StateChange(kind, art=ClaimArt(c.text("FordringArt")))
+        return claim_id, StateChange(kind, reason=c.text("AarsagKode"))
+    raise DecodeError(r.path_of(), "no Annuller, Nedskriv, Henstand, Overdrag or Tilbagekald")
+
+
+#: States from which nothing moves any more.
+CLOSED_STATES = frozenset({ClaimState.PAID, ClaimState.CANCELLED, ClaimState.WRITTEN_OFF,
+                           ClaimState.COVERED_BY_PSRM})
+
+
+def validate_state_change(claim: Claim | None, change: StateChange, *, today: date,
+                          context: RuleContext) -> list[Violation]:
+    """Every violation of a ``RetFordringTilstand`` request, paths in that request.
+
+    With ``claim=None`` only what the request shows on its own is judged (``oir validate``
+    has no store). ``Overdrag`` runs every hand-over rule on the stored claim with the art
+    the request asks for — the way to judge a hand-over, automatic ones included.
+    """
+    out: list[Violation] = []
+    kind = change.kind
+    if kind is StateChangeKind.WRITE_DOWN:
+        if change.amount is not None and change.amount <= 0:
+            out.append(violation("OIR-108", fmt="oir", field="write_down.amount",
+                                 amount=change.amount))
+        if change.effective_date is not None and change.effective_date > today:
+            out.append(violation("PSRM-548", fmt="oir", date=change.effective_date))
+    if kind is StateChangeKind.DEFERRAL and change.deferral_until is not None \
+            and change.deferral_until <= today:
+        out.append(violation("OIR-204", fmt="oir", deferral_until=change.deferral_until))
+    if claim is None:
+        return out
+    state = claim.state
+    if state in CLOSED_STATES:
+        out.append(violation("OIR-201", fmt="oir", state=state, change=kind))
+        return out
+    if kind in (StateChangeKind.CANCEL, StateChangeKind.DEFERRAL) \
+            and state is ClaimState.HANDED_OVER:
+        out.append(violation("OIR-202", fmt="oir", change=kind))
+    if kind is StateChangeKind.WRITE_DOWN and change.amount is not None \
+            and change.amount > claim.outstanding:
+        out.append(violation("OIR-203", fmt="oir", amount=change.amount,
+                             outstanding=claim.outstanding))
+    if kind is StateChangeKind.RECALL and state is not ClaimState.HANDED_OVER:
+        out.append(violation("OIR-206", fmt="oir", state=state))
+    if kind is StateChangeKind.HAND_OVER:
+        if state is ClaimState.HANDED_OVER:
+            out.append(violation("OIR-205", fmt="oir"))
+        else:
+            env = _Env(today=today, context=context, art=change.art or claim.art)
+            for v in _run_claim_checks(claim, active=frozenset({HANDOVER}), fmt="oir", env=env):
+                if v.field == "art":  # the art judged is the one this request asks for
+                    v = replace(v, field="handover.art", path=FIELD_PATHS["handover.art"].oir or "")
+                out.append(v)
+    return out
+
+
+# ---------------------------------------------------------------- documentation
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _code(path: str | None) -> str:
+    return f"`{path}`" if path else "—"
+
+
+def catalogue_markdown() -> str:
+    """The catalogue as Markdown (``oir docs rules``; ``docs/rules.md`` is its output)."""
+    lines = [
+        "# Rule catalogue",
+        "",
+        "<!-- Generated by `oir docs rules --out docs/rules.md` from `oir_adapter/rules.py`."
+        " Do not edit by hand: a test fails when this file is stale. -->",
+        "",
+        "The front-door rules of DESIGN §3.1, as the ØIR debtor end, the PSRM emulator's",
+        "indgangsfilter and `oir validate` apply them. Every violation of a message is",
+        "reported at once, each pointing at its field. The PSRM numbers are PSRM's published",
+        "rejection numbers; `OIR-…` rules have no published number and are this project's",
+        "own. Texts and sources are modelled (the official rule texts are not public).",
+        "",
+        "- ØIR answers carry a `Fejl` per violation: `FejlKode` = rule id, `FejlTekst` =",
+        "  Danish text, `Felt` = path in the request.",
+        "- PSRM answers carry an `MFAktionAfvistStruktur` per violation:",
+        "  `MFAktionAfvistNummer` = PSRM number (else the rule id), `MFAktionAfvistTekst` =",
+        "  Danish text.",
+        "- `{placeholders}` in the texts are filled with the offending values (dates ISO,",
+        "  amounts øre-exact, CPR numbers masked).",
+        "- ØIR paths are relative to the request element; PSRM paths to the action structure",
+        "  under `AktionValg` (`{structure}` names it, `{n}` is a 1-based position). A rule",
+        "  whose field a format does not carry is not judged from that format.",
+        "- Hand-over: an SRB on a bank closing day moves to the next bank day",
+        "  (`oir_adapter.bankdays`), and a claim may only be handed over after that day.",
+        "",
+        "## Where rules apply",
+        "",
+        "| context | meaning |",
+        "|---|---|",
+    ]
+    lines += [f"| `{name}` | {_cell(text)} |" for name, text in CONTEXTS.items()]
+    lines += [
+        "",
+        "## Rules",
+        "",
+        "| id | PSRM no. | severity | Danish | English | field | ØIR path | PSRM path "
+        "| applies to | source |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in RULES:
+        paths = FIELD_PATHS[r.field]
+        applies = ", ".join(f"`{c}`" for c in CONTEXTS if c in r.applies_to)
+        lines.append(
+            f"| {r.id} | {r.psrm_number or '—'} | {r.severity} | {_cell(r.text_da)} | "
+            f"{_cell(r.text_en)} | `{r.field}` | {_code(paths.oir)} | {_code(paths.psrm)} | "
+            f"{applies} | {_cell(r.source)} |")
+    lines += [
+        "",
+        "## Fields",
+        "",
+        "A violation may point at a field related to its rule's (a sub-claim's period,",
+        "a write-down's amount); these are all the fields and where they live.",
+        "",
+        "| field | ØIR path | PSRM path |",
+        "|---|---|---|",
+    ]
+    lines += [f"| `{name}` | {_code(p.oir)} | {_code(p.psrm)} |" for name, p in FIELD_PATHS.items()]
+    return "\n".join(lines) + "\n"
