@@ -19,7 +19,7 @@ Choices (see docs/coverage.md):
 * Only claims due on the payout date are offset (``due_date <= payout_date``); a claim not
   yet due is skipped, not anticipated.
 * A deferral in force on the planning day ``on`` *or* on the payout date blocks
-  offsetting of that claim.
+  offsetting of that claim (the payout date matters when a payout is booked late).
 * The share cap belongs to the rule that decides: a rule for one claim type caps that
   type; a ``*`` rule caps all the claim types it governs *together* (so a 20 % pension
   rule really limits the pension to 20 %, however many claim types are offset). That is

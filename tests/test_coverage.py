@@ -107,10 +107,12 @@ EXAMPLES = {
         "0.00"),
     "interest and fees before principal, oldest sub-claim first": (
         [make_claim("C", "CFFAKTU", "1000.00", subs=[
-            Sub("RENTE-1", "12.34", founded=date(2026, 3, 1)),
-            Sub("GEBYR-1", "100.00", founded=date(2026, 2, 1), type_code="GEBYR")])],
+            Sub("A-RENTE", "12.34", founded=date(2026, 3, 1)),
+            Sub("B-GEBYR", "100.00", founded=date(2026, 2, 1), type_code="GEBYR"),
+            Sub("C-RENTE", "7.00")])],  # no founding date: counts as founded with the claim
         "150.00", {},
-        [("C", "GEBYR-1", "100.00"), ("C", "RENTE-1", "12.34"), ("C", None, "37.66")],
+        [("C", "C-RENTE", "7.00"), ("C", "B-GEBYR", "100.00"), ("C", "A-RENTE", "12.34"),
+         ("C", None, "30.66")],
         "0.00"),
     "oldest received first, ties by founding date, then id": (
         [make_claim("A", received=date(2026, 2, 1), founded=date(2025, 1, 1)),

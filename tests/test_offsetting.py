@@ -178,6 +178,24 @@ def test_worked_example(name: str) -> None:
                and line.benefit_payment_id == "Y1" for line in p.lines)
 
 
+@pytest.mark.parametrize("on, until, blocked", [
+    (TODAY, PAYOUT, True),  # in force throughout
+    (TODAY, date(2026, 4, 15), True),  # in force when planned, over by the payout
+    (date(2026, 5, 2), date(2026, 5, 1), True),  # booked late: in force on the payout date
+    (date(2026, 5, 2), date(2026, 4, 29), False),  # over before the payout date
+])
+def test_deferral_blocks_on_planning_day_or_payout_date(on: date, until: date,
+                                                        blocked: bool) -> None:
+    claims = [make_claim("A", deferral_until=until)]
+    p = plan_offsets(benefit("TEST", "100.00"), claims, on=on, claim_types=TYPES,
+                     benefits=OPEN_TABLE)
+    if blocked:
+        assert p.lines == [] and p.skipped == [("A", SkipReason.DEFERRED)]
+        assert p.net_payout == D("100.00")
+    else:
+        assert summary(p) == [("A", None, "100.00")] and p.net_payout == D("0.00")
+
+
 def test_offset_classes() -> None:
     b = benefit("TEST", "1.00")
     assert offset_class(make_claim("A"), b) is OffsetClass.OWN_COLLECTION
