@@ -853,7 +853,7 @@ FIELD_MAP: tuple[FieldRow, ...] = (
     FieldRow("Fordring/DomsDato", f"{_H}/HæftelseDom", "derived", "on every hæftelse"),
     FieldRow("Fordring/ForligsDato", f"{_H}/HæftelseForlig", "derived", "on every hæftelse"),
     FieldRow("Fordring/ModregningTilladt", _NOTE, "note",
-             f"`{NOTE_OFFSETTING}: true|false`; governs the debtor system's own offsetting"),
+             f"`{NOTE_OFFSETTING}: true` or `false`; governs the debtor system's own offsetting"),
     FieldRow("Debitorkonto/Debitor/Part/CPRNummer",
              f"{_H}[1]/MFKundeStruktur/Valg/PersonCPRNummer", "copy",
              "the account's debtor is the first hæftelse"),
@@ -935,17 +935,31 @@ DOC_BEGIN = "<!-- BEGIN GENERATED: oir_adapter.mapping.field_map_markdown -->"
 DOC_END = "<!-- END GENERATED -->"
 
 
+#: How the tables abbreviate the two long PSRM prefixes (the legend says where they sit).
+_ABBREVIATIONS = ((_U, "MFOpretUnderfordringStruktur"), (_S, "MFOpretFordringStruktur"))
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
 def _table(rows: Sequence[FieldRow], left: str, right: str) -> list[str]:
     lines = [f"| {left} | {right} | rule | note |", "|---|---|---|---|"]
     for r in rows:
-        target = "—" if r.target == "—" else f"`{r.target}`"
-        lines.append(f"| `{r.source}` | {target} | {r.rule} | {r.note} |")
+        target = r.target
+        for long, short in _ABBREVIATIONS:
+            target = target.replace(long, short)
+        target = "—" if target == "—" else f"`{target}`"
+        lines.append(f"| `{r.source}` | {_cell(target)} | {r.rule} | {_cell(r.note)} |")
     return lines
 
 
 def field_map_markdown() -> str:
     """The two field tables as Markdown, between the markers docs/mapping.md keeps."""
-    lines = [DOC_BEGIN, "", "### ØIR → PSRM (`OpretFordringRequest` → `FordringAktion`)", ""]
+    lines = [DOC_BEGIN, "", "### ØIR → PSRM (`OpretFordringRequest` → `FordringAktion`)", "",
+             f"`MFOpretFordringStruktur` stands for `{_S}`, `MFOpretUnderfordringStruktur` "
+             f"for `{_U}`. `Debitorkonto/…` is the account the claim is registered on "
+             "(from `OpretDebitorkonto`).", ""]
     lines += _table(FIELD_MAP, "ØIR (below `OpretFordringRequest`)",
                     "PSRM (below `FordringAktion`)")
     lines += ["", "### PSRM → ØIR (receipts and notifications → `Haendelse`)", ""]
