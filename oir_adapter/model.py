@@ -241,9 +241,9 @@ class PsrmHandover:
     """What the debtor system knows about a claim it handed to PSRM."""
 
     art: ClaimArt
-    status: PsrmStatus
+    status: PsrmStatus | None  # None: delivery sent, PSRM has not answered yet
     status_date: date
-    amount: Decimal
+    amount: Decimal  # the part handed over (what is not reserved for planned offsets)
     action_id: str | None = None
     efi_claim_id: str | None = None
     reasons: list[RejectionReason] = field(default_factory=list)

@@ -1,0 +1,292 @@
+"""The admin API under ``/_admin``: clock, reset, scenarios, journal, faults, health, and
+the PSRM behaviour switches. JSON in, JSON out; scripts and the conformance suite depend
+on these exact shapes (DESIGN §4).
+
+Errors are ``{"error": "<what>", "field": "<which>"}`` with HTTP 400 (or 404/401), never
+a traceback. When an admin token is configured every call needs
+``Authorization: Bearer <token>``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import yaml
+from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import select
+
+from oir_adapter import __version__
+
+from . import chain, clock, fagsystem, faults, journal, ledger, outbox, psrm
+from . import tables as t
+from .runtime import Runtime
+
+
+class AdminError(Exception):
+    def __init__(self, message: str, field: str | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.status = status
+
+
+def _json_body() -> dict[str, Any]:
+    data = request.get_data(cache=True)
+    if not data.strip():
+        return {}
+    try:
+        value = json.loads(data)
+    except ValueError as exc:
+        raise AdminError(f"body is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise AdminError("body must be a JSON object")
+    return value
+
+
+def admin_blueprint(runtime: Runtime) -> Blueprint:
+    bp = Blueprint("admin", __name__, url_prefix="/_admin")
+
+    @bp.before_request
+    def _auth() -> Response | None:
+        token = runtime.config.admin_token
+        if not token:
+            return None
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            response = jsonify({"error": "admin token required (Authorization: Bearer …)"})
+            response.status_code = 401
+            return response
+        return None
+
+    @bp.errorhandler(AdminError)
+    def _admin_error(exc: AdminError) -> tuple[Response, int]:
+        body: dict[str, Any] = {"error": exc.message}
+        if exc.field:
+            body["field"] = exc.field
+        return jsonify(body), exc.status
+
+    # ------------------------------------------------------------ clock
+
+    @bp.get("/clock")
+    def get_clock() -> Response:
+        with runtime.store.transaction() as conn:
+            return jsonify({"now": clock.now(conn).isoformat(),
+                            "virtual": clock.is_virtual(conn)})
+
+    @bp.put("/clock")
+    def put_clock() -> Response:
+        body = _json_body()
+        value = body.get("now")
+        if not isinstance(value, str):
+            raise AdminError("now: an ISO date or datetime string is required", "now")
+        try:
+            when = clock.parse_when(value)
+        except ValueError:
+            raise AdminError(f"now: {value!r} is not an ISO date or datetime", "now") from None
+        new, events = chain.set_clock(runtime, when)
+        return jsonify({"now": new.isoformat(), "events": events})
+
+    @bp.post("/clock/advance")
+    def advance_clock() -> Response:
+        body = _json_body()
+        days = _whole(body, "days", 0, 3650)
+        hours = _whole(body, "hours", 0, 24 * 3650)
+        if not days and not hours:
+            raise AdminError("days or hours: give a positive whole number", "days")
+        new, events = chain.advance(runtime, days=days, hours=hours)
+        return jsonify({"now": new.isoformat(), "events": events})
+
+    # ------------------------------------------------------------ state
+
+    @bp.post("/reset")
+    def reset() -> Response:
+        runtime.store.reset()
+        return jsonify({"status": "reset"})
+
+    @bp.post("/scenario")
+    def scenario() -> Response:
+        from .scenario import ScenarioError, load_scenario
+
+        text = request.get_data(as_text=True)
+        try:
+            data = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as exc:
+            raise AdminError(f"scenario is neither JSON nor YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise AdminError("scenario must be a mapping (YAML or JSON object)")
+        try:
+            summary = load_scenario(runtime, data)
+        except ScenarioError as exc:
+            raise AdminError(str(exc), exc.field) from None
+        return jsonify(summary)
+
+    @bp.get("/health")
+    def health() -> Response:
+        with runtime.store.transaction() as conn:
+            conn.execute(select(1))
+        return jsonify({"status": "ok", "db": runtime.store.dialect, "version": __version__})
+
+    @bp.post("/poll")
+    def poll() -> Response:
+        """Send what the outbox holds and fetch PSRM's news now, without moving the clock."""
+        sent = outbox.drain(runtime)
+        with runtime.store.transaction() as conn:
+            today = clock.today(conn)
+        events = chain.poll_psrm(runtime, today)
+        sent += outbox.drain(runtime)
+        return jsonify({"sent": sent, "events": events})
+
+    @bp.get("/outbox")
+    def outbox_items() -> Response:
+        with runtime.store.transaction() as conn:
+            rows = conn.execute(select(t.outbox).order_by(t.outbox.c.id.desc()).limit(
+                _limit())).all()
+        return jsonify([{"id": r.id, "target": r.target, "operation": r.operation,
+                         "status": r.status, "attempts": r.attempts,
+                         "last_error": r.last_error, "created": r.created.isoformat()}
+                        for r in rows])
+
+    # ------------------------------------------------------------ journal
+
+    @bp.get("/journal")
+    def journal_list() -> Response:
+        args = request.args
+        with runtime.store.transaction() as conn:
+            rows = journal.query(conn, end=args.get("end"), operation=args.get("operation"),
+                                 status=args.get("status"),
+                                 transaction_id=args.get("transaktions_id"), limit=_limit(),
+                                 full=args.get("full") in ("1", "true"))
+        return jsonify(rows)
+
+    @bp.get("/journal/<int:exchange_id>")
+    def journal_get(exchange_id: int) -> Response:
+        with runtime.store.transaction() as conn:
+            row = journal.get(conn, exchange_id)
+        if row is None:
+            raise AdminError(f"no journal entry {exchange_id}", status=404)
+        return jsonify(row)
+
+    @bp.get("/journal/export")
+    def journal_export() -> Response:
+        """Every exchange, oldest first, as JSON lines (request and response XML included)."""
+        with runtime.store.transaction() as conn:
+            rows = journal.query(conn, limit=10_000, full=True)
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in reversed(rows))
+        return Response(text, 200, content_type="application/x-ndjson; charset=utf-8",
+                        headers={"Content-Disposition": "attachment; filename=journal.jsonl"})
+
+    # ------------------------------------------------------------ faults
+
+    @bp.post("/faults")
+    def add_fault() -> tuple[Response, int]:
+        body = _json_body()
+        with runtime.store.transaction() as conn:
+            try:
+                fault = faults.add(conn, body)
+            except faults.FaultSpecError as exc:
+                raise AdminError(str(exc), str(exc).split(":", 1)[0]) from None
+        return jsonify(fault.as_json()), 201
+
+    @bp.get("/faults")
+    def list_faults() -> Response:
+        with runtime.store.transaction() as conn:
+            return jsonify([f.as_json() for f in faults.armed(conn)])
+
+    @bp.delete("/faults")
+    def clear_faults() -> Response:
+        with runtime.store.transaction() as conn:
+            return jsonify({"cleared": faults.clear(conn)})
+
+    # ------------------------------------------------------------ ends
+
+    @bp.get("/fagsystem/events")
+    def fagsystem_events() -> Response:
+        with runtime.store.transaction() as conn:
+            return jsonify(fagsystem.events(conn, claim_id=request.args.get("claim_id"),
+                                            limit=_limit(default=1000)))
+
+    @bp.get("/accounts")
+    def accounts() -> Response:
+        with runtime.store.transaction() as conn:
+            found = ledger.search_accounts(conn, ledger.AccountCriteria(), after=None,
+                                           limit=_limit())
+            balances = ledger.account_balances(conn, [a.number for a in found])
+        return jsonify([{"number": a.number, "reference": a.fagsystem_reference,
+                         "name": a.debtor.name, "party": a.debtor.party.masked(),
+                         "authority_cvr": a.authority_cvr, "fagsystem_id": a.fagsystem_id,
+                         "balance": str(balances[a.number])} for a in found])
+
+    @bp.post("/psrm/behaviour")
+    def psrm_behaviour() -> Response:
+        return _psrm_call(psrm.set_behaviour)
+
+    @bp.post("/psrm/pay")
+    def psrm_pay() -> Response:
+        body = _json_body()
+        amount = _amount(body, "amount")
+        with runtime.store.transaction() as conn:
+            try:
+                result = psrm.record_payment(
+                    conn, claim_ref=body.get("claim_ref"), efi_claim_id=body.get("efi_claim_id"),
+                    amount=amount, day=clock.today(conn), source=str(body.get("source", "INDB")))
+            except ValueError as exc:
+                raise AdminError(str(exc), str(exc).split(":", 1)[0]) from None
+        return jsonify(result)
+
+    @bp.post("/psrm/events")
+    def psrm_events() -> Response:
+        return _psrm_call(psrm.script_event)
+
+    @bp.get("/psrm")
+    def psrm_state() -> Response:
+        with runtime.store.transaction() as conn:
+            return jsonify(psrm.snapshot(conn))
+
+    def _psrm_call(fn: Callable[[Any, dict[str, Any]], Any]) -> Response:
+        body = _json_body()
+        with runtime.store.transaction() as conn:
+            try:
+                result = fn(conn, body)
+            except ValueError as exc:
+                raise AdminError(str(exc), str(exc).split(":", 1)[0]) from None
+        return jsonify(result if result is not None else {"status": "ok"})
+
+    return bp
+
+
+def _whole(body: dict[str, Any], name: str, low: int, high: int) -> int:
+    value = body.get(name, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise AdminError(f"{name}: a whole number from {low} to {high}", name)
+    return value
+
+
+def _amount(body: dict[str, Any], name: str) -> Decimal | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise AdminError(f"{name}: {value!r} is not an amount", name) from None
+    if amount.quantize(Decimal("0.01")) != amount or amount <= 0:
+        raise AdminError(f"{name}: a positive amount in whole øre", name)
+    return amount
+
+
+def _limit(default: int = 100) -> int:
+    raw = request.args.get("limit")
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise AdminError("limit: a whole number", "limit") from None
+    if not 1 <= value <= 10_000:
+        raise AdminError("limit: from 1 to 10000", "limit")
+    return value
+

@@ -1,0 +1,108 @@
+"""``create_app``: the Flask application that plays every end.
+
+Mounts each service of the contracts at its path (``/oir/…``, ``/fagsystem/…``,
+``/psrm/…``), serves ``?wsdl`` with the address rewritten to the host that was called,
+serves the XSDs under ``/xsd/``, and adds the admin API and the dashboard.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, request
+from lxml import etree
+
+from oir_adapter.contracts import SERVICES, Service, contracts_root, wsdl_path
+
+from . import debtor, fagsystem, psrm
+from .config import EmulatorConfig
+from .endpoints import XML_CONTENT_TYPE, OperationHandler, serve
+from .runtime import Runtime
+
+log = logging.getLogger("emulator")
+
+_HANDLERS: dict[str, dict[str, OperationHandler]] = {
+    "oir": debtor.HANDLERS,
+    "fagsystem": fagsystem.HANDLERS,
+    "psrm": psrm.HANDLERS,
+}
+
+
+def create_app(config: EmulatorConfig | None = None, **overrides: Any) -> Flask:
+    """Build the emulator app. ``overrides`` set :class:`EmulatorConfig` fields."""
+    if config is None:
+        config = EmulatorConfig.from_env(**overrides)
+    else:
+        for key, value in overrides.items():
+            setattr(config, key, value)
+    runtime = Runtime(config)
+    app = Flask("emulator")
+    app.config["MAX_CONTENT_LENGTH"] = None  # the SOAP pipeline enforces its own limit
+    app.extensions["oir_runtime"] = runtime
+    runtime.app = app
+    for svc in SERVICES:
+        _mount(app, runtime, svc)
+
+    @app.get("/xsd/<path:relative>")
+    def xsd(relative: str) -> Response:
+        root = (contracts_root() / "xsd").resolve()
+        target = (root / relative).resolve()
+        if root not in target.parents or target.suffix != ".xsd" or not target.is_file():
+            return Response("no such schema\n", 404, content_type="text/plain")
+        return Response(target.read_bytes(), 200, content_type=XML_CONTENT_TYPE)
+
+    from .admin import admin_blueprint
+
+    app.register_blueprint(admin_blueprint(runtime))
+    try:
+        from .dashboard import dashboard_blueprint
+    except ImportError:  # the dashboard is optional while it is being built
+        pass
+    else:
+        app.register_blueprint(dashboard_blueprint(runtime))
+
+    if config.start_worker:
+        from .outbox import OutboxWorker
+
+        runtime.worker = OutboxWorker(runtime)
+        runtime.worker.start()
+    return app
+
+
+def runtime_of(app: Flask) -> Runtime:
+    runtime = app.extensions["oir_runtime"]
+    assert isinstance(runtime, Runtime)
+    return runtime
+
+
+def _mount(app: Flask, runtime: Runtime, svc: Service) -> None:
+    handlers = _HANDLERS[svc.end]
+    missing = [op.name for op in svc.operations if op.name not in handlers]
+    if missing:
+        raise RuntimeError(f"{svc.end} end has no handler for {', '.join(missing)}")
+
+    def post() -> Response:
+        return serve(runtime, svc, request, handlers)
+
+    def get() -> Response:
+        if "wsdl" in {k.lower() for k in request.args}:
+            return Response(wsdl_for(svc, request.host_url), 200, content_type=XML_CONTENT_TYPE)
+        return Response(f"{svc.name}: POST SOAP 1.1 here, or GET ?wsdl\n", 200,
+                        content_type="text/plain; charset=utf-8")
+
+    app.add_url_rule(svc.path, f"{svc.name}_post", post, methods=["POST"])
+    app.add_url_rule(svc.path, f"{svc.name}_get", get, methods=["GET"])
+
+
+def wsdl_for(svc: Service, host_url: str) -> bytes:
+    """The service's WSDL with soap:address and schemaLocation pointing at ``host_url``."""
+    doc = etree.parse(str(wsdl_path(svc.wsdl)))
+    base = host_url.rstrip("/")
+    for address in doc.iter("{http://schemas.xmlsoap.org/wsdl/soap/}address"):
+        address.set("location", f"{base}{svc.path}")
+    for imp in doc.iter("{http://www.w3.org/2001/XMLSchema}import"):
+        location = imp.get("schemaLocation", "")
+        if "xsd/" in location:
+            imp.set("schemaLocation", f"{base}/xsd/{location.split('xsd/', 1)[1]}")
+    return etree.tostring(doc, xml_declaration=True, encoding="UTF-8")

@@ -1,0 +1,238 @@
+"""The debtor end's bookings with side effects: coverage and offsets on claims, hand-over to
+PSRM, and the outgoing work they cause (fagsystem callbacks, PSRM actions).
+
+Used by the ØIR handlers and by the clock alike, so a payment booked through
+``ForetagIndbetaling`` and an offset booked on a payout date end up the same way: lines
+stored, claims saved, the fagsystem told, and PSRM written down when the claim is there.
+Outgoing work is queued in the outbox inside the caller's transaction and sent after it
+commits, so nothing is ever sent for a change that was rolled back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from lxml import etree
+from sqlalchemy import Connection, insert
+
+from oir_adapter import mapping
+from oir_adapter.coverage import apply_coverage, sum_per_claim
+from oir_adapter.mapping import EventType, FagsystemEvent
+from oir_adapter.model import (
+    ZERO,
+    Claim,
+    ClaimArt,
+    ClaimState,
+    Coverage,
+    CoverageSource,
+    DebtorAccount,
+    Offset,
+    OffsetStatus,
+    PsrmHandover,
+    WriteDownReason,
+)
+from oir_adapter.offsetting import plan_offsets
+
+from . import ledger
+from . import tables as t
+from .runtime import Runtime
+from .store import next_number
+
+#: PSRM's lower limit: claims under 100 kr may not be handed over (rule 215).
+HANDOVER_LOWER_LIMIT = Decimal("100.00")
+
+
+# ---------------------------------------------------------------- the outbox
+
+
+def queue(conn: Connection, *, target: str, operation: str, body: etree._Element,
+          context: dict[str, Any], now: datetime) -> None:
+    """Queue one outgoing SOAP call; the outbox worker sends it after commit."""
+    conn.execute(insert(t.outbox).values(
+        target=target, operation=operation,
+        payload=etree.tostring(body, encoding="UTF-8"), context=context, status="PENDING",
+        attempts=0, next_attempt=datetime.now(), created=now))
+
+
+def queue_events(conn: Connection, runtime: Runtime, account: DebtorAccount,
+                 events: Sequence[FagsystemEvent], now: datetime) -> None:
+    """Tell the account's fagsystem about ``events`` (one callback)."""
+    if not events:
+        return
+    body = mapping.callback_request(events, transaction_id=str(uuid.uuid4()),
+                                    transaction_time=now, authority_cvr=account.authority_cvr,
+                                    fagsystem_id=account.fagsystem_id)
+    queue(conn, target="fagsystem", operation="RegistrerDaekningAfskrivning", body=body,
+          context={"events": [e.event_id for e in events], "account": account.number},
+          now=now)
+
+
+def queue_psrm(conn: Connection, runtime: Runtime, actions: Sequence[tuple[etree._Element, str]],
+               now: datetime) -> None:
+    """Send ``actions`` (each with the claim id it is about) to PSRM as one delivery."""
+    if not actions:
+        return
+    config = runtime.config
+    delivery_id = f"{config.se_number}-{next_number(conn, 'psrm_delivery'):08d}"
+    body = mapping.delivery([a for a, _ in actions], se_number=config.se_number,
+                            delivery_id=delivery_id, transaction_id=str(uuid.uuid4()),
+                            transaction_time=now)
+    queue(conn, target="psrm", operation="MFFordringIndberet", body=body,
+          context={"delivery_id": delivery_id, "claims": [c for _, c in actions],
+                   "codes": [a[0].text for a, _ in actions]}, now=now)
+
+
+# ---------------------------------------------------------------- coverage and offsets
+
+
+def book_lines(conn: Connection, runtime: Runtime, account: DebtorAccount, claims: list[Claim],
+               lines: Sequence[Coverage | Offset], *, source: CoverageSource, source_id: str,
+               day: date, now: datetime) -> list[FagsystemEvent]:
+    """Apply coverage or offset lines to ``claims`` (of ``account``) and do what follows.
+
+    Stores the coverage lines, saves the claims, reports DAEKNING (and a state change when
+    a claim ends paid) to the fagsystem, and writes claims in PSRM down with ``NEDSKRIV
+    INDB`` for the part PSRM holds. Returns the events reported.
+    """
+    if not lines:
+        return []
+    by_id = {c.id: c for c in claims}
+    before = {c.id: (c.outstanding, c.psrm.amount if c.psrm else None) for c in claims}
+    apply_coverage(claims, lines)
+    ledger.insert_coverage(conn, account.number, [
+        Coverage(source=source, source_id=source_id, claim_id=line.claim_id, amount=line.amount,
+                 date=day, sub_claim_id=line.sub_claim_id) for line in lines])
+    events: list[FagsystemEvent] = []
+    nedskriv: list[tuple[etree._Element, str]] = []
+    for claim_id, amount in sum_per_claim(lines).items():
+        claim = by_id[claim_id]
+        outstanding_before, psrm_amount = before[claim_id]
+        if claim.state is ClaimState.HANDED_OVER and claim.psrm is not None and psrm_amount:
+            retained = outstanding_before - psrm_amount  # kept back for planned offsets
+            psrm_part = min(psrm_amount, max(ZERO, amount - retained))
+            if psrm_part > 0:
+                claim.psrm.amount = psrm_amount - psrm_part
+                if claim.psrm.efi_claim_id:
+                    nedskriv.append((mapping.nedskriv_action(
+                        claim.psrm.efi_claim_id, psrm_part, WriteDownReason.PAYMENT,
+                        creditor_id=runtime.config.creditor_id, effective=day), claim.id))
+            if claim.outstanding == 0:
+                claim.state = ClaimState.PAID
+        ledger.save_claim(conn, claim)
+        event_id = f"{source.value[:4]}-{source_id}-{claim.id}"
+        events.append(FagsystemEvent(
+            event_id=event_id, type=EventType.COVERAGE, account_number=account.number,
+            claim_id=claim.id, fagsystem_claim_id=claim.fagsystem_claim_id, date=day,
+            amount=amount, source=source, source_id=source_id, remaining=claim.outstanding))
+        if claim.outstanding == 0:
+            events.append(FagsystemEvent(
+                event_id=f"{event_id}-T", type=EventType.STATE, account_number=account.number,
+                claim_id=claim.id, fagsystem_claim_id=claim.fagsystem_claim_id, date=day,
+                status=claim.state, remaining=ZERO))
+    queue_events(conn, runtime, account, events, now)
+    queue_psrm(conn, runtime, nedskriv, now)
+    return events
+
+
+def replan_benefit(conn: Connection, runtime: Runtime, benefit: ledger.BenefitRecord,
+                   day: date) -> list[Offset]:
+    """Plan (again) the offsets of an announced payout against what is open now."""
+    ledger.delete_planned_offsets(conn, benefit.payment.id)
+    claims = ledger.claims_for_party(conn, benefit.payment.recipient)
+    plan = plan_offsets(benefit.payment, claims, on=day, claim_types=runtime.claim_types(conn),
+                        benefits=runtime.benefit_table(conn), status=OffsetStatus.PLANNED)
+    ledger.insert_offsets(conn, {c.id: c.account_number for c in claims}, plan.lines)
+    return plan.lines
+
+
+def book_benefit(conn: Connection, runtime: Runtime, benefit: ledger.BenefitRecord, day: date,
+                 now: datetime) -> tuple[list[Offset], Decimal]:
+    """On the payout date: offset against what is due then, book it, report it."""
+    ledger.delete_planned_offsets(conn, benefit.payment.id)
+    claims = ledger.claims_for_party(conn, benefit.payment.recipient)
+    plan = plan_offsets(benefit.payment, claims, on=day, claim_types=runtime.claim_types(conn),
+                        benefits=runtime.benefit_table(conn), status=OffsetStatus.BOOKED)
+    book_offset_plan(conn, runtime, claims, plan.lines, benefit.payment.id, day, now)
+    ledger.set_benefit_status(conn, benefit.payment.id, OffsetStatus.BOOKED)
+    return plan.lines, plan.net_payout
+
+
+def book_offset_plan(conn: Connection, runtime: Runtime, claims: list[Claim],
+                     lines: Sequence[Offset], benefit_id: str, day: date, now: datetime) -> None:
+    """Store booked offset lines and book them as coverage, account by account."""
+    account_of = {c.id: c.account_number for c in claims}
+    ledger.insert_offsets(conn, account_of, lines)
+    for number in dict.fromkeys(account_of[line.claim_id] for line in lines):
+        account = ledger.get_account(conn, number)
+        assert account is not None
+        mine = [c for c in claims if c.account_number == number]
+        book_lines(conn, runtime, account, mine,
+                   [line for line in lines if account_of[line.claim_id] == number],
+                   source=CoverageSource.OFFSET, source_id=benefit_id, day=day, now=now)
+
+
+# ---------------------------------------------------------------- hand-over
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HandoverResult:
+    claim_id: str
+    handed_over: Decimal
+    reserved: Decimal
+    outcome: str  # handed_over | reserved_for_offsetting | below_lower_limit
+
+    def as_json(self) -> dict[str, Any]:
+        return {"end": "oir", "event": "handover", "claim_id": self.claim_id,
+                "outcome": self.outcome, "handed_over": str(self.handed_over),
+                "reserved_for_offsetting": str(self.reserved)}
+
+
+def hand_over(conn: Connection, runtime: Runtime, claim: Claim, account: DebtorAccount,
+              art: ClaimArt | None, day: date, now: datetime) -> HandoverResult:
+    """Hand ``claim`` to PSRM: offset in known upcoming payouts first, then the rest.
+
+    Every announced payout of the debtor is planned again, so money it will bring is
+    reserved for this claim; only what is left is sent as ``OPRETFORDRING`` (INDR or MODR
+    per claim type), and only when it reaches PSRM's lower limit.
+    """
+    for benefit in ledger.upcoming_benefits(conn, account.debtor.party, day):
+        replan_benefit(conn, runtime, benefit, day)
+    planned = [o for o in ledger.offsets_for_account(conn, account.number)
+               if o.claim_id == claim.id and o.status is OffsetStatus.PLANNED]
+    reserved = sum((o.amount for o in planned), ZERO)
+    remainder = claim.outstanding - reserved
+    if remainder <= 0:
+        return HandoverResult(claim.id, ZERO, reserved, "reserved_for_offsetting")
+    if remainder < HANDOVER_LOWER_LIMIT:
+        return HandoverResult(claim.id, ZERO, reserved, "below_lower_limit")
+    types = runtime.claim_types(conn)
+    resolved = mapping.resolve_art(claim, art, types)
+    action = mapping.opret_fordring_action(_without(claim, planned), account,
+                                           creditor_id=runtime.config.creditor_id,
+                                           art=resolved, claim_types=types)
+    claim.art = resolved
+    claim.state = ClaimState.HANDED_OVER
+    claim.psrm = PsrmHandover(art=resolved, status=None, status_date=day, amount=remainder)
+    ledger.save_claim(conn, claim)
+    queue_psrm(conn, runtime, [(action, claim.id)], now)
+    return HandoverResult(claim.id, remainder, reserved, "handed_over")
+
+
+def _without(claim: Claim, lines: Iterable[Offset]) -> Claim:
+    """A copy of ``claim`` with the reserved offset lines taken off its remainders."""
+    subs = [dataclasses.replace(s) for s in claim.sub_claims]
+    view = dataclasses.replace(claim, sub_claims=subs)
+    for line in lines:
+        if line.sub_claim_id is None:
+            assert view.remaining_principal is not None
+            view.remaining_principal -= line.amount
+        else:
+            for s in subs:
+                if s.id == line.sub_claim_id:
+                    s.remaining -= line.amount
+    return view

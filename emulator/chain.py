@@ -1,0 +1,246 @@
+"""What the virtual clock sets off, day by day: payouts booked, reminders sent, claims
+offset and handed to PSRM, PSRM's status progression and scripted events, and the debtor
+end fetching PSRM's receipts and notifications.
+
+Each virtual day runs in its own transactions, and outgoing calls are made between them
+(never inside one), so a day's hand-over reaches the PSRM end over HTTP before the next
+day asks for its receipt. ``processed_day`` in the settings table says how far the chain
+has run; advancing the clock runs every day from there to the new today.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from lxml import etree
+from sqlalchemy import Connection, select
+
+from oir_adapter import mapping
+from oir_adapter.clients import ClientError
+from oir_adapter.contracts import KONTEKST_NS, PSRM_NS
+from oir_adapter.coverage import apply_coverage, plan_coverage
+from oir_adapter.model import (
+    ZERO,
+    ClaimState,
+    CoverageSource,
+    WriteOff,
+)
+
+from . import bookkeeping, clock, ledger, outbox, psrm
+from . import tables as t
+from .runtime import Runtime
+from .store import get_setting, put_setting
+
+log = logging.getLogger("emulator.chain")
+_PROCESSED = "processed_day"
+_LAST_SEQ = "psrm_last_seq"
+_lock = threading.Lock()
+MAX_DAYS = 3660  # one advance never runs more than ten years of days
+
+
+def mark_processed(conn: Connection, day: date) -> None:
+    put_setting(conn, _PROCESSED, day.isoformat())
+
+
+def processed_day(conn: Connection) -> date | None:
+    value = get_setting(conn, _PROCESSED)
+    return date.fromisoformat(value) if value else None
+
+
+def catch_up(runtime: Runtime) -> list[dict[str, Any]]:
+    """Run every day up to the clock's today that has not run yet."""
+    with runtime.store.transaction() as conn:
+        today = clock.today(conn)
+        last = processed_day(conn)
+        if last is None:
+            mark_processed(conn, today)
+            return []
+    if last >= today:
+        return []
+    return run_days(runtime, today)
+
+
+def run_days(runtime: Runtime, until: date) -> list[dict[str, Any]]:
+    """Run each unprocessed day up to ``until``; return what happened."""
+    fired: list[dict[str, Any]] = []
+    with _lock:
+        for _ in range(MAX_DAYS):
+            with runtime.store.transaction() as conn:
+                last = processed_day(conn) or until
+                if last >= until:
+                    break
+                day = last + timedelta(days=1)
+                now = datetime.combine(day, datetime.min.time()).replace(hour=6)
+                fired.extend(_debtor_day(conn, runtime, day, now))
+            if runtime.config.psrm_url is None:
+                with runtime.store.transaction() as conn:
+                    fired.extend(psrm.progress(conn, runtime, day))
+            outbox.drain(runtime)
+            fired.extend(poll_psrm(runtime, day))
+            outbox.drain(runtime)
+            with runtime.store.transaction() as conn:
+                mark_processed(conn, day)
+    return fired
+
+
+def _debtor_day(conn: Connection, runtime: Runtime, day: date, now: datetime
+                ) -> list[dict[str, Any]]:
+    fired: list[dict[str, Any]] = []
+    for benefit in ledger.benefits_due(conn, day):
+        lines, net = bookkeeping.book_benefit(conn, runtime, benefit, day, now)
+        fired.append({"end": "oir", "event": "payout_booked", "benefit_payment_id":
+                      benefit.payment.id, "offset": str(sum((o.amount for o in lines), ZERO)),
+                      "net_payout": str(net)})
+    for claim in ledger.claims_needing_reminder(conn, day):
+        assert claim.invoice is not None
+        claim.invoice.reminder_date = day
+        ledger.save_claim(conn, claim)
+        fired.append({"end": "oir", "event": "reminder_sent", "claim_id": claim.id})
+    for claim in ledger.claims_for_handover(conn, day):
+        if claim.deferred_on(day):
+            continue
+        account = ledger.get_account(conn, claim.account_number)
+        assert account is not None
+        result = bookkeeping.hand_over(conn, runtime, claim, account, None, day, now)
+        fired.append(result.as_json())
+    return fired
+
+
+# ---------------------------------------------------------------- PSRM polling
+
+
+def _kontekst(root: etree._Element, when: datetime) -> None:
+    k = etree.SubElement(root, f"{{{KONTEKST_NS}}}Kontekst")
+    h = etree.SubElement(k, f"{{{KONTEKST_NS}}}HovedOplysninger")
+    etree.SubElement(h, f"{{{KONTEKST_NS}}}TransaktionsID").text = str(uuid.uuid4())
+    etree.SubElement(h, f"{{{KONTEKST_NS}}}TransaktionsTid").text = when.isoformat()
+
+
+def _psrm_request(name: str, runtime: Runtime, when: datetime) -> etree._Element:
+    root = etree.Element(f"{{{PSRM_NS}}}{name}",
+                         nsmap={"mf": PSRM_NS, "k": KONTEKST_NS})
+    _kontekst(root, when)
+    s = etree.SubElement(root, f"{{{PSRM_NS}}}FordringhaverSystemIDStruktur")
+    etree.SubElement(s, f"{{{PSRM_NS}}}VirksomhedSENummer").text = runtime.config.se_number
+    return root
+
+
+def poll_psrm(runtime: Runtime, day: date) -> list[dict[str, Any]]:
+    """Fetch receipts for claims PSRM has not finished, then new notifications."""
+    fired: list[dict[str, Any]] = []
+    when = datetime.combine(day, datetime.min.time()).replace(hour=7)
+    with runtime.store.transaction() as conn:
+        awaiting = [c.psrm.action_id for c in ledger.claims_awaiting_psrm(conn)
+                    if c.psrm is not None and c.psrm.action_id]
+        last_seq = int(get_setting(conn, _LAST_SEQ, 0))
+        in_psrm = conn.execute(select(t.claims.c.id).where(
+            t.claims.c.psrm_art.is_not(None)).limit(1)).first() is not None
+    if not in_psrm:
+        return fired
+    try:
+        if awaiting:
+            req = _psrm_request("MFKvitteringHent_I", runtime, when)
+            ids = etree.SubElement(req, f"{{{PSRM_NS}}}MFAktionIDSamling")
+            for action_id in awaiting:
+                etree.SubElement(ids, f"{{{PSRM_NS}}}MFAktionID").text = action_id
+            client = runtime.client("MFKvitteringHent", runtime.psrm_url("MFKvitteringHent"))
+            reply = client.call("MFKvitteringHent", req)
+            with runtime.store.transaction() as conn:
+                fired.extend(outbox.take_receipts(conn, runtime, reply.element,
+                                                  {"positional": False}))
+        for _ in range(100):  # pages
+            req = _psrm_request("MFUnderretSamlingHent_I", runtime, when)
+            etree.SubElement(req, f"{{{PSRM_NS}}}MFUnderretSekvensNummerFra").text = str(last_seq)
+            client = runtime.client("MFUnderretSamlingHent",
+                                    runtime.psrm_url("MFUnderretSamlingHent"))
+            reply = client.call("MFUnderretSamlingHent", req)
+            notes = mapping.decode_notifications(reply.element)
+            with runtime.store.transaction() as conn:
+                for note in notes:
+                    fired.extend(take_notification(conn, runtime, note, day))
+                    last_seq = max(last_seq, note.seq_no)
+                put_setting(conn, _LAST_SEQ, last_seq)
+            more = reply.findtext("MFFlereUnderretninger") == "true"
+            if not notes or not more:
+                break
+    except ClientError as exc:
+        log.warning("polling PSRM failed: %s", exc)
+        fired.append({"end": "oir", "event": "psrm_poll_failed", "error": str(exc)[:300]})
+    return fired
+
+
+def take_notification(conn: Connection, runtime: Runtime, note: mapping.PsrmNotification,
+                      day: date) -> list[dict[str, Any]]:
+    """Book one PSRM notification (coverage, write-off, return) on its claim."""
+    claim = ledger.claim_by_efi_id(conn, note.efi_claim_id)
+    if claim is None and note.claim_ref:
+        row = conn.execute(select(t.claims.c.id).where(t.claims.c.id == note.claim_ref)).first()
+        claim = ledger.get_claim(conn, row[0]) if row else None
+    if claim is None:
+        return [{"end": "oir", "event": "psrm_notification_unmatched", "seq": note.seq_no}]
+    account = ledger.get_account(conn, claim.account_number)
+    assert account is not None
+    now = datetime.combine(day, datetime.min.time()).replace(hour=7)
+    events = mapping.events_from_notification(claim, note)
+    kind = note.type
+    amount = min(note.amount or ZERO, claim.outstanding)
+    if kind is mapping.NotificationType.COVERAGE and amount > 0:
+        plan = plan_coverage([claim], amount, source=CoverageSource.PSRM,
+                             source_id=f"PSRM-U{note.seq_no}", on=note.date,
+                             claim_types=runtime.claim_types(conn), target_claim_id=claim.id)
+        apply_coverage([claim], plan.lines)
+        ledger.insert_coverage(conn, account.number, plan.lines)
+        if claim.psrm is not None:
+            claim.psrm.amount = max(ZERO, claim.psrm.amount - amount)
+        if claim.outstanding == 0:
+            claim.state = ClaimState.COVERED_BY_PSRM
+    elif kind is mapping.NotificationType.WRITE_OFF and amount > 0:
+        _reduce(claim, amount)
+        ledger.insert_write_off(conn, account.number, WriteOff(
+            claim.id, amount, note.reason_code or "PSRM", note.date))
+        if claim.psrm is not None:
+            claim.psrm.amount = max(ZERO, claim.psrm.amount - amount)
+        if claim.outstanding == 0:
+            claim.state = ClaimState.WRITTEN_OFF
+    elif kind is mapping.NotificationType.RETURN:
+        claim.state = ClaimState.RECALLED
+    ledger.save_claim(conn, claim)
+    bookkeeping.queue_events(conn, runtime, account, events, now)
+    return [{"end": "oir", "event": f"psrm_{kind.value.lower()}", "claim_id": claim.id,
+             "amount": str(amount), "seq": note.seq_no}]
+
+
+def _reduce(claim: Any, amount: Decimal) -> None:
+    left = amount
+    for s in claim.sub_claims:
+        take = min(left, s.remaining)
+        s.remaining -= take
+        left -= take
+    take = min(left, claim.remaining_principal)
+    claim.remaining_principal -= take
+
+
+def advance(runtime: Runtime, *, days: int = 0, hours: int = 0) -> tuple[datetime, list[dict[str, Any]]]:
+    """Move the clock forward and run what falls due; return the new now and the events."""
+    with runtime.store.transaction() as conn:
+        start = clock.now(conn)
+        if processed_day(conn) is None:
+            mark_processed(conn, start.date())
+        new = start + timedelta(days=days, hours=hours)
+        clock.set_now(conn, new)
+    return new, run_days(runtime, new.date())
+
+
+def set_clock(runtime: Runtime, when: datetime) -> tuple[datetime, list[dict[str, Any]]]:
+    """Set the clock; forward runs what falls due, backward only moves the hands."""
+    with runtime.store.transaction() as conn:
+        last = processed_day(conn) or clock.today(conn)
+        mark_processed(conn, min(last, when.date()))
+        clock.set_now(conn, when)
+    return when, run_days(runtime, when.date())
+

@@ -1,0 +1,213 @@
+"""The outbox: outgoing SOAP calls of the debtor end, sent after the transaction that queued
+them has committed, retried with back-off, and their answers taken in.
+
+A call is never made while a database transaction is open, so the emulator can call its
+own PSRM and fagsystem ends over HTTP without a worker waiting on itself. Several workers
+(or processes) may drain the same outbox: an item is claimed with a conditional update
+before it is sent, so it is sent once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from lxml import etree
+from sqlalchemy import Connection, select, update
+
+from oir_adapter import mapping
+from oir_adapter.clients import ClientError, Reply
+from oir_adapter.model import ClaimState, PsrmAction, PsrmActionCode, PsrmStatus
+
+from . import journal, ledger
+from . import tables as t
+from .bookkeeping import queue_events
+from .runtime import Runtime
+
+log = logging.getLogger("emulator.outbox")
+
+
+def _claim_next(runtime: Runtime) -> dict[str, Any] | None:
+    """Claim the oldest due item (PENDING → SENDING), or None."""
+    with runtime.store.transaction() as conn:
+        row = conn.execute(select(t.outbox).where(
+            t.outbox.c.status == "PENDING", t.outbox.c.next_attempt <= datetime.now())
+            .order_by(t.outbox.c.id).limit(1)).first()
+        if row is None:
+            return None
+        claimed = conn.execute(update(t.outbox).where(
+            t.outbox.c.id == row.id, t.outbox.c.status == "PENDING").values(status="SENDING"))
+        if claimed.rowcount != 1:
+            return None
+        return dict(row._mapping)
+
+
+def drain(runtime: Runtime, *, max_items: int = 10_000) -> int:
+    """Send every due item now; return how many were handled."""
+    handled = 0
+    while handled < max_items:
+        item = _claim_next(runtime)
+        if item is None:
+            break
+        send(runtime, item)
+        handled += 1
+    return handled
+
+
+def send(runtime: Runtime, item: dict[str, Any]) -> None:
+    """Send one claimed item and record the outcome."""
+    started = time.perf_counter()
+    body = etree.fromstring(item["payload"])
+    if item["target"] == "psrm":
+        service_name, url = "MFFordringIndberet", runtime.psrm_url("MFFordringIndberet")
+    else:
+        service_name, url = "DaekningAfskrivningRegistrering", runtime.callback_url()
+    client = runtime.client(service_name, url)
+    try:
+        reply = client.call(item["operation"], body)
+    except ClientError as exc:
+        _failed(runtime, item, exc, started)
+        return
+    with runtime.store.transaction() as conn:
+        if item["target"] == "psrm":
+            take_receipts(conn, runtime, reply.element, item["context"])
+        conn.execute(update(t.outbox).where(t.outbox.c.id == item["id"]).values(
+            status="SENT", attempts=item["attempts"] + 1, last_error=None))
+        _journal_out(conn, runtime, service_name, item, started, reply, None)
+
+
+def _failed(runtime: Runtime, item: dict[str, Any], exc: ClientError, started: float) -> None:
+    attempts = item["attempts"] + 1
+    final = attempts >= runtime.config.outbox_max_attempts
+    delay = min(60.0, 0.5 * (2 ** (attempts - 1)))
+    log.warning("outbox item %s (%s) failed (attempt %s): %s", item["id"], item["operation"],
+                attempts, exc)
+    with runtime.store.transaction() as conn:
+        conn.execute(update(t.outbox).where(t.outbox.c.id == item["id"]).values(
+            status="FAILED" if final else "PENDING", attempts=attempts,
+            next_attempt=datetime.now() + timedelta(seconds=delay), last_error=str(exc)[:2000]))
+        service_name = ("MFFordringIndberet" if item["target"] == "psrm"
+                        else "DaekningAfskrivningRegistrering")
+        _journal_out(conn, runtime, service_name, item, started, None, exc)
+
+
+def _journal_out(conn: Connection, runtime: Runtime, service_name: str, item: dict[str, Any],
+                 started: float, reply: Reply | None, exc: ClientError | None) -> None:
+    from . import clock
+
+    response = etree.tostring(reply.element, encoding="UTF-8") if reply is not None else None
+    status = "ok" if reply is not None and reply.ok else ("rejected" if reply else "error")
+    journal.record(conn, journal.Exchange(
+        end="oir", direction="out", service=service_name, operation=item["operation"],
+        status=status, http_status=reply.http_status if reply else None, started=started,
+        request_xml=item["payload"], response_xml=response,
+        correlation={"outbox": item["id"], **{k: v for k, v in item["context"].items()
+                                              if k in ("delivery_id", "account")}},
+        summary=str(exc)[:400] if exc else None), virtual_at=clock.now(conn))
+
+
+# ---------------------------------------------------------------- PSRM answers
+
+
+def take_receipts(conn: Connection, runtime: Runtime, element: etree._Element,
+                  context: dict[str, Any]) -> list[dict[str, Any]]:
+    """Update claims from PSRM receipts (a synchronous answer or ``MFKvitteringHent``)."""
+    from . import clock
+
+    fired: list[dict[str, Any]] = []
+    claim_ids: list[str] = list(context.get("claims", []))
+    today = clock.today(conn)
+    for position, action in enumerate(mapping.decode_receipts(element)):
+        claim = None
+        if position < len(claim_ids) and context.get("positional", True):
+            claim = ledger.get_claim(conn, claim_ids[position])
+        if claim is None:
+            claim = _claim_for_action(conn, action)
+        if claim is None:
+            continue
+        fired.extend(_take_receipt(conn, runtime, claim, action, today))
+    return fired
+
+
+def _claim_for_action(conn: Connection, action: PsrmAction) -> Any:
+    row = conn.execute(select(t.claims.c.id).where(t.claims.c.psrm_action_id == action.action_id)
+                       ).first()
+    if row is None and action.efi_claim_id:
+        row = conn.execute(select(t.claims.c.id).where(
+            t.claims.c.psrm_efi_claim_id == action.efi_claim_id)).first()
+    return ledger.get_claim(conn, row[0]) if row is not None else None
+
+
+def _take_receipt(conn: Connection, runtime: Runtime, claim: Any, action: PsrmAction,
+                  today: Any) -> list[dict[str, Any]]:
+    if action.code not in (PsrmActionCode.CREATE, PsrmActionCode.RESUBMIT):
+        if action.status is PsrmStatus.REJECTED:
+            account = ledger.get_account(conn, claim.account_number)
+            assert account is not None
+            queue_events(conn, runtime, account, mapping.events_from_receipt(claim, action, on=today),
+                         datetime.combine(today, datetime.min.time()))
+        return [{"end": "oir", "event": "psrm_receipt", "claim_id": claim.id,
+                 "action": action.code.value, "status": action.status.value}]
+    if claim.psrm is None:
+        return []
+    if claim.psrm.status is action.status and claim.psrm.action_id == action.action_id:
+        return []
+    first_answer = claim.psrm.status is None
+    before = dataclasses.replace(claim, state=ClaimState.OPEN) if first_answer else claim
+    events = mapping.events_from_receipt(before, action, on=today)
+    claim.psrm.status = action.status
+    claim.psrm.status_date = action.status_changed
+    claim.psrm.action_id = action.action_id
+    claim.psrm.efi_claim_id = action.efi_claim_id or claim.psrm.efi_claim_id
+    claim.psrm.reasons = list(action.reasons)
+    claim.state = mapping.state_after_receipt(before, action)
+    ledger.save_claim(conn, claim)
+    account = ledger.get_account(conn, claim.account_number)
+    assert account is not None
+    queue_events(conn, runtime, account, events, datetime.combine(today, datetime.min.time()))
+    return [{"end": "oir", "event": "psrm_receipt", "claim_id": claim.id,
+             "action": action.code.value, "status": action.status.value}]
+
+
+# ---------------------------------------------------------------- the worker
+
+
+class OutboxWorker:
+    """A daemon thread that drains the outbox when woken and every few seconds, and lets
+    the virtual day roll on when the clock follows real time."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="oir-outbox", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        from . import chain
+
+        while not self._stop.is_set():
+            self._wake.wait(self.runtime.config.outbox_poll_seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                drain(self.runtime)
+                chain.catch_up(self.runtime)
+            except Exception:  # keep the worker alive; the next round retries
+                log.exception("outbox worker round failed")

@@ -1,0 +1,98 @@
+"""``oir serve``: the emulator under gunicorn (threaded workers), never Flask's debug server.
+
+Workers are ``gthread`` so a debtor end calling its own PSRM and fagsystem ends over
+HTTP is answered by another thread instead of waiting on itself. Seed data (``--demo``,
+``--scenario``) is loaded once, before the workers start.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from .config import EmulatorConfig
+from .store import default_url
+
+DEMO_SCENARIO = Path(__file__).resolve().parent / "scenarios" / "demo.yaml"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: Path | None,
+               demo: bool, insecure: bool) -> int:
+    """Start gunicorn; returns its exit status."""
+    from gunicorn.app.base import BaseApplication
+
+    config = EmulatorConfig.from_env(db_url=db)
+    if not _is_loopback(host) and not insecure and not (config.api_key or config.admin_token):
+        raise click.UsageError(
+            f"refusing to listen on {host} without OIR_API_KEY/OIR_ADMIN_TOKEN; "
+            "bind to 127.0.0.1 or pass --insecure")
+    reach = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    config.base_url = config.base_url or f"http://{reach}:{port}"
+    config.db_url = config.db_url or default_url()
+    _seed(config, scenario, demo)
+
+    class _App(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", 8)
+            self.cfg.set("timeout", 120)
+            self.cfg.set("graceful_timeout", 5)
+            self.cfg.set("accesslog", None)
+            self.cfg.set("loglevel", os.environ.get("OIR_LOG_LEVEL", "warning"))
+
+        def load(self) -> Any:
+            from .app import create_app
+
+            return create_app(EmulatorConfig(**{**config.__dict__}))
+
+    base = config.base_url
+    click.echo(f"oir emulator on {base} (db: {config.db_url}, {workers} worker(s))")
+    click.echo(f"  dashboard   {base}/")
+    click.echo(f"  ØIR         {base}/oir/DebitorRegistrering/1?wsdl  (and DebitorForespoergsel, "
+               "DebitorIndbetaling, DebitorModregning)")
+    click.echo(f"  fagsystem   {base}/fagsystem/DaekningAfskrivningRegistrering/1?wsdl")
+    click.echo(f"  PSRM        {base}/psrm/MFFordringIndberet/1?wsdl  (and MFKvitteringHent, "
+               "MFUnderretSamlingHent)")
+    click.echo(f"  admin API   {base}/_admin/health")
+    sys.stdout.flush()
+    _App().run()
+    return 0
+
+
+def _seed(config: EmulatorConfig, scenario: Path | None, demo: bool) -> None:
+    if not scenario and not demo:
+        return
+    from .app import create_app, runtime_of
+    from .scenario import ScenarioError, load_scenario
+
+    app = create_app(EmulatorConfig(**{**config.__dict__, "base_url": None,
+                                       "start_worker": False}))
+    runtime = runtime_of(app)
+    try:
+        for path in ([DEMO_SCENARIO] if demo else []) + ([scenario] if scenario else []):
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            try:
+                summary = load_scenario(runtime, data)
+            except ScenarioError as exc:
+                raise click.ClickException(f"{path}: {exc}") from None
+            click.echo(f"loaded {path.name}: {len(summary['accounts'])} accounts, "
+                       f"{len(summary['claims'])} claims")
+    finally:
+        runtime.close()

@@ -1,0 +1,119 @@
+"""Storage: one SQLAlchemy engine, one transaction per request, SQLite (WAL) or PostgreSQL.
+
+``Store.transaction()`` yields a :class:`sqlalchemy.Connection` inside a transaction that
+commits when the block ends and rolls back on any exception, so a request either lands
+whole or leaves nothing. On SQLite every transaction starts ``BEGIN IMMEDIATE`` (one writer
+at a time, no lock-upgrade deadlocks) and the file runs in WAL with ``synchronous=FULL``:
+accepted means durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+from . import tables as t
+
+DEFAULT_DB_PATH = Path("var") / "oir.sqlite3"
+
+
+def default_url() -> str:
+    return f"sqlite:///{DEFAULT_DB_PATH}"
+
+
+def to_ore(amount: Decimal) -> int:
+    """Decimal kroner → integer øre, exactly (amounts are øre-exact by construction)."""
+    ore = amount * 100
+    if ore != ore.to_integral_value():
+        raise ValueError(f"{amount} is not a whole number of øre")
+    return int(ore)
+
+
+def from_ore(ore: int) -> Decimal:
+    return (Decimal(ore) / 100).quantize(Decimal("0.01"))
+
+
+class Store:
+    """The emulator's database: schema creation, transactions, reset."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or default_url()
+        parsed = make_url(self.url)
+        self.dialect = parsed.get_backend_name()
+        kwargs: dict[str, Any] = {"future": True}
+        if self.dialect == "sqlite":
+            database = parsed.database or ""
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            if database in ("", ":memory:"):
+                kwargs["poolclass"] = StaticPool  # one shared in-memory database
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine: Engine = create_engine(self.url, **kwargs)
+        if self.dialect == "sqlite":
+            _sqlite_pragmas(self.engine)
+        t.metadata.create_all(self.engine)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One unit of work: commit at the end of the block, roll back on error."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    def reset(self) -> None:
+        """Empty every table (schema stays)."""
+        with self.transaction() as conn:
+            for table in reversed(t.metadata.sorted_tables):
+                conn.execute(delete(table))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# ---------------------------------------------------------------- small shared tables
+
+def next_number(conn: Connection, name: str, start: int = 1) -> int:
+    """The next value of a named counter (gap-free within committed transactions)."""
+    row = conn.execute(select(t.counters.c.value).where(t.counters.c.name == name)
+                       .with_for_update()).first()
+    if row is None:
+        conn.execute(insert(t.counters).values(name=name, value=start))
+        return start
+    value = int(row[0]) + 1
+    conn.execute(update(t.counters).where(t.counters.c.name == name).values(value=value))
+    return value
+
+
+def get_setting(conn: Connection, key: str, default: Any = None) -> Any:
+    row = conn.execute(select(t.settings.c.value).where(t.settings.c.key == key)).first()
+    return default if row is None else row[0]
+
+
+def put_setting(conn: Connection, key: str, value: Any) -> None:
+    if conn.execute(select(t.settings.c.key).where(t.settings.c.key == key)).first() is None:
+        conn.execute(insert(t.settings).values(key=key, value=value))
+    else:
+        conn.execute(update(t.settings).where(t.settings.c.key == key).values(value=value))
