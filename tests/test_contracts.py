@@ -8,7 +8,10 @@ WSDL the table does not know, fails here.
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import importlib.util
+import re
 import socket
 from collections.abc import Iterator
 from datetime import date
@@ -42,7 +45,7 @@ from oir_adapter.contracts import (
     wsdl_path,
 )
 from oir_adapter.model import ClaimKind
-from oir_adapter.tables import ClaimTypeTable
+from oir_adapter.tables import BenefitTable, ClaimTypeTable
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples"
@@ -513,3 +516,105 @@ def test_zeep_reads_and_writes_every_valid_example(path: Path) -> None:
     assert rendered.tag == element.tag
     schema = lxml_schema(schema_namespace(rendered))
     assert schema.validate(rendered), str(schema.error_log)
+
+
+# ---------------------------------------------------------------- docs
+
+CONTRACTS_DOC = ROOT / "docs" / "contracts.md"
+GLOSSARY = ROOT / "docs" / "glossary.md"
+
+
+@pytest.mark.parametrize("op", list(OPERATIONS.values()), ids=list(OPERATIONS))
+def test_contracts_doc_names_every_operation(op: Operation) -> None:
+    """A new operation must be documented: its SOAPAction, path and message names."""
+    text = CONTRACTS_DOC.read_text(encoding="utf-8")
+    row = (f"| `{op.service.name}` | `{op.service.path}` | `{op.name}` | "
+           f"`{op.request}` → `{op.response}` | `{op.soap_action}` |")
+    assert row in text
+    assert f"**`{op.name}`**" in text, "each operation has its own paragraph"
+
+
+def test_contracts_doc_names_every_namespace() -> None:
+    text = CONTRACTS_DOC.read_text(encoding="utf-8")
+    for ns in (OIR_NS, PSRM_NS, SOAP11_ENV_NS, "http://skat.dk/begrebsmodel/xml/schemas/kontekst/2007/05/31/"):
+        assert f"`{ns}`" in text
+
+
+def test_contracts_doc_comparison_script_dumps_the_element_tree() -> None:
+    """The script users run against the official files must work on ours."""
+    text = CONTRACTS_DOC.read_text(encoding="utf-8")
+    block = next(b for b in text.split("```python")[1:] if "def element_tree" in b)
+    source = "\n".join(line.removeprefix("   ") for line in block.split("```")[0].splitlines())
+    namespace: dict[str, Any] = {"__name__": "xsdtree"}
+    exec(compile(source, "xsdtree", "exec"), namespace)
+    lines = namespace["element_tree"](str(contracts_root() / "xsd" / "psrm" / "MF.xsd"))
+    action = "MFFordringIndberet_I/FordringAktionSamling/FordringAktion"
+    assert (f"{action}/MFAktionKode [1..1] MFAktionKodeType = "
+            "OPRETFORDRING|NEDSKRIV|TILBAGEKALD|GENINDSEND") in lines
+    structure = f"{action}/AktionValg/OpretFordringAktion/MFOpretFordringStruktur/"
+    in_order = [line.split(" ")[0].removeprefix(structure) for line in lines
+                if line.startswith(structure) and "/" not in line.split(" ")[0][len(structure):]]
+    assert in_order == OPRET_ORDER
+
+
+def glossary_rows() -> list[list[str]]:
+    rows = []
+    for line in GLOSSARY.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and line.startswith("|") and cells[0] not in ("Danish", "---"):
+            rows.append(cells)
+    return rows
+
+
+def backticked(cell: str) -> list[str]:
+    return cell.split("`")[1::2]
+
+
+def resolve(dotted: str) -> bool:
+    """Whether ``module.Name[.attr…]`` names something in ``oir_adapter``."""
+    module_name, *attrs = dotted.split(".")
+    module = importlib.import_module(f"oir_adapter.{module_name}")
+    obj: Any = module
+    for attr in attrs:
+        if hasattr(obj, attr):
+            obj = getattr(obj, attr)
+        elif dataclasses.is_dataclass(obj) and attr in {f.name for f in dataclasses.fields(obj)}:
+            return attr == attrs[-1]
+        else:
+            return False
+    return True
+
+
+@cache
+def wire_names() -> frozenset[str]:
+    names: set[str] = set()
+    for xsd in (contracts_root() / "xsd").rglob("*.xsd"):
+        names |= set(re.findall(r'(?:name|value)="([^"]+)"', xsd.read_text(encoding="utf-8")))
+    names |= {t.code for t in ClaimTypeTable.default()}
+    names |= set(BenefitTable.default().descriptions)
+    for svc in SERVICES:
+        names.add(svc.name)
+        names |= {op.name for op in svc.operations}
+    return frozenset(names)
+
+
+def test_glossary_covers_the_terms_of_the_design() -> None:
+    danish = " ".join(row[0] for row in glossary_rows()).lower()
+    for term in ("fordring", "hovedfordring", "delfordring", "hæfter", "opkrævning",
+                 "indbetaling", "dækning", "dækningsrækkefølge", "modregning",
+                 "ydelsesudbetaling", "srb", "stiftelsesdato", "forfaldsdato", "forældelse",
+                 "henstand", "rykker", "fordringshaver", "fordringshaveraftale",
+                 "indgangsfilter", "retskraft", "debitorkonto", "fagsystem", "afskrivning",
+                 "nedskrivning", "tilbagekald", "kvittering", "underretning", "leverance"):
+        assert term in danish, term
+
+
+def test_glossary_python_names_exist() -> None:
+    missing = [ref for row in glossary_rows() for ref in backticked(row[2]) if not resolve(ref)]
+    assert missing == []
+
+
+def test_glossary_wire_names_exist() -> None:
+    missing = [name for row in glossary_rows() for ref in backticked(row[3])
+               for name in ref.split("/") if name not in wire_names()]
+    assert missing == []
