@@ -1,0 +1,948 @@
+"""The PSRM end: ``MFFordringIndberet``, ``MFKvitteringHent`` and ``MFUnderretSamlingHent``
+as Gældsstyrelsen's fordringshaver interface answers them, plus what the virtual clock
+and the admin API drive (status progression, payments in PSRM, scripted events,
+behaviour switches).
+
+A delivery is judged action by action: each ``FordringAktion`` is decoded on its own and
+run through the indgangsfilter (the shared rule catalogue, :mod:`oir_adapter.rules`,
+plus what only PSRM can know: its own claims and the behaviour switches), so one bad
+action never touches its neighbours. Accepted actions take effect at once (a claim is
+created, written down or recalled) and then progress ``MODTAGET`` → ``SAGSBEHANDL`` →
+``UDFOERT`` on the virtual clock; rejected ones are ``AFVIST`` with every reason.
+docs/psrm-end.md describes the behaviour for users.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from lxml import etree
+from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
+
+from oir_adapter.codecs.psrm import ACTION_ELEMENTS, ActionRequest, decode_action
+from oir_adapter.codecs.reading import DecodeError, Reader
+from oir_adapter.contracts import KONTEKST_NS, PSRM_NS
+from oir_adapter.model import (
+    MoneyError,
+    Party,
+    PsrmActionCode,
+    PsrmStatus,
+    RejectionReason,
+    mask_cpr,
+    money,
+)
+from oir_adapter.rules import (
+    RuleContext,
+    StateChangeKind,
+    Violation,
+    rule,
+    validate_action,
+    violation,
+)
+
+from . import clock
+from . import tables as t
+from .endpoints import Call, OperationHandler
+from .psrm_replies import (
+    ActionView,
+    NotificationView,
+    action_structure,
+    answer,
+    indberet_answer,
+    notification_structure,
+    sub,
+    transaction_id_of,
+)
+from .store import from_ore, get_setting, next_number, put_setting, to_ore
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+# ---------------------------------------------------------------- vocabulary
+
+END = "psrm"
+
+#: psrm_claims.status values.
+ACTIVE = "AKTIV"
+PAID = "INDFRIET"
+RECALLED = "TILBAGEKALDT"
+RETURNED = "RETUR"
+WRITTEN_OFF = "AFSKREVET"
+
+#: Notification kinds (MFUnderretTypeKode).
+COVERAGE = "DAEKNING"
+WRITE_OFF = "AFSKRIVNING"
+RETURN = "RETUR"
+
+#: Scripted event kinds as scenarios and the admin API write them → notification kind.
+SCRIPTED_KINDS = {"pay": COVERAGE, "write_off": WRITE_OFF, "return": RETURN}
+COVERAGE_SOURCES = ("INDB", "MODR")
+DEFAULT_WRITE_OFF_REASON = "FORAELDELSE"
+DEFAULT_RETURN_REASON = "ANDET"
+
+#: Behaviour switches (settings keys).
+REJECT_TYPES = "psrm_reject_types"
+UNKNOWN_DEBTORS = "psrm_unknown_debtors"
+AGREEMENTS = "psrm_agreements"
+_SWITCHES = {"reject_types": REJECT_TYPES, "unknown_debtors": UNKNOWN_DEBTORS,
+             "agreements": AGREEMENTS}
+
+#: The PSRM number for the behaviour switch ``psrm_reject_types``: "claim type inactive",
+#: which is what PSRM answers when it has closed a type for new claims.
+REJECT_TYPE_RULE = "PSRM-574"
+DUPLICATE_NUMBER = rule("PSRM-600").code
+
+#: Rejections the catalogue has no rule for; emulator-local ids (see docs/psrm-end.md).
+UNKNOWN_CLAIM = "OIR-P01"
+CHOICE_MISMATCH = "OIR-P02"
+UNREADABLE = "OIR-P03"
+_LOCAL_TEXTS = {
+    UNKNOWN_CLAIM: "Fordringen {efi} er ukendt i PSRM for SE-nummer {se}",
+    CHOICE_MISMATCH: "MFAktionKode {code} passer ikke til AktionValg/{choice} "
+                     "(forventet {expected})",
+    UNREADABLE: "Feltet kan ikke læses: {message}",
+}
+
+
+# ---------------------------------------------------------------- MFFordringIndberet
+
+@dataclass(slots=True)
+class _Judged:
+    """One action after the indgangsfilter: its row values and reasons."""
+
+    action: ActionRequest
+    reasons: list[RejectionReason]
+    claim_ref: str | None = None
+    efi_claim_id: str | None = None
+    efi_main_claim_id: str | None = None
+
+
+def _indberet(call: Call) -> etree._Element:
+    r = Reader(call.body, PSRM_NS)
+    se = r.text("FordringhaverSystemIDStruktur/VirksomhedSENummer")
+    delivery_id = r.text("MFLeveranceID")
+    elements = [a.element for a in r.all("FordringAktionSamling/FordringAktion")]
+    call.correlation.update({"MFLeveranceID": delivery_id, "VirksomhedSENummer": se})
+    digest = _content_digest(call.body)
+    known: str | None = call.conn.execute(select(t.psrm_delivery_digests.c.digest).where(
+        t.psrm_delivery_digests.c.delivery_id == delivery_id,
+        t.psrm_delivery_digests.c.se_number == se)).scalar()
+    if known is None and call.conn.execute(select(t.psrm_deliveries.c.delivery_id).where(
+            t.psrm_deliveries.c.delivery_id == delivery_id,
+            t.psrm_deliveries.c.se_number == se)).first() is not None:
+        known = ""  # stored without a digest (seeded): any body counts as different
+    if known is not None:
+        if known == digest:
+            return _repeat(call, se, delivery_id)
+        text = (f"MFLeveranceID {delivery_id} er allerede modtaget fra SE-nummer {se} "
+                "med et andet indhold")
+        return _refuse_all(call, se, delivery_id, elements, text)
+
+    call.conn.execute(insert(t.psrm_deliveries).values(
+        delivery_id=delivery_id, se_number=se, transaction_id=call.transaction_id or "",
+        received_at=call.now, action_count=len(elements)))
+    call.conn.execute(insert(t.psrm_delivery_digests).values(
+        delivery_id=delivery_id, se_number=se, digest=digest))
+    ctx = _base_context(call)
+    views = []
+    for index, element in enumerate(elements, start=1):
+        judged = _judge(call.conn, _decode(element, index, call.today), se=se,
+                        today=call.today, context=ctx)
+        views.append(_store_action(call.conn, judged, se=se, delivery_id=delivery_id,
+                                   today=call.today))
+    return _delivery_answer(call, se, delivery_id, views)
+
+
+def _delivery_answer(call: Call, se: str, delivery_id: str,
+                     views: Sequence[ActionView]) -> etree._Element:
+    counts = Counter(v.status for v in views)
+    rejected = counts.get(PsrmStatus.REJECTED.value, 0)
+    reaction = "OK" if rejected == 0 else ("FEJL" if rejected == len(views) else "ADVARSEL")
+    if rejected:
+        call.outcome = "rejected"
+    call.summary = (f"{delivery_id}: {len(views)} actions, "
+                    + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    return indberet_answer(transaction_id=call.transaction_id, now=call.now, reaction=reaction,
+                           se_number=se, delivery_id=delivery_id, actions=views)
+
+
+def _repeat(call: Call, se: str, delivery_id: str) -> etree._Element:
+    """The same delivery sent again under a new TransaktionsID: its actions as they are
+    now, nothing stored twice."""
+    rows = call.conn.execute(select(t.psrm_actions).where(
+        t.psrm_actions.c.delivery_id == delivery_id, t.psrm_actions.c.se_number == se)
+        .order_by(t.psrm_actions.c.position)).all()
+    answer_el = _delivery_answer(call, se, delivery_id, [_view(row) for row in rows])
+    call.summary = f"repeat of {call.summary}"
+    return answer_el
+
+
+def _refuse_all(call: Call, se: str, delivery_id: str, elements: Sequence[etree._Element],
+                text: str) -> etree._Element:
+    """Every action of a refused delivery ``AFVIST`` 600. The refused actions are stored
+    under their own action ids, so a receipt for them can be fetched like any other."""
+    reason = RejectionReason(DUPLICATE_NUMBER, text)
+    views = []
+    for index, element in enumerate(elements, start=1):
+        a = Reader(element, PSRM_NS)
+        code = a.opt_text("MFAktionKode") or PsrmActionCode.CREATE.value
+        action_id = _new_action_id(call.conn)
+        view = ActionView(action_id=action_id, code=code,
+                          creditor_id=a.opt_text("DMIFordringHaverID") or se,
+                          status=PsrmStatus.REJECTED.value, status_changed=call.today,
+                          received=call.today, reasons=[reason])
+        _insert_action(call.conn, view, se=se, delivery_id=delivery_id, position=index)
+        views.append(view)
+    call.outcome = "rejected"
+    call.summary = f"{delivery_id}: refused (600): {text}"
+    return indberet_answer(transaction_id=call.transaction_id, now=call.now, reaction="FEJL",
+                           se_number=se, delivery_id=delivery_id, actions=views)
+
+
+def _refuse_indberet(call: Call, transaction_id: str) -> etree._Element:
+    r = Reader(call.body, PSRM_NS)
+    se = r.text("FordringhaverSystemIDStruktur/VirksomhedSENummer")
+    delivery_id = r.text("MFLeveranceID")
+    elements = [a.element for a in r.all("FordringAktionSamling/FordringAktion")]
+    return _refuse_all(call, se, delivery_id, elements,
+                       f"TransaktionsID {transaction_id} er allerede brugt med et andet indhold")
+
+
+def _content_digest(body: etree._Element) -> str:
+    """SHA-256 of the delivery without its Kontekst (TransaktionsID/-Tid change on resend)."""
+    clone = copy.deepcopy(body)
+    for k in clone.findall(f"{{{KONTEKST_NS}}}Kontekst"):
+        clone.remove(k)
+    return hashlib.sha256(etree.tostring(clone, method="c14n")).hexdigest()
+
+
+def _decode(element: etree._Element, index: int, today: date) -> ActionRequest:
+    """Decode one action; whatever cannot be read becomes a problem of that action only."""
+    try:
+        return decode_action(Reader(element, PSRM_NS), index, received=today)
+    except (DecodeError, ValueError) as exc:
+        a = Reader(element, PSRM_NS)
+        code = a.opt_text("MFAktionKode") or ""
+        action = ActionRequest(
+            index=index,
+            code=PsrmActionCode(code) if code in PsrmActionCode._value2member_map_
+            else PsrmActionCode.CREATE,
+            creditor_id=a.opt_text("DMIFordringHaverID") or "", element=element, choice=None)
+        action.problems.append(exc if isinstance(exc, DecodeError)
+                               else DecodeError(a.path_of(), str(exc)))
+        return action
+
+
+def _base_context(call: Call) -> RuleContext:
+    """The rule context a delivery is judged in: hand-over rules on, the installed claim
+    types, and the behaviour switches (agreements, unknown debtors) when set."""
+    agreements_raw = get_setting(call.conn, AGREEMENTS)
+    agreements = None if agreements_raw is None else {
+        str(k): frozenset(str(c) for c in v) for k, v in agreements_raw.items()}
+    unknown = frozenset(str(n) for n in (get_setting(call.conn, UNKNOWN_DEBTORS) or []))
+    known_debtor = None
+    if unknown:
+        def known_debtor(party: Party) -> bool:
+            return party.number not in unknown
+    return RuleContext(claim_types=call.runtime.claim_types(call.conn), agreements=agreements,
+                       known_debtor=known_debtor, handover=True)
+
+
+def _local(rule_id: str, path: str, **values: object) -> RejectionReason:
+    text = _LOCAL_TEXTS[rule_id].format(**values)
+    return RejectionReason(rule_id, f"{text} (felt: {path})" if path else text)
+
+
+def _afvist(v: Violation) -> RejectionReason:
+    number, text = v.to_afvist()
+    return RejectionReason(number, f"{text} (felt: {v.path})"[:1000] if v.path else text)
+
+
+def _judge(conn: Connection, action: ActionRequest, *, se: str, today: date,
+           context: RuleContext) -> _Judged:
+    """The indgangsfilter for one action: every reason it is rejected for (none: accepted)."""
+    judged = _Judged(action, [])
+    reasons = judged.reasons
+    expected = ACTION_ELEMENTS[action.code]
+    if action.choice is not None and action.choice != expected:
+        reasons.append(_local(CHOICE_MISMATCH, "MFAktionKode", code=action.code.value,
+                              choice=action.choice, expected=expected))
+        return judged
+    prefix = f"AktionValg/{action.choice or expected}"
+    for problem in action.problems:
+        reasons.append(_local(UNREADABLE, _relative(problem.path, prefix),
+                              message=problem.message))
+    creates = action.code in (PsrmActionCode.CREATE, PsrmActionCode.RESUBMIT)
+    claim = action.claim
+    if creates:
+        judged.claim_ref = claim.fagsystem_claim_id if claim is not None else None
+        if claim is not None:
+            active = _active_claim_by_ref(conn, se, action.creditor_id, claim.fagsystem_claim_id)
+            context = replace(context, seen_action_ids=frozenset(
+                {claim.fagsystem_claim_id} if active is not None else ()))
+    violations = [v for v in validate_action(action, today=today, context=context)
+                  if v.severity == "error"]
+    reasons.extend(_afvist(v) for v in violations)
+    if creates and claim is not None:
+        reasons.extend(_rejected_types(conn, action, claim.type_code,
+                                       [s.type_code for s in claim.sub_claims], violations))
+    if action.efi_claim_id is not None:
+        _judge_target(conn, judged, se=se, prefix=prefix)
+    return judged
+
+
+def _relative(path: str, prefix: str) -> str:
+    """A decode path (from the message root) relative to the ``FordringAktion``."""
+    marker = "FordringAktion/"
+    return path.split(marker, 1)[1] if marker in path else f"{prefix}/{path}".rstrip("/")
+
+
+def _rejected_types(conn: Connection, action: ActionRequest, type_code: str,
+                    sub_types: Sequence[str], already: Sequence[Violation]
+                    ) -> list[RejectionReason]:
+    """The ``psrm_reject_types`` switch: 574 with the scenario's text for a closed type."""
+    closed: Mapping[str, str] = get_setting(conn, REJECT_TYPES) or {}
+    if not closed:
+        return []
+    prefix = f"AktionValg/{action.choice}"
+    seen = {(v.rule.id, v.path) for v in already}
+    out = []
+    targets = [(type_code, "type_code", None)] + [
+        (code, "sub_claims.type_code", n) for n, code in enumerate(sub_types, start=1)]
+    for code, fld, n in targets:
+        if code not in closed:
+            continue
+        v = violation(REJECT_TYPE_RULE, fmt="psrm", field=fld, n=n, type_code=code
+                      ).with_prefix(prefix)
+        if (v.rule.id, v.path) in seen:
+            continue
+        text = str(closed[code] or "").strip()
+        if text:
+            v = replace(v, message_da=text)
+        out.append(_afvist(v))
+    return out
+
+
+def _judge_target(conn: Connection, judged: _Judged, *, se: str, prefix: str) -> None:
+    """NEDSKRIV, TILBAGEKALD and GENINDSEND name a PSRM claim: it must be this sender's,
+    and in a state the action makes sense in."""
+    action = judged.action
+    efi = action.efi_claim_id
+    assert efi is not None
+    judged.efi_claim_id = efi
+    structure = {PsrmActionCode.WRITE_DOWN: "MFNedskrivFordringStruktur/",
+                 PsrmActionCode.RECALL: "MFTilbagekaldFordringStruktur/"}.get(action.code, "")
+    path = f"{prefix}/{structure}DMIFordringEFIFordringID"
+    claim = _claim_by_efi(conn, efi)
+    if claim is None or claim.se_number != se:
+        judged.reasons.append(_local(UNKNOWN_CLAIM, path, efi=efi, se=se))
+        return
+    judged.efi_main_claim_id = claim.main_efi_claim_id or claim.efi_claim_id
+    if judged.claim_ref is None:
+        judged.claim_ref = claim.claim_ref
+    v: Violation | None = None
+    if action.code is PsrmActionCode.WRITE_DOWN:
+        if claim.status != ACTIVE:
+            v = replace(violation("OIR-201", fmt="psrm", state=claim.status,
+                                  change=StateChangeKind.WRITE_DOWN), path=path)
+        elif action.amount is not None and to_ore(action.amount) > claim.remaining_ore:
+            v = violation("OIR-203", fmt="psrm", amount=action.amount,
+                          outstanding=from_ore(claim.remaining_ore)).with_prefix(prefix)
+    elif action.code is PsrmActionCode.RECALL:
+        if claim.status != ACTIVE:
+            v = replace(violation("OIR-206", fmt="psrm", state=claim.status), path=path)
+    elif claim.status == ACTIVE:  # GENINDSEND of a claim PSRM still holds
+        v = replace(violation("OIR-205", fmt="psrm"), path=path)
+    if v is not None:
+        judged.reasons.append(_afvist(v))
+
+
+def _store_action(conn: Connection, judged: _Judged, *, se: str, delivery_id: str,
+                  today: date) -> ActionView:
+    """Store one judged action and apply an accepted one's effect on PSRM's claims."""
+    action = judged.action
+    view = ActionView(action_id=_new_action_id(conn), code=action.code.value,
+                      creditor_id=action.creditor_id, status=PsrmStatus.RECEIVED.value,
+                      status_changed=today, received=today, claim_ref=judged.claim_ref,
+                      efi_claim_id=judged.efi_claim_id,
+                      efi_main_claim_id=judged.efi_main_claim_id, reasons=judged.reasons)
+    if judged.reasons:
+        view.status = PsrmStatus.REJECTED.value
+        if action.code in (PsrmActionCode.CREATE, PsrmActionCode.RESUBMIT):
+            view.efi_claim_id = view.efi_main_claim_id = None  # nothing was created
+    elif action.code in (PsrmActionCode.CREATE, PsrmActionCode.RESUBMIT):
+        claim = action.claim
+        assert claim is not None
+        efi = f"EFI-{next_number(conn, 'psrm_efi_claim'):06d}"
+        total = claim.principal + sum((s.amount for s in claim.sub_claims), Decimal("0"))
+        party = claim.co_liable[0].party
+        conn.execute(insert(t.psrm_claims).values(
+            efi_claim_id=efi, se_number=se, creditor_id=action.creditor_id,
+            claim_ref=claim.fagsystem_claim_id, main_efi_claim_id=efi,
+            type_code=claim.type_code, art=(claim.art.value if claim.art else "INDR"),
+            party_kind=party.kind.value, party_number=party.number,
+            amount_ore=to_ore(total), remaining_ore=to_ore(total), status=ACTIVE,
+            received=today))
+        view.efi_claim_id = view.efi_main_claim_id = efi
+    elif action.code is PsrmActionCode.WRITE_DOWN:
+        assert action.amount is not None and action.efi_claim_id is not None
+        _reduce(conn, action.efi_claim_id, to_ore(action.amount), PAID)
+    elif action.code is PsrmActionCode.RECALL:
+        conn.execute(update(t.psrm_claims).where(
+            t.psrm_claims.c.efi_claim_id == action.efi_claim_id).values(status=RECALLED))
+    _insert_action(conn, view, se=se, delivery_id=delivery_id, position=action.index)
+    return view
+
+
+def _new_action_id(conn: Connection) -> str:
+    return f"A-{next_number(conn, 'psrm_action'):06d}"
+
+
+def _insert_action(conn: Connection, view: ActionView, *, se: str, delivery_id: str,
+                   position: int) -> None:
+    conn.execute(insert(t.psrm_actions).values(
+        action_id=view.action_id, delivery_id=delivery_id, se_number=se, position=position,
+        code=view.code, creditor_id=view.creditor_id,
+        claim_ref=view.claim_ref if view.claim_ref and len(view.claim_ref) <= 64 else None,
+        efi_claim_id=view.efi_claim_id, efi_main_claim_id=view.efi_main_claim_id,
+        status=view.status, status_changed=view.status_changed, received=view.received,
+        reasons=[{"number": r.number, "text": r.text} for r in view.reasons]))
+
+
+def _view(row: Row[Any]) -> ActionView:
+    return ActionView(
+        action_id=row.action_id, code=row.code, creditor_id=row.creditor_id, status=row.status,
+        status_changed=row.status_changed, efi_claim_id=row.efi_claim_id,
+        efi_main_claim_id=row.efi_main_claim_id, claim_ref=row.claim_ref, received=row.received,
+        reasons=[RejectionReason(str(r["number"]), str(r["text"])) for r in row.reasons or []])
+
+
+# ---------------------------------------------------------------- PSRM's claims
+
+def _claim_by_efi(conn: Connection, efi_claim_id: str) -> Row[Any] | None:
+    return conn.execute(select(t.psrm_claims).where(
+        t.psrm_claims.c.efi_claim_id == efi_claim_id)).first()
+
+
+def _active_claim_by_ref(conn: Connection, se: str | None, creditor_id: str | None,
+                         claim_ref: str) -> Row[Any] | None:
+    q = select(t.psrm_claims).where(t.psrm_claims.c.claim_ref == claim_ref,
+                                    t.psrm_claims.c.status == ACTIVE)
+    if se is not None:
+        q = q.where(t.psrm_claims.c.se_number == se)
+    if creditor_id is not None:
+        q = q.where(t.psrm_claims.c.creditor_id == creditor_id)
+    return conn.execute(q.order_by(t.psrm_claims.c.received.desc(),
+                                   t.psrm_claims.c.efi_claim_id.desc())).first()
+
+
+def _reduce(conn: Connection, efi_claim_id: str, ore: int, closed_status: str) -> int:
+    """Take ``ore`` off a claim's remaining; at zero it gets ``closed_status``. Returns
+    what remains."""
+    row = _claim_by_efi(conn, efi_claim_id)
+    assert row is not None
+    remaining = row.remaining_ore - ore
+    conn.execute(update(t.psrm_claims).where(t.psrm_claims.c.efi_claim_id == efi_claim_id)
+                 .values(remaining_ore=remaining,
+                         status=closed_status if remaining == 0 else row.status))
+    return int(remaining)
+
+
+def _resolve(conn: Connection, claim_ref: str | None, efi_claim_id: str | None
+             ) -> Row[Any] | None:
+    if efi_claim_id:
+        return _claim_by_efi(conn, efi_claim_id)
+    if claim_ref:  # the active claim with that reference, else the latest one
+        return _active_claim_by_ref(conn, None, None, claim_ref) or conn.execute(
+            select(t.psrm_claims).where(t.psrm_claims.c.claim_ref == claim_ref).order_by(
+                t.psrm_claims.c.received.desc(), t.psrm_claims.c.efi_claim_id.desc())).first()
+    return None
+
+
+def seed_claim(conn: Connection, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Put a claim into PSRM directly (scenarios: a claim handed over before the story
+    starts). ``spec``: ``claim_ref``, ``party`` (CPR or CVR digits), ``amount``, and
+    optionally ``efi_claim_id``, ``remaining``, ``se_number``, ``creditor_id``,
+    ``type_code`` (CFFAKTU), ``art`` (INDR), ``status`` (AKTIV), ``received`` (ISO date).
+    Raises ``ValueError`` naming the field."""
+    claim_ref = _spec_text(spec, "claim_ref", required=True)
+    party = _spec_text(spec, "party", required=True)
+    assert claim_ref is not None and party is not None
+    if not party.isdigit() or len(party) not in (8, 10):
+        raise ValueError("party: a CPR (10 digits) or CVR (8 digits) number")
+    amount = _spec_amount(spec, "amount", required=True)
+    assert amount is not None
+    remaining = _spec_amount(spec, "remaining", required=False)
+    remaining = amount if remaining is None else remaining
+    if remaining > amount:
+        raise ValueError("remaining: larger than amount")
+    status = _spec_text(spec, "status") or ACTIVE
+    if status not in (ACTIVE, PAID, RECALLED, RETURNED, WRITTEN_OFF):
+        raise ValueError(f"status: {status!r} is not one of AKTIV, INDFRIET, TILBAGEKALDT, "
+                         "RETUR, AFSKREVET")
+    art = _spec_text(spec, "art") or "INDR"
+    if art not in ("INDR", "MODR"):
+        raise ValueError(f"art: {art!r} is not INDR or MODR")
+    received = _spec_date(spec, "received", required=False) or clock.today(conn)
+    efi = _spec_text(spec, "efi_claim_id") or f"EFI-{next_number(conn, 'psrm_efi_claim'):06d}"
+    if _claim_by_efi(conn, efi) is not None:
+        raise ValueError(f"efi_claim_id: {efi} exists already")
+    se = _spec_text(spec, "se_number") or "29189846"
+    values = dict(
+        efi_claim_id=efi, se_number=se, creditor_id=_spec_text(spec, "creditor_id") or se,
+        claim_ref=claim_ref, main_efi_claim_id=efi, type_code=_spec_text(spec, "type_code")
+        or "CFFAKTU", art=art, party_kind="CPR" if len(party) == 10 else "CVR",
+        party_number=party, amount_ore=to_ore(amount), remaining_ore=to_ore(remaining),
+        status=status, received=received)
+    conn.execute(insert(t.psrm_claims).values(**values))
+    return _claim_json(values)
+
+
+# ---------------------------------------------------------------- MFKvitteringHent
+
+def _kvittering(call: Call) -> etree._Element:
+    r = Reader(call.body, PSRM_NS)
+    se = r.text("FordringhaverSystemIDStruktur/VirksomhedSENummer")
+    delivery_id = r.opt_text("MFLeveranceID")
+    ids = [i for i in dict.fromkeys((x.element.text or "").strip()
+                                    for x in r.all("MFAktionIDSamling/MFAktionID")) if i]
+    call.correlation.update({"VirksomhedSENummer": se, **(
+        {"MFLeveranceID": delivery_id} if delivery_id else {})})
+    if delivery_id is None and not ids:
+        call.outcome = "rejected"
+        call.summary = "neither MFLeveranceID nor MFAktionID given"
+        return answer("MFKvitteringHent_O", transaction_id=call.transaction_id,
+                      service_id="MFKvitteringHent", now=call.now, reaction="FEJL")
+    conditions = []
+    if delivery_id is not None:
+        conditions.append(t.psrm_actions.c.delivery_id == delivery_id)
+    if ids:
+        conditions.append(t.psrm_actions.c.action_id.in_(ids))
+    rows = call.conn.execute(select(t.psrm_actions).where(
+        t.psrm_actions.c.se_number == se, or_(*conditions))).all()
+    rows = sorted(rows, key=lambda row: (_action_number(row.action_id), row.action_id))
+    el = answer("MFKvitteringHent_O", transaction_id=call.transaction_id,
+                service_id="MFKvitteringHent", now=call.now, reaction="OK")
+    samling = sub(el, "KvitteringSamling")
+    for row in rows:
+        action_structure(samling, _view(row))
+    call.summary = f"{len(rows)} receipts"
+    return el
+
+
+def _action_number(action_id: str) -> int:
+    digits = action_id.rpartition("-")[2]
+    return int(digits) if digits.isdigit() else 1 << 62
+
+
+# ---------------------------------------------------------------- MFUnderretSamlingHent
+
+DEFAULT_PAGE = 100
+_MAX_SEQ = 1 << 62
+
+
+def _underret(call: Call) -> etree._Element:
+    r = Reader(call.body, PSRM_NS)
+    se = r.text("FordringhaverSystemIDStruktur/VirksomhedSENummer")
+    after = min(r.opt_int("MFUnderretSekvensNummerFra") or 0, _MAX_SEQ)
+    limit = r.opt_int("MFMaksAntal") or DEFAULT_PAGE
+    call.correlation.update({"VirksomhedSENummer": se})
+    rows = call.conn.execute(select(t.psrm_notifications).where(
+        t.psrm_notifications.c.se_number == se, t.psrm_notifications.c.seq > after)
+        .order_by(t.psrm_notifications.c.seq).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    el = answer("MFUnderretSamlingHent_O", transaction_id=call.transaction_id,
+                service_id="MFUnderretSamlingHent", now=call.now, reaction="OK")
+    samling = sub(el, "MFUnderretSamling")
+    for row in rows:
+        notification_structure(samling, _notification_view(row))
+    sub(el, "MFFlereUnderretninger", "true" if more else "false")
+    sub(el, "MFSidsteSekvensNummer", rows[-1].seq if rows else after)
+    call.summary = f"{len(rows)} notifications after {after}" + (" (more)" if more else "")
+    return el
+
+
+def _notification_view(row: Row[Any]) -> NotificationView:
+    return NotificationView(
+        seq=row.seq, kind=row.kind, efi_claim_id=row.efi_claim_id, day=row.date,
+        claim_ref=row.claim_ref, creditor_id=row.creditor_id,
+        amount=None if row.amount_ore is None else from_ore(row.amount_ore),
+        source=row.source, reason=row.reason, text=row.text)
+
+
+def _refuse_read(service_id: str) -> Any:
+    def refuse(call: Call, transaction_id: str) -> etree._Element:
+        call.summary = f"TransaktionsID {transaction_id} reused with another body"
+        return answer(f"{service_id}_O", transaction_id=transaction_id, service_id=service_id,
+                      now=call.now, reaction="FEJL")
+    return refuse
+
+
+HANDLERS: dict[str, OperationHandler] = {
+    "MFFordringIndberet": OperationHandler(_indberet, _refuse_indberet, transaction_id_of),
+    "MFKvitteringHent": OperationHandler(_kvittering, _refuse_read("MFKvitteringHent"),
+                                         transaction_id_of),
+    "MFUnderretSamlingHent": OperationHandler(_underret, _refuse_read("MFUnderretSamlingHent"),
+                                              transaction_id_of),
+}
+
+
+# ---------------------------------------------------------------- notifications
+
+def _notify(conn: Connection, claim: Row[Any], *, kind: str, day: date,
+            amount_ore: int | None = None, source: str | None = None,
+            reason: str | None = None, text: str | None = None) -> int:
+    result = conn.execute(insert(t.psrm_notifications).values(
+        se_number=claim.se_number, kind=kind, efi_claim_id=claim.efi_claim_id,
+        claim_ref=claim.claim_ref, creditor_id=claim.creditor_id, date=day,
+        amount_ore=amount_ore, source=source, reason=reason, text=text))
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def _apply_event(conn: Connection, claim: Row[Any], *, kind: str, day: date,
+                 amount_ore: int | None, source: str | None, reason: str | None
+                 ) -> dict[str, Any]:
+    """Coverage, write-off or return of an active claim, with its notification."""
+    event: dict[str, Any] = {"end": END, "event": kind, "efi_claim_id": claim.efi_claim_id,
+                             "claim_ref": claim.claim_ref, "date": day.isoformat()}
+    if kind == RETURN:
+        code = reason or DEFAULT_RETURN_REASON
+        conn.execute(update(t.psrm_claims).where(
+            t.psrm_claims.c.efi_claim_id == claim.efi_claim_id).values(status=RETURNED))
+        event["seq"] = _notify(conn, claim, kind=RETURN, day=day, reason=code,
+                               text=f"Fordringen returneres til fordringshaver ({code})")
+        event["reason"] = code
+        return event
+    ore = claim.remaining_ore if amount_ore is None else amount_ore
+    if kind == COVERAGE:
+        src = source or "INDB"
+        event["seq"] = _notify(conn, claim, kind=COVERAGE, day=day, amount_ore=ore, source=src)
+        event["source"] = src
+        remaining = _reduce(conn, claim.efi_claim_id, ore, PAID)
+    else:
+        code = reason or DEFAULT_WRITE_OFF_REASON
+        event["seq"] = _notify(conn, claim, kind=WRITE_OFF, day=day, amount_ore=ore, reason=code)
+        event["reason"] = code
+        remaining = _reduce(conn, claim.efi_claim_id, ore, WRITTEN_OFF)
+    event["amount"] = str(from_ore(ore))
+    event["remaining"] = str(from_ore(remaining))
+    return event
+
+
+def record_payment(conn: Connection, *, claim_ref: str | None = None,
+                   efi_claim_id: str | None = None, amount: Decimal | None = None,
+                   day: date, source: str = "INDB") -> dict[str, Any]:
+    """A debtor pays PSRM now (or PSRM offsets, ``source="MODR"``): a DAEKNING
+    notification and the claim's remaining reduced; ``amount=None`` pays it in full.
+    Raises ``ValueError`` naming the field when the claim or amount will not do."""
+    if source not in COVERAGE_SOURCES:
+        raise ValueError(f"source: {source!r} is not INDB or MODR")
+    if not claim_ref and not efi_claim_id:
+        raise ValueError("claim_ref: give claim_ref or efi_claim_id")
+    claim = _resolve(conn, claim_ref, efi_claim_id)
+    field = "efi_claim_id" if efi_claim_id else "claim_ref"
+    if claim is None:
+        raise ValueError(f"{field}: no PSRM claim {efi_claim_id or claim_ref!r}")
+    if claim.status != ACTIVE or claim.remaining_ore <= 0:
+        raise ValueError(f"{field}: PSRM claim {claim.efi_claim_id} is {claim.status} "
+                         f"with {from_ore(claim.remaining_ore)} remaining")
+    ore = None
+    if amount is not None:
+        try:
+            ore = to_ore(money(amount))
+        except (MoneyError, ValueError) as exc:
+            raise ValueError(f"amount: {exc}") from exc
+        if ore <= 0:
+            raise ValueError(f"amount: must be positive (got {amount})")
+        if ore > claim.remaining_ore:
+            raise ValueError(f"amount: {from_ore(ore)} is more than the remaining "
+                             f"{from_ore(claim.remaining_ore)}")
+    return _apply_event(conn, claim, kind=COVERAGE, day=day, amount_ore=ore, source=source,
+                        reason=None)
+
+
+# ---------------------------------------------------------------- scripted events
+
+def _spec_text(spec: Mapping[str, Any], key: str, *, required: bool = False,
+               max_len: int = 64) -> str | None:
+    value = spec.get(key)
+    if value is None or value == "":
+        if required:
+            raise ValueError(f"{key}: missing")
+        return None
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise ValueError(f"{key}: expected text, got {type(value).__name__}")
+    text = str(value).strip()
+    if len(text) > max_len:
+        raise ValueError(f"{key}: longer than {max_len} characters")
+    return text
+
+
+def _spec_amount(spec: Mapping[str, Any], key: str, *, required: bool) -> Decimal | None:
+    value = spec.get(key)
+    if value is None:
+        if required:
+            raise ValueError(f"{key}: missing")
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{key}: expected an amount")
+    try:
+        amount = money(value if isinstance(value, Decimal | int) else str(value))
+    except MoneyError as exc:
+        raise ValueError(f"{key}: {exc}") from exc
+    if amount <= 0:
+        raise ValueError(f"{key}: must be positive (got {amount})")
+    return amount
+
+
+def _spec_date(spec: Mapping[str, Any], key: str, *, required: bool) -> date | None:
+    value = spec.get(key)
+    if value is None:
+        if required:
+            raise ValueError(f"{key}: missing")
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError as exc:
+        raise ValueError(f"{key}: {value!r} is not an ISO date") from exc
+
+
+def script_event(conn: Connection, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Schedule a PSRM event for the virtual clock: ``{"due": "2026-12-01", "kind":
+    "pay"|"write_off"|"return", "claim_ref"|"efi_claim_id": …, "amount": "150.00",
+    "source": "INDB"|"MODR" (pay), "reason": "…" (write_off, return)}``. ``amount``
+    defaults to what remains when the event fires. Raises ``ValueError`` naming the field.
+    The claim is looked up when the event fires, so it may be scripted before hand-over."""
+    unknown = set(spec) - {"due", "kind", "claim_ref", "efi_claim_id", "amount", "source",
+                           "reason"}
+    if unknown:
+        raise ValueError(f"{sorted(unknown)[0]}: unknown field")
+    due = _spec_date(spec, "due", required=True)
+    kind = _spec_text(spec, "kind", required=True)
+    if kind not in SCRIPTED_KINDS:
+        raise ValueError(f"kind: {kind!r} is not one of {', '.join(SCRIPTED_KINDS)}")
+    claim_ref = _spec_text(spec, "claim_ref")
+    efi_claim_id = _spec_text(spec, "efi_claim_id")
+    if not claim_ref and not efi_claim_id:
+        raise ValueError("claim_ref: give claim_ref or efi_claim_id")
+    amount = _spec_amount(spec, "amount", required=False)
+    if amount is not None and kind == "return":
+        raise ValueError("amount: a return carries no amount")
+    source = _spec_text(spec, "source")
+    if source is not None and (kind != "pay" or source not in COVERAGE_SOURCES):
+        raise ValueError(f"source: {source!r} is not INDB or MODR on a pay event")
+    reason = _spec_text(spec, "reason", max_len=20)
+    if reason is not None and kind == "pay":
+        raise ValueError("reason: a pay event carries a source, not a reason")
+    result = conn.execute(insert(t.psrm_scripted).values(
+        due=due, kind=kind, claim_ref=claim_ref, efi_claim_id=efi_claim_id,
+        amount_ore=None if amount is None else to_ore(amount),
+        source=(source or "INDB") if kind == "pay" else None, reason=reason, done=False))
+    key = result.inserted_primary_key
+    assert key is not None and due is not None
+    return {"id": int(key[0]), "due": due.isoformat(), "kind": kind, "claim_ref": claim_ref,
+            "efi_claim_id": efi_claim_id, "amount": None if amount is None else str(amount),
+            "source": (source or "INDB") if kind == "pay" else None, "reason": reason}
+
+
+def _fire(conn: Connection, row: Row[Any]) -> dict[str, Any]:
+    claim = _resolve(conn, row.claim_ref, row.efi_claim_id)
+    skipped: dict[str, Any] = {"end": END, "event": "scripted_skipped", "scripted_id": row.id,
+                               "kind": row.kind, "claim_ref": row.claim_ref,
+                               "efi_claim_id": row.efi_claim_id, "date": row.due.isoformat()}
+    if claim is None:
+        return {**skipped, "reason": "no such claim in PSRM"}
+    if claim.status != ACTIVE or (row.kind != "return" and claim.remaining_ore <= 0):
+        return {**skipped, "reason": f"claim {claim.efi_claim_id} is {claim.status}"}
+    ore = None if row.amount_ore is None else min(int(row.amount_ore), claim.remaining_ore)
+    event = _apply_event(conn, claim, kind=SCRIPTED_KINDS[row.kind], day=row.due,
+                         amount_ore=ore, source=row.source, reason=row.reason)
+    return {**event, "scripted_id": row.id}
+
+
+def progress(conn: Connection, runtime: Runtime, day: date) -> list[dict[str, Any]]:
+    """Run the PSRM end up to ``day``: accepted actions move ``MODTAGET`` → ``SAGSBEHANDL``
+    (``psrm_days_to_process`` days after receipt) → ``UDFOERT`` (``psrm_days_to_done``),
+    dated the day the change fell due; scripted events due on or before ``day`` fire.
+    Safe to call for a day already run (nothing happens twice)."""
+    cfg = runtime.config
+    to_process = timedelta(days=cfg.psrm_days_to_process)
+    to_done = timedelta(days=cfg.psrm_days_to_done)
+    events: list[dict[str, Any]] = []
+    open_statuses = (PsrmStatus.RECEIVED.value, PsrmStatus.IN_PROCESS.value)
+    rows = conn.execute(select(t.psrm_actions).where(
+        t.psrm_actions.c.status.in_(open_statuses), t.psrm_actions.c.received.is_not(None),
+        t.psrm_actions.c.received <= day - min(to_process, to_done))).all()
+    for row in sorted(rows, key=lambda r: (_action_number(r.action_id), r.action_id)):
+        new_status, changed = None, None
+        if day >= row.received + to_done:
+            new_status, changed = PsrmStatus.DONE.value, row.received + to_done
+        elif day >= row.received + to_process and row.status == PsrmStatus.RECEIVED.value:
+            new_status, changed = PsrmStatus.IN_PROCESS.value, row.received + to_process
+        if new_status is None:
+            continue
+        conn.execute(update(t.psrm_actions).where(t.psrm_actions.c.action_id == row.action_id)
+                     .values(status=new_status, status_changed=changed))
+        events.append({"end": END, "event": "action_status", "action_id": row.action_id,
+                       "delivery_id": row.delivery_id, "code": row.code, "status": new_status,
+                       "date": changed.isoformat() if changed else None,
+                       "claim_ref": row.claim_ref, "efi_claim_id": row.efi_claim_id})
+    due = conn.execute(select(t.psrm_scripted).where(
+        t.psrm_scripted.c.done.is_(False), t.psrm_scripted.c.due <= day)
+        .order_by(t.psrm_scripted.c.due, t.psrm_scripted.c.id)).all()
+    for row in due:
+        events.append(_fire(conn, row))
+        conn.execute(update(t.psrm_scripted).where(t.psrm_scripted.c.id == row.id)
+                     .values(done=True))
+    return events
+
+
+# ---------------------------------------------------------------- behaviour switches
+
+def behaviour(conn: Connection) -> dict[str, Any]:
+    """The switches as they stand: ``reject_types`` {type: text}, ``unknown_debtors``
+    [numbers], ``agreements`` {fordringshaver id: [types]} or None (none installed)."""
+    return {"reject_types": get_setting(conn, REJECT_TYPES) or {},
+            "unknown_debtors": get_setting(conn, UNKNOWN_DEBTORS) or [],
+            "agreements": get_setting(conn, AGREEMENTS)}
+
+
+def set_behaviour(conn: Connection, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Set the switches named in ``spec`` (``reject_types``, ``unknown_debtors``,
+    ``agreements``; the ``psrm_``-prefixed setting names work too); ``None`` clears one.
+    Switches not named stay as they are. Returns :func:`behaviour`. Raises ``ValueError``
+    naming the field; nothing is changed then."""
+    staged: dict[str, Any] = {}
+    for raw_key, value in spec.items():
+        key = raw_key.removeprefix("psrm_")
+        if key not in _SWITCHES:
+            raise ValueError(f"{raw_key}: unknown switch (reject_types, unknown_debtors, "
+                             "agreements)")
+        staged[_SWITCHES[key]] = None if value is None else _check_switch(key, value)
+    for setting, value in staged.items():
+        if value is None:
+            conn.execute(delete(t.settings).where(t.settings.c.key == setting))
+        else:
+            put_setting(conn, setting, value)
+    return behaviour(conn)
+
+
+def _check_switch(key: str, value: Any) -> Any:
+    if key == "reject_types":
+        if isinstance(value, list):
+            value = {str(code): "" for code in value}
+        if not isinstance(value, Mapping):
+            raise ValueError("reject_types: expected {type code: reason text} or [type codes]")
+        out = {}
+        for code, text in value.items():
+            if not str(code).strip() or len(str(code)) > 20:
+                raise ValueError(f"reject_types: {code!r} is not a type code")
+            if text is not None and not isinstance(text, str):
+                raise ValueError(f"reject_types.{code}: reason text must be text")
+            out[str(code).strip()] = (text or "").strip()[:1000]
+        return out
+    if key == "unknown_debtors":
+        if not isinstance(value, list):
+            raise ValueError("unknown_debtors: expected a list of CPR/CVR numbers")
+        numbers = [str(n).strip() for n in value]
+        for n in numbers:
+            if not n.isdigit() or len(n) not in (8, 10):
+                raise ValueError(f"unknown_debtors: {n!r} is not a CPR or CVR number")
+        return sorted(set(numbers))
+    if not isinstance(value, Mapping):
+        raise ValueError("agreements: expected {DMIFordringHaverID: [type codes]}")
+    agreements = {}
+    for creditor, types in value.items():
+        if not isinstance(types, list) or not all(isinstance(c, str) and c for c in types):
+            raise ValueError(f"agreements.{creditor}: expected a list of type codes")
+        agreements[str(creditor)] = sorted(set(types))
+    return agreements
+
+
+# ---------------------------------------------------------------- dashboard
+
+def _claim_json(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "efi_claim_id": values["efi_claim_id"], "claim_ref": values["claim_ref"],
+        "se_number": values["se_number"], "creditor_id": values["creditor_id"],
+        "type_code": values["type_code"], "art": values["art"],
+        "party": mask_cpr(values["party_number"]),
+        "amount": str(from_ore(values["amount_ore"])),
+        "remaining": str(from_ore(values["remaining_ore"])), "status": values["status"],
+        "received": values["received"].isoformat(),
+    }
+
+
+def snapshot(conn: Connection, *, limit: int = 200) -> dict[str, Any]:
+    """A JSON-ready summary for the dashboard: counts by status, the latest claims and
+    actions (CPR numbers masked), notification and scripted-event counts, the switches."""
+    claims = conn.execute(select(t.psrm_claims).order_by(t.psrm_claims.c.received.desc(),
+                                                         t.psrm_claims.c.efi_claim_id.desc())
+                          .limit(limit)).all()
+    actions = conn.execute(select(t.psrm_actions)).all()
+    actions = sorted(actions, key=lambda r: (_action_number(r.action_id), r.action_id))[-limit:]
+    by_claim_status: dict[Any, Any] = dict(conn.execute(select(t.psrm_claims.c.status, func.count())
+                                        .group_by(t.psrm_claims.c.status)).all())
+    by_action_status: dict[Any, Any] = dict(conn.execute(select(t.psrm_actions.c.status, func.count())
+                                         .group_by(t.psrm_actions.c.status)).all())
+    notifications = conn.execute(select(func.count()).select_from(t.psrm_notifications)
+                                 ).scalar_one()
+    pending = conn.execute(select(func.count()).select_from(t.psrm_scripted)
+                           .where(t.psrm_scripted.c.done.is_(False))).scalar_one()
+    deliveries = conn.execute(select(func.count()).select_from(t.psrm_deliveries)).scalar_one()
+    return {
+        "claims_by_status": {str(k): int(v) for k, v in by_claim_status.items()},
+        "actions_by_status": {str(k): int(v) for k, v in by_action_status.items()},
+        "deliveries": int(deliveries),
+        "notifications": int(notifications),
+        "scripted_pending": int(pending),
+        "claims": [_claim_json(dict(r._mapping)) for r in claims],
+        "actions": [_action_json(r) for r in reversed(actions)],
+        "behaviour": behaviour(conn),
+    }
+
+
+def _action_json(row: Row[Any]) -> dict[str, Any]:
+    return {"action_id": row.action_id, "delivery_id": row.delivery_id,
+            "se_number": row.se_number, "position": row.position, "code": row.code,
+            "creditor_id": row.creditor_id, "claim_ref": row.claim_ref,
+            "efi_claim_id": row.efi_claim_id, "status": row.status,
+            "status_changed": row.status_changed.isoformat(),
+            "received": row.received.isoformat() if row.received else None,
+            "reasons": list(row.reasons or [])}
+
+
+def actions(conn: Connection, *, delivery_id: str | None = None,
+            action_ids: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """Stored actions as JSON (tests, admin): of one delivery and/or by id."""
+    conditions = []
+    if delivery_id is not None:
+        conditions.append(t.psrm_actions.c.delivery_id == delivery_id)
+    ids = list(action_ids)
+    if ids:
+        conditions.append(t.psrm_actions.c.action_id.in_(ids))
+    q = select(t.psrm_actions)
+    if conditions:
+        q = q.where(or_(*conditions))
+    rows = sorted(conn.execute(q).all(), key=lambda r: (_action_number(r.action_id),
+                                                         r.action_id))
+    return [_action_json(r) for r in rows]
+
+
+def claims(conn: Connection) -> list[dict[str, Any]]:
+    """Every PSRM claim as JSON, oldest first."""
+    rows = conn.execute(select(t.psrm_claims).order_by(t.psrm_claims.c.received,
+                                                       t.psrm_claims.c.efi_claim_id)).all()
+    return [_claim_json(dict(r._mapping)) for r in rows]

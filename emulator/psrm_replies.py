@@ -1,0 +1,167 @@
+"""Builders for the PSRM end's answers (``MF*_O``), in exactly the element order of
+``xsd/psrm/MF.xsd``: the ``Kontekst/HovedOplysningerSvar`` head, one ``MFAktionStruktur``
+per action, one ``MFUnderretStruktur`` per notification.
+
+Kept apart from :mod:`emulator.psrm` so the end's decisions (what to accept, what to
+store) read without XML plumbing in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from lxml import etree
+
+from oir_adapter.contracts import KONTEKST_NS, PSRM_NS
+from oir_adapter.model import RejectionReason
+
+_M = "{" + PSRM_NS + "}"
+_K = "{" + KONTEKST_NS + "}"
+_NSMAP: dict[str | None, str] = {None: PSRM_NS, "k": KONTEKST_NS}
+#: ``MFAktionAfvistTekst`` is a TekstType of at most 1000 characters.
+_MAX_TEXT = 1000
+_NO_TRANSACTION = "00000000-0000-0000-0000-000000000000"
+
+
+def sub(parent: etree._Element, name: str, value: object = None) -> etree._Element:
+    """Append PSRM element ``name`` with ``value`` as text (dates ISO, amounts ``0.00``)."""
+    el = etree.SubElement(parent, _M + name)
+    if value is not None:
+        el.text = _text(value)
+    return el
+
+
+def _text(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.replace(microsecond=0).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def answer(name: str, *, transaction_id: str | None, service_id: str, now: datetime,
+           reaction: str) -> etree._Element:
+    """A ``*_O`` element headed by ``Kontekst/HovedOplysningerSvar``."""
+    root = etree.Element(_M + name, nsmap=_NSMAP)  # type: ignore[arg-type]
+    head = etree.SubElement(etree.SubElement(root, _K + "Kontekst"), _K + "HovedOplysningerSvar")
+    etree.SubElement(head, _K + "TransaktionsID").text = transaction_id or _NO_TRANSACTION
+    etree.SubElement(head, _K + "ServiceID").text = service_id
+    etree.SubElement(head, _K + "TransaktionsTid").text = _text(now)
+    etree.SubElement(head, _K + "SvarReaktion").text = reaction
+    return root
+
+
+def transaction_id_of(body: etree._Element) -> str | None:
+    """``Kontekst/HovedOplysninger/TransaktionsID`` of a PSRM request, if present."""
+    found = body.find(f"{_K}Kontekst/{_K}HovedOplysninger/{_K}TransaktionsID")
+    return None if found is None or found.text is None else found.text.strip()
+
+
+@dataclass(slots=True)
+class ActionView:
+    """One action as an ``MFAktionStruktur`` shows it (synchronous answer and receipts)."""
+
+    action_id: str
+    code: str
+    creditor_id: str
+    status: str
+    status_changed: date
+    efi_claim_id: str | None = None
+    efi_main_claim_id: str | None = None
+    claim_ref: str | None = None
+    received: date | None = None
+    reasons: Sequence[RejectionReason] = field(default_factory=list)
+
+
+def action_structure(parent: etree._Element, a: ActionView) -> etree._Element:
+    """Append one ``MFAktionStruktur``; IDs that exceed the schema's 64 characters are
+    left out rather than truncated (they could only have come from a sender's typo)."""
+    s = sub(parent, "MFAktionStruktur")
+    for name, value in (("DMIFordringEFIFordringID", a.efi_claim_id),
+                        ("DMIFordringEFIHovedFordringID", a.efi_main_claim_id),
+                        ("DMIFordringFordringHaverRef", a.claim_ref)):
+        if value and len(value) <= 64:
+            sub(s, name, value)
+    sub(s, "MFAktionID", a.action_id)
+    sub(s, "MFAktionKode", a.code)
+    sub(s, "DMIFordringHaverID", a.creditor_id)
+    sub(s, "MFAktionStatusKode", a.status)
+    sub(s, "MFAktionStatusÆndretDato", a.status_changed)
+    if a.received is not None:
+        sub(s, "DMIFordringModtagelseDato", a.received)
+    if a.reasons:
+        samling = sub(s, "AfvistÅrsagSamling")
+        for r in a.reasons:
+            afvist = sub(samling, "MFAktionAfvistStruktur")
+            sub(afvist, "MFAktionAfvistNummer", r.number)
+            sub(afvist, "MFAktionAfvistTekst", r.text[:_MAX_TEXT])
+    return s
+
+
+def indberet_answer(*, transaction_id: str | None, now: datetime, reaction: str,
+                    se_number: str, delivery_id: str,
+                    actions: Iterable[ActionView]) -> etree._Element:
+    """``MFFordringIndberet_O``: the head, then ``FordringInfo`` with one status per action."""
+    root = answer("MFFordringIndberet_O", transaction_id=transaction_id,
+                  service_id="MFFordringIndberet", now=now, reaction=reaction)
+    info = sub(root, "FordringInfo")
+    sub(sub(info, "FordringhaverSystemIDStruktur"), "VirksomhedSENummer", se_number)
+    sub(info, "MFLeveranceID", delivery_id)
+    samling = sub(info, "FordringAktionStatusSamling")
+    for a in actions:
+        action_structure(samling, a)
+    return root
+
+
+@dataclass(slots=True)
+class NotificationView:
+    """One ``MFUnderretStruktur``: coverage, write-off or return of a claim."""
+
+    seq: int
+    kind: str  # DAEKNING | AFSKRIVNING | RETUR
+    efi_claim_id: str
+    day: date
+    claim_ref: str | None = None
+    creditor_id: str | None = None
+    amount: Decimal | None = None
+    source: str | None = None  # DækningKildeKode
+    reason: str | None = None
+    text: str | None = None
+
+
+def notification_structure(parent: etree._Element, n: NotificationView) -> etree._Element:
+    s = sub(parent, "MFUnderretStruktur")
+    sub(s, "MFUnderretSekvensNummer", n.seq)
+    sub(s, "MFUnderretTypeKode", n.kind)
+    sub(s, "DMIFordringEFIFordringID", n.efi_claim_id)
+    if n.claim_ref:
+        sub(s, "DMIFordringFordringHaverRef", n.claim_ref)
+    if n.creditor_id:
+        sub(s, "DMIFordringHaverID", n.creditor_id)
+    sub(s, "MFUnderretDato", n.day)
+    if n.kind == "DAEKNING":
+        d = sub(s, "MFDækningStruktur")
+        _amount(d, n.amount)
+        sub(d, "DækningKildeKode", n.source or "INDB")
+        sub(d, "DækningDato", n.day)
+    elif n.kind == "AFSKRIVNING":
+        a = sub(s, "MFAfskrivningStruktur")
+        _amount(a, n.amount)
+        sub(a, "AfskrivningÅrsagKode", n.reason or "FORAELDELSE")
+    else:
+        r = sub(s, "MFReturStruktur")
+        sub(r, "HovedFordringReturAarsagKode", n.reason or "ANDET")
+        if n.text:
+            sub(r, "ReturTekst", n.text[:_MAX_TEXT])
+    return s
+
+
+def _amount(parent: etree._Element, amount: Decimal | None) -> None:
+    b = sub(parent, "FordringBeløbStruktur")
+    sub(b, "ValutaKode", "DKK")
+    sub(b, "DMIFordringBeløb", amount if amount is not None else Decimal("0.00"))
