@@ -62,20 +62,26 @@ def catch_up(runtime: Runtime) -> list[dict[str, Any]]:
             return []
     if last >= today:
         return []
-    return run_days(runtime, today)
+    return run_days(runtime, None)
 
 
-def run_days(runtime: Runtime, until: date) -> list[dict[str, Any]]:
-    """Run each unprocessed day up to ``until``; return what happened."""
+def run_days(runtime: Runtime, until: datetime | None) -> list[dict[str, Any]]:
+    """Run each unprocessed day up to ``until`` (a virtual clock moving forward; ``None``:
+    the clock follows real time). While a day runs, a virtual clock shows that day — at
+    ``until``'s time of day — so everything the ends do that day is dated that day."""
     fired: list[dict[str, Any]] = []
     with _lock:
         for _ in range(MAX_DAYS):
             with runtime.store.transaction() as conn:
-                last = processed_day(conn) or until
-                if last >= until:
+                target = until.date() if until is not None else clock.today(conn)
+                last = processed_day(conn) or target
+                if last >= target:
                     break
                 day = last + timedelta(days=1)
-                now = datetime.combine(day, datetime.min.time()).replace(hour=6)
+                now = (datetime.combine(day, until.time()) if until is not None
+                       else clock.now(conn))
+                if until is not None:
+                    clock.set_now(conn, now)
                 fired.extend(_debtor_day(conn, runtime, day, now))
             if runtime.config.psrm_url is None:
                 with runtime.store.transaction() as conn:
@@ -232,8 +238,11 @@ def advance(runtime: Runtime, *, days: int = 0, hours: int = 0) -> tuple[datetim
         if processed_day(conn) is None:
             mark_processed(conn, start.date())
         new = start + timedelta(days=days, hours=hours)
+        clock.set_now(conn, new if new.date() == start.date() else start)
+    fired = run_days(runtime, new)
+    with runtime.store.transaction() as conn:
         clock.set_now(conn, new)
-    return new, run_days(runtime, new.date())
+    return new, fired
 
 
 def set_clock(runtime: Runtime, when: datetime) -> tuple[datetime, list[dict[str, Any]]]:
@@ -241,6 +250,10 @@ def set_clock(runtime: Runtime, when: datetime) -> tuple[datetime, list[dict[str
     with runtime.store.transaction() as conn:
         last = processed_day(conn) or clock.today(conn)
         mark_processed(conn, min(last, when.date()))
+        clock.set_now(conn, when if when.date() <= last else
+                      datetime.combine(last, when.time()))
+    fired = run_days(runtime, when)
+    with runtime.store.transaction() as conn:
         clock.set_now(conn, when)
-    return when, run_days(runtime, when.date())
+    return when, fired
 

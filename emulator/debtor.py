@@ -90,8 +90,7 @@ def opret_debitorkonto(call: Call) -> etree._Element:
     errors: list[rules.Violation] = []
     if not is_valid_party(debtor.party, today=call.today):
         kind = "debtor.cpr" if debtor.party.kind is PartyKind.CPR else "debtor.cvr"
-        errors.append(_v("OIR-105" if debtor.party.kind is PartyKind.CPR else "OIR-106", kind,
-                         number=debtor.party))
+        errors.append(_v("OIR-311", kind, number=debtor.party))
     if errors:
         return _answer_errors(call, response, errors)
     existing = ledger.account_by_reference(call.conn, header.authority_cvr, header.fagsystem_id,

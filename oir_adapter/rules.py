@@ -17,7 +17,8 @@ element the sender must fix:
 - ``{n}`` in a path is the 1-based position of a sub-claim or a liable party.
 
 A rule whose field has no place in a format (the reminder date is not part of a PSRM
-delivery) cannot be judged from that format and is skipped there.
+delivery) cannot be judged from that format and is skipped there. A ``warning`` is
+reported but must not refuse a message; every ``error`` refuses it.
 
 Validators report **every** violation at once. Context the callers own (agreements,
 known debtors, action ids already seen, whether this is a hand-over) comes in a
@@ -63,6 +64,7 @@ OIR_CREATE = "oir.OpretFordring"
 OIR_STATE = "oir.RetFordringTilstand"
 PSRM_FILTER = "psrm.indgangsfilter"
 HANDOVER = "handover"
+OIR_SERVICE = "oir.service"
 
 #: Where a rule applies, and what that means.
 CONTEXTS: dict[str, str] = {
@@ -71,12 +73,14 @@ CONTEXTS: dict[str, str] = {
     PSRM_FILTER: "PSRM indgangsfilter: every action of an MFFordringIndberet delivery",
     HANDOVER: ("hand-over to PSRM: RetFordringTilstand/Overdrag, the debtor system's "
                "automatic hand-over, and PSRM's check of a received claim"),
+    OIR_SERVICE: ("every ØIR operation: the request's references (account, claim, payment, "
+                  "payout) and idempotency keys checked against the debtor system's ledger"),
 }
 
 #: Claims under this amount (with their sub-claims) may not be handed over (PSRM 215).
 LOWER_LIMIT = Decimal("100.00")
 
-_O, _S, _P, _H = OIR_CREATE, OIR_STATE, PSRM_FILTER, HANDOVER
+_O, _S, _P, _H, _V = OIR_CREATE, OIR_STATE, PSRM_FILTER, HANDOVER, OIR_SERVICE
 
 
 # ---------------------------------------------------------------- the catalogue
@@ -159,6 +163,23 @@ FIELD_PATHS: dict[str, FieldPaths] = {
     "write_down.currency": FieldPaths(
         None, "MFNedskrivFordringStruktur/FordringBeløbStruktur/ValutaKode"),
     "effective_date": FieldPaths("Nedskriv/VirkningsDato", "{structure}/DMIFordringVirkningDato"),
+    # Service-level references of the other ØIR operations:
+    "transaction_id": FieldPaths("Hovedoplysninger/TransaktionsID",
+                                 "../../../Kontekst/HovedOplysninger/TransaktionsID"),
+    "account_number": FieldPaths("DebitorkontoNummer", None),
+    "account_reference": FieldPaths("FagsystemReference", None),
+    "debtor.cpr": FieldPaths("Debitor/Part/CPRNummer", None),
+    "debtor.cvr": FieldPaths("Debitor/Part/CVRNummer", None),
+    "payment": FieldPaths("Indbetaling", None),
+    "payment.id": FieldPaths("Indbetaling/IndbetalingID", None),
+    "payment.amount": FieldPaths("Indbetaling/Beloeb", None),
+    "payment.payment_id": FieldPaths("Indbetaling/BetalingsID", None),
+    "payment.claim_id": FieldPaths("Indbetaling/FordringID", None),
+    "benefit.id": FieldPaths("Ydelsesudbetaling/YdelsesudbetalingID", None),
+    "benefit.type": FieldPaths("Ydelsesudbetaling/YdelsesTypeKode", None),
+    "benefit.gross": FieldPaths("Ydelsesudbetaling/Bruttobeloeb", None),
+    "benefit.protected": FieldPaths("Ydelsesudbetaling/BeskyttetBeloeb", None),
+    "search.token": FieldPaths("FortsaettelsesToken", None),
 }
 
 _PSRM_SRC = "PSRM rejection no. {} (published number), DESIGN §3.1"
@@ -287,6 +308,49 @@ RULES: tuple[Rule, ...] = (
        "Fordringen er ikke overdraget til PSRM og kan ikke tilbagekaldes (status {state})",
        "The claim is not with PSRM and cannot be recalled (state {state})", "claim_id", {_S},
        "DESIGN §2.1 (recall from PSRM)"),
+    # -------- our own: service-level checks of the ØIR operations
+    _r("OIR-301", None, "Debitorkonto {account} findes ikke hos myndigheden",
+       "Debtor account {account} does not exist for this authority", "account_number", {_V},
+       "DESIGN §2.1; an account of another authority is reported as unknown"),
+    _r("OIR-302", None, "Fordring {claim_id} findes ikke hos myndigheden",
+       "Claim {claim_id} does not exist for this authority", "claim_id", {_V, _S},
+       "DESIGN §2.1"),
+    _r("OIR-303", None,
+       "FagsystemFordringID {ref} er allerede registreret på kontoen med et andet indhold",
+       "FagsystemFordringID {ref} is already registered on the account with other content",
+       "claim_ref", {_V, _O}, "DESIGN §2.1 (idempotent registration)"),
+    _r("OIR-304", None, "IndbetalingID {payment} er allerede brugt med et andet indhold",
+       "IndbetalingID {payment} was already used with other content", "payment.id", {_V},
+       "DESIGN §2.1 (ForetagIndbetaling is idempotent on IndbetalingID)"),
+    _r("OIR-305", None, "YdelsesudbetalingID {benefit} er allerede brugt med et andet indhold",
+       "YdelsesudbetalingID {benefit} was already used with other content", "benefit.id", {_V},
+       "DESIGN §2.1 (ForetagModregning is idempotent on YdelsesudbetalingID)"),
+    _r("OIR-306", None,
+       "Indbetalingen kan ikke placeres: angiv DebitorkontoNummer, BetalingsID, FordringID "
+       "eller en kendt indbetaler",
+       "The payment cannot be placed: give DebitorkontoNummer, BetalingsID, FordringID or a "
+       "known payer", "payment", {_V}, "DESIGN §2.1 (surplus is reported, never lost)"),
+    _r("OIR-307", None, "BetalingsID {payment_id} er ukendt",
+       "Payment id (FIK) {payment_id} is unknown", "payment.payment_id", {_V},
+       "DESIGN §2.1 (opkrævning with FIK/OCR payment id)"),
+    _r("OIR-308", None, "Ydelsestype {benefit_type} er ukendt",
+       "Benefit type {benefit_type} is unknown", "benefit.type", {_V},
+       "Benefit-type table (DESIGN §3.3a)"),
+    _r("OIR-309", None,
+       "Det beskyttede beløb {protected} skal ligge mellem 0 og bruttobeløbet {gross}",
+       "The protected amount {protected} must lie between 0 and the gross amount {gross}",
+       "benefit.protected", {_V}, "DESIGN §3.3 (never more than gross minus protected)"),
+    _r("OIR-310", None, "Fortsættelsestokenet er ugyldigt",
+       "The continuation token is not valid", "search.token", {_V},
+       "DESIGN §2.1 (paged search with a continuation token)"),
+    _r("OIR-311", None, "Debitor {number} er ugyldig (CPR/CVR)",
+       "Debtor {number} is not valid (CPR/CVR)", "debtor.cpr", {_V},
+       "python-stdnum dk.cpr / dk.cvr, as OIR-105/OIR-106"),
+    _r("OIR-312", None,
+       "FagsystemReference {reference} er allerede brugt for en anden debitor",
+       "FagsystemReference {reference} is already used for another debtor",
+       "account_reference", {_V}, "DESIGN §2.1 (OpretDebitorkonto is idempotent on the "
+       "fagsystem's reference)"),
 )
 
 RULES_BY_ID: dict[str, Rule] = {r.id: r for r in RULES}
@@ -859,8 +923,23 @@ def catalogue_markdown() -> str:
         "- ØIR paths are relative to the request element; PSRM paths to the action structure",
         "  under `AktionValg` (`{structure}` names it, `{n}` is a 1-based position). A rule",
         "  whose field a format does not carry is not judged from that format.",
-        "- Hand-over: an SRB on a bank closing day moves to the next bank day",
-        "  (`oir_adapter.bankdays`), and a claim may only be handed over after that day.",
+        "- Severity `warning` is reported but never refuses a message (`oir validate` exits 0",
+        "  on warnings alone); every `error` refuses it.",
+        "",
+        "## Dates and identifiers",
+        "",
+        "- **Bank days** (`oir_adapter.bankdays`): Danish banks are closed on weekends, the",
+        "  public holidays (New Year's Day, Maundy Thursday, Good Friday, Easter Monday, Great",
+        "  Prayer Day until 2023, Ascension Day, Whit Monday, Christmas Day, Boxing Day) and",
+        "  also on the Friday after Ascension Day, Constitution Day (5 June), Christmas Eve and",
+        "  New Year's Eve. 1 May is a bank day. A due date or SRB on a closing day moves to the",
+        "  next bank day; a claim may be handed over only after that day (OIR-101).",
+        "- **CPR** (OIR-105): ten digits encoding a real birth date (century from the seventh",
+        "  digit) not after today. Modulus 11 is *not* required: the CPR office has issued",
+        "  numbers without it since 2007.",
+        "- **CVR** (OIR-106): eight digits, no leading zero, modulus 11.",
+        "- **Payment id** (FIK card type 71, `oir_adapter.identifiers`): fifteen digits, the",
+        "  last a modulus-10 (Luhn) check digit, weights 2-1-2-… from the right.",
         "",
         "## Where rules apply",
         "",
