@@ -1060,3 +1060,12 @@ def test_oir_map_refuses_several_deliveries_on_stdout_and_bad_options(tmp_path: 
     empty.write_text("{}\n")
     code, _, err = invoke(str(empty))
     assert code == 1
+
+
+def test_benchmark_baseline_builds_the_same_bytes() -> None:
+    """The benchmark compares like with like: bare lxml and the adapter agree byte for byte."""
+    bench = pytest.importorskip("benchmarks.mapping")
+    claims = bench._claims(60)
+    produced = bench.adapter(claims)
+    assert produced == bench.bare(bench.precompute(claims))
+    assert all(validate_element(etree.fromstring(b)) == [] for b in produced)
