@@ -150,13 +150,11 @@ def _indberet(call: Call) -> etree._Element:
         received_at=call.now, action_count=len(elements)))
     call.conn.execute(insert(t.psrm_delivery_digests).values(
         delivery_id=delivery_id, se_number=se, digest=digest))
-    ctx = _base_context(call)
-    views = []
-    for index, element in enumerate(elements, start=1):
-        judged = _judge(call.conn, _decode(element, index, call.today), se=se,
-                        today=call.today, context=ctx)
-        views.append(_store_action(call.conn, judged, se=se, delivery_id=delivery_id,
-                                   today=call.today))
+    decoded = [_decode(element, index, call.today)
+               for index, element in enumerate(elements, start=1)]
+    batch = _Batch(call, se, delivery_id, decoded)
+    views = [batch.store(batch.judge(action)) for action in decoded]
+    batch.flush()
     return _delivery_answer(call, se, delivery_id, views)
 
 
@@ -186,11 +184,12 @@ def _repeat(call: Call, se: str, delivery_id: str) -> etree._Element:
 
 def _refuse_all(call: Call, se: str, delivery_id: str, elements: Sequence[etree._Element],
                 text: str) -> etree._Element:
-    """Every action of a refused delivery ``AFVIST`` 600. The refused actions are stored
-    under their own action ids, so a receipt for them can be fetched like any other."""
+    """Every action of a refused delivery ``AFVIST`` 600; no action or claim is stored: the
+    refused actions get action ids of their own (never reused) so a sender can log them, but
+    they belong to no delivery, so receipts for the original delivery stay as they were."""
     reason = RejectionReason(DUPLICATE_NUMBER, text)
     views = []
-    for index, element in enumerate(elements, start=1):
+    for element in elements:
         a = Reader(element, PSRM_NS)
         code = a.opt_text("MFAktionKode") or PsrmActionCode.CREATE.value
         action_id = _new_action_id(call.conn)
@@ -198,7 +197,6 @@ def _refuse_all(call: Call, se: str, delivery_id: str, elements: Sequence[etree.
                           creditor_id=a.opt_text("DMIFordringHaverID") or se,
                           status=PsrmStatus.REJECTED.value, status_changed=call.today,
                           received=call.today, reasons=[reason])
-        _insert_action(call.conn, view, se=se, delivery_id=delivery_id, position=index)
         views.append(view)
     call.outcome = "rejected"
     call.summary = f"{delivery_id}: refused (600): {text}"
@@ -265,37 +263,218 @@ def _afvist(v: Violation) -> RejectionReason:
     return RejectionReason(number, f"{text} (felt: {v.path})"[:1000] if v.path else text)
 
 
-def _judge(conn: Connection, action: ActionRequest, *, se: str, today: date,
-           context: RuleContext) -> _Judged:
-    """The indgangsfilter for one action: every reason it is rejected for (none: accepted)."""
-    judged = _Judged(action, [])
-    reasons = judged.reasons
-    expected = ACTION_ELEMENTS[action.code]
-    if action.choice is not None and action.choice != expected:
-        reasons.append(_local(CHOICE_MISMATCH, "MFAktionKode", code=action.code.value,
-                              choice=action.choice, expected=expected))
-        return judged
-    prefix = f"AktionValg/{action.choice or expected}"
-    for problem in action.problems:
-        reasons.append(_local(UNREADABLE, _relative(problem.path, prefix),
-                              message=problem.message))
-    creates = action.code in (PsrmActionCode.CREATE, PsrmActionCode.RESUBMIT)
-    claim = action.claim
-    if creates:
-        judged.claim_ref = claim.fagsystem_claim_id if claim is not None else None
+class _Counter:
+    """A named counter (as :func:`emulator.store.next_number` keeps it) read once and
+    written once per delivery; the row lock keeps the numbers gap-free and unique."""
+
+    def __init__(self, conn: Connection, name: str) -> None:
+        self.conn, self.name = conn, name
+        row = conn.execute(select(t.counters.c.value).where(t.counters.c.name == name)
+                           .with_for_update()).first()
+        self.exists = row is not None
+        self.value = self.first = int(row[0]) if row is not None else 0
+
+    def next(self) -> int:
+        self.value += 1
+        return self.value
+
+    def save(self) -> None:
+        if self.value == self.first:
+            return
+        if self.exists:
+            self.conn.execute(update(t.counters).where(t.counters.c.name == self.name)
+                              .values(value=self.value))
+        else:
+            self.conn.execute(insert(t.counters).values(name=self.name, value=self.value))
+
+
+def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class _Batch:
+    """One delivery being judged and stored. The PSRM claims its actions name are loaded
+    once and kept current in memory (so action 3 sees what action 2 did), and the new rows
+    are written together at the end: a delivery of a thousand actions costs a handful of
+    statements, not thousands."""
+
+    def __init__(self, call: Call, se: str, delivery_id: str,
+                 actions: Sequence[ActionRequest]) -> None:
+        self.conn, self.se, self.delivery_id, self.today = call.conn, se, delivery_id, call.today
+        self.context = _base_context(call)
+        self.closed_types: Mapping[str, str] = get_setting(call.conn, REJECT_TYPES) or {}
+        refs = sorted({a.claim.fagsystem_claim_id for a in actions if a.claim is not None})
+        efis = sorted({a.efi_claim_id for a in actions if a.efi_claim_id})
+        c = t.psrm_claims.c
+        #: (creditor id, claim ref) of this sender's active claims, for the refs sent.
+        self.active: set[tuple[str, str]] = set()
+        for chunk in _chunks(refs):
+            self.active.update((row.creditor_id, row.claim_ref) for row in self.conn.execute(
+                select(c.creditor_id, c.claim_ref).where(
+                    c.se_number == se, c.status == ACTIVE, c.claim_ref.in_(chunk))))
+        #: The claims the actions name by EFI id, as mutable dicts.
+        self.claims: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(efis):
+            for row in self.conn.execute(select(t.psrm_claims).where(c.efi_claim_id.in_(chunk))):
+                self.claims[row.efi_claim_id] = dict(row._mapping)
+        self.changed: set[str] = set()
+        self.new_claims: list[dict[str, Any]] = []
+        self.new_actions: list[dict[str, Any]] = []
+        self.action_numbers = _Counter(self.conn, "psrm_action")
+        self.efi_numbers = _Counter(self.conn, "psrm_efi_claim")
+
+    # ------------------------------------------------------------ the indgangsfilter
+
+    def judge(self, action: ActionRequest) -> _Judged:
+        """Every reason one action is rejected for (none: accepted)."""
+        judged = _Judged(action, [])
+        reasons = judged.reasons
+        expected = ACTION_ELEMENTS[action.code]
+        if action.choice is not None and action.choice != expected:
+            reasons.append(_local(CHOICE_MISMATCH, "MFAktionKode", code=action.code.value,
+                                  choice=action.choice, expected=expected))
+            return judged
+        prefix = f"AktionValg/{action.choice or expected}"
+        for problem in action.problems:
+            reasons.append(_local(UNREADABLE, _relative(problem.path, prefix),
+                                  message=problem.message))
+        context = self.context
+        claim = action.claim
         if claim is not None:
-            active = _active_claim_by_ref(conn, se, action.creditor_id, claim.fagsystem_claim_id)
-            context = replace(context, seen_action_ids=frozenset(
-                {claim.fagsystem_claim_id} if active is not None else ()))
-    violations = [v for v in validate_action(action, today=today, context=context)
-                  if v.severity == "error"]
-    reasons.extend(_afvist(v) for v in violations)
-    if creates and claim is not None:
-        reasons.extend(_rejected_types(conn, action, claim.type_code,
-                                       [s.type_code for s in claim.sub_claims], violations))
-    if action.efi_claim_id is not None:
-        _judge_target(conn, judged, se=se, prefix=prefix)
-    return judged
+            ref = claim.fagsystem_claim_id
+            judged.claim_ref = ref
+            if (action.creditor_id, ref) in self.active:  # PSRM holds it already: 600
+                context = replace(context, seen_action_ids=frozenset({ref}))
+        violations = [v for v in validate_action(action, today=self.today, context=context)
+                      if v.severity == "error"]
+        reasons.extend(_afvist(v) for v in violations)
+        if claim is not None and self.closed_types:
+            reasons.extend(self._closed_types(action, violations))
+        if action.efi_claim_id is not None:
+            self._judge_target(judged, prefix)
+        return judged
+
+    def _closed_types(self, action: ActionRequest, already: Sequence[Violation]
+                      ) -> list[RejectionReason]:
+        """The ``psrm_reject_types`` switch: 574 with the scenario's text for a closed type."""
+        claim = action.claim
+        assert claim is not None
+        prefix = f"AktionValg/{action.choice}"
+        seen = {(v.rule.id, v.path) for v in already}
+        out = []
+        targets: list[tuple[str, str, int | None]] = [(claim.type_code, "type_code", None)]
+        targets += [(s.type_code, "sub_claims.type_code", n)
+                    for n, s in enumerate(claim.sub_claims, start=1)]
+        for code, fld, n in targets:
+            if code not in self.closed_types:
+                continue
+            v = violation(REJECT_TYPE_RULE, fmt="psrm", field=fld, n=n, type_code=code
+                          ).with_prefix(prefix)
+            if (v.rule.id, v.path) in seen:
+                continue
+            text = str(self.closed_types[code] or "").strip()
+            if text:
+                v = replace(v, message_da=text)
+            out.append(_afvist(v))
+        return out
+
+    def _judge_target(self, judged: _Judged, prefix: str) -> None:
+        """NEDSKRIV, TILBAGEKALD and GENINDSEND name a PSRM claim: it must be this
+        sender's, and in a state the action makes sense in."""
+        action = judged.action
+        efi = action.efi_claim_id
+        assert efi is not None
+        judged.efi_claim_id = efi
+        structure = {PsrmActionCode.WRITE_DOWN: "MFNedskrivFordringStruktur/",
+                     PsrmActionCode.RECALL: "MFTilbagekaldFordringStruktur/"
+                     }.get(action.code, "")
+        path = f"{prefix}/{structure}DMIFordringEFIFordringID"
+        claim = self.claims.get(efi)
+        if claim is None or claim["se_number"] != self.se:
+            judged.reasons.append(_local(UNKNOWN_CLAIM, path, efi=efi, se=self.se))
+            return
+        judged.efi_main_claim_id = claim["main_efi_claim_id"] or efi
+        if judged.claim_ref is None:
+            judged.claim_ref = claim["claim_ref"]
+        status, remaining = claim["status"], claim["remaining_ore"]
+        v: Violation | None = None
+        if action.code is PsrmActionCode.WRITE_DOWN:
+            if status != ACTIVE:
+                v = replace(violation("OIR-201", fmt="psrm", state=status,
+                                      change=StateChangeKind.WRITE_DOWN), path=path)
+            elif action.amount is not None and to_ore(action.amount) > remaining:
+                v = violation("OIR-203", fmt="psrm", amount=action.amount,
+                              outstanding=from_ore(remaining)).with_prefix(prefix)
+        elif action.code is PsrmActionCode.RECALL:
+            if status != ACTIVE:
+                v = replace(violation("OIR-206", fmt="psrm", state=status), path=path)
+        elif status == ACTIVE:  # GENINDSEND of a claim PSRM still holds
+            v = replace(violation("OIR-205", fmt="psrm"), path=path)
+        if v is not None:
+            judged.reasons.append(_afvist(v))
+
+    # ------------------------------------------------------------ effects
+
+    def store(self, judged: _Judged) -> ActionView:
+        """Record one judged action and apply an accepted one's effect on PSRM's claims."""
+        action = judged.action
+        today = self.today
+        view = ActionView(action_id=f"A-{self.action_numbers.next():06d}",
+                          code=action.code.value, creditor_id=action.creditor_id,
+                          status=PsrmStatus.RECEIVED.value, status_changed=today,
+                          received=today, claim_ref=judged.claim_ref,
+                          efi_claim_id=judged.efi_claim_id,
+                          efi_main_claim_id=judged.efi_main_claim_id, reasons=judged.reasons)
+        creates = action.code in (PsrmActionCode.CREATE, PsrmActionCode.RESUBMIT)
+        if judged.reasons:
+            view.status = PsrmStatus.REJECTED.value
+            if creates:
+                view.efi_claim_id = view.efi_main_claim_id = None  # nothing was created
+        elif creates:
+            claim = action.claim
+            assert claim is not None
+            efi = f"EFI-{self.efi_numbers.next():06d}"
+            total = to_ore(claim.principal) + sum(to_ore(s.amount) for s in claim.sub_claims)
+            party = claim.co_liable[0].party
+            self.new_claims.append(dict(
+                efi_claim_id=efi, se_number=self.se, creditor_id=action.creditor_id,
+                claim_ref=claim.fagsystem_claim_id, main_efi_claim_id=efi,
+                type_code=claim.type_code, art=claim.art.value if claim.art else "INDR",
+                party_kind=party.kind.value, party_number=party.number, amount_ore=total,
+                remaining_ore=total, status=ACTIVE, received=today))
+            self.active.add((action.creditor_id, claim.fagsystem_claim_id))
+            view.efi_claim_id = view.efi_main_claim_id = efi
+        else:
+            assert action.efi_claim_id is not None
+            target = self.claims[action.efi_claim_id]
+            if action.code is PsrmActionCode.WRITE_DOWN:
+                assert action.amount is not None
+                target["remaining_ore"] -= to_ore(action.amount)
+                if target["remaining_ore"] == 0:
+                    target["status"] = PAID
+            else:
+                target["status"] = RECALLED
+            if target["status"] != ACTIVE:
+                self.active.discard((target["creditor_id"], target["claim_ref"]))
+            self.changed.add(action.efi_claim_id)
+        self.new_actions.append(_action_row(view, se=self.se, delivery_id=self.delivery_id,
+                                            position=action.index))
+        return view
+
+    def flush(self) -> None:
+        """Write what the delivery did: new claims, changed claims, every action."""
+        if self.new_claims:
+            self.conn.execute(insert(t.psrm_claims), self.new_claims)
+        for efi in sorted(self.changed):
+            claim = self.claims[efi]
+            self.conn.execute(update(t.psrm_claims).where(t.psrm_claims.c.efi_claim_id == efi)
+                              .values(remaining_ore=claim["remaining_ore"],
+                                      status=claim["status"]))
+        if self.new_actions:
+            self.conn.execute(insert(t.psrm_actions), self.new_actions)
+        self.action_numbers.save()
+        self.efi_numbers.save()
 
 
 def _relative(path: str, prefix: str) -> str:
@@ -304,116 +483,19 @@ def _relative(path: str, prefix: str) -> str:
     return path.split(marker, 1)[1] if marker in path else f"{prefix}/{path}".rstrip("/")
 
 
-def _rejected_types(conn: Connection, action: ActionRequest, type_code: str,
-                    sub_types: Sequence[str], already: Sequence[Violation]
-                    ) -> list[RejectionReason]:
-    """The ``psrm_reject_types`` switch: 574 with the scenario's text for a closed type."""
-    closed: Mapping[str, str] = get_setting(conn, REJECT_TYPES) or {}
-    if not closed:
-        return []
-    prefix = f"AktionValg/{action.choice}"
-    seen = {(v.rule.id, v.path) for v in already}
-    out = []
-    targets = [(type_code, "type_code", None)] + [
-        (code, "sub_claims.type_code", n) for n, code in enumerate(sub_types, start=1)]
-    for code, fld, n in targets:
-        if code not in closed:
-            continue
-        v = violation(REJECT_TYPE_RULE, fmt="psrm", field=fld, n=n, type_code=code
-                      ).with_prefix(prefix)
-        if (v.rule.id, v.path) in seen:
-            continue
-        text = str(closed[code] or "").strip()
-        if text:
-            v = replace(v, message_da=text)
-        out.append(_afvist(v))
-    return out
-
-
-def _judge_target(conn: Connection, judged: _Judged, *, se: str, prefix: str) -> None:
-    """NEDSKRIV, TILBAGEKALD and GENINDSEND name a PSRM claim: it must be this sender's,
-    and in a state the action makes sense in."""
-    action = judged.action
-    efi = action.efi_claim_id
-    assert efi is not None
-    judged.efi_claim_id = efi
-    structure = {PsrmActionCode.WRITE_DOWN: "MFNedskrivFordringStruktur/",
-                 PsrmActionCode.RECALL: "MFTilbagekaldFordringStruktur/"}.get(action.code, "")
-    path = f"{prefix}/{structure}DMIFordringEFIFordringID"
-    claim = _claim_by_efi(conn, efi)
-    if claim is None or claim.se_number != se:
-        judged.reasons.append(_local(UNKNOWN_CLAIM, path, efi=efi, se=se))
-        return
-    judged.efi_main_claim_id = claim.main_efi_claim_id or claim.efi_claim_id
-    if judged.claim_ref is None:
-        judged.claim_ref = claim.claim_ref
-    v: Violation | None = None
-    if action.code is PsrmActionCode.WRITE_DOWN:
-        if claim.status != ACTIVE:
-            v = replace(violation("OIR-201", fmt="psrm", state=claim.status,
-                                  change=StateChangeKind.WRITE_DOWN), path=path)
-        elif action.amount is not None and to_ore(action.amount) > claim.remaining_ore:
-            v = violation("OIR-203", fmt="psrm", amount=action.amount,
-                          outstanding=from_ore(claim.remaining_ore)).with_prefix(prefix)
-    elif action.code is PsrmActionCode.RECALL:
-        if claim.status != ACTIVE:
-            v = replace(violation("OIR-206", fmt="psrm", state=claim.status), path=path)
-    elif claim.status == ACTIVE:  # GENINDSEND of a claim PSRM still holds
-        v = replace(violation("OIR-205", fmt="psrm"), path=path)
-    if v is not None:
-        judged.reasons.append(_afvist(v))
-
-
-def _store_action(conn: Connection, judged: _Judged, *, se: str, delivery_id: str,
-                  today: date) -> ActionView:
-    """Store one judged action and apply an accepted one's effect on PSRM's claims."""
-    action = judged.action
-    view = ActionView(action_id=_new_action_id(conn), code=action.code.value,
-                      creditor_id=action.creditor_id, status=PsrmStatus.RECEIVED.value,
-                      status_changed=today, received=today, claim_ref=judged.claim_ref,
-                      efi_claim_id=judged.efi_claim_id,
-                      efi_main_claim_id=judged.efi_main_claim_id, reasons=judged.reasons)
-    if judged.reasons:
-        view.status = PsrmStatus.REJECTED.value
-        if action.code in (PsrmActionCode.CREATE, PsrmActionCode.RESUBMIT):
-            view.efi_claim_id = view.efi_main_claim_id = None  # nothing was created
-    elif action.code in (PsrmActionCode.CREATE, PsrmActionCode.RESUBMIT):
-        claim = action.claim
-        assert claim is not None
-        efi = f"EFI-{next_number(conn, 'psrm_efi_claim'):06d}"
-        total = claim.principal + sum((s.amount for s in claim.sub_claims), Decimal("0"))
-        party = claim.co_liable[0].party
-        conn.execute(insert(t.psrm_claims).values(
-            efi_claim_id=efi, se_number=se, creditor_id=action.creditor_id,
-            claim_ref=claim.fagsystem_claim_id, main_efi_claim_id=efi,
-            type_code=claim.type_code, art=(claim.art.value if claim.art else "INDR"),
-            party_kind=party.kind.value, party_number=party.number,
-            amount_ore=to_ore(total), remaining_ore=to_ore(total), status=ACTIVE,
-            received=today))
-        view.efi_claim_id = view.efi_main_claim_id = efi
-    elif action.code is PsrmActionCode.WRITE_DOWN:
-        assert action.amount is not None and action.efi_claim_id is not None
-        _reduce(conn, action.efi_claim_id, to_ore(action.amount), PAID)
-    elif action.code is PsrmActionCode.RECALL:
-        conn.execute(update(t.psrm_claims).where(
-            t.psrm_claims.c.efi_claim_id == action.efi_claim_id).values(status=RECALLED))
-    _insert_action(conn, view, se=se, delivery_id=delivery_id, position=action.index)
-    return view
-
-
 def _new_action_id(conn: Connection) -> str:
     return f"A-{next_number(conn, 'psrm_action'):06d}"
 
 
-def _insert_action(conn: Connection, view: ActionView, *, se: str, delivery_id: str,
-                   position: int) -> None:
-    conn.execute(insert(t.psrm_actions).values(
+def _action_row(view: ActionView, *, se: str, delivery_id: str, position: int
+                ) -> dict[str, Any]:
+    return dict(
         action_id=view.action_id, delivery_id=delivery_id, se_number=se, position=position,
         code=view.code, creditor_id=view.creditor_id,
         claim_ref=view.claim_ref if view.claim_ref and len(view.claim_ref) <= 64 else None,
         efi_claim_id=view.efi_claim_id, efi_main_claim_id=view.efi_main_claim_id,
         status=view.status, status_changed=view.status_changed, received=view.received,
-        reasons=[{"number": r.number, "text": r.text} for r in view.reasons]))
+        reasons=[{"number": r.number, "text": r.text} for r in view.reasons])
 
 
 def _view(row: Row[Any]) -> ActionView:

@@ -486,6 +486,10 @@ def test_repeated_delivery_ids_and_transaction_ids(app: Flask, runtime: Runtime)
     assert reused.reaction == "FEJL"
     assert [(a.status, numbers(a)) for a in reused.actions] == [("AFVIST", {"600"})]
     assert tid in reused.actions[0].reasons[0][1]
+    # refusals store nothing: the original delivery's receipts are as they were
+    assert count(runtime, t.psrm_actions) == 1
+    assert [a.action_id for a in receipts(app, delivery_id="D-DUP").actions] == [
+        first.actions[0].action_id]
     # the same MFLeveranceID from another SE number is another delivery
     elsewhere = deliver(app, [opret(claim("DUP-1"))], delivery_id="D-DUP", se="12345678")
     assert elsewhere.actions[0].status == "MODTAGET"
