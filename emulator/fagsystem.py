@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from oir_adapter import rules
 from oir_adapter.codecs import Reader
 from oir_adapter.contracts import OIR_NS
 
@@ -50,9 +51,9 @@ def _receive(call: Call) -> Any:
 
 
 def _refuse(call: Call, transaction_id: str) -> Any:
-    return reply("RegistrerDaekningAfskrivningResponse", transaction_id, call.now, [Fejl(
-        "600", f"TransaktionsID {transaction_id} er allerede brugt med et andet indhold",
-        "Hovedoplysninger/TransaktionsID")])
+    v = rules.violation("PSRM-600", fmt="oir", field="transaction_id", action_id=transaction_id)
+    return reply("RegistrerDaekningAfskrivningResponse", transaction_id, call.now,
+                 [Fejl(*v.to_fejl())])
 
 
 HANDLERS = {

@@ -1,0 +1,183 @@
+"""Idempotency on every state-changing operation: a repeated TransaktionsID with the same
+body replays the same answer and changes nothing; with another body it is refused (600)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from sqlalchemy import func, select
+
+from emulator import tables as t
+from oir_adapter import mapping, messages
+from oir_adapter.model import Claim, Party
+
+from .emulator_inproc import InProcessEmulator, in_process
+from .test_debtor_end import CALLER, CPR, account, claim, counts, spec
+
+TID = "5d0c9c39-4e57-4a8e-9d3a-2a6f0f5b6c01"
+WHEN = datetime(2026, 3, 2, 10, 0, 0)
+
+
+@pytest.fixture
+def emu(tmp_path: Path) -> Iterator[InProcessEmulator]:
+    with in_process(tmp_path) as e:
+        e.admin("PUT", "/clock", now="2026-03-02T10:00:00")
+        yield e
+
+
+def _claim_id(emu: InProcessEmulator) -> str:
+    found = claim(emu, account(emu)).findtext("FordringID")
+    assert found
+    return found
+
+
+# operation → (service, builder(emu, variant) → body); variant 0 and 1 differ in content
+Builder = Callable[[InProcessEmulator, int], etree._Element]
+
+
+def b_account(emu: InProcessEmulator, v: int) -> etree._Element:
+    return messages.opret_debitorkonto(CALLER, reference=f"R-{v}", party=Party.cpr(CPR),
+                                       name="Mette", transaction_id=TID, when=WHEN)
+
+
+def b_claim(emu: InProcessEmulator, v: int) -> etree._Element:
+    number = getattr(emu, "_number", None) or account(emu)
+    emu._number = number  # type: ignore[attr-defined]
+    return messages.opret_fordring(CALLER, account_number=number, claim=spec(
+        ref=f"C-{v}"), transaction_id=TID, when=WHEN)
+
+
+def b_state(emu: InProcessEmulator, v: int) -> etree._Element:
+    cid = getattr(emu, "_cid", None) or _claim_id(emu)
+    emu._cid = cid  # type: ignore[attr-defined]
+    return messages.ret_fordring_tilstand(CALLER, claim_id=cid, change="Nedskriv",
+                                          amount=D("10.00") + v, reason="REGU",
+                                          transaction_id=TID, when=WHEN)
+
+
+def b_payment(emu: InProcessEmulator, v: int) -> etree._Element:
+    number = getattr(emu, "_number", None) or account(emu)
+    if not getattr(emu, "_claimed", False):
+        claim(emu, number)
+        emu._claimed = True  # type: ignore[attr-defined]
+    emu._number = number  # type: ignore[attr-defined]
+    return messages.foretag_indbetaling(CALLER, payment_id=f"P-{v}", amount=D("100.00"),
+                                        paid=date(2026, 3, 2), account_number=number,
+                                        transaction_id=TID, when=WHEN)
+
+
+def b_offset(emu: InProcessEmulator, v: int) -> etree._Element:
+    if not getattr(emu, "_claimed", False):
+        claim(emu, account(emu), spec(due_date=date(2026, 3, 1)))
+        emu._claimed = True  # type: ignore[attr-defined]
+    return messages.foretag_modregning(CALLER, benefit_id=f"Y-{v}", recipient=Party.cpr(CPR),
+                                       benefit_type="FOLKEPEN", payout=date(2026, 3, 2),
+                                       gross=D("1000.00"), protected=D("700.00"),
+                                       transaction_id=TID, when=WHEN)
+
+
+def b_callback(emu: InProcessEmulator, v: int) -> etree._Element:
+    event = mapping.FagsystemEvent(
+        event_id=f"E-{v}", type=mapping.EventType.COVERAGE, account_number="100001",
+        claim_id="F0000001", fagsystem_claim_id="C-1", date=date(2026, 3, 2),
+        amount=D("10.00"))
+    return mapping.callback_request([event], transaction_id=TID, transaction_time=WHEN,
+                                    authority_cvr="29189846", fagsystem_id="DAGTILBUD")
+
+
+def b_delivery(emu: InProcessEmulator, v: int) -> etree._Element:
+    c = Claim(id=f"REF-{v}", account_number="", fagsystem_claim_id=f"REF-{v}",
+              type_code="CFFAKTU", principal=D("500.00"), period_from=date(2025, 1, 1),
+              period_to=date(2025, 1, 31), founded=date(2025, 1, 1), due_date=date(2025, 2, 1),
+              srb=date(2025, 2, 10), received=date(2026, 3, 2), creditor_cvr="29189846")
+    from oir_adapter.model import CoLiable
+
+    c.co_liable.append(CoLiable(Party.cpr(CPR)))
+    action = mapping.opret_fordring_action(c, None, creditor_id="29189846")
+    return mapping.delivery([action], se_number="29189846", delivery_id=f"L-{v}",
+                            transaction_id=TID, transaction_time=WHEN)
+
+
+CASES: dict[str, tuple[str, str, Builder]] = {
+    "OpretDebitorkonto": ("debitor_registrering", "OpretDebitorkonto", b_account),
+    "OpretFordring": ("debitor_registrering", "OpretFordring", b_claim),
+    "RetFordringTilstand": ("debitor_registrering", "RetFordringTilstand", b_state),
+    "ForetagIndbetaling": ("debitor_indbetaling", "ForetagIndbetaling", b_payment),
+    "ForetagModregning": ("debitor_modregning", "ForetagModregning", b_offset),
+    "RegistrerDaekningAfskrivning": ("daekning_afskrivning_registrering",
+                                     "RegistrerDaekningAfskrivning", b_callback),
+    "MFFordringIndberet": ("mf_fordring_indberet", "MFFordringIndberet", b_delivery),
+}
+
+
+def psrm_rows(emu: InProcessEmulator) -> dict[str, int]:
+    with emu.runtime.store.transaction() as conn:
+        return {tb.name: int(conn.execute(select(func.count()).select_from(tb)).scalar_one())
+                for tb in (t.psrm_actions, t.psrm_claims, t.fagsystem_events)}
+
+
+@pytest.mark.parametrize("operation", sorted(CASES))
+def test_same_transaction_id_same_body_replays(emu: InProcessEmulator, operation: str) -> None:
+    attr, op, build = CASES[operation]
+    client = getattr(emu.soap, attr)
+    body = build(emu, 0)
+    first = client.call(op, body)
+    assert first.ok, (first.errors, first.actions)
+    state = (counts(emu), psrm_rows(emu))
+    again = client.call(op, build(emu, 0))
+    assert etree.tostring(again.element, method="c14n") == \
+        etree.tostring(first.element, method="c14n")
+    assert (counts(emu), psrm_rows(emu)) == state
+
+
+@pytest.mark.parametrize("operation", sorted(CASES))
+def test_same_transaction_id_other_body_is_refused(emu: InProcessEmulator,
+                                                   operation: str) -> None:
+    attr, op, build = CASES[operation]
+    client = getattr(emu.soap, attr)
+    assert client.call(op, build(emu, 0)).ok
+    state = (counts(emu), psrm_rows(emu))
+    refused = client.call(op, build(emu, 1))
+    assert (counts(emu), psrm_rows(emu)) == state
+    if refused.actions:  # PSRM: every action rejected with 600
+        assert all(a.status == "AFVIST" for a in refused.actions)
+        assert all("600" in [n for n, _ in a.reasons] for a in refused.actions)
+    else:
+        assert refused.reaction == "FEJL"
+        assert [(e.code, e.field) for e in refused.errors] == [
+            ("PSRM-600", "Hovedoplysninger/TransaktionsID")]
+
+
+def test_same_payment_id_under_a_new_transaction_books_once(emu: InProcessEmulator) -> None:
+    number = account(emu)
+    claim(emu, number)
+    pay = emu.soap.debitor_indbetaling
+
+    def send() -> str | None:
+        return pay.call("ForetagIndbetaling", messages.foretag_indbetaling(
+            CALLER, payment_id="BANK-1", amount=D("300.00"), paid=date(2026, 3, 2),
+            account_number=number)).findtext("Indbetaling/Overskud")
+
+    assert send() == send() == "0.00"
+    assert counts(emu)["payments"] == 1 and counts(emu)["coverage"] == 1
+    h = emu.soap.debitor_forespoergsel.call("HentDebitorkonto", messages.hent_debitorkonto(
+        CALLER, account_number=number))
+    assert h.findtext("Debitorkonto/Saldo") == "700.00"
+
+
+def test_same_payout_id_under_a_new_transaction_books_once(emu: InProcessEmulator) -> None:
+    number = account(emu)
+    claim(emu, number, spec(due_date=date(2026, 3, 1)))
+    for _ in range(2):
+        r = emu.soap.debitor_modregning.call("ForetagModregning", messages.foretag_modregning(
+            CALLER, benefit_id="Y-9", recipient=Party.cpr(CPR), benefit_type="FOLKEPEN",
+            payout=date(2026, 3, 2), gross=D("1000.00"), protected=D("700.00")))
+        assert r.findtext("ModregningResultat/ModregnetIAlt") == "200.00"
+    h = emu.soap.debitor_forespoergsel.call("HentDebitorkonto", messages.hent_debitorkonto(
+        CALLER, account_number=number))
+    assert h.findtext("Debitorkonto/Saldo") == "800.00"
