@@ -19,7 +19,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -793,6 +793,8 @@ def _spec_date(spec: Mapping[str, Any], key: str, *, required: bool) -> date | N
         if required:
             raise ValueError(f"{key}: missing")
         return None
+    if isinstance(value, datetime):  # YAML may hand over a timestamp
+        return value.date()
     if isinstance(value, date):
         return value
     try:

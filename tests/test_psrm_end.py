@@ -566,3 +566,20 @@ def test_snapshot_is_json_ready(app: Flask, runtime: Runtime) -> None:
     assert snap["claims"][0]["remaining"] == "1499.00"
     assert [a["status"] for a in snap["actions"]] == ["AFVIST", "MODTAGET"]  # newest first
     assert snap["actions"][0]["reasons"][0]["number"] == "152"
+
+
+def test_script_event_takes_yaml_values(app: Flask, runtime: Runtime) -> None:
+    """A YAML scenario hands over dates, timestamps and numbers, not strings."""
+    deliver(app, [opret(claim("2025000183", principal=Decimal("300.00")))])
+    with runtime.store.transaction() as conn:
+        first = psrm.script_event(conn, {"due": date(2025, 11, 25), "kind": "pay",
+                                         "claim_ref": 2025000183, "amount": 100})
+        second = psrm.script_event(conn, {"due": datetime(2025, 11, 26, 8), "kind": "pay",
+                                          "claim_ref": "2025000183"})
+        fired = psrm.progress(conn, runtime, date(2025, 11, 26))
+    assert (first["due"], first["claim_ref"], first["amount"]) == ("2025-11-25", "2025000183",
+                                                                   "100.00")
+    assert second["due"] == "2025-11-26"
+    assert [(e["event"], e["amount"], e["remaining"]) for e in fired
+            if e["event"] == "DAEKNING"] == [("DAEKNING", "100.00", "200.00"),
+                                             ("DAEKNING", "200.00", "0.00")]
