@@ -230,7 +230,7 @@ def _decode(element: etree._Element, index: int, today: date) -> ActionRequest:
         code = a.opt_text("MFAktionKode") or ""
         action = ActionRequest(
             index=index,
-            code=PsrmActionCode(code) if code in PsrmActionCode._value2member_map_
+            code=PsrmActionCode(code) if code in {c.value for c in PsrmActionCode}
             else PsrmActionCode.CREATE,
             creditor_id=a.opt_text("DMIFordringHaverID") or "", element=element, choice=None)
         action.problems.append(exc if isinstance(exc, DecodeError)
