@@ -99,16 +99,10 @@ _SWITCHES = {"reject_types": REJECT_TYPES, "unknown_debtors": UNKNOWN_DEBTORS,
 REJECT_TYPE_RULE = "PSRM-574"
 DUPLICATE_NUMBER = rule("PSRM-600").code
 
-#: Rejections the catalogue has no rule for; emulator-local ids (see docs/psrm-end.md).
-UNKNOWN_CLAIM = "OIR-P01"
-CHOICE_MISMATCH = "OIR-P02"
-UNREADABLE = "OIR-P03"
-_LOCAL_TEXTS = {
-    UNKNOWN_CLAIM: "Fordringen {efi} er ukendt i PSRM for SE-nummer {se}",
-    CHOICE_MISMATCH: "MFAktionKode {code} passer ikke til AktionValg/{choice} "
-                     "(forventet {expected})",
-    UNREADABLE: "Feltet kan ikke læses: {message}",
-}
+#: PSRM's checks against its own state and the action's shape (catalogue context psrm.end).
+UNKNOWN_CLAIM = "OIR-401"
+CHOICE_MISMATCH = "OIR-402"
+UNREADABLE = "OIR-403"
 
 
 # ---------------------------------------------------------------- MFFordringIndberet
@@ -254,7 +248,7 @@ def _base_context(call: Call) -> RuleContext:
 
 
 def _local(rule_id: str, path: str, **values: object) -> RejectionReason:
-    text = _LOCAL_TEXTS[rule_id].format(**values)
+    text = rule(rule_id).text_da.format(**values)
     return RejectionReason(rule_id, f"{text} (felt: {path})" if path else text)
 
 

@@ -65,6 +65,7 @@ OIR_STATE = "oir.RetFordringTilstand"
 PSRM_FILTER = "psrm.indgangsfilter"
 HANDOVER = "handover"
 OIR_SERVICE = "oir.service"
+PSRM_END = "psrm.end"
 
 #: Where a rule applies, and what that means.
 CONTEXTS: dict[str, str] = {
@@ -75,12 +76,14 @@ CONTEXTS: dict[str, str] = {
                "automatic hand-over, and PSRM's check of a received claim"),
     OIR_SERVICE: ("every ØIR operation: the request's references (account, claim, payment, "
                   "payout) and idempotency keys checked against the debtor system's ledger"),
+    PSRM_END: ("PSRM's checks of an action against its own state and the action's shape "
+               "(the emulator's PSRM end)"),
 }
 
 #: Claims under this amount (with their sub-claims) may not be handed over (PSRM 215).
 LOWER_LIMIT = Decimal("100.00")
 
-_O, _S, _P, _H, _V = OIR_CREATE, OIR_STATE, PSRM_FILTER, HANDOVER, OIR_SERVICE
+_O, _S, _P, _H, _V, _E = OIR_CREATE, OIR_STATE, PSRM_FILTER, HANDOVER, OIR_SERVICE, PSRM_END
 
 
 # ---------------------------------------------------------------- the catalogue
@@ -180,6 +183,9 @@ FIELD_PATHS: dict[str, FieldPaths] = {
     "benefit.gross": FieldPaths("Ydelsesudbetaling/Bruttobeloeb", None),
     "benefit.protected": FieldPaths("Ydelsesudbetaling/BeskyttetBeloeb", None),
     "search.token": FieldPaths("FortsaettelsesToken", None),
+    # PSRM's checks of an action's shape (paths relative to the structure under AktionValg):
+    "action_code": FieldPaths(None, "../../MFAktionKode"),
+    "action": FieldPaths(None, "."),
 }
 
 _PSRM_SRC = "PSRM rejection no. {} (published number), DESIGN §3.1"
@@ -290,7 +296,7 @@ RULES: tuple[Rule, ...] = (
        "Founding date {founded} is in the future", "founded", {_O, _P}, "DESIGN §3.1"),
     # -------- our own: state changes (RetFordringTilstand)
     _r("OIR-201", None, "Fordringen er lukket (status {state}); {change} er ikke mulig",
-       "The claim is closed (state {state}); {change} is not possible", "claim_id", {_S},
+       "The claim is closed (state {state}); {change} is not possible", "claim_id", {_S, _E},
        "ClaimState (model): BETALT, ANNULLERET, AFSKREVET and DAEKKET_PSRM are final"),
     _r("OIR-202", None,
        "Fordringen er overdraget til PSRM og skal tilbagekaldes før {change}",
@@ -298,15 +304,15 @@ RULES: tuple[Rule, ...] = (
        "DESIGN §2.1 (recall from PSRM), §2.2 (TILBAGEKALD)"),
     _r("OIR-203", None, "Nedskrivningen {amount} er større end restbeløbet {outstanding}",
        "The write-down {amount} is larger than the outstanding amount {outstanding}",
-       "write_down.amount", {_S}, "DESIGN §3.2 (øre-exact; nothing is lost)"),
+       "write_down.amount", {_S, _E}, "DESIGN §3.2 (øre-exact; nothing is lost)"),
     _r("OIR-204", None, "Henstandsdatoen {deferral_until} ligger ikke i fremtiden",
        "The deferral date {deferral_until} is not in the future", "deferral_until", {_S},
        "DESIGN §2.1 (deferral)"),
     _r("OIR-205", None, "Fordringen er allerede overdraget til PSRM",
-       "The claim has already been handed over to PSRM", "claim_id", {_S}, "DESIGN §3.4"),
+       "The claim has already been handed over to PSRM", "claim_id", {_S, _E}, "DESIGN §3.4"),
     _r("OIR-206", None,
        "Fordringen er ikke overdraget til PSRM og kan ikke tilbagekaldes (status {state})",
-       "The claim is not with PSRM and cannot be recalled (state {state})", "claim_id", {_S},
+       "The claim is not with PSRM and cannot be recalled (state {state})", "claim_id", {_S, _E},
        "DESIGN §2.1 (recall from PSRM)"),
     # -------- our own: service-level checks of the ØIR operations
     _r("OIR-301", None, "Debitorkonto {account} findes ikke hos myndigheden",
@@ -351,6 +357,17 @@ RULES: tuple[Rule, ...] = (
        "FagsystemReference {reference} is already used for another debtor",
        "account_reference", {_V}, "DESIGN §2.1 (OpretDebitorkonto is idempotent on the "
        "fagsystem's reference)"),
+    # -------- our own: PSRM's checks against its own state
+    _r("OIR-401", None, "Fordringen {efi} er ukendt i PSRM for SE-nummer {se}",
+       "Claim {efi} is unknown in PSRM for SE number {se}", "claim_id", {_E},
+       "DESIGN §2.2 (NEDSKRIV, TILBAGEKALD and GENINDSEND carry the PSRM claim id)"),
+    _r("OIR-402", None, "MFAktionKode {code} passer ikke til AktionValg/{choice} "
+       "(forventet {expected})",
+       "MFAktionKode {code} does not match AktionValg/{choice} (expected {expected})",
+       "action_code", {_E}, "DESIGN §2.2 (one structure per action code)"),
+    _r("OIR-403", None, "Feltet kan ikke læses: {message}",
+       "The field cannot be read: {message}", "action", {_E},
+       "DESIGN §4 (bad input gets a clear error naming the field)"),
 )
 
 RULES_BY_ID: dict[str, Rule] = {r.id: r for r in RULES}

@@ -583,3 +583,12 @@ def test_script_event_takes_yaml_values(app: Flask, runtime: Runtime) -> None:
     assert [(e["event"], e["amount"], e["remaining"]) for e in fired
             if e["event"] == "DAEKNING"] == [("DAEKNING", "100.00", "200.00"),
                                              ("DAEKNING", "200.00", "0.00")]
+
+
+def test_psrm_end_rules_are_in_the_catalogue() -> None:
+    """The PSRM end's own rejections (triggered above) are catalogue rules, listed in
+    docs/rules.md with their context."""
+    from oir_adapter.rules import PSRM_END, RULES
+
+    own = {r.id for r in RULES if r.applies_to == {PSRM_END}}
+    assert own == {psrm.UNKNOWN_CLAIM, psrm.CHOICE_MISMATCH, psrm.UNREADABLE}

@@ -41,6 +41,7 @@ from oir_adapter.rules import (
     CONTEXTS,
     FIELD_PATHS,
     OIR_SERVICE,
+    PSRM_END,
     RULES,
     RULES_BY_ID,
     RuleContext,
@@ -177,7 +178,9 @@ def ids(violations: list[Violation]) -> set[str]:
 def test_every_rule_has_a_trigger() -> None:
     # Service-level rules (unknown account, reused payment id…) need the debtor end's ledger:
     # tests/test_debtor_end.py triggers each of those over SOAP.
-    service = {r.id for r in RULES_BY_ID.values() if OIR_SERVICE in r.applies_to}
+    # PSRM-end rules (unknown EFI claim id…) need PSRM's state: tests/test_psrm_end.py.
+    service = {r.id for r in RULES_BY_ID.values()
+               if OIR_SERVICE in r.applies_to or r.applies_to == {PSRM_END}}
     assert set(TRIGGERS) == set(RULES_BY_ID) - service
 
 
@@ -542,7 +545,7 @@ def test_catalogue_is_well_formed() -> None:
         assert rule(r.id) is r
     # Claim-content checks exist exactly for the rules that judge a claim.
     assert set(CLAIM_CHECKS) <= set(RULES_BY_ID)
-    service = {r.id for r in RULES if OIR_SERVICE in r.applies_to}
+    service = {r.id for r in RULES if OIR_SERVICE in r.applies_to or r.applies_to == {PSRM_END}}
     assert set(RULES_BY_ID) - set(CLAIM_CHECKS) - service == {
         "PSRM-444", "PSRM-548", "OIR-201", "OIR-202", "OIR-203", "OIR-204", "OIR-205",
         "OIR-206"}
