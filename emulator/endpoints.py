@@ -178,10 +178,15 @@ def _operation(service: Service, envelope: Envelope, action_header: str | None) 
     qname = etree.QName(envelope.body)
     for op in service.operations:
         if qname.namespace == op.namespace and qname.localname == op.request:
+            # SOAP stacks spell SOAPAction in many ways (empty, the operation name, a URN);
+            # only an action that names *another* operation of this service contradicts
+            # the body and is refused.
             action = soap_action(action_header)
-            if action and action not in (op.soap_action, op.name):
-                raise SoapFault("Client", f"SOAPAction {action!r} does not match the body "
-                                          f"element {qname.localname} (expected "
+            named = action.rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1].rsplit(":", 1)[-1]
+            others = {o.name for o in service.operations if o.name != op.name}
+            if action and action != op.soap_action and named in others:
+                raise SoapFault("Client", f"SOAPAction {action!r} names another operation than "
+                                          f"the body element {qname.localname} (expected "
                                           f"{op.soap_action!r})")
             return op
     known = ", ".join(o.request for o in service.operations)
