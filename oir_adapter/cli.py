@@ -74,16 +74,27 @@ def map_(source: Path, out: Path | None, max_actions: int, se_number: str, today
               help="YAML/JSON scenario to load at start.")
 @click.option("--demo", is_flag=True, help="Load the small demo scenario at start.")
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback bind without auth.")
+@click.option("--psrm-url", default=None, metavar="URL",
+              help="Hand claims to this PSRM (base URL) instead of the emulator's own end.")
+@click.option("--callback-url", default=None, metavar="URL",
+              help="Send fagsystem callbacks here instead of the emulator's own end.")
 def serve(host: str, port: int, db: str | None, workers: int, scenario: Path | None, demo: bool,
-          insecure: bool) -> None:
+          insecure: bool, psrm_url: str | None, callback_url: str | None) -> None:
     """Run the emulator (ØIR debtor end, fagsystem end, PSRM end, dashboard).
 
     \b
     Example:
       oir serve --port 8080 --db sqlite:///var/oir.sqlite3
+      oir serve --callback-url http://fagsystem.local/cb --psrm-url http://psrm-test.local
     """
+    import os
+
     from emulator.serving import run_server
 
+    # EmulatorConfig.from_env reads these in every worker
+    for name, value in (("OIR_PSRM_URL", psrm_url), ("OIR_CALLBACK_URL", callback_url)):
+        if value:
+            os.environ[name] = value
     raise SystemExit(run_server(host=host, port=port, db=db, workers=workers, scenario=scenario,
                                 demo=demo, insecure=insecure))
 
