@@ -212,9 +212,17 @@ def hand_over(conn: Connection, runtime: Runtime, claim: Claim, account: DebtorA
         return HandoverResult(claim.id, ZERO, reserved, "below_lower_limit")
     types = runtime.claim_types(conn)
     resolved = mapping.resolve_art(claim, art, types)
-    action = mapping.opret_fordring_action(_without(claim, planned), account,
-                                           creditor_id=runtime.config.creditor_id,
-                                           art=resolved, claim_types=types)
+    view = _without(claim, planned)
+    if claim.state in (ClaimState.REJECTED, ClaimState.RECALLED):
+        # sent before: PSRM gets the corrected claim again (GENINDSEND)
+        action = mapping.genindsend_action(
+            view, account, creditor_id=runtime.config.creditor_id,
+            efi_claim_id=claim.psrm.efi_claim_id if claim.psrm else None, art=resolved,
+            claim_types=types)
+    else:
+        action = mapping.opret_fordring_action(view, account,
+                                               creditor_id=runtime.config.creditor_id,
+                                               art=resolved, claim_types=types)
     claim.art = resolved
     claim.state = ClaimState.HANDED_OVER
     claim.psrm = PsrmHandover(art=resolved, status=None, status_date=day, amount=remainder)

@@ -113,7 +113,11 @@ def _debtor_day(conn: Connection, runtime: Runtime, day: date, now: datetime
         account = ledger.get_account(conn, claim.account_number)
         assert account is not None
         result = bookkeeping.hand_over(conn, runtime, claim, account, None, day, now)
-        fired.append(result.as_json())
+        # a claim kept back (offsetting reserved, under the lower limit) is retried daily;
+        # say so on the day it first could have gone, not every day after
+        assert claim.invoice is not None
+        if result.outcome == "handed_over" or claim.invoice.reminder_date == day:
+            fired.append(result.as_json())
     return fired
 
 

@@ -277,3 +277,29 @@ def test_service_rules(emu: InProcessEmulator) -> None:
 def test_every_service_rule_is_triggered_above() -> None:
     # runs after test_service_rules in file order; the set fills as the rules fire
     assert TRIGGERED == SERVICE_RULES
+
+
+def test_rejected_claim_is_resubmitted_with_genindsend(emu: InProcessEmulator) -> None:
+    emu.admin("POST", "/psrm/behaviour", reject_types={"DAGINST": "Typen er lukket"})
+    number = account(emu)
+    claim_id = claim(emu, number).findtext("FordringID")
+    assert claim_id
+    emu.admin("POST", "/clock/advance", days=20)
+    h = emu.soap.debitor_forespoergsel.call("HentDebitorkonto", messages.hent_debitorkonto(
+        CALLER, account_number=number))
+    assert h.findtext("Debitorkonto/FordringSamling/Fordring/Status") == "AFVIST"
+    assert [e.text for e in h.element.iter(f"{Q}AfvistNummer")] == ["574"]
+    rejected = [e for e in emu.admin("GET", "/fagsystem/events") if e["status"] == "AFVIST"]
+    assert [r["number"] for r in rejected[0]["reasons"]] == ["574"]
+    # PSRM opens the type again; the fagsystem asks for the hand-over once more
+    emu.admin("POST", "/psrm/behaviour", reject_types={})
+    r = emu.soap.debitor_registrering.call("RetFordringTilstand", messages.ret_fordring_tilstand(
+        CALLER, claim_id=claim_id, change="Overdrag", art="INDR"))
+    assert r.ok, r.errors
+    emu.admin("POST", "/clock/advance", days=3)
+    sent = emu.admin("GET", "/journal?end=psrm&operation=MFFordringIndberet&full=1")
+    assert "GENINDSEND" in sent[0]["request_xml"]
+    h = emu.soap.debitor_forespoergsel.call("HentDebitorkonto", messages.hent_debitorkonto(
+        CALLER, account_number=number))
+    assert h.findtext("Debitorkonto/FordringSamling/Fordring/Status") == "OVERDRAGET"
+    assert h.findtext("Debitorkonto/FordringSamling/Fordring/PSRM/Status") == "UDFOERT"
