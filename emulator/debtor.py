@@ -44,7 +44,17 @@ from oir_adapter.offsetting import plan_offsets
 
 from . import bookkeeping, ledger
 from .endpoints import Call, OperationHandler, request_hash
-from .oir_replies import Fejl, children, opt, party, reply, root, sub, transaction_id_of
+from .oir_replies import (
+    Fejl,
+    children,
+    fill,
+    opt,
+    party,
+    record,
+    reply,
+    sub,
+    transaction_id_of,
+)
 from .store import next_number
 
 
@@ -180,15 +190,10 @@ def _claim_created(call: Call, claim: Claim) -> etree._Element:
 
 
 def _invoice(parent: etree._Element, inv: Invoice) -> None:
-    o = sub(parent, "Opkraevning")
-    sub(o, "OpkraevningID", inv.id)
-    sub(o, "FIKKortart", inv.card_type)
-    sub(o, "BetalingsID", inv.payment_id)
-    sub(o, "KreditorNummer", inv.creditor_number)
-    sub(o, "Beloeb", inv.amount)
-    sub(o, "ForfaldsDato", inv.due_date)
-    sub(o, "SidsteRettidigeBetalingsDato", inv.srb)
-    opt(o, "RykkerDato", inv.reminder_date)
+    fill(sub(parent, "Opkraevning"), OpkraevningID=inv.id, FIKKortart=inv.card_type,
+         BetalingsID=inv.payment_id, KreditorNummer=inv.creditor_number, Beloeb=inv.amount,
+         ForfaldsDato=inv.due_date, SidsteRettidigeBetalingsDato=inv.srb,
+         RykkerDato=inv.reminder_date)
 
 
 def ret_fordring_tilstand(call: Call) -> etree._Element:
@@ -328,14 +333,11 @@ def soeg_debitorkonto(call: Call) -> etree._Element:
     el = reply(response, call.transaction_id, call.now)
     items = []
     for a in page:
-        d = root("Debitorkonto")
-        sub(d, "DebitorkontoNummer", a.number)
-        sub(d, "FagsystemReference", a.fagsystem_reference)
+        d = record("Debitorkonto", DebitorkontoNummer=a.number,
+                   FagsystemReference=a.fagsystem_reference)
         party(d, "Part", a.debtor.party)
-        sub(d, "Navn", a.debtor.name)
-        sub(d, "Kontotype", a.account_type.value)
-        sub(d, "Status", a.status.value)
-        sub(d, "Saldo", balances[a.number])
+        fill(d, Navn=a.debtor.name, Kontotype=a.account_type.value, Status=a.status.value,
+                Saldo=balances[a.number])
         items.append(d)
     children(el, "DebitorkontoSamling", items)
     if more:
@@ -373,28 +375,19 @@ def hent_debitorkonto(call: Call) -> etree._Element:
 def account_element(call: Call, account: DebtorAccount, claims: list[Claim]) -> etree._Element:
     conn = call.conn
     number = account.number
-    d = root("Debitorkonto")
-    sub(d, "DebitorkontoNummer", number)
-    sub(d, "FagsystemReference", account.fagsystem_reference)
+    d = record("Debitorkonto", DebitorkontoNummer=number,
+               FagsystemReference=account.fagsystem_reference)
     debitor = sub(d, "Debitor")
     party(debitor, "Part", account.debtor.party)
     sub(debitor, "Navn", account.debtor.name)
     if account.debtor.address is not None:
-        address = account.debtor.address
-        adr = sub(debitor, "Adresse")
-        sub(adr, "Vejnavn", address.street)
-        opt(adr, "Husnummer", address.house_number)
-        opt(adr, "Etage", address.floor)
-        sub(adr, "Postnummer", address.postcode)
-        sub(adr, "By", address.city)
-        opt(adr, "Landekode", address.country)
-    sub(d, "Kontotype", account.account_type.value)
-    sub(d, "Status", account.status.value)
-    balance = sum((c.outstanding for c in claims if c.state in _OPEN_STATES), ZERO)
+        a = account.debtor.address
+        fill(sub(debitor, "Adresse"), Vejnavn=a.street, Husnummer=a.house_number,
+             Etage=a.floor, Postnummer=a.postcode, By=a.city, Landekode=a.country)
     payments = ledger.payments_for_account(conn, number)
-    credit = sum((p.surplus for p in payments), ZERO)
-    sub(d, "Saldo", balance)
-    sub(d, "Tilgodehavende", credit)
+    fill(d, Kontotype=account.account_type.value, Status=account.status.value,
+         Saldo=sum((c.outstanding for c in claims if c.state in _OPEN_STATES), ZERO),
+         Tilgodehavende=sum((p.surplus for p in payments), ZERO))
     children(d, "FordringSamling", (_claim_element(c) for c in claims))
     children(d, "IndbetalingSamling", (_payment_element(
         p, ledger.coverage_for_source(conn, CoverageSource.PAYMENT, p.id)) for p in payments))
@@ -402,15 +395,9 @@ def account_element(call: Call, account: DebtorAccount, claims: list[Claim]) -> 
              (_coverage_element(c) for c in ledger.coverage_for_account(conn, number)))
     children(d, "ModregningSamling",
              (_offset_element(o) for o in ledger.offsets_for_account(conn, number)))
-    afskr = []
-    for w in ledger.write_offs_for_account(conn, number):
-        a = root("Afskrivning")
-        sub(a, "FordringID", w.claim_id)
-        sub(a, "Beloeb", w.amount)
-        sub(a, "AarsagKode", w.reason)
-        sub(a, "Dato", w.date)
-        afskr.append(a)
-    children(d, "AfskrivningSamling", afskr)
+    children(d, "AfskrivningSamling", (
+        record("Afskrivning", FordringID=w.claim_id, Beloeb=w.amount, AarsagKode=w.reason,
+               Dato=w.date) for w in ledger.write_offs_for_account(conn, number)))
     return d
 
 
@@ -419,85 +406,49 @@ _OPEN_STATES = frozenset({ClaimState.OPEN, ClaimState.HANDED_OVER, ClaimState.RE
 
 
 def _claim_element(c: Claim) -> etree._Element:
-    f = root("Fordring")
-    sub(f, "FordringID", c.id)
-    sub(f, "FagsystemFordringID", c.fagsystem_claim_id)
-    sub(f, "FordringTypeKode", c.type_code)
-    sub(f, "Status", c.state.value)
-    sub(f, "Hovedstol", c.principal)
-    sub(f, "Restbeloeb", c.outstanding)
-    sub(f, "PeriodeFra", c.period_from)
-    sub(f, "PeriodeTil", c.period_to)
-    sub(f, "StiftelsesDato", c.founded)
-    sub(f, "ForfaldsDato", c.due_date)
-    sub(f, "SidsteRettidigeBetalingsDato", c.srb)
-    sub(f, "ModtagelsesDato", c.received)
-    sub(f, "ModregningTilladt", c.offsetting_allowed)
-    opt(f, "HenstandTilDato", c.deferral_until)
+    f = record("Fordring", FordringID=c.id, FagsystemFordringID=c.fagsystem_claim_id,
+               FordringTypeKode=c.type_code, Status=c.state.value, Hovedstol=c.principal,
+               Restbeloeb=c.outstanding, PeriodeFra=c.period_from, PeriodeTil=c.period_to,
+               StiftelsesDato=c.founded, ForfaldsDato=c.due_date,
+               SidsteRettidigeBetalingsDato=c.srb, ModtagelsesDato=c.received,
+               ModregningTilladt=c.offsetting_allowed, HenstandTilDato=c.deferral_until)
     assert c.invoice is not None
     _invoice(f, c.invoice)
     if c.psrm is not None:
-        p = sub(f, "PSRM")
-        sub(p, "FordringArt", c.psrm.art.value)
-        opt(p, "EFIFordringID", c.psrm.efi_claim_id)
-        opt(p, "MFAktionID", c.psrm.action_id)
-        sub(p, "Status", (c.psrm.status.value if c.psrm.status else "MODTAGET"))
-        sub(p, "StatusDato", c.psrm.status_date)
-        sub(p, "OverdragetBeloeb", c.psrm.amount)
-        reasons = []
-        for reason in c.psrm.reasons:
-            a = root("AfvistAarsag")
-            sub(a, "AfvistNummer", reason.number)
-            sub(a, "AfvistTekst", reason.text[:400])
-            reasons.append(a)
-        children(p, "AfvistAarsagSamling", reasons)
+        p = fill(sub(f, "PSRM"), FordringArt=c.psrm.art.value,
+                 EFIFordringID=c.psrm.efi_claim_id, MFAktionID=c.psrm.action_id,
+                 Status=c.psrm.status.value if c.psrm.status else "MODTAGET",
+                 StatusDato=c.psrm.status_date, OverdragetBeloeb=c.psrm.amount)
+        children(p, "AfvistAarsagSamling", (
+            record("AfvistAarsag", AfvistNummer=r.number, AfvistTekst=r.text[:400])
+            for r in c.psrm.reasons))
     haeftere = []
     for h in c.co_liable:
-        x = root("Haefter")
+        x = record("Haefter")
         party(x, "Part", h.party)
         opt(x, "Navn", h.name)
         haeftere.append(x)
     children(f, "HaefterSamling", haeftere)
-    subs = []
-    for s in c.sub_claims:
-        x = root("Delfordring")
-        sub(x, "DelfordringID", s.id)
-        sub(x, "DelfordringTypeKode", s.type_code)
-        sub(x, "Beloeb", s.amount)
-        sub(x, "Restbeloeb", s.remaining)
-        subs.append(x)
-    children(f, "DelfordringSamling", subs)
+    children(f, "DelfordringSamling", (
+        record("Delfordring", DelfordringID=s.id, DelfordringTypeKode=s.type_code,
+               Beloeb=s.amount, Restbeloeb=s.remaining) for s in c.sub_claims))
     return f
 
 
 def _coverage_element(c: Coverage) -> etree._Element:
-    d = root("Daekning")
-    sub(d, "Kilde", c.source.value)
-    sub(d, "KildeID", c.source_id)
-    sub(d, "FordringID", c.claim_id)
-    opt(d, "DelfordringID", c.sub_claim_id)
-    sub(d, "Beloeb", c.amount)
-    sub(d, "Dato", c.date)
-    return d
+    return record("Daekning", Kilde=c.source.value, KildeID=c.source_id, FordringID=c.claim_id,
+                  DelfordringID=c.sub_claim_id, Beloeb=c.amount, Dato=c.date)
 
 
 def _offset_element(o: Offset) -> etree._Element:
-    m = root("Modregning")
-    sub(m, "YdelsesudbetalingID", o.benefit_payment_id)
-    sub(m, "FordringID", o.claim_id)
-    opt(m, "DelfordringID", o.sub_claim_id)
-    sub(m, "Beloeb", o.amount)
-    sub(m, "Dato", o.date)
-    sub(m, "Status", o.status.value)
-    return m
+    return record("Modregning", YdelsesudbetalingID=o.benefit_payment_id, FordringID=o.claim_id,
+                  DelfordringID=o.sub_claim_id, Beloeb=o.amount, Dato=o.date,
+                  Status=o.status.value)
 
 
 def _payment_element(p: ledger.PaymentRecord, lines: Sequence[Coverage]) -> etree._Element:
-    i = root("Indbetaling")
-    sub(i, "IndbetalingID", p.id)
-    sub(i, "DebitorkontoNummer", p.account_number)
-    sub(i, "Beloeb", p.amount)
-    sub(i, "BetalingsDato", p.date)
+    i = record("Indbetaling", IndbetalingID=p.id, DebitorkontoNummer=p.account_number,
+               Beloeb=p.amount, BetalingsDato=p.date)
     children(i, "DaekningSamling", (_coverage_element(c) for c in lines))
     sub(i, "Overskud", p.surplus)
     return i
@@ -549,11 +500,9 @@ def _plan_payment(call: Call, account: DebtorAccount, i: Reader
 def _payment_reply(call: Call, response: str, account_number: str, i: Reader,
                    lines: Sequence[Coverage], surplus: Decimal) -> etree._Element:
     el = reply(response, call.transaction_id, call.now)
-    p = sub(el, "Indbetaling")
-    sub(p, "IndbetalingID", i.text("IndbetalingID"))
-    sub(p, "DebitorkontoNummer", account_number)
-    sub(p, "Beloeb", i.money("Beloeb"))
-    sub(p, "BetalingsDato", i.date("BetalingsDato"))
+    p = fill(sub(el, "Indbetaling"), IndbetalingID=i.text("IndbetalingID"),
+             DebitorkontoNummer=account_number, Beloeb=i.money("Beloeb"),
+             BetalingsDato=i.date("BetalingsDato"))
     children(p, "DaekningSamling", (_coverage_element(c) for c in lines))
     sub(p, "Overskud", surplus)
     return el
@@ -668,10 +617,8 @@ def _offset_reply(call: Call, benefit: BenefitPayment, status: OffsetStatus,
                   lines: Sequence[Offset]) -> etree._Element:
     total = sum((o.amount for o in lines), ZERO)
     el = reply("ForetagModregningResponse", call.transaction_id, call.now)
-    m = sub(el, "ModregningResultat")
-    sub(m, "YdelsesudbetalingID", benefit.id)
-    sub(m, "Status", status.value)
-    sub(m, "Bruttobeloeb", benefit.gross)
+    m = fill(sub(el, "ModregningResultat"), YdelsesudbetalingID=benefit.id, Status=status.value,
+             Bruttobeloeb=benefit.gross)
     children(m, "ModregningSamling", (_offset_element(o) for o in lines))
     sub(m, "ModregnetIAlt", total)
     sub(m, "Nettoudbetaling", benefit.gross - total)

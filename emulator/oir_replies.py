@@ -3,21 +3,19 @@ model → XML pieces the debtor end's answers share (parties, claims, coverage l
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 
 from lxml import etree
 
+from oir_adapter.codecs.writing import Writer
 from oir_adapter.contracts import OIR_NS
 from oir_adapter.model import Party, PartyKind
 
-_NSMAP = {"oir": OIR_NS}
-
-
-def q(name: str) -> str:
-    return f"{{{OIR_NS}}}{name}"
+_W = Writer(OIR_NS, {"oir": OIR_NS})
+q, root, sub, opt, fill, record, children = (_W.q, _W.root, _W.sub, _W.opt, _W.fill, _W.record,
+                                             _W.collection)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,36 +25,6 @@ class Fejl:
     code: str
     text: str
     field: str | None = None
-
-
-def root(name: str) -> etree._Element:
-    return etree.Element(q(name), nsmap=_NSMAP)
-
-
-def sub(parent: etree._Element, name: str, value: object = None) -> etree._Element:
-    """Append ``name`` with ``value`` as text (dates ISO, Decimals as-is, bools xs:boolean)."""
-    el = etree.SubElement(parent, q(name))
-    if value is not None:
-        el.text = text_of(value)
-    return el
-
-
-def opt(parent: etree._Element, name: str, value: object) -> None:
-    """Append ``name`` only when ``value`` is not None."""
-    if value is not None:
-        sub(parent, name, value)
-
-
-def text_of(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.replace(microsecond=0).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return f"{value:.2f}"
-    return str(value)
 
 
 def reply(name: str, transaction_id: str | None, now: datetime,
@@ -85,11 +53,3 @@ def party(parent: etree._Element, name: str, p: Party) -> None:
 def transaction_id_of(body: etree._Element) -> str | None:
     found = body.find(f"{q('Hovedoplysninger')}/{q('TransaktionsID')}")
     return None if found is None or found.text is None else found.text.strip()
-
-
-def children(parent: etree._Element, name: str, items: Iterable[etree._Element]) -> None:
-    """Append a ``…Samling`` holding ``items`` — only when there is at least one."""
-    items = list(items)
-    if items:
-        holder = sub(parent, name)
-        holder.extend(items)

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from lxml import etree
 
+from oir_adapter.codecs.writing import Writer, text_of
 from oir_adapter.contracts import KONTEKST_NS, PSRM_NS
 from oir_adapter.model import RejectionReason
 
@@ -26,22 +27,10 @@ _MAX_TEXT = 1000
 _NO_TRANSACTION = "00000000-0000-0000-0000-000000000000"
 
 
-def sub(parent: etree._Element, name: str, value: object = None) -> etree._Element:
-    """Append PSRM element ``name`` with ``value`` as text (dates ISO, amounts ``0.00``)."""
-    el = etree.SubElement(parent, _M + name)
-    if value is not None:
-        el.text = _text(value)
-    return el
-
-
-def _text(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.replace(microsecond=0).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return f"{value:.2f}"
-    return str(value)
+_W = Writer(PSRM_NS, _NSMAP)
+#: Append PSRM element ``name`` with ``value`` as text (dates ISO, amounts ``0.00``).
+sub = _W.sub
+_text = text_of
 
 
 def answer(name: str, *, transaction_id: str | None, service_id: str, now: datetime,

@@ -15,38 +15,12 @@ from decimal import Decimal
 
 from lxml import etree
 
+from .codecs.writing import Writer
 from .contracts import OIR_NS
-from .model import Party, PartyKind, money
+from .model import Party, PartyKind
 
-_NSMAP = {"oir": OIR_NS}
-
-
-def _q(name: str) -> str:
-    return f"{{{OIR_NS}}}{name}"
-
-
-def _sub(parent: etree._Element, name: str, value: object = None) -> etree._Element:
-    el = etree.SubElement(parent, _q(name))
-    if value is not None:
-        el.text = _text(value)
-    return el
-
-
-def _opt(parent: etree._Element, name: str, value: object) -> None:
-    if value is not None:
-        _sub(parent, name, value)
-
-
-def _text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.replace(microsecond=0).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return f"{money(value):.2f}"
-    return str(value)
+_W = Writer(OIR_NS, {"oir": OIR_NS})
+_sub, _opt, _fill = _W.sub, _W.opt, _W.fill
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +33,7 @@ class Caller:
 
 def _request(name: str, caller: Caller, transaction_id: str | None,
              when: datetime | None) -> etree._Element:
-    root = etree.Element(_q(name), nsmap=_NSMAP)
+    root = _W.root(name)
     head = _sub(root, "Hovedoplysninger")
     _sub(head, "TransaktionsID", transaction_id or str(uuid.uuid4()))
     _sub(head, "TransaktionsTid", when or datetime.now())
@@ -131,21 +105,13 @@ def opret_fordring(caller: Caller, *, account_number: str, claim: ClaimSpec,
     _sub(root, "DebitorkontoNummer", account_number)
     f = _sub(root, "Fordring")
     c = claim
-    _sub(f, "FagsystemFordringID", c.fagsystem_claim_id)
-    _sub(f, "FordringTypeKode", c.type_code)
-    _opt(f, "FordringArt", c.art)
-    _opt(f, "Beskrivelse", c.description)
-    _opt(f, "ValutaKode", c.currency)
-    _sub(f, "Hovedstol", c.principal)
-    _sub(f, "PeriodeFra", c.period_from)
-    _sub(f, "PeriodeTil", c.period_to)
-    _sub(f, "StiftelsesDato", c.founded)
-    _sub(f, "ForfaldsDato", c.due_date)
-    _sub(f, "SidsteRettidigeBetalingsDato", c.srb)
-    _opt(f, "ForaeldelsesDato", c.limitation_date)
-    _opt(f, "DomsDato", c.judgment_date)
-    _opt(f, "ForligsDato", c.settlement_date)
-    _sub(f, "ModregningTilladt", c.offsetting_allowed)
+    _fill(f, FagsystemFordringID=c.fagsystem_claim_id, FordringTypeKode=c.type_code,
+          FordringArt=c.art, Beskrivelse=c.description, ValutaKode=c.currency,
+          Hovedstol=c.principal, PeriodeFra=c.period_from, PeriodeTil=c.period_to,
+          StiftelsesDato=c.founded, ForfaldsDato=c.due_date,
+          SidsteRettidigeBetalingsDato=c.srb, ForaeldelsesDato=c.limitation_date,
+          DomsDato=c.judgment_date, ForligsDato=c.settlement_date,
+          ModregningTilladt=c.offsetting_allowed)
     if c.co_liable:
         samling = _sub(f, "HaefterSamling")
         for party, name in c.co_liable:
@@ -155,12 +121,8 @@ def opret_fordring(caller: Caller, *, account_number: str, claim: ClaimSpec,
     if c.sub_claims:
         samling = _sub(f, "DelfordringSamling")
         for s in c.sub_claims:
-            d = _sub(samling, "Delfordring")
-            _sub(d, "DelfordringTypeKode", s.type_code)
-            _sub(d, "Beloeb", s.amount)
-            _opt(d, "PeriodeFra", s.period_from)
-            _opt(d, "PeriodeTil", s.period_to)
-            _opt(d, "StiftelsesDato", s.founded)
+            _fill(_sub(samling, "Delfordring"), DelfordringTypeKode=s.type_code, Beloeb=s.amount,
+                  PeriodeFra=s.period_from, PeriodeTil=s.period_to, StiftelsesDato=s.founded)
     return root
 
 
@@ -221,15 +183,11 @@ def _payment(name: str, caller: Caller, *, payment_id: str, amount: Decimal, pai
              claim_id: str | None, transaction_id: str | None,
              when: datetime | None) -> etree._Element:
     root = _request(name, caller, transaction_id, when)
-    i = _sub(root, "Indbetaling")
-    _sub(i, "IndbetalingID", payment_id)
-    _sub(i, "Beloeb", amount)
-    _sub(i, "BetalingsDato", paid)
+    i = _fill(_sub(root, "Indbetaling"), IndbetalingID=payment_id, Beloeb=amount,
+              BetalingsDato=paid)
     if payer is not None:
         _party(i, "Indbetaler", payer)
-    _opt(i, "DebitorkontoNummer", account_number)
-    _opt(i, "BetalingsID", fik)
-    _opt(i, "FordringID", claim_id)
+    _fill(i, DebitorkontoNummer=account_number, BetalingsID=fik, FordringID=claim_id)
     return root
 
 
@@ -263,11 +221,8 @@ def foretag_modregning(caller: Caller, *, benefit_id: str, recipient: Party, ben
     y = _sub(root, "Ydelsesudbetaling")
     _sub(y, "YdelsesudbetalingID", benefit_id)
     _party(y, "Modtager", recipient)
-    _sub(y, "YdelsesTypeKode", benefit_type)
-    _sub(y, "UdbetalingsDato", payout)
-    _sub(y, "Bruttobeloeb", gross)
-    _sub(y, "BeskyttetBeloeb", protected)
-    _opt(y, "UdbetalendeMyndighedCVR", paying_authority_cvr)
+    _fill(y, YdelsesTypeKode=benefit_type, UdbetalingsDato=payout, Bruttobeloeb=gross,
+          BeskyttetBeloeb=protected, UdbetalendeMyndighedCVR=paying_authority_cvr)
     _opt(root, "Simulering", simulate)
     return root
 
