@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from lxml import etree
 from sqlalchemy import Connection, select
 
 from oir_adapter import mapping
 from oir_adapter.clients import ClientError
-from oir_adapter.contracts import KONTEKST_NS, PSRM_NS
 from oir_adapter.coverage import apply_coverage, plan_coverage
 from oir_adapter.model import (
     ZERO,
@@ -124,22 +121,6 @@ def _debtor_day(conn: Connection, runtime: Runtime, day: date, now: datetime
 # ---------------------------------------------------------------- PSRM polling
 
 
-def _kontekst(root: etree._Element, when: datetime) -> None:
-    k = etree.SubElement(root, f"{{{KONTEKST_NS}}}Kontekst")
-    h = etree.SubElement(k, f"{{{KONTEKST_NS}}}HovedOplysninger")
-    etree.SubElement(h, f"{{{KONTEKST_NS}}}TransaktionsID").text = str(uuid.uuid4())
-    etree.SubElement(h, f"{{{KONTEKST_NS}}}TransaktionsTid").text = when.isoformat()
-
-
-def _psrm_request(name: str, runtime: Runtime, when: datetime) -> etree._Element:
-    root = etree.Element(f"{{{PSRM_NS}}}{name}",
-                         nsmap={"mf": PSRM_NS, "k": KONTEKST_NS})
-    _kontekst(root, when)
-    s = etree.SubElement(root, f"{{{PSRM_NS}}}FordringhaverSystemIDStruktur")
-    etree.SubElement(s, f"{{{PSRM_NS}}}VirksomhedSENummer").text = runtime.config.se_number
-    return root
-
-
 def poll_psrm(runtime: Runtime, day: date) -> list[dict[str, Any]]:
     """Fetch receipts for claims PSRM has not finished, then new notifications."""
     fired: list[dict[str, Any]] = []
@@ -153,19 +134,18 @@ def poll_psrm(runtime: Runtime, day: date) -> list[dict[str, Any]]:
     if not in_psrm:
         return fired
     try:
+        se_number = runtime.config.se_number
         if awaiting:
-            req = _psrm_request("MFKvitteringHent_I", runtime, when)
-            ids = etree.SubElement(req, f"{{{PSRM_NS}}}MFAktionIDSamling")
-            for action_id in awaiting:
-                etree.SubElement(ids, f"{{{PSRM_NS}}}MFAktionID").text = action_id
+            req = mapping.kvittering_request(se_number=se_number, action_ids=awaiting,
+                                             transaction_time=when)
             client = runtime.client("MFKvitteringHent", runtime.psrm_url("MFKvitteringHent"))
             reply = client.call("MFKvitteringHent", req)
             with runtime.store.transaction() as conn:
                 fired.extend(outbox.take_receipts(conn, runtime, reply.element,
                                                   {"positional": False}))
         for _ in range(100):  # pages
-            req = _psrm_request("MFUnderretSamlingHent_I", runtime, when)
-            etree.SubElement(req, f"{{{PSRM_NS}}}MFUnderretSekvensNummerFra").text = str(last_seq)
+            req = mapping.underret_request(se_number=se_number, after=last_seq,
+                                           transaction_time=when)
             client = runtime.client("MFUnderretSamlingHent",
                                     runtime.psrm_url("MFUnderretSamlingHent"))
             reply = client.call("MFUnderretSamlingHent", req)

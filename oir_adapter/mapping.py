@@ -377,17 +377,55 @@ def tilbagekald_action(efi_claim_id: str, reason: RecallReason, *, creditor_id: 
     return action
 
 
-def _delivery_root(*, se_number: str, delivery_id: str, transaction_id: str,
-                   transaction_time: datetime) -> tuple[etree._Element, etree._Element]:
-    """An ``MFFordringIndberet_I`` up to its (empty) ``FordringAktionSamling``."""
+def _request_head(tag: str, *, se_number: str, transaction_id: str,
+                  transaction_time: datetime) -> etree._Element:
+    """A PSRM request element up to its ``FordringhaverSystemIDStruktur``."""
     sub = etree.SubElement
-    root = etree.Element(Q_INDBERET_I, nsmap=NSMAP)  # type: ignore[arg-type]
+    root = etree.Element(tag, nsmap=NSMAP)  # type: ignore[arg-type]
     head = sub(sub(root, Q_KONTEKST), Q_HOVEDOPLYSNINGER)
     sub(head, Q_TRANSAKTIONS_ID).text = transaction_id
     sub(head, Q_TRANSAKTIONS_TID).text = transaction_time.isoformat()
     sub(sub(root, Q_SYSTEM_ID), Q_SE).text = se_number
-    sub(root, Q_LEVERANCE_ID).text = delivery_id
-    return root, sub(root, Q_AKTION_SAMLING)
+    return root
+
+
+def _delivery_root(*, se_number: str, delivery_id: str, transaction_id: str,
+                   transaction_time: datetime) -> tuple[etree._Element, etree._Element]:
+    """An ``MFFordringIndberet_I`` up to its (empty) ``FordringAktionSamling``."""
+    root = _request_head(Q_INDBERET_I, se_number=se_number, transaction_id=transaction_id,
+                         transaction_time=transaction_time)
+    etree.SubElement(root, Q_LEVERANCE_ID).text = delivery_id
+    return root, etree.SubElement(root, Q_AKTION_SAMLING)
+
+
+def kvittering_request(*, se_number: str, action_ids: Iterable[str] = (),
+                       delivery_id: str | None = None, transaction_id: str | None = None,
+                       transaction_time: datetime | None = None) -> etree._Element:
+    """An ``MFKvitteringHent_I`` asking for the receipts of a delivery and/or actions."""
+    root = _request_head(_M + "MFKvitteringHent_I", se_number=se_number,
+                         transaction_id=transaction_id or _new_uuid(),
+                         transaction_time=transaction_time or datetime.now(UTC))
+    if delivery_id is not None:
+        etree.SubElement(root, Q_LEVERANCE_ID).text = delivery_id
+    ids = list(action_ids)
+    if ids:
+        holder = etree.SubElement(root, _M + "MFAktionIDSamling")
+        for action_id in ids:
+            etree.SubElement(holder, _M + "MFAktionID").text = action_id
+    return root
+
+
+def underret_request(*, se_number: str, after: int = 0, max_count: int | None = None,
+                     transaction_id: str | None = None,
+                     transaction_time: datetime | None = None) -> etree._Element:
+    """An ``MFUnderretSamlingHent_I`` asking for notifications after sequence no. ``after``."""
+    root = _request_head(_M + "MFUnderretSamlingHent_I", se_number=se_number,
+                         transaction_id=transaction_id or _new_uuid(),
+                         transaction_time=transaction_time or datetime.now(UTC))
+    etree.SubElement(root, _M + "MFUnderretSekvensNummerFra").text = str(after)
+    if max_count is not None:
+        etree.SubElement(root, _M + "MFMaksAntal").text = str(max_count)
+    return root
 
 
 def delivery(actions: Iterable[etree._Element], *, se_number: str, delivery_id: str,
