@@ -21,7 +21,7 @@ from lxml import etree
 from sqlalchemy import Connection, insert
 
 from oir_adapter import mapping
-from oir_adapter.coverage import apply_coverage, sum_per_claim
+from oir_adapter.coverage import apply_coverage, fill_claim, sum_per_claim
 from oir_adapter.mapping import EventType, FagsystemEvent
 from oir_adapter.model import (
     ZERO,
@@ -174,6 +174,20 @@ def book_offset_plan(conn: Connection, runtime: Runtime, claims: list[Claim],
         book_lines(conn, runtime, account, mine,
                    [line for line in lines if account_of[line.claim_id] == number],
                    source=CoverageSource.OFFSET, source_id=benefit_id, day=day, now=now)
+
+
+def write_down(claim: Claim, amount: Decimal) -> Decimal:
+    """Take up to ``amount`` off the claim's remainders, interest and fees first (the same
+    order coverage uses); return what was taken. Used for write-offs and write-downs."""
+    taken = ZERO
+    for sub_id, part in fill_claim(claim, amount):
+        if sub_id is None:
+            assert claim.remaining_principal is not None
+            claim.remaining_principal -= part
+        else:
+            next(s for s in claim.sub_claims if s.id == sub_id).remaining -= part
+        taken += part
+    return taken
 
 
 # ---------------------------------------------------------------- hand-over

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -190,7 +189,7 @@ def take_notification(conn: Connection, runtime: Runtime, note: mapping.PsrmNoti
         if claim.outstanding == 0:
             claim.state = ClaimState.COVERED_BY_PSRM
     elif kind is mapping.NotificationType.WRITE_OFF and amount > 0:
-        _reduce(claim, amount)
+        bookkeeping.write_down(claim, amount)
         ledger.insert_write_off(conn, account.number, WriteOff(
             claim.id, amount, note.reason_code or "PSRM", note.date))
         if claim.psrm is not None:
@@ -203,16 +202,6 @@ def take_notification(conn: Connection, runtime: Runtime, note: mapping.PsrmNoti
     bookkeeping.queue_events(conn, runtime, account, events, now)
     return [{"end": "oir", "event": f"psrm_{kind.value.lower()}", "claim_id": claim.id,
              "amount": str(amount), "seq": note.seq_no}]
-
-
-def _reduce(claim: Any, amount: Decimal) -> None:
-    left = amount
-    for s in claim.sub_claims:
-        take = min(left, s.remaining)
-        s.remaining -= take
-        left -= take
-    take = min(left, claim.remaining_principal)
-    claim.remaining_principal -= take
 
 
 def advance(runtime: Runtime, *, days: int = 0, hours: int = 0) -> tuple[datetime, list[dict[str, Any]]]:

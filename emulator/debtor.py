@@ -281,14 +281,7 @@ def _state_change(kind: str, c: Reader) -> rules.StateChange:
 def _write_off(call: Call, account: DebtorAccount, claim: Claim, amount: Decimal,
                reason: str, final: ClaimState) -> None:
     """Write ``amount`` off the claim (interest and fees first), report it."""
-    left = amount
-    for s in claim.sub_claims:
-        take = min(left, s.remaining)
-        s.remaining -= take
-        left -= take
-    assert claim.remaining_principal is not None
-    take = min(left, claim.remaining_principal)
-    claim.remaining_principal -= take
+    bookkeeping.write_down(claim, amount)
     if claim.outstanding == 0 or final is ClaimState.CANCELLED:
         claim.state = final
     ledger.save_claim(call.conn, claim)
