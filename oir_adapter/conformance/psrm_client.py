@@ -1,0 +1,1 @@
+"""Cases of another role (being written)."""
