@@ -362,15 +362,6 @@ class ExplainedReason:
     path: str | None
 
 
-#: The PSRM end's own reasons that are not in the rule catalogue (emulator/psrm.py).
-LOCAL_REASONS: dict[str, tuple[str, str]] = {
-    "OIR-P01": ("Fordringen {efi} er ukendt i PSRM for SE-nummer {se}",
-                "Claim {efi} is unknown in PSRM for SE number {se}"),
-    "OIR-P02": ("MFAktionKode {code} passer ikke til AktionValg/{choice} (forventet {expected})",
-                "MFAktionKode {code} does not match AktionValg/{choice} (expected {expected})"),
-    "OIR-P03": ("Feltet kan ikke læses: {message}", "The field cannot be read: {message}"),
-}
-
 _BY_PSRM_NUMBER: dict[str, Rule] = {r.psrm_number: r for r in RULES if r.psrm_number}
 _FIELD_SUFFIX = re.compile(r"^(?P<text>.*?)\s*\(felt: (?P<path>[^()]*)\)\s*$", re.S)
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -424,10 +415,6 @@ def explain_reason(number: str, text: str) -> ExplainedReason:
         da = body or found.text_da
         return ExplainedReason(number, found.id, da, _translate(da, found.text_da, found.text_en),
                                path)
-    local = LOCAL_REASONS.get(number)
-    if local is not None:
-        da = body or local[0]
-        return ExplainedReason(number, number, da, _translate(da, *local), path)
     return ExplainedReason(number, None, body, body, path)
 
 
@@ -997,8 +984,8 @@ def dashboard_blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.before_request
     def _context() -> Any:
-        lang = request.args.get("lang") or request.cookies.get(LANG_COOKIE) or DEFAULT_LANG
-        g.lang = lang if lang in LANGS else DEFAULT_LANG
+        g.lang = next((x for x in (request.args.get("lang"), request.cookies.get(LANG_COOKIE))
+                       if x in LANGS), DEFAULT_LANG)
         cpr = request.args.get("cpr") or request.cookies.get(CPR_COOKIE)
         g.unmask = cpr == "show"
         token = runtime.config.admin_token
