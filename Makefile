@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/oir serve --demo
 
-test: $(STAMP) lint typecheck pytest
+test: $(STAMP) browser lint typecheck pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check oir_adapter emulator tests benchmarks scripts
@@ -28,6 +28,13 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# Debian's headless Chromium for the browser tests and the screenshots (apt, as root).
+browser:
+	sh scripts/install-chromium.sh
+
+screenshots: $(STAMP) browser
+	$(BIN)/python scripts/screenshots.py
 
 docs: $(STAMP)
 	$(BIN)/oir docs rules --out docs/rules.md
