@@ -123,5 +123,94 @@ def docs_rules(out: Path | None) -> None:
         out.write_text(text, encoding="utf-8")
 
 
+@main.group()
+def conformance() -> None:
+    """Run the conformance suite (DESIGN §5) and list its cases."""
+
+
+_ROLES = ["debitor", "psrm-client", "fagsystem", "psrm"]
+
+
+@conformance.command(name="run")
+@click.option("--target", default=None, metavar="URL",
+              help="Base URL of the system under test (debitor, psrm, fagsystem: where its "
+                   "services or the emulator's journal are; psrm-client: where the suite's "
+                   "PSRM end listens).")
+@click.option("--role", type=click.Choice(_ROLES), default="debitor", show_default=True,
+              help="What the target plays; the suite plays the other ends.")
+@click.option("--report", "report_dir", required=True, type=click.Path(path_type=Path),
+              help="Folder for junit.xml, report.json and report.html.")
+@click.option("--psrm", default=None, metavar="URL",
+              help="debitor: the capture point (an emulator) the target sends PSRM deliveries "
+                   "and callbacks to; started here if it is a free loopback address. "
+                   "psrm-client: where the suite's PSRM end listens.")
+@click.option("--wait", default=10.0, show_default=True, type=click.FloatRange(0, 3600),
+              metavar="SECONDS",
+              help="How long to wait for asynchronous effects (psrm-client: for deliveries).")
+@click.option("--case", "cases", multiple=True, metavar="ID",
+              help="Run only these cases (ids or patterns like 'OIR-HND-*'); repeatable.")
+@click.option("--authority-cvr", default="29189846", show_default=True,
+              help="MyndighedCVR the suite calls the target with.")
+@click.option("--fagsystem-id", default=None,
+              help="FagsystemID the suite calls the target with (default OIRKONF); role "
+                   "fagsystem: judge only this fagsystem's requests.")
+def conformance_run(target: str | None, role: str, report_dir: Path, psrm: str | None,
+                    wait: float, cases: tuple[str, ...], authority_cvr: str,
+                    fagsystem_id: str | None) -> None:
+    """Run the suite against TARGET and write the reports; exit 1 if a case failed.
+
+    \b
+    Example:
+      oir conformance run --target http://127.0.0.1:8080 --role debitor --report reports/
+      oir conformance run --role psrm-client --target http://127.0.0.1:9090 --wait 120 \\
+          --report reports/
+    """
+    from .conformance import Role, Status, SuiteOptions, run_suite
+    from .conformance.report import write_reports
+
+    if target is None and not (role == "psrm-client" and psrm):
+        raise click.UsageError("--target URL is required")
+    options = SuiteOptions(target=target or psrm or "", role=Role(role), psrm=psrm, wait=wait,
+                           cases=cases, authority_cvr=authority_cvr,
+                           fagsystem_id=fagsystem_id or "OIRKONF",
+                           fagsystem_filter=fagsystem_id if role == "fagsystem" else None)
+    try:
+        report = run_suite(options)
+    except KeyError as exc:
+        raise click.UsageError(str(exc.args[0])) from None
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    paths = write_reports(report, report_dir)
+    counts = report.counts()
+    click.echo(" ".join(f"{s.value} {counts[s.value]}" for s in Status) + f" ({len(report.results)}"
+               " cases)")
+    for r in report.results:
+        if r.status in (Status.FAIL, Status.ERROR):
+            click.echo(f"  {r.status.value.upper():5} {r.case.id}: {r.reason.splitlines()[0]}")
+    click.echo(f"reports: {paths['html']} {paths['json']} {paths['junit']}")
+    raise SystemExit(0 if report.ok else 1)
+
+
+@conformance.command(name="list")
+@click.option("--role", type=click.Choice(_ROLES), default=None,
+              help="Only the cases of this role.")
+@click.option("--markdown", is_flag=True, help="Print the catalogue as Markdown tables.")
+def conformance_list(role: str | None, markdown: bool) -> None:
+    """List the suite's cases: id, role, area, title.
+
+    \b
+    Example:
+      oir conformance list --role debitor
+    """
+    from .conformance import AREAS, Role, all_cases, catalogue_markdown
+
+    if markdown:
+        click.echo(catalogue_markdown(), nl=False)
+        return
+    for c in all_cases():
+        if role is None or c.role is Role(role):
+            click.echo(f"{c.id:24} {c.role.value:12} {AREAS[c.area][:34]:34} {c.title}")
+
+
 if __name__ == "__main__":
     main()

@@ -63,6 +63,7 @@ class SuiteOptions:
     wait: float = 10.0  # seconds to wait for asynchronous effects or deliveries
     authority_cvr: str = "29189846"  # MyndighedCVR the suite calls with
     fagsystem_id: str = "OIRKONF"
+    fagsystem_filter: str | None = None  # fagsystem role: judge only this FagsystemID
     se_number: str = "29189846"  # the suite's SE number when it delivers to a PSRM end
     timeout: float = 30.0  # read timeout of one SOAP call
     session: requests.Session | None = None  # e.g. one with a WSGI adapter mounted

@@ -45,8 +45,9 @@ def run_case(env: Environment, case: Case) -> Result:
     except CaseFailed as exc:
         c = exc.check
         status, hint = Status.FAIL, exc.hint
-        reason = c.assertion + (f" (expected {c.expected}; got {c.got})"
-                                if c.expected is not None or c.got is not None else "")
+        said = [f"{k} {v}" for k, v in (("expected", c.expected), ("got", c.got))
+                if v is not None]
+        reason = c.assertion + (f" ({'; '.join(said)})" if said else "")
     except CaseSkipped as exc:
         status, reason = Status.SKIP, str(exc)
     except CaseErrored as exc:
@@ -131,8 +132,8 @@ def environment(options: SuiteOptions) -> Iterator[tuple[Environment, dict[str, 
         _today(env)
         notes["target_today"] = env.today.isoformat()
         notes["run_token"] = env.token
-        if capture is not None and capture.admin:
-            env.capture_mark = _journal_mark(capture)
+        if capture is not None and capture.admin and role is not Role.FAGSYSTEM:
+            env.capture_mark = _journal_mark(capture)  # judge only this run's exchanges
         if role is Role.PSRM_CLIENT:
             _await_deliveries(env, notes)
         yield env, notes

@@ -46,14 +46,19 @@ class LocalEmulator:
         return cls(parts.hostname or "127.0.0.1", parts.port or 80, **config)
 
     def start(self) -> LocalEmulator:
-        from werkzeug.serving import make_server
+        from werkzeug.serving import WSGIRequestHandler, make_server
 
         from emulator.app import create_app
 
         if self.db_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="oir-conformance-")
             self.db_dir = Path(self._tmp.name)
-        server = make_server(self.host, self.port, _placeholder, threaded=True)
+        class Quiet(WSGIRequestHandler):
+            def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+                pass  # the journal records every exchange; no access log on stderr
+
+        server = make_server(self.host, self.port, _placeholder, threaded=True,
+                             request_handler=Quiet)
         self.url = f"http://{self.host}:{server.server_port}"
         self.app = create_app(db_url=f"sqlite:///{self.db_dir}/emulator.sqlite3",
                               start_worker=False, base_url=self.url, **self.config)
