@@ -924,8 +924,10 @@ class Report:
                 continue
             outcome = c.get("outcome") or c.get("status") or c.get("result") or ""
             reason = c.get("reason") or c.get("message") or c.get("detail") or ""
+            title = str(c.get("title") or "")
+            requirement = str(c.get("requirement") or "")
             out.append({"id": str(c.get("id") or c.get("case_id") or ""),
-                        "requirement": str(c.get("requirement") or c.get("title") or ""),
+                        "requirement": " — ".join(x for x in (title, requirement) if x),
                         "outcome": str(outcome).lower(), "reason": str(reason)})
         return out
 

@@ -501,13 +501,17 @@ def test_latest_conformance_report_is_shown(client: FlaskClient, tmp_path: Path,
     old, new = reports / "run-1", reports / "run-2"
     for folder, outcome in ((old, "pass"), (new, "fail")):
         folder.mkdir(parents=True)
+        # the shape `oir conformance run` writes (oir_adapter/conformance/report.py)
         (folder / "report.json").write_text(json.dumps({
-            "target": "http://127.0.0.1:8080",
-            "summary": {"passed": 1, "failed": int(outcome == "fail")},
-            "cases": [{"id": "OIR-REG-001", "requirement": "OpretFordring answers",
-                       "outcome": "pass"},
-                      {"id": "OIR-REG-002", "requirement": "Rejects a bad CPR",
-                       "outcome": outcome, "reason": "<b>no FejlSamling</b>"}]}))
+            "target": "http://127.0.0.1:8080", "role": "debitor",
+            "started": "2026-11-24T10:00:00", "ok": outcome == "pass",
+            "summary": {"pass": 1 + int(outcome == "pass"), "fail": int(outcome == "fail"),
+                        "skip": 0, "error": 0},
+            "results": [{"id": "OIR-REG-001", "title": "OpretFordring answers",
+                         "requirement": "DESIGN §2.1", "status": "pass", "reason": ""},
+                        {"id": "OIR-REG-002", "title": "Rejects a bad CPR",
+                         "requirement": "DESIGN §3.1", "status": outcome,
+                         "reason": "<b>no FejlSamling</b>"}]}))
         (folder / "report.html").write_text(f"<html><body>{folder.name}</body></html>")
     past = time.time() - 3600
     for p in old.iterdir():
@@ -522,9 +526,10 @@ def test_latest_conformance_report_is_shown(client: FlaskClient, tmp_path: Path,
     report = client.get("/conformance/report.html")
     assert report.data == b"<html><body>run-2</body></html>"
     assert report.headers["Content-Security-Policy"].startswith("sandbox")
-    assert json.loads(client.get("/conformance/report.json").data)["summary"]["failed"] == 1
+    assert json.loads(client.get("/conformance/report.json").data)["summary"]["fail"] == 1
+    assert "(debitor)" in text(doc, "//td[@id='report-target']")
     overview = page(client, "/")
-    assert "failed: 1" in text(overview, "//ul[@class='counts']")
+    assert "fail: 1" in text(overview, "//ul[@class='counts']")
 
 
 # ---------------------------------------------------------------- access control
