@@ -195,17 +195,26 @@ def conformance_run(target: str | None, role: str, report_dir: Path, psrm: str |
 @click.option("--role", type=click.Choice(_ROLES), default=None,
               help="Only the cases of this role.")
 @click.option("--markdown", is_flag=True, help="Print the catalogue as Markdown tables.")
-def conformance_list(role: str | None, markdown: bool) -> None:
+@click.option("--update", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="With --markdown: rewrite the list between the "
+                                 "<!-- cases:begin/end --> markers of this file.")
+def conformance_list(role: str | None, markdown: bool, update: Path | None) -> None:
     """List the suite's cases: id, role, area, title.
 
     \b
     Example:
       oir conformance list --role debitor
+      oir conformance list --markdown --update docs/conformance.md
     """
     from .conformance import AREAS, Role, all_cases, catalogue_markdown
+    from .conformance.catalogue import update_markdown
 
     if markdown:
-        click.echo(catalogue_markdown(), nl=False)
+        if update is None:
+            click.echo(catalogue_markdown(), nl=False)
+        elif not update_markdown(update):
+            raise click.ClickException(f"{update} has no <!-- cases:begin --> … "
+                                       "<!-- cases:end --> markers")
         return
     for c in all_cases():
         if role is None or c.role is Role(role):

@@ -8,15 +8,19 @@ catalogue in run order, and :func:`catalogue_markdown` renders it for ``docs/``.
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .model import Case, Role, Severity
 
 if TYPE_CHECKING:
+    from ..rules import Rule
     from .context import CaseContext
 
 _CATALOGUE: dict[str, Case] = {}
+_PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 
 #: Requirement areas, in the order reports and docs show them.
 AREAS: dict[str, str] = {
@@ -34,6 +38,11 @@ AREAS: dict[str, str] = {
     "RCP": "Receipts and notifications",
     "TRF": "Fagsystem traffic",
 }
+
+
+def rule_title(rule: Rule) -> str:
+    """A case title for a rule: its id and English text with the value slots left out."""
+    return f"Rule {rule.id}: {_PLACEHOLDER.sub('…', rule.text_en)}"
 
 
 def register(c: Case) -> Case:
@@ -99,3 +108,17 @@ def catalogue_markdown() -> str:
                          f"{_cell(c.source)} | {needs} |")
         lines.append("")
     return "\n".join(lines)
+
+
+BEGIN, END = "<!-- cases:begin -->", "<!-- cases:end -->"
+
+
+def update_markdown(path: Path) -> bool:
+    """Rewrite the case list between the markers of ``path``; ``False`` if it has none."""
+    text = path.read_text(encoding="utf-8")
+    if BEGIN not in text or END not in text:
+        return False
+    head, rest = text.split(BEGIN, 1)
+    _old, tail = rest.split(END, 1)
+    path.write_text(f"{head}{BEGIN}\n{catalogue_markdown()}{END}{tail}", encoding="utf-8")
+    return True

@@ -22,7 +22,7 @@ from ..contracts import OIR_NS, SOAP11_ENV_NS
 from ..identifiers import is_valid_cvr
 from ..rules import OIR_CREATE, RULES, Rule, RuleContext, validate_claim
 from .capture import body_of
-from .catalogue import case, register
+from .catalogue import case, register, rule_title
 from .context import CaseContext
 from .model import NEEDS_ADMIN, Case, Role
 
@@ -230,7 +230,7 @@ def _rule_case(rule: Rule) -> Case:
         ctx.note("OpretFordring requests judged", got=judged)
 
     return Case(
-        id=f"FAG-RUL-{rule.id}", title=f"Rule {rule.id}: {rule.text_en}", role=Role.FAGSYSTEM,
+        id=f"FAG-RUL-{rule.id}", title=rule_title(rule), role=Role.FAGSYSTEM,
         area="RUL", requirement=f"No claim the fagsystem registers breaks {rule.id}.",
         source=f"rule {rule.id} ({rule.source})",
         steps=("judge every OpretFordring in the journal on the (virtual) day it was sent",),

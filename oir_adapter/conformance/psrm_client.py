@@ -17,7 +17,7 @@ from lxml import etree
 
 from ..rules import RULES, Rule
 from .capture import Captured, deliveries
-from .catalogue import case, register
+from .catalogue import case, register, rule_title
 from .context import CaseContext
 from .model import Case, Role
 from .psrm_end import judged_by_psrm
@@ -193,7 +193,7 @@ def _rule_case(rule: Rule) -> Case:
         ctx.note("actions judged", got=judged)
 
     return Case(
-        id=f"PSC-RUL-{rule.id}", title=f"Rule {rule.id}: {rule.text_en}", role=Role.PSRM_CLIENT,
+        id=f"PSC-RUL-{rule.id}", title=rule_title(rule), role=Role.PSRM_CLIENT,
         area="RUL", requirement=f"No action the system delivers breaks {rule.id} (PSRM "
                                 f"rejection {rule.code}).",
         source=f"rule {rule.id} ({rule.source})",

@@ -27,7 +27,7 @@ from ..contracts import PSRM_NS
 from ..identifiers import is_valid_cvr
 from ..model import Claim, ClaimArt, CoLiable, Party, RecallReason, SubClaim, WriteDownReason
 from ..rules import FIELD_PATHS, HANDOVER, PSRM_END, PSRM_FILTER, RULES, Rule
-from .catalogue import case, register
+from .catalogue import case, register, rule_title
 from .context import CaseContext, CaseErrored
 from .model import NEEDS_ADMIN, NEEDS_CLOCK, Case, Role
 
@@ -499,7 +499,7 @@ for _rule in RULES:
     _probe = PSRM_PROBES.get(_rule.id)
     _warning = _rule.severity == "warning"
     register(Case(
-        id=f"PSE-RUL-{_rule.id}", title=f"Rule {_rule.id}: {_rule.text_en}", role=Role.PSRM,
+        id=f"PSE-RUL-{_rule.id}", title=rule_title(_rule), role=Role.PSRM,
         area="RUL", requirement=(f"Warning {_rule.id} never rejects an action." if _warning else
                                  f"PSRM rejects an action breaking {_rule.id} with "
                                  f"MFAktionAfvistNummer {_rule.code}."),

@@ -21,7 +21,7 @@ from ..clients import Reply
 from ..identifiers import is_valid_cvr, make_payment_id
 from ..model import Party
 from ..rules import HANDOVER, OIR_CREATE, OIR_SERVICE, OIR_STATE, RULES, Rule, violation
-from .catalogue import register
+from .catalogue import register, rule_title
 from .context import Account, CaseContext, CaseErrored
 from .model import NEEDS_CLOCK, Case, Role
 
@@ -442,7 +442,7 @@ def _debitor_case(rule: Rule) -> Case | None:
                       f"(catalogue: {path or 'the request'})",
                       "no rule the message does not break is reported", "SvarReaktion FEJL")
     return Case(
-        id=f"OIR-RUL-{rule.id}", title=f"Rule {rule.id}: {rule.text_en}",
+        id=f"OIR-RUL-{rule.id}", title=rule_title(rule),
         requirement=requirement, source=f"rule {rule.id} ({rule.source}); applies to "
                                         f"{_applies(rule)}",
         role=Role.DEBITOR, area="RUL", steps=probe.steps if probe else ("(no probe)",),

@@ -30,7 +30,7 @@ from .context import (
     SuiteOptions,
     probe_admin,
 )
-from .model import Case, Result, Role, RunReport, Status
+from .model import NEEDS_CAPTURE, Case, Result, Role, RunReport, Status
 from .server import LocalEmulator, is_loopback
 
 
@@ -40,7 +40,7 @@ def run_case(env: Environment, case: Case) -> Result:
     started = time.perf_counter()
     status, reason, hint = Status.PASS, "every assertion held", ""
     try:
-        ctx.require(*sorted(case.needs))
+        ctx.require(*sorted(case.needs, key=lambda n: (n == NEEDS_CAPTURE, n)))
         case.run(ctx)
     except CaseFailed as exc:
         c = exc.check
@@ -81,6 +81,19 @@ def _today(env: Environment) -> None:
             env.today = datetime.fromisoformat(now).date()
         except (requests.RequestException, ValueError, KeyError, TypeError):
             pass
+
+
+def _sync_clock(env: Environment, notes: dict[str, Any]) -> None:
+    """A separate capture point's clock starts at the target's: PSRM judges SRB and
+    receipt dates by its own today, and the suite moves both clocks in step."""
+    capture = env.capture
+    assert capture is not None
+    try:
+        now = env.target.session.get(env.target.admin_url("clock"), timeout=30).json()["now"]
+        capture.session.put(capture.admin_url("clock"), json={"now": now}, timeout=60)
+        notes["capture_clock"] = f"set to the target's ({now})"
+    except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+        notes["capture_clock"] = f"not synchronised: {exc}"
 
 
 def _capture(options: SuiteOptions, session: requests.Session, target: Endpoint,
@@ -134,6 +147,8 @@ def environment(options: SuiteOptions) -> Iterator[tuple[Environment, dict[str, 
         notes["run_token"] = env.token
         if capture is not None and capture.admin and role is not Role.FAGSYSTEM:
             env.capture_mark = _journal_mark(capture)  # judge only this run's exchanges
+            if not env.capture_is_target and target.admin:
+                _sync_clock(env, notes)
         if role is Role.PSRM_CLIENT:
             _await_deliveries(env, notes)
         yield env, notes
