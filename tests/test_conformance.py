@@ -440,3 +440,68 @@ def test_cli_run_writes_reports_and_exits_by_outcome(tmp_path: Path) -> None:
 def test_cli_needs_a_target() -> None:
     out = CliRunner().invoke(main, ["conformance", "run", "--report", "x"])
     assert out.exit_code == 2 and "--target" in out.output
+
+
+# ---------------------------------------------------------------- results and reports
+
+def test_an_unreachable_target_is_an_error_not_a_failure() -> None:
+    url = f"http://127.0.0.1:{_free_port()}"
+    report = run_suite(SuiteOptions(target=url, cases=("OIR-REG-001", "OIR-HND-001"),
+                                    progress=False, timeout=5))
+    by_id = {r.case.id: r for r in report.results}
+    assert by_id["OIR-REG-001"].status is Status.ERROR
+    assert "OpretDebitorkonto" in by_id["OIR-REG-001"].reason
+    assert by_id["OIR-REG-001"].evidence[0].error  # what was attempted is still shown
+    assert by_id["OIR-HND-001"].status is Status.SKIP  # no admin API answered
+    assert not report.ok
+
+
+def test_a_bug_in_a_case_becomes_an_error_result(emulator: Flask) -> None:
+    from oir_adapter.conformance import Case, run_case
+    from oir_adapter.conformance.runner import environment
+
+    def buggy(ctx: Any) -> None:
+        ctx.open_account()
+        raise ZeroDivisionError("a bug in the suite")
+
+    c = Case(id="OIR-REG-999", title="buggy", requirement="r", source="s", role=Role.DEBITOR,
+             area="REG", steps=("s",), assertions=("a",), severity="minor", run=buggy)
+    with environment(SuiteOptions(target=BASE, session=in_process(emulator))) as (env, _notes):
+        result = run_case(env, c)
+    assert result.status is Status.ERROR
+    assert result.reason.startswith("suite error: ZeroDivisionError: a bug in the suite")
+    assert [e.operation for e in result.evidence] == ["OpretDebitorkonto"]
+
+
+def test_junit_and_json_reports(tmp_path: Path) -> None:
+    import json
+
+    from lxml import etree
+
+    from oir_adapter.conformance.report import write_reports
+
+    app = broken_app("accepts-reversed-period", f"sqlite:///{tmp_path}/r.sqlite3")
+    try:
+        report = run_suite(SuiteOptions(target=BASE, session=in_process(app), progress=False,
+                                        psrm="http://capture.invalid",
+                                        cases=("OIR-RUL-PSRM-569", "OIR-REG-001", "OIR-CBK-001")))
+    finally:
+        runtime_of(app).close()
+    paths = write_reports(report, tmp_path / "out")
+    suite = etree.parse(str(paths["junit"])).getroot()[0]
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors"),
+            suite.get("skipped")) == ("3", "1", "0", "1")
+    cases = {tc.get("name", "").split()[0]: tc for tc in suite.iter("testcase")}
+    failure = cases["OIR-RUL-PSRM-569"].find("failure")
+    assert failure is not None and "PSRM-569 @ Fordring/PeriodeFra" in failure.get("message", "")
+    assert "OpretFordringRequest" in (cases["OIR-RUL-PSRM-569"].findtext("system-out") or "")
+    assert cases["OIR-CBK-001"].find("skipped") is not None
+    assert cases["OIR-REG-001"].get("classname") == "oir.conformance.debitor.REG"
+    data = json.loads(paths["json"].read_text(encoding="utf-8"))
+    assert data["summary"] == data["counts"] == {"pass": 1, "fail": 1, "skip": 1, "error": 0}
+    assert data["ok"] is False and data["role"] == "debitor"
+    failed = next(r for r in data["results"] if r["status"] == "fail")
+    assert failed["id"] == "OIR-RUL-PSRM-569" and failed["rule_id"] == "PSRM-569"
+    assert failed["checks"][-1]["passed"] is False
+    assert any(e["operation"] == "OpretFordring" and e["http_status"] == 200
+               for e in failed["evidence"])

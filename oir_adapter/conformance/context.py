@@ -177,6 +177,19 @@ def describe_error(exc: ClientError) -> str:
     return f"{kind}{status}: {exc.message}"
 
 
+def shown(value: object) -> str:
+    """A value as a report shows it: amounts as text, mappings as ``key value`` pairs."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Decimal | date):
+        return str(value)
+    if isinstance(value, dict):
+        return ", ".join(f"{shown(k)} {shown(v)}" for k, v in value.items()) or "nothing"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(shown(v) for v in value) + "]"
+    return str(value)
+
+
 def _json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=1, default=str)
 
@@ -225,8 +238,8 @@ class CaseContext:
     def check(self, condition: bool, assertion: str, *, expected: object = None,
               got: object = None, hint: str = "") -> None:
         """Record one assertion; a false one ends the case as failed."""
-        c = Check(assertion, bool(condition), None if expected is None else str(expected),
-                  None if got is None else str(got))
+        c = Check(assertion, bool(condition), None if expected is None else shown(expected),
+                  None if got is None else shown(got))
         self.checks.append(c)
         if not condition:
             raise CaseFailed(c, hint)
@@ -236,7 +249,7 @@ class CaseContext:
 
     def note(self, assertion: str, *, got: object = None) -> None:
         """A passed observation worth showing in the report (no condition)."""
-        self.checks.append(Check(assertion, True, None, None if got is None else str(got)))
+        self.checks.append(Check(assertion, True, None, None if got is None else shown(got)))
 
     # ------------------------------------------------------------ SOAP
 

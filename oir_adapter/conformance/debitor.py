@@ -770,7 +770,9 @@ def err_soap_action(ctx: CaseContext) -> None:
       source="DESIGN §4 (GET <endpoint>?wsdl)", area="ERR", severity="minor",
       steps=("GET ?wsdl on each of the four ØIR services",),
       assertions=("HTTP 200 with a wsdl:definitions document",
-                  "soap:address location is the endpoint itself"))
+                  "soap:address location is the endpoint itself"),
+      hint="Rewrite soap:address (and schemaLocation) to the scheme, host and port the "
+           "?wsdl request came in on, so generated clients call back the same endpoint.")
 def err_wsdl(ctx: CaseContext) -> None:
     from ..contracts import safe_parser
     from .model import Evidence
