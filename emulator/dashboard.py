@@ -42,7 +42,7 @@ from oir_adapter.model import (
 )
 from oir_adapter.rules import RULES, RULES_BY_ID, Rule
 
-from . import clock, fagsystem, faults, journal, ledger, psrm
+from . import clock, faults, journal, ledger, psrm
 from . import tables as t
 from .runtime import Runtime
 from .store import from_ore
@@ -222,6 +222,12 @@ LABELS: dict[str, tuple[str, str]] = {
     "faults.count": ("Antal kald", "Number of calls"),
     "faults.delay": ("Forsinkelse (ms)", "Delay (ms)"),
     "faults.add": ("Sæt fejl op", "Arm fault"),
+    "fault.soap_fault": ("SOAP-fejl, HTTP 500", "SOAP fault, HTTP 500"),
+    "fault.http_503": ("HTTP 503, ingen SOAP", "HTTP 503, no SOAP"),
+    "fault.delay": ("svaret kommer forsinket", "the answer comes late"),
+    "fault.malformed": ("svar der ikke er XML", "an answer that is not XML"),
+    "fault.truncated": ("svaret er skåret over", "the answer cut off"),
+    "fault.drop": ("forbindelsen lukkes uden svar", "the connection closed, no answer"),
     "faults.clear": ("Fjern alle fejl", "Clear all faults"),
     "scenario.title": ("Scenarie", "Scenario"),
     "scenario.help": ("Et scenarie (YAML eller JSON) opretter konti, fordringer, "
@@ -590,6 +596,18 @@ def overview_figures(conn: Connection) -> Overview:
     )
 
 
+def latest_actions(conn: Connection, limit: int = 10) -> list[dict[str, Any]]:
+    """The PSRM actions whose status changed last (newest first), reasons explained."""
+    a = t.psrm_actions.c
+    rows = conn.execute(select(t.psrm_actions).order_by(
+        a.status_changed.desc(), a.received.desc(), a.delivery_id.desc(), a.position.desc())
+        .limit(limit)).all()
+    return [{"action_id": r.action_id, "delivery_id": r.delivery_id, "code": r.code,
+             "claim_ref": r.claim_ref, "efi_claim_id": r.efi_claim_id, "status": r.status,
+             "status_changed": r.status_changed.isoformat(),
+             "explained": explain_reasons(r.reasons or [])} for r in rows]
+
+
 # ---------------------------------------------------------------- timelines
 
 #: The steps of a claim's life, in order, as the stepper above its timeline shows them.
@@ -696,8 +714,9 @@ def _psrm_actions_for(conn: Connection, claims: Sequence[Claim]) -> dict[str, li
 
 def _exchanges_for(conn: Connection, *, claim_ids: Sequence[str] = (),
                    account: str | None = None, delivery_ids: Sequence[str] = (),
-                   limit: int = 200) -> list[dict[str, Any]]:
-    """Journal entries correlated with these claims, this account or these deliveries."""
+                   benefit_ids: Sequence[str] = (), limit: int = 200) -> list[dict[str, Any]]:
+    """Journal entries correlated with these claims, this account, these deliveries or
+    these benefit payouts."""
     j = t.journal.c
     corr = j.correlation
     conditions = []
@@ -708,6 +727,8 @@ def _exchanges_for(conn: Connection, *, claim_ids: Sequence[str] = (),
     if delivery_ids:
         conditions.append(corr["delivery_id"].as_string().in_(list(delivery_ids)))
         conditions.append(corr["MFLeveranceID"].as_string().in_(list(delivery_ids)))
+    if benefit_ids:
+        conditions.append(corr["benefit_payment"].as_string().in_(list(benefit_ids)))
     if not conditions:
         return []
     rows = conn.execute(select(j.id, j.virtual_at, j.end, j.direction, j.operation, j.status,
@@ -733,7 +754,9 @@ def claim_stories(conn: Connection, claims: Sequence[Claim], *, account_number: 
     actions = _psrm_actions_for(conn, claims)
     deliveries = sorted({a["delivery_id"] for acts in actions.values() for a in acts})
     exchanges = _exchanges_for(conn, claim_ids=ids, account=account_number,
-                               delivery_ids=deliveries, limit=1000)
+                               delivery_ids=deliveries,
+                               benefit_ids=sorted({o.benefit_payment_id for o in offsets}),
+                               limit=1000)
     events_by_claim: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
     for e in conn.execute(select(t.fagsystem_events).where(
             t.fagsystem_events.c.claim_id.in_(ids)).order_by(t.fagsystem_events.c.seq)).all():
@@ -762,7 +785,11 @@ def _story(claim: Claim, *, coverage: Sequence[Any], offsets: Sequence[Any],
            payouts: Mapping[str, date]) -> ClaimStory:
     cid = claim.id
     deliveries = {a["delivery_id"] for a in actions}
-    mine = [x for x in exchanges if _about(x, cid, deliveries)]
+    sources = {line.source_id for line in coverage} | {o.benefit_payment_id for o in offsets}
+    mine = [x for x in exchanges if _about(x, cid, deliveries, sources)]
+    by_source = {x["correlation"].get(key): x["id"] for x in mine
+                 for key in ("payment", "benefit_payment")
+                 if isinstance(x.get("correlation"), dict) and x["correlation"].get(key)}
     events: list[TimelineEvent] = []
 
     def add(day: date, kind: str, **kw: Any) -> None:
@@ -787,7 +814,8 @@ def _story(claim: Claim, *, coverage: Sequence[Any], offsets: Sequence[Any],
     for (source, source_id, day), amount in _grouped(coverage).items():
         kind = {CoverageSource.PAYMENT.value: "paid", CoverageSource.OFFSET.value: "offset",
                 CoverageSource.PSRM.value: "covered"}[source]
-        add(day, kind, amount=amount, **_text_pair(source_id, source_id))
+        add(day, kind, amount=amount, journal_id=by_source.get(source_id),
+            **_text_pair(source_id, source_id))
     planned: dict[tuple[str, date], Decimal] = {}
     for o in offsets:
         if o.status is OffsetStatus.PLANNED:
@@ -842,14 +870,20 @@ def _story(claim: Claim, *, coverage: Sequence[Any], offsets: Sequence[Any],
             **_text_pair(what_da, what_en))
     events.sort(key=lambda ev: ev.order)
     return ClaimStory(claim=claim, display_state=claim.state.value, events=events,
-                      steps=_steps(events), actions=actions, exchanges=[dict(x) for x in mine])
+                      steps=_steps(events, _covered_on(claim, coverage)), actions=actions,
+                      exchanges=[dict(x) for x in mine])
 
 
-def _about(x: Mapping[str, Any], claim_id: str, deliveries: set[str]) -> bool:
+def _about(x: Mapping[str, Any], claim_id: str, deliveries: set[str],
+           sources: set[str]) -> bool:
+    """Whether a journal entry is about this claim: registered or changed it, carried it
+    to PSRM, or brought the payment or payout that covered it."""
     corr = x.get("correlation") or {}
     if not isinstance(corr, dict):
         return False
     if corr.get("claim") == claim_id:
+        return True
+    if corr.get("payment") in sources or corr.get("benefit_payment") in sources:
         return True
     return bool(deliveries) and (corr.get("delivery_id") in deliveries
                                  or corr.get("MFLeveranceID") in deliveries)
@@ -879,14 +913,24 @@ def _event_words(e: Mapping[str, Any]) -> tuple[str, str]:
     return kind, kind
 
 
-def _steps(events: Sequence[TimelineEvent]) -> list[Step]:
+def _covered_on(claim: Claim, coverage: Sequence[Any]) -> date | None:
+    """The day a claim was covered in full (by payments, offsets or PSRM), if it was."""
+    if claim.state not in (ClaimState.PAID, ClaimState.COVERED_BY_PSRM) or claim.outstanding:
+        return None
+    return max((line.date for line in coverage), default=None)
+
+
+def _steps(events: Sequence[TimelineEvent], covered_on: date | None) -> list[Step]:
+    """The stepper: the first day each step was reached; "covered" means covered in full."""
     first: dict[str, date] = {}
     for ev in events:
         key = {"offset_planned": "offset", "in_process": "received", "done": "received"}.get(
             ev.kind, ev.kind)
-        if key == "paid":
+        if key in ("paid", "covered"):
             continue
         first.setdefault(key, ev.day)
+    if covered_on is not None:
+        first["covered"] = covered_on
     return [Step(key, da, en, first.get(key)) for key, da, en in STEPS]
 
 
@@ -1076,13 +1120,12 @@ def dashboard_blueprint(runtime: Runtime) -> Blueprint:
                 .where(t.claims.c.account_number.in_(numbers))
                 .group_by(t.claims.c.account_number)).all())
             latest = journal.query(conn, limit=10)
-            actions = psrm.actions(conn)[-10:][::-1] if runtime.config.psrm_url is None else []
-            for a in actions:
-                a["explained"] = explain_reasons(a["reasons"])
+            actions = latest_actions(conn) if runtime.config.psrm_url is None else []
             pending = int(conn.execute(select(func.count()).select_from(t.outbox).where(
                 t.outbox.c.status.in_(("PENDING", "SENDING")))).scalar_one())
             armed = faults.armed(conn)
-            events = len(fagsystem.events(conn, limit=100_000))
+            events = int(conn.execute(select(func.count()).select_from(
+                t.fagsystem_events)).scalar_one())
         return page("overview.html", figures=figures, accounts=accounts, balances=balances,
                     claim_counts=claim_counts, more=more, q=q, latest=latest, actions=actions,
                     pending=pending, armed=armed, fagsystem_events=events,

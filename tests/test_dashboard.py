@@ -19,7 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from lxml import html as lxml_html
 
-from emulator import chain, dashboard, ledger, psrm
+from emulator import chain, dashboard, faults, ledger, psrm
 from emulator.app import create_app, runtime_of
 from emulator.scenario import load_scenario
 from oir_adapter.model import ClaimState, OffsetStatus
@@ -210,6 +210,11 @@ def test_claim_timeline_from_registration_to_psrm(app: Flask, client: FlaskClien
     assert ("in", "OpretFordring") in ops
     assert ("out", "MFFordringIndberet") in ops
     assert ("in", "MFFordringIndberet") in ops
+    assert ("in", "ForetagIndbetaling") in ops  # the payment that covered part of it
+    # the payment on the timeline links to the exchange that brought it
+    paid = doc.xpath("//ol[@class='timeline']/li[@data-kind='paid']//a[@class='evidence']")
+    entry = client.get(paid[0].get("href"))
+    assert b"ForetagIndbetaling" in entry.data and b"DEMO-P-1" in entry.data
 
 
 def test_a_claim_covered_by_offsetting_reaches_the_offset_step(app: Flask,
@@ -221,8 +226,12 @@ def test_a_claim_covered_by_offsetting_reaches_the_offset_step(app: Flask,
              for li in doc.xpath("//ol[@class='steps']/li")}
     assert steps["offset"] == "2026-12-30"  # the payout date
     assert steps["handed_over"] == "not reached"
+    assert steps["covered"] == "2026-12-30"  # covered in full by the payout
     offset = doc.xpath("//ol[@class='timeline']/li[@data-kind='offset']")
     assert len(offset) == 1
+    ops = [r.xpath("string(td[5])").strip()
+           for r in doc.xpath("//table[@id='claim-exchanges']/tbody/tr")]
+    assert "ForetagModregning" in ops  # the announcement of the payout that covered it
     assert "1,500.00" in offset[0].text_content()
     assert "DEMO-Y-1" in offset[0].text_content()
 
@@ -441,6 +450,7 @@ def test_every_label_a_template_uses_exists_in_both_languages() -> None:
     for path in TEMPLATES.glob("*.html"):
         used |= set(re.findall(r"_\('([\w.]+)'[,)]", path.read_text(encoding="utf-8")))
     known = set(dashboard.LABELS) | set(dashboard.STATE_LABELS) | set(dashboard.CODE_LABELS)
+    used |= {f"fault.{kind}" for kind in faults.KINDS}  # built as 'fault.' ~ kind
     assert used and used <= known, sorted(used - known)
     for key, (da, en) in {**dashboard.LABELS, **dashboard.STATE_LABELS,
                           **dashboard.CODE_LABELS}.items():
