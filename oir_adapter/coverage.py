@@ -104,8 +104,15 @@ def sum_per_claim(lines: Iterable[ClaimLine]) -> dict[str, Decimal]:
 # ---------------------------------------------------------------- order
 
 def is_coverable(claim: Claim) -> bool:
-    """Whether a payment or offset can still go to this claim at all."""
-    return claim.state in COVERABLE_STATES and claim.outstanding > 0
+    """Whether a payment or offset can still go to this claim at all.
+
+    Same as ``outstanding > 0`` for remainders that are never negative, without summing.
+    """
+    if claim.state not in COVERABLE_STATES:
+        return False
+    principal = claim.remaining_principal
+    assert principal is not None
+    return principal > 0 or any(s.remaining > 0 for s in claim.sub_claims)
 
 
 def coverage_order(claims: Iterable[Claim], *, claim_types: ClaimTypeTable) -> list[Claim]:
@@ -114,15 +121,12 @@ def coverage_order(claims: Iterable[Claim], *, claim_types: ClaimTypeTable) -> l
     Claims that cannot be covered (closed states, nothing outstanding) are left out.
     Unknown type codes count as 'other claims' (:meth:`ClaimTypeTable.category_of`).
     """
-    ranks: dict[str, int] = {}
-
-    def key(claim: Claim) -> tuple[int, date, date, str]:
-        rank = ranks.get(claim.type_code)
-        if rank is None:
-            rank = ranks[claim.type_code] = claim_types.category_of(claim.type_code).rank
-        return (rank, claim.received, claim.founded, claim.id)
-
-    return sorted((c for c in claims if is_coverable(c)), key=key)
+    open_claims = [c for c in claims if is_coverable(c)]
+    if len(open_claims) > 1:
+        rank = {code: claim_types.category_of(code).rank
+                for code in {c.type_code for c in open_claims}}
+        open_claims.sort(key=lambda c: (rank[c.type_code], c.received, c.founded, c.id))
+    return open_claims
 
 
 def sub_claim_order(claim: Claim) -> list[SubClaim]:
