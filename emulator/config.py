@@ -1,10 +1,29 @@
 """Emulator configuration: one dataclass, filled from ``oir serve`` options, environment
-variables (``OIR_DB``, ``OIR_BASE_URL``…) or a test's keyword arguments."""
+variables (``OIR_DB``, ``OIR_BASE_URL``…) or a test's keyword arguments.
+
+Environment variables (all optional):
+
+======================================  ===================================================
+``OIR_DB``                              SQLAlchemy URL (default: SQLite ``var/oir.sqlite3``)
+``OIR_BASE_URL``                        where the emulator reaches itself over HTTP
+``OIR_PSRM_URL`` / ``OIR_CALLBACK_URL`` a real PSRM test system / fagsystem instead of ours
+``OIR_API_KEY``, ``OIR_API_KEY_HEADER`` API key on the SOAP ends (header ``X-API-Key``)
+``OIR_WSSE_USERS``                      ``user:password,…`` for WS-Security UsernameTokens
+``OIR_WSSE_MAX_SKEW_SECONDS``           how old/new a ``wsu:Created`` may be (300)
+``OIR_ADMIN_TOKEN``                     bearer token required on ``/_admin``
+``OIR_SAML_ISSUER``, ``OIR_SAML_SUBJECT``  require a SAML 1.1 sender-vouches assertion on PSRM
+``OIR_CHECK_SERVICEPLATFORM``           ``1``: require InvocationContext/AuthorityContext on ØIR
+``OIR_MAX_BODY_BYTES``, ``OIR_MAX_DEPTH``, ``OIR_MAX_ELEMENTS``  request limits
+``OIR_BODY_TIMEOUT_SECONDS``            a request body must arrive within this (30)
+======================================  ===================================================
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from .soap import Limits
 
@@ -24,6 +43,7 @@ class EmulatorConfig:
     psrm_url: str | None = None  # base URL of the PSRM end; default: base_url
     callback_url: str | None = None  # full URL of RegistrerDaekningAfskrivning; default: ours
     limits: Limits = field(default_factory=Limits)
+    body_timeout_seconds: float = 30.0  # a request body must arrive within this (408)
     validate_responses: bool = True
     # the debtor system's identity towards PSRM
     se_number: str = "29189846"
@@ -37,21 +57,101 @@ class EmulatorConfig:
     outbox_max_attempts: int = 8
     call_timeout_seconds: float = 10.0
     start_worker: bool = True
-    # access control (off by default on loopback)
+    # access control (off by default on loopback; see emulator.security)
     api_key: str | None = None
+    api_key_header: str = "X-API-Key"
     admin_token: str | None = None
     wsse_users: dict[str, str] = field(default_factory=dict)
+    wsse_max_skew_seconds: int = 300
+    saml_issuer: str | None = None  # PSRM end: require a sender-vouches assertion from it
+    saml_subject: str | None = None  # … about this subject (NameIdentifier)
+    check_serviceplatform: bool = False  # ØIR ends: require InvocationContext/AuthorityContext
 
     @classmethod
-    def from_env(cls, **overrides: object) -> EmulatorConfig:
-        env = os.environ
-        values: dict[str, object] = {
-            "db_url": env.get("OIR_DB"),
-            "base_url": env.get("OIR_BASE_URL"),
-            "psrm_url": env.get("OIR_PSRM_URL"),
-            "callback_url": env.get("OIR_CALLBACK_URL"),
-            "api_key": env.get("OIR_API_KEY"),
-            "admin_token": env.get("OIR_ADMIN_TOKEN"),
-        }
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object
+                 ) -> EmulatorConfig:
+        """Configuration from ``OIR_*`` environment variables, then ``overrides`` (a
+        ``None`` override keeps the environment's value). A malformed variable raises
+        ``ValueError`` naming it."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for key, name, parse in _ENV:
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[key] = parse(raw)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+        limits = {k: values.pop(k) for k in ("max_body_bytes", "max_depth", "max_elements")
+                  if k in values}
+        if limits:
+            try:
+                values["limits"] = Limits(**limits)  # type: ignore[arg-type]
+            except ValueError as exc:
+                raise ValueError(f"OIR_MAX_*: {exc}") from None
+        known = {f.name for f in fields(cls)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise TypeError(f"unknown configuration field(s): {', '.join(sorted(unknown))}")
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _users(raw: str) -> dict[str, str]:
+    users: dict[str, str] = {}
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        user, sep, password = item.partition(":")
+        if not sep or not user.strip() or not password:
+            raise ValueError("expected user:password pairs separated by commas")
+        users[user.strip()] = password
+    return users
+
+
+def _positive(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a positive whole number")
+    return value
+
+
+def _seconds(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value <= 3600:
+        raise ValueError("must be a number of seconds from 0 to 3600")
+    return value
+
+
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected 1/0, true/false, yes/no or on/off")
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+_ENV: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
+    ("db_url", "OIR_DB", _text),
+    ("base_url", "OIR_BASE_URL", _text),
+    ("psrm_url", "OIR_PSRM_URL", _text),
+    ("callback_url", "OIR_CALLBACK_URL", _text),
+    ("api_key", "OIR_API_KEY", _text),
+    ("api_key_header", "OIR_API_KEY_HEADER", _text),
+    ("admin_token", "OIR_ADMIN_TOKEN", _text),
+    ("wsse_users", "OIR_WSSE_USERS", _users),
+    ("wsse_max_skew_seconds", "OIR_WSSE_MAX_SKEW_SECONDS", _positive),
+    ("saml_issuer", "OIR_SAML_ISSUER", _text),
+    ("saml_subject", "OIR_SAML_SUBJECT", _text),
+    ("check_serviceplatform", "OIR_CHECK_SERVICEPLATFORM", _flag),
+    ("max_body_bytes", "OIR_MAX_BODY_BYTES", _positive),
+    ("max_depth", "OIR_MAX_DEPTH", _positive),
+    ("max_elements", "OIR_MAX_ELEMENTS", _positive),
+    ("body_timeout_seconds", "OIR_BODY_TIMEOUT_SECONDS", _seconds),
+)

@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any
 from flask import Request, Response
 from lxml import etree
 from sqlalchemy import Connection, insert, select
+from werkzeug.exceptions import ClientDisconnected
 
 from oir_adapter.contracts import Operation, Service, validate_element
 
-from . import clock, faults, journal
+from . import clock, faults, journal, security
 from . import tables as t
 from .soap import Envelope, SoapFault, envelope_bytes, fault_bytes, parse_envelope, soap_action
 
@@ -81,89 +82,211 @@ def request_hash(body: etree._Element) -> str:
 
 def serve(runtime: Runtime, service: Service, request: Request,
           handlers: dict[str, OperationHandler]) -> Response:
-    """Answer one SOAP request to ``service``."""
+    """Answer one SOAP request to ``service``: always a SOAP answer, whatever arrived."""
     started = time.perf_counter()
-    content_type = (request.content_type or "").lower()
-    if content_type.startswith(_SOAP12_CONTENT_TYPE):
+    try:
+        return _serve(runtime, service, request, handlers, started)
+    except Exception as exc:  # the last line of defence: a bug still answers as SOAP
+        log.exception("unexpected error serving %s", service.name)
+        return _reply_fault(runtime, service, None, SoapFault(
+            "Server", f"internal error: {type(exc).__name__}"), started, b"")
+
+
+def _serve(runtime: Runtime, service: Service, request: Request,
+           handlers: dict[str, OperationHandler], started: float) -> Response:
+    config = runtime.config
+    limits = config.limits
+    mimetype = (request.mimetype or "").lower()
+    if mimetype == _SOAP12_CONTENT_TYPE:
         return _reply_fault(runtime, service, None, SoapFault(
             "Client", "Content-Type application/soap+xml is SOAP 1.2; send SOAP 1.1 as text/xml",
             http_status=415), started, b"")
-    length = request.content_length
-    if length is not None and length > runtime.config.limits.max_body_bytes:
+    if mimetype not in _XML_TYPES:
         return _reply_fault(runtime, service, None, SoapFault(
-            "Client", f"request body larger than {runtime.config.limits.max_body_bytes} bytes",
+            "Client", f"Content-Type must be text/xml for SOAP 1.1, not {mimetype[:80]!r}"
+            if mimetype else "Content-Type text/xml is required for SOAP 1.1",
+            http_status=415), started, b"")
+    key = security.check_api_key(config, request.headers)
+    if key is False or (key is None and config.api_key and not config.wsse_users):
+        return _reply_fault(runtime, service, None, security.api_key_fault(config, key),
+                            started, b"")
+    length = request.content_length
+    if length is not None and length > limits.max_body_bytes:
+        with contextlib.suppress(OSError, ClientDisconnected):
+            _discard(request, length)
+        return _reply_fault(runtime, service, None, SoapFault(
+            "Client", f"request body larger than {limits.max_body_bytes} bytes",
             http_status=413), started, b"")
-    data = request.stream.read(runtime.config.limits.max_body_bytes + 1)
     try:
-        envelope = parse_envelope(data, runtime.config.limits)
+        data = _read_body(request, limits.max_body_bytes + 1, config.body_timeout_seconds)
+    except (OSError, ClientDisconnected):  # the caller stopped sending mid-body
+        return _reply_fault(runtime, service, None, SoapFault(
+            "Client", f"request body not received within {config.body_timeout_seconds:g} s",
+            http_status=408, http_headers={"Connection": "close"}), started, b"")
+    kept = security.redact_passwords(data)  # what the journal keeps
+    if log.isEnabledFor(logging.DEBUG):  # CPR numbers are masked by the log formatter
+        log.debug("%s <- %s", service.name, kept[:4096].decode("utf-8", "replace"))
+    try:
+        envelope = parse_envelope(data, limits)
         op = _operation(service, envelope, request.headers.get("SOAPAction"))
     except SoapFault as fault:
-        return _reply_fault(runtime, service, None, fault, started, data)
-    handler = handlers[op.name]
-
-    injected = _take_fault(runtime, op.name)
-    if injected is not None and injected.kind == "delay":
-        time.sleep(injected.delay_ms / 1000)
-        injected = None
-    if injected is not None and injected.kind == "http_503":
-        return _journal_only(runtime, service, op, started, data, b"Service Unavailable",
-                             status="http_error", http_status=503,
-                             response=Response(b"Service Unavailable", 503,
-                                               {"Retry-After": "1"}, content_type="text/plain"))
-    if injected is not None and injected.kind == "soap_fault":
-        return _reply_fault(runtime, service, op, SoapFault(
-            "Server", f"injected fault for {op.name}"), started, data)
-    if injected is not None and injected.kind == "drop":
-        _journal_only(runtime, service, op, started, data, None, status="error", http_status=None,
-                      response=None, summary="connection dropped by fault injection")
-        drop_connection(request.environ)
-        return Response(b"", 500)
-
-    violations = validate_element(envelope.body)
-    if violations:
-        return _reply_fault(runtime, service, op, SoapFault(
-            "Client", f"{op.request} does not validate against its schema "
-                      f"({len(violations)} violation{'s' if len(violations) != 1 else ''})",
-            violations), started, data)
-
-    transaction_id = handler.transaction_id(envelope.body)
-    digest = request_hash(envelope.body)
+        return _reply_fault(runtime, service, None, fault, started, kept)
     try:
+        admission = security.check_envelope(config, service, envelope, key)
+    except SoapFault as fault:
+        return _reply_fault(runtime, service, op, fault, started, kept)
+    handler = handlers[op.name]
+    transaction_id = handler.transaction_id(envelope.body)
+    try:
+        # One transaction per request: the injected fault is used up, the nonce
+        # remembered, the request handled and journaled together, or none of it.
         with runtime.store.transaction() as conn:
-            call = Call(runtime=runtime, conn=conn, operation=op, envelope=envelope,
-                        now=clock.now(conn), transaction_id=transaction_id)
-            replay = _idempotent_replay(conn, service.end, transaction_id, digest, op)
-            if isinstance(replay, bytes):
-                body_bytes, status = replay, "replayed"
-            else:
-                if replay == "conflict":
-                    reply = handler.refuse_duplicate(call, transaction_id or "")
-                    call.outcome = "rejected"
-                else:
-                    reply = handler.handle(call)
-                problems = validate_element(reply) if runtime.config.validate_responses else []
-                if problems:
-                    raise AssertionError(f"{op.response} fails its own schema: "
-                                         + "; ".join(str(p) for p in problems[:5]))
-                body_bytes = envelope_bytes(reply)
-                status = call.outcome
-                if transaction_id and replay is None:
-                    conn.execute(insert(t.idempotency).values(
-                        end=service.end, transaction_id=transaction_id, operation=op.name,
-                        request_hash=digest, response_xml=body_bytes, http_status=200))
-            journal.record(conn, journal.Exchange(
-                end=service.end, direction="in", service=service.name, operation=op.name,
-                status=status, http_status=200, started=started, request_xml=data,
-                response_xml=body_bytes, transaction_id=transaction_id,
-                correlation=call.correlation, summary=call.summary), virtual_at=call.now)
+            now = clock.now(conn)
+            security.remember_nonce(conn, admission, config)
+            answer = _answer(runtime, service, op, handler, conn, envelope, now,
+                             transaction_id, started, kept)
+    except SoapFault as fault:
+        return _reply_fault(runtime, service, op, fault, started, kept)
     except Exception as exc:  # a bug or a storage failure: nothing was stored
         log.exception("%s failed", op.name)
         return _reply_fault(runtime, service, op, SoapFault(
             "Server", f"internal error while handling {op.name}: {type(exc).__name__}"),
-            started, data)
-    if call.wake_outbox:
+            started, kept)
+    if answer.wake_outbox:
         runtime.wake_outbox()
-    return _reply_bytes(body_bytes, injected.kind if injected else None)
+    if answer.delay_ms:
+        time.sleep(answer.delay_ms / 1000)
+    if answer.drop:
+        drop_connection(request.environ)
+    return answer.response
+
+
+_XML_TYPES = frozenset({"text/xml", "application/xml"})
+
+
+@dataclass(slots=True)
+class _Answer:
+    response: Response
+    wake_outbox: bool = False
+    delay_ms: int = 0
+    drop: bool = False
+
+
+def _answer(runtime: Runtime, service: Service, op: Operation, handler: OperationHandler,
+            conn: Connection, envelope: Envelope, now: datetime, transaction_id: str | None,
+            started: float, data: bytes) -> _Answer:
+    """Everything of one request that happens inside its transaction."""
+
+    def note(status: str, http_status: int | None, body: bytes | None,
+             summary: str | None = None) -> None:
+        journal.record(conn, journal.Exchange(
+            end=service.end, direction="in", service=service.name, operation=op.name,
+            status=status, http_status=http_status, started=started,
+            request_xml=data[:_JOURNAL_MAX] or None, response_xml=body,
+            transaction_id=transaction_id, summary=summary), virtual_at=now)
+
+    injected = faults.take(conn, op.name)
+    kind = injected.kind if injected is not None else None
+    if kind == "http_503":
+        note("http_error", 503, b"Service Unavailable", "injected HTTP 503")
+        return _Answer(Response(b"Service Unavailable", 503, {"Retry-After": "1"},
+                                content_type="text/plain"))
+    if kind == "soap_fault":
+        fault = SoapFault("Server", f"injected fault for {op.name}")
+        body = fault_bytes(fault)
+        note("fault", 500, body, str(fault))
+        return _Answer(Response(body, 500, content_type=XML_CONTENT_TYPE))
+    if kind == "drop":
+        note("error", None, None, "connection dropped by fault injection")
+        return _Answer(Response(b"", 500), drop=True)
+
+    violations = validate_element(envelope.body)
+    if violations:
+        fault = SoapFault("Client", f"{op.request} does not validate against its schema "
+                          f"({len(violations)} violation{'s' if len(violations) != 1 else ''})",
+                          violations)
+        body = fault_bytes(fault)
+        note("fault", 500, body, str(fault))
+        log.info("%s %s refused: %s", service.name, op.name, _first(fault))
+        return _Answer(Response(body, 500, content_type=XML_CONTENT_TYPE))
+
+    call = Call(runtime=runtime, conn=conn, operation=op, envelope=envelope, now=now,
+                transaction_id=transaction_id)
+    digest = request_hash(envelope.body)
+    replay = _idempotent_replay(conn, service.end, transaction_id, digest, op)
+    if isinstance(replay, bytes):
+        body_bytes, status = replay, "replayed"
+    else:
+        if replay == "conflict":
+            reply = handler.refuse_duplicate(call, transaction_id or "")
+            call.outcome = "rejected"
+        else:
+            reply = handler.handle(call)
+        problems = validate_element(reply) if runtime.config.validate_responses else []
+        if problems:
+            raise AssertionError(f"{op.response} fails its own schema: "
+                                 + "; ".join(str(p) for p in problems[:5]))
+        body_bytes = envelope_bytes(reply)
+        status = call.outcome
+        if transaction_id and replay is None:
+            conn.execute(insert(t.idempotency).values(
+                end=service.end, transaction_id=transaction_id, operation=op.name,
+                request_hash=digest, response_xml=body_bytes, http_status=200))
+    journal.record(conn, journal.Exchange(
+        end=service.end, direction="in", service=service.name, operation=op.name,
+        status=status, http_status=200, started=started, request_xml=data,
+        response_xml=body_bytes, transaction_id=transaction_id,
+        correlation=call.correlation, summary=call.summary), virtual_at=now)
+    log.debug("%s %s %s", service.name, op.name, status)
+    return _Answer(_reply_bytes(body_bytes, kind), wake_outbox=call.wake_outbox,
+                   delay_ms=injected.delay_ms if kind == "delay" and injected else 0)
+
+
+_JOURNAL_MAX = 1_000_000
+
+
+def _first(fault: SoapFault) -> str:
+    return str(fault.violations[0]) if fault.violations else fault.message
+
+
+def _read_body(request: Request, cap: int, timeout: float) -> bytes:
+    """Up to ``cap`` bytes of the body, however the server hands them over (a socket
+    stream may return short reads; a chunked body has no length).
+
+    A caller that stops sending mid-body would hold a worker thread forever; on a real
+    socket the read gives up after ``timeout`` seconds (``OSError``)."""
+    sock = request.environ.get("gunicorn.socket") or request.environ.get("werkzeug.socket")
+    if isinstance(sock, socket.socket):
+        sock.settimeout(timeout)
+    try:
+        stream = request.stream
+        parts: list[bytes] = []
+        size = 0
+        while size < cap:
+            chunk = stream.read(min(cap - size, 1024 * 1024))
+            if not chunk:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+        return b"".join(parts)
+    finally:
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.settimeout(None)
+
+
+def _discard(request: Request, length: int) -> None:
+    """Read and drop an over-long body (up to 64 MB), so the client gets to read our 413
+    instead of a connection reset while it is still sending."""
+    if length > 64 * 1024 * 1024:
+        return
+    stream = request.stream
+    left = length
+    while left > 0:
+        chunk = stream.read(min(left, 1024 * 1024))
+        if not chunk:
+            break
+        left -= len(chunk)
 
 
 def drop_connection(environ: dict[str, Any]) -> None:
@@ -208,11 +331,6 @@ def _idempotent_replay(conn: Connection, end: str, transaction_id: str | None, d
     return "conflict"
 
 
-def _take_fault(runtime: Runtime, operation: str) -> faults.Fault | None:
-    with runtime.store.transaction() as conn:
-        return faults.take(conn, operation)
-
-
 def _reply_bytes(body: bytes, injected: str | None) -> Response:
     if injected == "malformed":
         body = b"<?xml version='1.0'?><soap:Envelope><soap:Body><broken"
@@ -224,7 +342,10 @@ def _reply_bytes(body: bytes, injected: str | None) -> Response:
 def _reply_fault(runtime: Runtime, service: Service, op: Operation | None, fault: SoapFault,
                  started: float, data: bytes) -> Response:
     body = fault_bytes(fault)
-    response = Response(body, fault.http_status, content_type=XML_CONTENT_TYPE)
+    response = Response(body, fault.http_status, dict(fault.http_headers),
+                        content_type=XML_CONTENT_TYPE)
+    log.info("%s %s fault %s: %s", service.name, op.name if op else "-", fault.code,
+             _first(fault))
     return _journal_only(runtime, service, op, started, data, body, status="fault",
                          http_status=fault.http_status, response=response,
                          summary=str(fault))
@@ -238,7 +359,7 @@ def _journal_only(runtime: Runtime, service: Service, op: Operation | None, star
             journal.record(conn, journal.Exchange(
                 end=service.end, direction="in", service=service.name,
                 operation=op.name if op else None, status=status, http_status=http_status,
-                started=started, request_xml=data[:1_000_000] or None, response_xml=body,
+                started=started, request_xml=data[:_JOURNAL_MAX] or None, response_xml=body,
                 summary=summary), virtual_at=clock.now(conn))
     except Exception:  # the journal must never turn a clean fault into a crash
         log.exception("could not journal a %s exchange", status)

@@ -7,7 +7,7 @@ from here, so tests can build a runtime on a temporary database and drive it in-
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import requests
 from sqlalchemy import Connection
@@ -73,16 +73,26 @@ class Runtime:
             return self.config.callback_url
         return f"{self.own_base_url()}{service('DaekningAfskrivningRegistrering').path}"
 
+    def own_client_options(self, service_name: str) -> dict[str, Any]:
+        """Keyword options for a ``ServiceClient`` calling one of this emulator's own ends:
+        the credentials its access checks want (empty when they are off)."""
+        from .security import own_client_options
+
+        return own_client_options(self.config, service(service_name))
+
     def client(self, service_name: str, endpoint: str) -> ServiceClient:
-        """A cached zeep client for one service at one endpoint."""
+        """A cached zeep client for one service at one endpoint; calls to our own ends
+        carry our own credentials (see :mod:`emulator.security`)."""
         key = (service_name, endpoint)
         with self._lock:
             found = self._clients.get(key)
         if found is not None:
             return found
         timeout = self.config.call_timeout_seconds
+        own = endpoint.startswith(self.own_base_url() + "/")
         made = ServiceClient(service_name, endpoint, session=self.http_session(),
-                             timeout=(timeout, timeout))
+                             timeout=(timeout, timeout),
+                             **(self.own_client_options(service_name) if own else {}))
         with self._lock:
             return self._clients.setdefault(key, made)
 

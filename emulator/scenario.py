@@ -105,6 +105,7 @@ class _Sender:
         self.session = requests.Session()
         self.session.mount(_BASE, WSGIAdapter(runtime.app))
         self.clients: dict[str, ServiceClient] = {}
+        self.runtime = runtime  # for own_client_options: past our own access checks
 
     def call(self, service_name: str, operation: str, body: etree._Element, where: str
              ) -> Any:
@@ -113,7 +114,8 @@ class _Sender:
             from oir_adapter.contracts import service
 
             client = ServiceClient(service_name, f"{_BASE}{service(service_name).path}",
-                                   session=self.session)
+                                   session=self.session,
+                                   **self.runtime.own_client_options(service_name))
             self.clients[service_name] = client
         try:
             reply = client.call(operation, body)

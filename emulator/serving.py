@@ -1,13 +1,14 @@
 """``oir serve``: the emulator under gunicorn (threaded workers), never Flask's debug server.
 
 Workers are ``gthread`` so a debtor end calling its own PSRM and fagsystem ends over
-HTTP is answered by another thread instead of waiting on itself. Seed data (``--demo``,
-``--scenario``) is loaded once, before the workers start.
+HTTP is answered by another thread instead of waiting on itself. The schema is created
+and seed data (``--demo``, ``--scenario``) loaded once, before the workers start. Every
+process logs through :func:`emulator.logs.configure_logging` (CPR numbers masked), and a
+bind beyond loopback needs authentication configured or ``--insecure``.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -17,18 +18,11 @@ import click
 import yaml
 
 from .config import EmulatorConfig
-from .store import default_url
+from .logs import configure_logging
+from .security import check_bind
+from .store import Store, default_url
 
 DEMO_SCENARIO = Path(__file__).resolve().parent / "scenarios" / "demo.yaml"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: Path | None,
@@ -36,14 +30,19 @@ def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: 
     """Start gunicorn; returns its exit status."""
     from gunicorn.app.base import BaseApplication
 
-    config = EmulatorConfig.from_env(db_url=db)
-    if not _is_loopback(host) and not insecure and not (config.api_key or config.admin_token):
-        raise click.UsageError(
-            f"refusing to listen on {host} without OIR_API_KEY/OIR_ADMIN_TOKEN; "
-            "bind to 127.0.0.1 or pass --insecure")
+    try:
+        config = EmulatorConfig.from_env(db_url=db)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    refusal = check_bind(host, config, insecure)
+    if refusal:
+        raise click.UsageError(refusal)
+    level = os.environ.get("OIR_LOG_LEVEL", "warning")
+    configure_logging(level)
     reach = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     config.base_url = config.base_url or f"http://{reach}:{port}"
     config.db_url = config.db_url or default_url()
+    Store(config.db_url).dispose()  # the schema, once, before the workers race for it
     _seed(config, scenario, demo)
 
     class _App(BaseApplication):
@@ -55,11 +54,13 @@ def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: 
             self.cfg.set("timeout", 120)
             self.cfg.set("graceful_timeout", 5)
             self.cfg.set("accesslog", None)
-            self.cfg.set("loglevel", os.environ.get("OIR_LOG_LEVEL", "warning"))
+            self.cfg.set("loglevel", level)
+            self.cfg.set("on_starting", lambda _arbiter: configure_logging(level))
 
         def load(self) -> Any:
             from .app import create_app
 
+            configure_logging(level)  # in the worker: wrap gunicorn's handlers too
             return create_app(EmulatorConfig(**{**config.__dict__}))
 
     base = config.base_url

@@ -15,13 +15,41 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 from . import tables as t
 
 DEFAULT_DB_PATH = Path("var") / "oir.sqlite3"
+
+#: Tables of the access layer, kept apart from the business schema (``tables.metadata``)
+#: so a reset of the emulator's state does not forget which WS-Security nonces were seen.
+security_metadata = MetaData()
+wsse_nonces = Table(
+    "wsse_nonces", security_metadata,
+    Column("nonce", String(200), primary_key=True),
+    Column("seen", DateTime, nullable=False, index=True),
+)
+
+#: Advisory lock keys (PostgreSQL): one per kind of work that must not run twice at once.
+LOCK_SCHEMA = 0x4F49_5201
+LOCK_CHAIN = 0x4F49_5202
 
 
 def default_url() -> str:
@@ -60,7 +88,17 @@ class Store:
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
             _sqlite_pragmas(self.engine)
-        t.metadata.create_all(self.engine)
+        self.create_schema()
+
+    def create_schema(self) -> None:
+        """Create missing tables. On PostgreSQL several workers start at once, so they
+        take turns under an advisory lock (two concurrent ``CREATE TABLE`` of one name
+        would otherwise fail in the second)."""
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                advisory_lock(conn, LOCK_SCHEMA)
+            t.metadata.create_all(conn)
+            security_metadata.create_all(conn)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -76,6 +114,21 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def advisory_lock(conn: Connection, key: int) -> None:
+    """Hold a PostgreSQL transaction-level advisory lock on ``key`` until the transaction
+    ends (other dialects: nothing; SQLite's ``BEGIN IMMEDIATE`` already serialises)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(key)))
+
+
+def try_advisory_lock(conn: Connection, key: int) -> bool:
+    """Take the advisory lock on ``key`` for this transaction if it is free; True if taken
+    (always True off PostgreSQL)."""
+    if conn.dialect.name != "postgresql":
+        return True
+    return bool(conn.execute(select(func.pg_try_advisory_xact_lock(key))).scalar_one())
 
 
 def _sqlite_pragmas(engine: Engine) -> None:

@@ -47,7 +47,7 @@ class EmulatorProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> EmulatorProcess:
-        env = {**os.environ, **self.env, "OIR_LOG_LEVEL": "info"}
+        env = {**os.environ, "OIR_LOG_LEVEL": "info", **self.env}
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [str(OIR), "serve", "--host", "127.0.0.1", "--port", str(self.port),
@@ -58,13 +58,20 @@ class EmulatorProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"emulator exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                if requests.get(f"{self.url}/_admin/health", timeout=1).status_code == 200:
+                if requests.get(f"{self.url}/_admin/health", timeout=1,
+                                headers=self.admin_headers).status_code == 200:
                     return self
             except requests.RequestException:
                 pass
             time.sleep(0.1)
         self.kill()
         raise RuntimeError(f"emulator did not answer within {timeout}s:\n{self.log()}")
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """The bearer token ``/_admin`` wants when the process runs with OIR_ADMIN_TOKEN."""
+        token = self.env.get("OIR_ADMIN_TOKEN")
+        return {"Authorization": f"Bearer {token}"} if token else {}
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace") \

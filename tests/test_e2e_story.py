@@ -34,15 +34,8 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProce
         yield emu
 
 
-@pytest.fixture(scope="module")
-def soap(emulator: EmulatorProcess) -> Iterator[Clients]:
-    clients = clients_for(emulator.url)
-    yield clients
-    clients.close()
-
-
-def admin(emulator: EmulatorProcess, method: str, path: str, **json: object) -> object:
-    response = requests.request(method, f"{emulator.url}/_admin{path}", json=json or None,
+def admin(url: str, method: str, path: str, **json: object) -> object:
+    response = requests.request(method, f"{url}/_admin{path}", json=json or None,
                                 timeout=60)
     assert response.status_code in (200, 201), response.text
     return response.json()
@@ -52,8 +45,21 @@ def texts(element: etree._Element, xpath: str) -> list[str]:
     return [str(t) for t in element.xpath(xpath, namespaces=NS)]
 
 
-def test_story(emulator: EmulatorProcess, soap: Clients) -> None:
-    admin(emulator, "PUT", "/clock", now="2026-03-02T09:00:00")
+def test_story(emulator: EmulatorProcess) -> None:
+    run_story(emulator.url)
+
+
+def run_story(url: str) -> None:
+    """The whole story against an emulator at ``url`` (any store, any number of workers)."""
+    soap = clients_for(url)
+    try:
+        _story(url, soap)
+    finally:
+        soap.close()
+
+
+def _story(url: str, soap: Clients) -> None:
+    admin(url, "PUT", "/clock", now="2026-03-02T09:00:00")
 
     # 1. create an account
     r = soap.debitor_registrering.call("OpretDebitorkonto", messages.opret_debitorkonto(
@@ -105,7 +111,7 @@ def test_story(emulator: EmulatorProcess, soap: Clients) -> None:
 
     # 6. the clock passes SRB: reminder, offset reserved, remainder handed to PSRM,
     #    receipt MODTAGET → SAGSBEHANDL → UDFOERT
-    result = admin(emulator, "POST", "/clock/advance", days=18)
+    result = admin(url, "POST", "/clock/advance", days=18)
     assert isinstance(result, dict) and result["now"] == "2026-03-20T09:00:00"
     fired = {(e["event"], e.get("outcome") or e.get("status")) for e in result["events"]}
     assert ("reminder_sent", None) in fired
@@ -126,21 +132,21 @@ def test_story(emulator: EmulatorProcess, soap: Clients) -> None:
     assert r.findtext("Debitorkonto/Saldo") == "1945.50"
 
     # PSRM saw exactly what was handed over
-    psrm_state = admin(emulator, "GET", "/psrm")
+    psrm_state = admin(url, "GET", "/psrm")
     assert isinstance(psrm_state, dict)
     psrm_claims = {c["efi_claim_id"]: c for c in psrm_state["claims"]}
     assert psrm_claims[efi]["amount"] == "1345.50"
 
     # 7. the payout date comes: 600.00 offset up to the protected amount
-    result = admin(emulator, "POST", "/clock/advance", days=13)
+    result = admin(url, "POST", "/clock/advance", days=13)
     assert isinstance(result, dict)
     booked = next(e for e in result["events"] if e["event"] == "payout_booked")
     assert booked["offset"] == "600.00" and booked["net_payout"] == "7400.00"
 
     # 8. the debtor pays the rest in PSRM; the debtor end takes PSRM's notification
-    paid = admin(emulator, "POST", "/psrm/pay", efi_claim_id=efi)
+    paid = admin(url, "POST", "/psrm/pay", efi_claim_id=efi)
     assert isinstance(paid, dict)
-    admin(emulator, "POST", "/clock/advance", days=1)
+    admin(url, "POST", "/clock/advance", days=1)
 
     # 9. zero balance, every step on the account
     r = soap.debitor_forespoergsel.call("HentDebitorkonto", messages.hent_debitorkonto(
@@ -160,7 +166,7 @@ def test_story(emulator: EmulatorProcess, soap: Clients) -> None:
     assert texts(konto, "//o:ModregningSamling/o:Modregning/o:Beloeb/text()") == ["600.00"]
 
     # 10. the fagsystem end holds every callback
-    events = admin(emulator, "GET", "/fagsystem/events")
+    events = admin(url, "GET", "/fagsystem/events")
     assert isinstance(events, list)
     seen = [(e["type"], e["status"], e["source"], e["amount"]) for e in events
             if e["claim_id"] == claim_id]
@@ -173,8 +179,8 @@ def test_story(emulator: EmulatorProcess, soap: Clients) -> None:
     ]
 
     # 11. the journal shows the hand-over going out over SOAP and arriving at PSRM
-    out = admin(emulator, "GET", "/journal?end=oir&operation=MFFordringIndberet")
-    inbound = admin(emulator, "GET", "/journal?end=psrm&operation=MFFordringIndberet")
+    out = admin(url, "GET", "/journal?end=oir&operation=MFFordringIndberet")
+    inbound = admin(url, "GET", "/journal?end=psrm&operation=MFFordringIndberet")
     assert isinstance(out, list) and isinstance(inbound, list)
     assert [e["direction"] for e in out] == ["out"]
     assert [e["status"] for e in inbound] == ["ok"]

@@ -1,0 +1,308 @@
+"""Hostile and broken input on every SOAP end: each gets, within a second, a clear SOAP 1.1
+fault (HTTP 500) or a 413/415 — never a traceback, never file contents, never a hung
+worker — and the store is untouched: the only new row anywhere is the fault's journal
+entry."""
+
+from __future__ import annotations
+
+import codecs
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from sqlalchemy import func, select
+
+from emulator import tables as t
+from emulator.soap import Limits
+from oir_adapter.contracts import SERVICES, SOAP11_ENV_NS, Service
+
+from .conftest import EXAMPLES
+from .emulator_inproc import InProcessEmulator, in_process
+
+ENV = f"{{{SOAP11_ENV_NS}}}"
+SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+
+
+def example(svc: Service) -> bytes:
+    """A valid request of the service's first operation, from docs/examples."""
+    return (EXAMPLES / f"{svc.operations[0].name}.request.xml").read_bytes()
+
+
+def envelope(inner: bytes, header: bytes = b"") -> bytes:
+    return (b'<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="' + SOAP.encode()
+            + b'">' + header + b"<soap:Body>" + inner + b"</soap:Body></soap:Envelope>")
+
+
+def swap_body_child(data: bytes, inner: bytes) -> bytes:
+    """The example's envelope with its body element replaced by ``inner`` bytes."""
+    root = etree.fromstring(data)
+    body = root.find(f"{ENV}Body")
+    assert body is not None
+    for child in list(body):
+        body.remove(child)
+    etree.SubElement(body, "MARKER")
+    text = etree.tostring(root)
+    assert text.count(b"<MARKER/>") == 1
+    return text.replace(b"<MARKER/>", inner)
+
+
+def edit(data: bytes, fn: Callable[[etree._Element], None]) -> bytes:
+    root = etree.fromstring(data)
+    fn(root)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def drop_first_child(root: etree._Element) -> None:
+    request = root.find(f"{ENV}Body")[0]  # type: ignore[index]
+    request.remove(request[0])
+
+
+def rename_namespace(data: bytes) -> bytes:
+    return (data.replace(b"OIR/Debitor/1/", b"OIR/Debitor/9/")
+            .replace(b"begrebsmodel/2009/01/15/", b"begrebsmodel/2009/01/16/"))
+
+
+BILLION_LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+                  + b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1
+                                                             else b"&lol;") * 10)
+                             for i in range(1, 10))
+                  + b"]>" + envelope(b"<x>&lol9;</x>")[len(b'<?xml version="1.0" encoding="UTF-8"?>'):])
+QUADRATIC = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "' + b"x" * 100_000 + b'">]>'
+             + envelope(b"<x>" + b"&a;" * 5_000 + b"</x>")[38:])
+XXE_FILE = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+            + envelope(b"<x>&e;</x>")[38:])
+XXE_NETWORK = (b'<?xml version="1.0"?><!DOCTYPE x SYSTEM "http://127.0.0.1:9/evil.dtd">'
+               + envelope(b"<x>&e;</x>")[38:])
+PARAMETER_ENTITY = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY % p SYSTEM '
+                    b'"file:///etc/passwd"> %p;]>' + envelope(b"<x/>")[38:])
+DTD_ONLY = b'<?xml version="1.0"?><!DOCTYPE soap:Envelope [<!ELEMENT x ANY>]>' + envelope(
+    b"<x/>")[38:]
+
+
+def utf16_with_dtd(data: bytes) -> bytes:
+    text = ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY e "boom">]>'
+            + data.decode("utf-8").split("?>", 1)[1])
+    return codecs.BOM_UTF16_LE + text.encode("utf-16-le")
+
+
+def latin1(data: bytes) -> bytes:
+    """The example, with some æøå for sure, re-encoded as Latin-1 (single bytes)."""
+    marked = data.replace(b"<soap:Body>", "<soap:Body><!-- Søren Ærø -->".encode(), 1)
+    return marked.decode("utf-8").encode("latin-1")
+
+
+# name → (make body from the service's valid example, content type, status, fault words)
+Case = tuple[Callable[[bytes], bytes], str, int, str]
+XML = "text/xml; charset=utf-8"
+CASES: dict[str, Case] = {
+    "xxe_file": (lambda d: XXE_FILE, XML, 500, "DTDs and entity declarations"),
+    "xxe_network": (lambda d: XXE_NETWORK, XML, 500, "DTDs and entity declarations"),
+    "parameter_entity": (lambda d: PARAMETER_ENTITY, XML, 500, "DTDs and entity"),
+    "billion_laughs": (lambda d: BILLION_LAUGHS, XML, 500, "DTDs and entity declarations"),
+    "quadratic_blowup": (lambda d: QUADRATIC, XML, 500, "DTDs and entity declarations"),
+    "dtd": (lambda d: DTD_ONLY, XML, 500, "DTDs and entity declarations"),
+    "utf16_dtd": (utf16_with_dtd, "text/xml", 500, "DTDs and entity declarations"),
+    "20mb_body": (lambda d: envelope(b"<x>" + b"A" * (20 * 1024 * 1024) + b"</x>"), XML, 413,
+                  "larger than"),
+    "deep_20000": (lambda d: swap_body_child(d, b"<a>" * 20_000 + b"</a>" * 20_000), XML, 500,
+                   "nesting deeper than 64 levels"),
+    "deep_100": (lambda d: swap_body_child(d, b"<a>" * 100 + b"</a>" * 100), XML, 500,
+                 "nesting deeper than 64 levels"),
+    "element_flood": (lambda d: swap_body_child(d, b"<a>" + b"<b/>" * 300_000 + b"</a>"), XML,
+                      500, "more than 200000 elements"),
+    "binary": (lambda d: bytes(range(256)) * 40, XML, 500, "malformed XML"),
+    "text": (lambda d: b"hello, is this SOAP?", XML, 500, "malformed XML"),
+    "json": (lambda d: b'{"OpretFordring": {}}', "application/json", 415, "text/xml"),
+    "form": (lambda d: b"a=1&b=2", "application/x-www-form-urlencoded", 415, "text/xml"),
+    "no_content_type": (lambda d: d, "", 415, "text/xml"),
+    "empty": (lambda d: b"", XML, 500, "empty request body"),
+    "whitespace": (lambda d: b" \r\n\t " * 10, XML, 500, "empty request body"),
+    "truncated": (lambda d: d[: len(d) // 2], XML, 500, "malformed XML"),
+    "cut_at_end": (lambda d: d[:-20], XML, 500, "malformed XML"),
+    "utf16_declared_latin1_bytes": (
+        lambda d: latin1(d.replace(b'encoding="UTF-8"', b'encoding="UTF-16"')), XML, 500,
+        "the XML declaration says UTF-16 but the bytes are in a single-byte encoding"),
+    "latin1_bytes_declared_utf8": (latin1, XML, 500, "not valid UTF-8"),
+    "unknown_encoding": (lambda d: d.replace(b'encoding="UTF-8"', b'encoding="KLINGON-8"'),
+                         XML, 500, "malformed XML"),
+    "soap12_content_type": (lambda d: d, "application/soap+xml; charset=utf-8", 415,
+                            "SOAP 1.2"),
+    "soap12_envelope": (lambda d: d.replace(SOAP.encode(),
+                                            b"http://www.w3.org/2003/05/soap-envelope"),
+                        XML, 500, "SOAP 1.2 envelope"),
+    "not_an_envelope": (lambda d: b"<Envelope><Body/></Envelope>", XML, 500,
+                        "root element must be"),
+    "no_body": (lambda d: envelope(b"")[: -len(b"<soap:Body></soap:Body></soap:Envelope>")]
+                + b"</soap:Envelope>", XML, 500, "exactly one soap:Body"),
+    "two_bodies": (lambda d: d.replace(b"</soap:Body>", b"</soap:Body><soap:Body/>"), XML, 500,
+                   "more than one soap:Body"),
+    "empty_body": (lambda d: envelope(b""), XML, 500, "exactly one element, found 0"),
+    "two_body_elements": (lambda d: swap_body_child(d, b"<a/><b/>"), XML, 500,
+                          "exactly one element, found 2"),
+    "header_twice": (lambda d: d.replace(b"<soap:Body>",
+                                         b"<soap:Header/><soap:Header/><soap:Body>"), XML, 500,
+                     "more than one soap:Header"),
+    "header_after_body": (lambda d: d.replace(b"</soap:Body>", b"</soap:Body><soap:Header/>"),
+                          XML, 500, "soap:Header must come before soap:Body"),
+    "must_understand": (lambda d: d.replace(
+        b"<soap:Body>", b'<soap:Header><z:Secret xmlns:z="urn:zz" soap:mustUnderstand="1"/>'
+                        b"</soap:Header><soap:Body>"), XML, 500, "mustUnderstand"),
+    "unknown_operation": (lambda d: swap_body_child(
+        d, b'<SletAltRequest xmlns="http://serviceplatformen.dk/xml/schemas/OIR/Debitor/1/"/>'),
+        XML, 500, "unknown operation"),
+    "wrong_namespace": (rename_namespace, XML, 500, "unknown operation"),
+    "no_namespace": (lambda d: swap_body_child(d, b"<OpretFordringRequest/>"), XML, 500,
+                     "unknown operation"),
+    "missing_first_header_element": (lambda d: edit(d, drop_first_child), XML, 500,
+                                     "does not validate against its schema"),
+}
+
+
+@pytest.fixture(scope="module")
+def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessEmulator]:
+    with in_process(tmp_path_factory.mktemp("hostile")) as e:
+        e.admin("PUT", "/clock", now="2026-03-02T10:00:00")
+        # some state to leave untouched: an account with a claim, a PSRM delivery
+        for name in ("OpretDebitorkonto", "MFFordringIndberet"):
+            r = e.post_raw(f"/{'psrm' if name.startswith('MF') else 'oir'}/"
+                           f"{'MFFordringIndberet' if name.startswith('MF') else 'DebitorRegistrering'}/1",
+                           (EXAMPLES / f"{name}.request.xml").read_bytes(),
+                           headers={"SOAPAction": '""'})
+            assert r.status_code == 200, r.get_data(as_text=True)
+        yield e
+
+
+def table_counts(emu: InProcessEmulator) -> dict[str, int]:
+    with emu.runtime.store.transaction() as conn:
+        return {table.name: int(conn.execute(select(func.count()).select_from(table))
+                                .scalar_one()) for table in t.metadata.sorted_tables}
+
+
+def journal_since(emu: InProcessEmulator, last_id: int) -> list[tuple[str, int | None]]:
+    with emu.runtime.store.transaction() as conn:
+        rows = conn.execute(select(t.journal.c.status, t.journal.c.http_status)
+                            .where(t.journal.c.id > last_id)).all()
+    return [(r.status, r.http_status) for r in rows]
+
+
+def last_journal_id(emu: InProcessEmulator) -> int:
+    with emu.runtime.store.transaction() as conn:
+        return int(conn.execute(select(func.coalesce(func.max(t.journal.c.id), 0))).scalar_one())
+
+
+def fault_of(body: bytes) -> tuple[str, str]:
+    root = etree.fromstring(body)
+    assert root.tag == f"{ENV}Envelope", body[:300]
+    fault = root.find(f"{ENV}Body/{ENV}Fault")
+    assert fault is not None, body[:300]
+    return fault.findtext("faultcode") or "", fault.findtext("faultstring") or ""
+
+
+def assert_clean(body: bytes) -> None:
+    """Nothing a caller must never see: Python tracebacks, our source paths, file contents."""
+    for bad in (b"Traceback", b'File "/', b"root:x:0:0", b"/work/", b"site-packages", b"lol"):
+        assert bad not in body, (bad, body[:500])
+
+
+@pytest.mark.parametrize("svc", SERVICES, ids=lambda s: s.name)
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_hostile_input_gets_a_clear_fault_and_changes_nothing(
+        emu: InProcessEmulator, svc: Service, case: str) -> None:
+    make, content_type, status, words = CASES[case]
+    data = make(example(svc))
+    before, last = table_counts(emu), last_journal_id(emu)
+    started = time.perf_counter()
+    response = emu.http.post(svc.path, data=data, headers={
+        "SOAPAction": '""', **({"Content-Type": content_type} if content_type else {})})
+    elapsed = time.perf_counter() - started
+    body = response.get_data()
+    assert elapsed < 1.0, f"{case} took {elapsed:.2f}s"
+    assert response.status_code == status, body[:500]
+    assert response.content_type.startswith("text/xml")
+    code, text = fault_of(body)
+    if status == 500:
+        expected = {"soap12_envelope": "soap:VersionMismatch",
+                    "must_understand": "soap:MustUnderstand"}.get(case, "soap:Client")
+        assert code == expected, text
+    assert words in text, text
+    assert_clean(body)
+    after = table_counts(emu)
+    added = journal_since(emu, last)
+    assert added == [("fault", status)]
+    assert {k: v for k, v in after.items() if k != "journal"} == \
+        {k: v for k, v in before.items() if k != "journal"}
+
+
+def test_schema_fault_lists_each_violation_with_its_path(emu: InProcessEmulator) -> None:
+    svc = next(s for s in SERVICES if s.name == "DebitorRegistrering")
+    data = swap_body_child(example(svc), b'<o:OpretDebitorkontoRequest xmlns:o='
+                           b'"http://serviceplatformen.dk/xml/schemas/OIR/Debitor/1/">'
+                           b"<o:MyndighedCVR>1</o:MyndighedCVR></o:OpretDebitorkontoRequest>")
+    response = emu.post_raw(svc.path, data)
+    assert response.status_code == 500
+    root = etree.fromstring(response.get_data())
+    paths = [p.text for p in root.iter("{urn:oir-adapter:fault:1}Path")]
+    assert paths and all(p and p.startswith("/") for p in paths)
+    assert "Hovedoplysninger" in response.get_data(as_text=True)
+
+
+def test_soap_action_that_names_another_operation_is_refused(emu: InProcessEmulator) -> None:
+    svc = next(s for s in SERVICES if s.name == "DebitorRegistrering")
+    response = emu.post_raw(svc.path, example(svc), headers={
+        "SOAPAction": f'"{svc.operation("OpretFordring").soap_action}"'})
+    code, text = fault_of(response.get_data())
+    assert response.status_code == 500 and code == "soap:Client"
+    assert "names another operation" in text
+
+
+def test_a_request_of_another_service_is_an_unknown_operation(emu: InProcessEmulator) -> None:
+    psrm = next(s for s in SERVICES if s.name == "MFKvitteringHent")
+    oir = next(s for s in SERVICES if s.name == "DebitorRegistrering")
+    response = emu.post_raw(psrm.path, example(oir))
+    code, text = fault_of(response.get_data())
+    assert code == "soap:Client" and "unknown operation" in text
+
+
+def test_known_harmless_headers_are_accepted(emu: InProcessEmulator) -> None:
+    """Serviceplatformen's headers and WS-Addressing, even marked mustUnderstand, pass."""
+    svc = next(s for s in SERVICES if s.name == "DebitorForespoergsel")
+    header = (b'<soap:Header><ic:InvocationContext soap:mustUnderstand="1" xmlns:ic='
+              b'"http://serviceplatformen.dk/xml/schemas/InvocationContext/1/"/>'
+              b'<wsa:Action soap:mustUnderstand="1" xmlns:wsa="http://www.w3.org/2005/08/'
+              b'addressing">x</wsa:Action></soap:Header>')
+    data = example(svc).replace(b"<soap:Body>", header + b"<soap:Body>")
+    response = emu.post_raw(svc.path, data)
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def test_limits_are_configurable(tmp_path: Path) -> None:
+    svc = next(s for s in SERVICES if s.name == "DebitorForespoergsel")
+    data = example(svc)
+    padded = data.replace(b"<soap:Body>", b"<soap:Body>" + b" " * 2000, 1)
+    with in_process(tmp_path, limits=Limits(max_body_bytes=2048)) as small:
+        assert small.post_raw(svc.path, data).status_code == 200
+        response = small.post_raw(svc.path, padded)
+        assert response.status_code == 413
+    with in_process(tmp_path / "d", limits=Limits(max_depth=8)) as shallow:
+        assert shallow.post_raw(svc.path, data).status_code == 200
+        response = shallow.post_raw(svc.path, swap_body_child(data, b"<a>" * 7 + b"</a>" * 7))
+        assert "nesting deeper than 8 levels" in fault_of(response.get_data())[1]
+    with in_process(tmp_path / "e", limits=Limits(max_elements=100)) as few:
+        flood = swap_body_child(data, b"<a>" + b"<b/>" * 150 + b"</a>")
+        response = few.post_raw(svc.path, flood)
+        assert "more than 100 elements" in fault_of(response.get_data())[1]
+
+
+def test_limits_come_from_the_environment() -> None:
+    from emulator.config import EmulatorConfig
+
+    config = EmulatorConfig.from_env({"OIR_MAX_BODY_BYTES": "2048", "OIR_MAX_DEPTH": "20",
+                                      "OIR_MAX_ELEMENTS": "500"})
+    assert config.limits == Limits(max_body_bytes=2048, max_depth=20, max_elements=500)
+    assert EmulatorConfig.from_env({}).limits == Limits()
+    with pytest.raises(ValueError, match="OIR_MAX_DEPTH"):
+        EmulatorConfig.from_env({"OIR_MAX_DEPTH": "deep"})
+    with pytest.raises(ValueError, match="OIR_MAX_"):
+        EmulatorConfig.from_env({"OIR_MAX_DEPTH": "1000"})
