@@ -185,6 +185,44 @@ def test_worked_example(name: str) -> None:
                and line.source_id == "P1" for line in p.lines)
 
 
+def docs_account() -> list[Claim]:
+    """The account of docs/coverage.md's worked example."""
+    return [
+        make_claim("K-101", "CFFAKTU", "1200.00", received=date(2026, 1, 5),
+                   founded=date(2025, 12, 1), payment_id="000000001011014",
+                   subs=[Sub("R-1", "23.45", founded=date(2026, 2, 1)),
+                         Sub("G-1", "100.00", founded=date(2026, 1, 20), type_code="GEBYR")]),
+        make_claim("K-102", "LIMEDIE", "450.00", received=date(2025, 11, 10),
+                   founded=date(2025, 10, 1)),
+        make_claim("K-103", "BIDRAGO", "800.00", received=date(2025, 9, 1),
+                   founded=date(2025, 8, 1)),
+        make_claim("K-104", "BIDRAGP", "300.00", received=date(2026, 2, 1),
+                   founded=date(2026, 1, 15)),
+        make_claim("K-105", "BOEDE", "500.00", received=date(2026, 3, 1),
+                   founded=date(2026, 2, 20)),
+    ]
+
+
+@pytest.mark.parametrize("amount, fik, expected, surplus", [
+    ("2500.00", None,
+     [("K-105", None, "500.00"), ("K-104", None, "300.00"), ("K-103", None, "800.00"),
+      ("K-102", None, "450.00"), ("K-101", "G-1", "100.00"), ("K-101", "R-1", "23.45"),
+      ("K-101", None, "326.55")], "0.00"),
+    ("300.00", "000000001011014",
+     [("K-101", "G-1", "100.00"), ("K-101", "R-1", "23.45"), ("K-101", None, "176.55")],
+     "0.00"),
+    ("5000.00", None,
+     [("K-105", None, "500.00"), ("K-104", None, "300.00"), ("K-103", None, "800.00"),
+      ("K-102", None, "450.00"), ("K-101", "G-1", "100.00"), ("K-101", "R-1", "23.45"),
+      ("K-101", None, "1200.00")], "1626.55"),
+])
+def test_docs_worked_example(amount: str, fik: str | None,
+                             expected: list[tuple[str, str | None, str]], surplus: str) -> None:
+    p = plan(docs_account(), amount, target_payment_id=fik)
+    assert summary(p) == expected
+    assert p.surplus == D(surplus) and p.covered + p.surplus == D(amount)
+
+
 def test_coverage_order_leaves_out_closed_and_settled_claims() -> None:
     claims = [make_claim("Z", "CFFAKTU"), make_claim("F", "BOEDE"),
               make_claim("ZERO", "BOEDE", remaining="0.00"),

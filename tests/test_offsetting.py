@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -103,6 +104,14 @@ EXAMPLES = {
         [("OWN-FINE", None, "150.00"), ("OWN-NEW", None, "150.00"), ("PSRM", None, "400.00"),
          ("ELSEWHERE-FINE", None, "100.00")],
         "800.00", "200.00", []),
+    "docs/coverage.md: pension, class order under one 20 % cap": (
+        benefit("FOLKEPEN", "10000.00", "6000.00"),
+        [make_claim("K-301", "LIMEDIE", "1000.00", creditor=OTHER),
+         make_claim("K-201", "CFFAKTU", "900.00", state=ClaimState.HANDED_OVER),
+         make_claim("K-105", "BOEDE", "500.00")],
+        BENEFITS,
+        [("K-105", None, "500.00"), ("K-201", None, "900.00"), ("K-301", None, "600.00")],
+        "2000.00", "8000.00", []),
     "rejected and recalled claims count as under collection": (
         benefit("TEST", "300.00"),
         [make_claim("PSRM", "BOEDE", "100.00", state=ClaimState.HANDED_OVER),
@@ -428,3 +437,13 @@ def test_default_tables_keep_cash_assistance_closed_and_pension_capped(
             assert got * 100 <= limit
         if benefit_type == "FOLKEPEN":
             assert p.total * 100 <= limit, "the pension cap holds for all claim types together"
+
+
+def test_docs_benefit_table_matches_the_defaults() -> None:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "coverage.md").read_text()
+    rows = {line for line in text.splitlines() if line.startswith("| ")}
+    for rule in BenefitTable.default():
+        share = f"{(rule.max_share * 100).normalize():f} %"
+        row = (f"| {rule.benefit_type} | {rule.claim_type} | "
+               f"{'yes' if rule.allowed else 'no'} | {share} |")
+        assert row in rows, row
