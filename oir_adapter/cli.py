@@ -154,9 +154,17 @@ _ROLES = ["debitor", "psrm-client", "fagsystem", "psrm"]
 @click.option("--fagsystem-id", default=None,
               help="FagsystemID the suite calls the target with (default OIRKONF); role "
                    "fagsystem: judge only this fagsystem's requests.")
+@click.option("--username", default=None, help="WS-Security UsernameToken user for SOAP calls.")
+@click.option("--password", default=None, envvar="OIR_CONFORMANCE_PASSWORD",
+              help="Its password (or set OIR_CONFORMANCE_PASSWORD).")
+@click.option("--header", "headers", multiple=True, metavar="'NAME: VALUE'",
+              help="Extra HTTP header on every call, e.g. 'X-API-Key: …'; repeatable.")
+@click.option("--admin-token", default=None, envvar="OIR_ADMIN_TOKEN",
+              help="Bearer token for the emulator's admin API (or set OIR_ADMIN_TOKEN).")
 def conformance_run(target: str | None, role: str, report_dir: Path, psrm: str | None,
                     wait: float, cases: tuple[str, ...], authority_cvr: str,
-                    fagsystem_id: str | None) -> None:
+                    fagsystem_id: str | None, username: str | None, password: str | None,
+                    headers: tuple[str, ...], admin_token: str | None) -> None:
     """Run the suite against TARGET and write the reports; exit 1 if a case failed.
 
     \b
@@ -170,10 +178,18 @@ def conformance_run(target: str | None, role: str, report_dir: Path, psrm: str |
 
     if target is None and not (role == "psrm-client" and psrm):
         raise click.UsageError("--target URL is required")
+    pairs = []
+    for header in headers:
+        name, sep, value = header.partition(":")
+        if not sep or not name.strip():
+            raise click.UsageError(f"--header {header!r}: write it as 'Name: value'")
+        pairs.append((name.strip(), value.strip()))
     options = SuiteOptions(target=target or psrm or "", role=Role(role), psrm=psrm, wait=wait,
                            cases=cases, authority_cvr=authority_cvr,
                            fagsystem_id=fagsystem_id or "OIRKONF",
-                           fagsystem_filter=fagsystem_id if role == "fagsystem" else None)
+                           fagsystem_filter=fagsystem_id if role == "fagsystem" else None,
+                           username=username, password=password, http_headers=tuple(pairs),
+                           admin_token=admin_token)
     try:
         report = run_suite(options)
     except KeyError as exc:

@@ -505,3 +505,25 @@ def test_junit_and_json_reports(tmp_path: Path) -> None:
     assert failed["checks"][-1]["passed"] is False
     assert any(e["operation"] == "OpretFordring" and e["http_status"] == 200
                for e in failed["evidence"])
+
+
+def test_credentials_reach_the_soap_ends_and_the_admin_api(tmp_path: Path) -> None:
+    app = create_app(db_url=f"sqlite:///{tmp_path}/auth.sqlite3", start_worker=False,
+                     api_key="s3cret-key", admin_token="adm1n-token")
+    session = requests.Session()
+    session.mount(BASE, WSGIAdapter(app))
+    session.put(f"{BASE}/_admin/clock", json={"now": START},
+                headers={"Authorization": "Bearer adm1n-token"})
+    chosen = ("OIR-REG-001", "OIR-HND-001")
+    try:
+        without = run_suite(SuiteOptions(target=BASE, session=session, cases=chosen,
+                                         progress=False))
+        with_them = run_suite(SuiteOptions(
+            target=BASE, session=session, cases=chosen, progress=False,
+            http_headers=(("X-API-Key", "s3cret-key"),), admin_token="adm1n-token"))
+    finally:
+        runtime_of(app).close()
+    assert {r.case.id: r.status for r in without.results} == {
+        "OIR-REG-001": Status.FAIL, "OIR-HND-001": Status.SKIP}
+    assert not not_passed(with_them)
+    assert with_them.environment["target_admin_api"] is True

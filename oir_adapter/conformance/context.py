@@ -67,6 +67,10 @@ class SuiteOptions:
     se_number: str = "29189846"  # the suite's SE number when it delivers to a PSRM end
     timeout: float = 30.0  # read timeout of one SOAP call
     session: requests.Session | None = None  # e.g. one with a WSGI adapter mounted
+    username: str | None = None  # WS-Security UsernameToken on the SOAP calls
+    password: str | None = None
+    http_headers: tuple[tuple[str, str], ...] = ()  # extra HTTP headers (e.g. an API key)
+    admin_token: str | None = None  # Authorization: Bearer … on the admin API
     cases: tuple[str, ...] = ()  # ids or fnmatch patterns; empty: all of the role
     #: psrm-client: called with the suite's PSRM URL once it serves (tests start senders).
     ready: Callable[[str], None] | None = None
@@ -81,15 +85,23 @@ class Endpoint:
     session: requests.Session
     admin: bool = False
     version: str | None = None
+    token: str | None = None  # the admin API's bearer token, when it wants one
 
     def admin_url(self, path: str) -> str:
         return f"{self.url.rstrip('/')}/_admin/{path.lstrip('/')}"
 
+    def admin_request(self, method: str, path: str, *, timeout: float = 60,
+                      body: Any = None) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return self.session.request(method, self.admin_url(path), json=body, headers=headers,
+                                    timeout=timeout)
 
-def probe_admin(url: str, session: requests.Session) -> tuple[bool, str | None]:
+
+def probe_admin(url: str, session: requests.Session, token: str | None = None
+                ) -> tuple[bool, str | None]:
     """Whether ``url`` answers ``GET /_admin/health`` like the emulator (and its version)."""
     try:
-        r = session.get(f"{url.rstrip('/')}/_admin/health", timeout=5)
+        r = Endpoint(url, session, token=token).admin_request("GET", "health", timeout=5)
         body = r.json() if r.status_code == 200 else None
     except (requests.RequestException, ValueError):
         return False, None
@@ -302,8 +314,8 @@ class CaseContext:
         url = endpoint.admin_url(path)
         started = time.perf_counter()
         try:
-            r = endpoint.session.request(method, url, json=body, timeout=max(
-                self.env.options.timeout, 60))
+            r = endpoint.admin_request(method, path, body=body,
+                                       timeout=max(self.env.options.timeout, 60))
         except requests.RequestException as exc:
             self.evidence.append(Evidence(label or f"{method} {path}", "admin", url, method,
                                           request=None if body is None else _json_text(body),
@@ -340,7 +352,7 @@ class CaseContext:
         assert capture is not None
         url = capture.admin_url(query)
         try:
-            r = capture.session.get(url, timeout=60)
+            r = capture.admin_request("GET", query)
             rows = r.json()
         except (requests.RequestException, ValueError) as exc:
             raise CaseErrored(f"reading the capture journal {url}: {exc}") from exc

@@ -60,15 +60,15 @@ def run_case(env: Environment, case: Case) -> Result:
                   time.perf_counter() - started, hint)
 
 
-def _endpoint(url: str, session: requests.Session) -> Endpoint:
-    admin, version = probe_admin(url, session)
-    return Endpoint(url.rstrip("/"), session, admin, version)
+def _endpoint(url: str, session: requests.Session, token: str | None) -> Endpoint:
+    admin, version = probe_admin(url, session, token)
+    return Endpoint(url.rstrip("/"), session, admin, version, token)
 
 
 def _journal_mark(endpoint: Endpoint) -> int:
     """The newest journal id on an emulator, so the run judges only its own exchanges."""
     try:
-        rows = endpoint.session.get(endpoint.admin_url("journal?limit=1"), timeout=30).json()
+        rows = endpoint.admin_request("GET", "journal?limit=1").json()
     except (requests.RequestException, ValueError):
         return 0
     return int(rows[0]["id"]) if isinstance(rows, list) and rows else 0
@@ -77,7 +77,7 @@ def _journal_mark(endpoint: Endpoint) -> int:
 def _today(env: Environment) -> None:
     if env.target.admin:
         try:
-            now = env.target.session.get(env.target.admin_url("clock"), timeout=30).json()["now"]
+            now = env.target.admin_request("GET", "clock").json()["now"]
             env.today = datetime.fromisoformat(now).date()
         except (requests.RequestException, ValueError, KeyError, TypeError):
             pass
@@ -89,8 +89,8 @@ def _sync_clock(env: Environment, notes: dict[str, Any]) -> None:
     capture = env.capture
     assert capture is not None
     try:
-        now = env.target.session.get(env.target.admin_url("clock"), timeout=30).json()["now"]
-        capture.session.put(capture.admin_url("clock"), json={"now": now}, timeout=60)
+        now = env.target.admin_request("GET", "clock").json()["now"]
+        capture.admin_request("PUT", "clock", body={"now": now})
         notes["capture_clock"] = f"set to the target's ({now})"
     except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
         notes["capture_clock"] = f"not synchronised: {exc}"
@@ -100,7 +100,7 @@ def _capture(options: SuiteOptions, session: requests.Session, target: Endpoint,
              stack: ExitStack, notes: dict[str, Any]) -> Endpoint | None:
     """Where the suite sees what the debtor system sends to PSRM and the fagsystem."""
     if options.psrm:
-        found = _endpoint(options.psrm, session)
+        found = _endpoint(options.psrm, session, options.admin_token)
         if found.admin:
             notes["capture"] = f"{found.url} (an emulator already running)"
             return found
@@ -125,6 +125,8 @@ def environment(options: SuiteOptions) -> Iterator[tuple[Environment, dict[str, 
     with ExitStack() as stack:
         if options.session is None:
             stack.callback(session.close)
+        if options.http_headers:
+            session.headers.update(dict(options.http_headers))
         role = options.role
         if role is Role.PSRM_CLIENT:
             listen = options.psrm or options.target
@@ -134,13 +136,14 @@ def environment(options: SuiteOptions) -> Iterator[tuple[Environment, dict[str, 
                                 "at it)"
             capture: Endpoint | None = target
         else:
-            target = _endpoint(options.target, session)
+            target = _endpoint(options.target, session, options.admin_token)
             capture = _capture(options, session, target, stack, notes) \
                 if role is Role.DEBITOR else (target if target.admin else None)
         notes["target_admin_api"] = target.admin
         if target.version:
             notes["target_version"] = target.version
-        clients = clients_for(target.url, session=session, timeout=(5, options.timeout))
+        clients = clients_for(target.url, session=session, timeout=(5, options.timeout),
+                              username=options.username, password=options.password)
         env = Environment(options, target, clients, capture)
         _today(env)
         notes["target_today"] = env.today.isoformat()
