@@ -124,7 +124,7 @@ def search_accounts(conn: Connection, c: AccountCriteria, *, after: str | None, 
         where.append(a.status == c.status)
     if after is not None:
         where.append(a.number > after)
-    rows = conn.execute(select(t.accounts).where(and_(*where)).order_by(a.number)
+    rows = conn.execute(select(t.accounts).where(*where).order_by(a.number)
                         .limit(limit)).all()
     return [_account(r) for r in rows]
 

@@ -34,6 +34,7 @@ class WSGIAdapter(BaseAdapter):
             (request.body or "").encode("utf-8"))
         client = Client(self.app)
         reply = client.open(path=parts.path, query_string=parts.query,
+                            base_url=f"{parts.scheme}://{parts.netloc}",
                             method=request.method or "GET",
                             headers=list(request.headers.items()), data=body)
         response = Response()

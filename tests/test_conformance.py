@@ -46,12 +46,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BASE = "http://target.invalid"
 START = "2026-03-02T09:00:00"  # a Monday; every case works relative to it
 
-#: Cases the emulator fails only when driven in-process, not over HTTP (see the xfail below).
-KNOWN_IN_PROCESS = {
-    "OIR-ERR-004": "emulator/wsgi_transport.py: WSGIAdapter calls werkzeug's Client.open "
-                   "without base_url, so the app sees Host 'localhost' and ?wsdl's soap:address "
-                   "reads http://localhost/… instead of the URL that was called",
-}
+#: Cases the emulator fails only when driven in-process, not over HTTP: none (the WSGI
+#: transport passes the called host on, so ?wsdl's address is right in-process too).
+KNOWN_IN_PROCESS: dict[str, str] = {}
 
 
 # ---------------------------------------------------------------- harness
@@ -113,7 +110,6 @@ def test_emulator_passes_its_own_suite_in_process(emulator: Flask) -> None:
     assert any(e.kind == "journal" for r in psr.values() for e in r.evidence)
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_IN_PROCESS["OIR-ERR-004"])
 def test_wsdl_address_is_the_one_called_in_process(emulator: Flask) -> None:
     report = run_suite(SuiteOptions(target=BASE, session=in_process(emulator),
                                     cases=("OIR-ERR-004",), progress=False))
