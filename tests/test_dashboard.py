@@ -236,6 +236,26 @@ def test_a_claim_covered_by_offsetting_reaches_the_offset_step(app: Flask,
     assert "DEMO-Y-1" in offset[0].text_content()
 
 
+def test_a_remote_psrm_is_told_from_what_the_debtor_end_knows(app: Flask,
+                                                              client: FlaskClient) -> None:
+    """With a real PSRM (OIR_PSRM_URL) there are no PSRM-end actions in our store: the
+    timeline comes from the claim's own PSRM status."""
+    from sqlalchemy import delete
+
+    from emulator import tables
+
+    runtime = runtime_of(app)
+    chain.advance(runtime, days=3)
+    with runtime.store.transaction() as conn:
+        conn.execute(delete(tables.psrm_actions))
+    doc = page(client, "/claims/F0000001?lang=en")
+    kinds = [li.get("data-kind") for li in doc.xpath("//ol[@class='timeline']/li")]
+    assert "handed_over" in kinds and "done" in kinds
+    handed = doc.xpath("//ol[@class='timeline']/li[@data-kind='handed_over']")[0]
+    assert "1,650.00" in handed.text_content()  # what the debtor end handed over
+    assert not doc.xpath("//table[@id='claim-receipts']")
+
+
 def test_rejection_reasons_in_danish_and_english(tmp_path: Path) -> None:
     app = make_app(tmp_path)
     runtime = runtime_of(app)
