@@ -6,11 +6,14 @@ entry."""
 from __future__ import annotations
 
 import codecs
+import socket
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import requests
 from lxml import etree
 from sqlalchemy import func, select
 
@@ -20,6 +23,7 @@ from oir_adapter.contracts import SERVICES, SOAP11_ENV_NS, Service
 
 from .conftest import EXAMPLES
 from .emulator_inproc import InProcessEmulator, in_process
+from .emulator_process import EmulatorProcess
 
 ENV = f"{{{SOAP11_ENV_NS}}}"
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -306,3 +310,89 @@ def test_limits_come_from_the_environment() -> None:
         EmulatorConfig.from_env({"OIR_MAX_DEPTH": "deep"})
     with pytest.raises(ValueError, match="OIR_MAX_"):
         EmulatorConfig.from_env({"OIR_MAX_DEPTH": "1000"})
+
+
+# ---------------------------------------------------------------- over a real socket
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
+    db = tmp_path_factory.mktemp("hostile-served") / "served.sqlite3"
+    with EmulatorProcess(db, env={"OIR_BODY_TIMEOUT_SECONDS": "1"}) as proc:
+        yield proc
+
+
+SEARCH = "/oir/DebitorForespoergsel/1"
+
+
+def raw_exchange(port: int, head: bytes, body: bytes, *, shut: bool) -> tuple[bytes, float]:
+    """Send a request by hand; return what came back and how long it took."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(head + body)
+        if shut:
+            s.shutdown(socket.SHUT_WR)
+        started = time.perf_counter()
+        received = b""
+        while b"</soap:Envelope>" not in received:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        return received, time.perf_counter() - started
+
+
+def test_served_20mb_bodies_get_413_not_a_reset(served: EmulatorProcess) -> None:
+    big = envelope(b"<x>" + b"A" * (20 * 1024 * 1024) + b"</x>")
+
+    def chunks() -> Iterator[bytes]:
+        for offset in range(0, len(big), 1024 * 1024):
+            yield big[offset:offset + 1024 * 1024]
+
+    for data in (big, chunks()):  # with a Content-Length, and chunked without one
+        started = time.perf_counter()
+        r = requests.post(served.url + SEARCH, data=data, timeout=30,
+                          headers={"Content-Type": "text/xml"})
+        assert time.perf_counter() - started < 1.0
+        assert r.status_code == 413
+        assert fault_of(r.content)[1] == "request body larger than 10485760 bytes"
+
+
+def test_a_body_that_stops_arriving_gets_408_and_frees_the_thread(
+        served: EmulatorProcess) -> None:
+    head = (b"POST " + SEARCH.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\n"
+            b"Content-Length: 5000\r\n\r\n")
+    body = (EXAMPLES / "SoegDebitorkonto.request.xml").read_bytes()[:100]
+    received, took = raw_exchange(served.port, head, body, shut=False)
+    assert received.startswith(b"HTTP/1.1 408")
+    assert b"request body not received within 1 s" in received
+    assert 0.9 < took < 2.0
+    # the caller gives up half-way: what did arrive is judged, and found wanting
+    received, took = raw_exchange(served.port, head, body, shut=True)
+    assert received.startswith(b"HTTP/1.1 500") and b"malformed XML" in received
+    assert took < 1.0
+
+
+def test_a_burst_of_hostile_requests_leaves_every_worker_answering(
+        served: EmulatorProcess) -> None:
+    svc = next(s for s in SERVICES if s.path == SEARCH)
+    payloads = [make(example(svc)) for name, (make, ctype, _status, _w) in CASES.items()
+                if ctype == XML and name != "20mb_body"]
+
+    def send(data: bytes) -> int:
+        r = requests.post(served.url + SEARCH, data=data, timeout=10,
+                          headers={"Content-Type": "text/xml"})
+        fault_of(r.content)
+        assert_clean(r.content)
+        return r.status_code
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(send, payloads * 3))
+    assert set(statuses) <= {500, 413}
+    assert time.perf_counter() - started < 10
+    for _ in range(4):  # every thread still serves: valid requests are answered at once
+        started = time.perf_counter()
+        r = requests.post(served.url + SEARCH, data=example(svc), timeout=5,
+                          headers={"Content-Type": "text/xml"})
+        assert r.status_code == 200 and time.perf_counter() - started < 1.0
+    assert "Traceback" not in served.log()
