@@ -741,8 +741,8 @@ def _text_pair(da: str, en: str) -> dict[str, str]:
     return {"detail_da": da, "detail_en": en}
 
 
-def claim_stories(conn: Connection, claims: Sequence[Claim], *, account_number: str,
-                  unmask: bool = False) -> list[ClaimStory]:
+def claim_stories(conn: Connection, claims: Sequence[Claim], *,
+                  account_number: str) -> list[ClaimStory]:
     """Every claim of one account as a story: derived from the claim itself, its coverage,
     offsets and write-offs, the PSRM end's actions, the fagsystem events and the journal."""
     if not claims:
