@@ -19,7 +19,7 @@ SECTIONS = ("mapping", "coverage", "emulator")
 
 def main(argv: list[str]) -> int:
     wanted = argv or list(SECTIONS)
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)
     figures: list[Figure] = []
     for name in wanted:
         try:
