@@ -19,6 +19,7 @@ import requests
 from lxml import etree
 
 from .. import messages
+from ..bankdays import is_bank_day, next_bank_day
 from ..clients import SoapFaultError, build_envelope
 from ..codecs.psrm import ActionRequest
 from ..contracts import OIR_NS, service
@@ -1128,6 +1129,41 @@ def hnd_rejected(ctx: CaseContext) -> None:
     ctx.check(any(any(r.get("number") == "574" for r in e.get("reasons") or [])
                   for e in events), "the fagsystem got TILSTAND AFVIST with reason 574",
               got=events or "no event")
+
+
+@case("OIR-HND-009", "An SRB on a bank closing day moves to the next bank day",
+      requirement="A claim whose SRB falls on a bank closing day (weekend, holiday) is paid "
+                  "on time up to the next bank day, so it is handed over only after that day.",
+      source="DESIGN §3.4 (hand-over after SRB); rule OIR-101 (an SRB on a closing day moves "
+             "to the next bank day), docs/rules.md 'Dates and identifiers'", area="HND",
+      needs=(NEEDS_CLOCK, NEEDS_CAPTURE), phase=2,
+      steps=("OpretFordring with SRB on the next bank closing day D",
+             "advance the clock to the next bank day after D", "HentDebitorkonto",
+             "advance the clock 1 more day", "HentDebitorkonto"),
+      assertions=("on the next bank day after D the claim is still AABEN and nothing reached "
+                  "PSRM", "the day after, it is handed over"),
+      hint="Judge 'SRB has passed' against next_bank_day(SRB) (oir_adapter.bankdays), as rule "
+           "OIR-101 does, in the automatic hand-over too.")
+def hnd_bank_day(ctx: CaseContext) -> None:
+    ctx.require(NEEDS_CLOCK, NEEDS_CAPTURE)
+    srb = next(ctx.day(n) for n in range(2, 15) if not is_bank_day(ctx.day(n)))
+    deadline = next_bank_day(srb)
+    offset = (srb - ctx.today).days
+    account = ctx.open_account()
+    claim = ctx.register(account, ctx.claim_spec(
+        founded=offset - 30, due=offset - 10, srb=offset, period=(offset - 60, offset - 31)),
+        f"register a claim with SRB on {srb} (a bank closing day)")
+    ctx.advance((deadline - ctx.today).days)
+    ctx.settle()
+    c = ctx.account(account, f"read the account on {deadline}, the next bank day").claims[
+        claim.claim_id]
+    ctx.check(c.status == "AABEN", f"on {deadline} the claim is not handed over yet (payment "
+              "is on time up to that day)", expected="AABEN", got=c.status)
+    ctx.equal(len(_opret(ctx, claim.claim_id)), 0, "nothing reached PSRM yet")
+    ctx.advance(1)
+    ctx.settle()
+    c = ctx.account(account, "read the account the day after").claims[claim.claim_id]
+    ctx.equal(c.status, "OVERDRAGET", "the day after the next bank day it is handed over")
 
 
 # ================================================================ what reaches PSRM
