@@ -24,7 +24,7 @@ from ..clients import SoapFaultError, build_envelope
 from ..codecs.psrm import ActionRequest
 from ..contracts import OIR_NS, service
 from ..identifiers import is_valid_payment_id
-from ..model import Party
+from ..model import ClaimArt, Party
 from ..rules import RuleContext, validate_action
 from .capture import Captured, actions_for, deliveries
 from .catalogue import case
@@ -1164,6 +1164,37 @@ def hnd_bank_day(ctx: CaseContext) -> None:
     ctx.settle()
     c = ctx.account(account, "read the account the day after").claims[claim.claim_id]
     ctx.equal(c.status, "OVERDRAGET", "the day after the next bank day it is handed over")
+
+
+@case("OIR-HND-010", "RetFordringTilstand Overdrag hands a claim over for offsetting only",
+      requirement="The fagsystem can hand a claim to PSRM itself (Overdrag) for recovery "
+                  "(INDR) or for offsetting only (MODR); here a recalled claim is handed over "
+                  "again as MODR.",
+      source="DESIGN §2.1 (RetFordringTilstand: hand over for recovery or offsetting only), "
+             "§2.2 (GENINDSEND, DMIFordringFordringArtKode)", area="HND",
+      needs=(NEEDS_CLOCK, NEEDS_CAPTURE), phase=2,
+      steps=("hand over a claim (SRB today-10, advance 1 day)", "Tilbagekald FEJL",
+             "RetFordringTilstand Overdrag FordringArt MODR", "read the deliveries PSRM received"),
+      assertions=("the answer says OVERDRAGET",
+                  "the claim reaches PSRM again (GENINDSEND or OPRETFORDRING) with art MODR"))
+def hnd_explicit(ctx: CaseContext) -> None:
+    ctx.require(NEEDS_CLOCK, NEEDS_CAPTURE)
+    account, claim = _handed_over(ctx)
+    ctx.equal(len(_opret(ctx, claim.claim_id)), 1, "the claim was handed over first")
+    ctx.change(claim.claim_id, "Tilbagekald", reason="FEJL")
+    ctx.settle()
+    reply = ctx.change(claim.claim_id, "Overdrag", "hand it over again for offsetting only",
+                       art="MODR")
+    ctx.equal(reply.findtext("Status"), "OVERDRAGET", "the answer says OVERDRAGET")
+    ctx.settle()
+
+    def again() -> list[tuple[Captured, ActionRequest]]:
+        return [(c, a) for code in ("GENINDSEND", "OPRETFORDRING")
+                for c, a in actions_for(deliveries(ctx), claim_ref=claim.claim_id, code=code)
+                if a.claim is not None and a.claim.art is ClaimArt.OFFSETTING_ONLY]
+    found = ctx.eventually(again)
+    ctx.check(len(found) == 1, "the claim reached PSRM again with art MODR", got=len(found))
+    ctx.journal_evidence(found[0][0].row, "the new hand-over")
 
 
 # ================================================================ what reaches PSRM
