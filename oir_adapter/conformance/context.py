@@ -24,7 +24,7 @@ from lxml import etree
 
 from .. import messages
 from ..clients import ClientError, Clients, Reply, SoapFaultError, TransportError
-from ..contracts import service
+from ..contracts import SERVICES
 from ..identifiers import is_valid_cpr
 from ..model import Party, PartyKind
 from .model import NEEDS_ADMIN, NEEDS_CAPTURE, NEEDS_CLOCK, Case, Check, Evidence, Role
@@ -489,12 +489,8 @@ class CaseContext:
 
 def service_response(operation: str) -> str:
     """The response element name of an operation (for messages)."""
-    for name in ("DebitorRegistrering", "DebitorForespoergsel", "DebitorIndbetaling",
-                 "DebitorModregning", "DaekningAfskrivningRegistrering", "MFFordringIndberet",
-                 "MFKvitteringHent", "MFUnderretSamlingHent"):
-        svc = service(name)
+    for svc in SERVICES:
         for op in svc.operations:
             if op.name == operation:
                 return op.response
     return f"{operation}Response"
-

@@ -22,15 +22,15 @@ from .. import messages
 from ..bankdays import is_bank_day, next_bank_day
 from ..clients import SoapFaultError, build_envelope
 from ..codecs.psrm import ActionRequest
-from ..contracts import OIR_NS, service
+from ..contracts import OIR_NS, SOAP11_ENV_NS, safe_parser, service
 from ..identifiers import is_valid_payment_id
 from ..model import ClaimArt, Party
 from ..rules import RuleContext, validate_action
-from .capture import Captured, actions_for, deliveries
+from .capture import Captured, actions_for, body_of, deliveries
 from .catalogue import case
 from .context import Account, CaseContext, CaseErrored, Registered
-from .model import NEEDS_CAPTURE, NEEDS_CLOCK
-from .views import Line
+from .model import NEEDS_CAPTURE, NEEDS_CLOCK, Evidence
+from .views import Line, amount, coverage_lines, offset_lines, text
 
 D = Decimal
 ZERO = D("0.00")
@@ -308,7 +308,6 @@ def pay_book(ctx: CaseContext) -> None:
 
 
 def _lines(response: etree._Element) -> list[Line]:
-    from .views import coverage_lines
 
     return coverage_lines(response, "Indbetaling/DaekningSamling/Daekning")
 
@@ -469,7 +468,6 @@ def off_protected(ctx: CaseContext) -> None:
     claim = ctx.register(account, ctx.claim_spec(due=-5, srb=30))
     _bid, el = _offset(ctx, account.party, gross="3000.00", protected="2800.00")
     r = _result(el)
-    from .views import amount, text
     ctx.equal((amount(r, "ModregnetIAlt"), amount(r, "Nettoudbetaling"), text(r, "Status")),
               (D("200.00"), D("2800.00"), "BOOKET"), "200.00 is offset, 2800.00 paid out")
     ctx.equal(ctx.account(account).claims[claim.claim_id].outstanding, D("1300.00"),
@@ -484,7 +482,6 @@ def off_protected(ctx: CaseContext) -> None:
              "ForetagModregning FOLKEPEN payout today, gross 3000.00, protected 0.00"),
       assertions=("ModregnetIAlt 600.00 (20 % of 3000.00), Nettoudbetaling 2400.00",))
 def off_share(ctx: CaseContext) -> None:
-    from .views import amount
     account = ctx.open_account()
     ctx.register(account, ctx.claim_spec(due=-5, srb=30))
     _bid, el = _offset(ctx, account.party, gross="3000.00")
@@ -502,7 +499,6 @@ def off_share(ctx: CaseContext) -> None:
       assertions=("Status SIMULERET, ModregnetIAlt 600.00",
                   "the account has no offsets and 1500.00 outstanding"))
 def off_simulate(ctx: CaseContext) -> None:
-    from .views import amount, text
     account = ctx.open_account()
     claim = ctx.register(account, ctx.claim_spec(due=-5, srb=30))
     _bid, el = _offset(ctx, account.party, gross="3000.00", simulate=True)
@@ -526,7 +522,6 @@ def off_not_allowed(ctx: CaseContext) -> None:
                                          offsetting_allowed=False), "register claim A (no offset)")
     b = ctx.register(account, ctx.claim_spec(principal="1000.00", due=-5, srb=30),
                      "register claim B")
-    from .views import offset_lines
     _bid, el = _offset(ctx, account.party, gross="3000.00")
     lines = offset_lines(_result(el))
     ctx.check(_per_claim(lines) == {b.claim_id: D("600.00")}, "only B is offset (600.00)",
@@ -541,7 +536,6 @@ def off_not_allowed(ctx: CaseContext) -> None:
              "ForetagModregning FOLKEPEN gross 3000.00"),
       assertions=("nothing is offset (ModregnetIAlt 0.00, Nettoudbetaling 3000.00)",))
 def off_deferral(ctx: CaseContext) -> None:
-    from .views import amount
     account = ctx.open_account()
     claim = ctx.register(account, ctx.claim_spec(principal="1000.00", due=-5, srb=30))
     ctx.change(claim.claim_id, "Henstand", deferral_until=ctx.day(30))
@@ -563,7 +557,6 @@ def off_deferral(ctx: CaseContext) -> None:
                   "booked (1500.00 outstanding)",
                   "after it 600.00 is booked (BOOKET) and 900.00 is outstanding"))
 def off_announced(ctx: CaseContext) -> None:
-    from .views import amount, text
     ctx.require(NEEDS_CLOCK)
     account = ctx.open_account()
     claim = ctx.register(account, ctx.claim_spec(due=-5, srb=30))
@@ -664,7 +657,6 @@ def idm_payment(ctx: CaseContext) -> None:
              "the same ForetagModregning again (new TransaktionsID)", "HentDebitorkonto"),
       assertions=("both answers offset 600.00", "the claim has 900.00 outstanding"))
 def idm_offset(ctx: CaseContext) -> None:
-    from .views import amount
     account = ctx.open_account()
     claim = ctx.register(account, ctx.claim_spec(due=-5, srb=30))
     bid, el1 = _offset(ctx, account.party, gross="3000.00")
@@ -680,7 +672,6 @@ def idm_offset(ctx: CaseContext) -> None:
 
 def _raw_post(ctx: CaseContext, operation: str, data: bytes, soap_action: str,
               label: str) -> requests.Response:
-    from .model import Evidence
     client = ctx.env.clients.for_operation(operation)
     try:
         r = ctx.env.target.session.post(client.endpoint, data=data, timeout=ctx.env.options.timeout,
@@ -695,7 +686,6 @@ def _raw_post(ctx: CaseContext, operation: str, data: bytes, soap_action: str,
 
 
 def _fault_code(text: str) -> str | None:
-    from ..contracts import SOAP11_ENV_NS, safe_parser
     try:
         root = etree.fromstring(text.encode("utf-8"), safe_parser())
     except etree.XMLSyntaxError:
@@ -775,8 +765,6 @@ def err_soap_action(ctx: CaseContext) -> None:
       hint="Rewrite soap:address (and schemaLocation) to the scheme, host and port the "
            "?wsdl request came in on, so generated clients call back the same endpoint.")
 def err_wsdl(ctx: CaseContext) -> None:
-    from ..contracts import safe_parser
-    from .model import Evidence
     for name in ("DebitorRegistrering", "DebitorForespoergsel", "DebitorIndbetaling",
                  "DebitorModregning"):
         endpoint = ctx.env.clients[name].endpoint
@@ -871,7 +859,6 @@ def cbk_write_down(ctx: CaseContext) -> None:
                   "no HaendelseID was sent twice with different content"))
 def cbk_valid(ctx: CaseContext) -> None:
     ctx.require(NEEDS_CAPTURE)
-    from .capture import body_of
     rows = ctx.capture_journal("fagsystem", "RegistrerDaekningAfskrivning")
     if not rows:
         ctx.skip("no callback reached the fagsystem end during this run")

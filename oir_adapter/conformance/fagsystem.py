@@ -18,7 +18,7 @@ from lxml import etree
 from ..clients import read_oir_outcome
 from ..codecs.oir import decode_opret_fordring
 from ..codecs.reading import DecodeError
-from ..contracts import OIR_NS, SOAP11_ENV_NS
+from ..contracts import OIR_NS, SOAP11_ENV_NS, safe_parser
 from ..identifiers import is_valid_cvr
 from ..rules import OIR_CREATE, RULES, Rule, RuleContext, validate_claim
 from .capture import body_of
@@ -90,7 +90,7 @@ def _fault_code(q: Request) -> str | None:
     if not xml:
         return None
     try:
-        root = etree.fromstring(str(xml).encode("utf-8"))
+        root = etree.fromstring(str(xml).encode("utf-8"), safe_parser())
     except etree.XMLSyntaxError:
         return None
     code = root.findtext(f"{{{SOAP11_ENV_NS}}}Body/{{{SOAP11_ENV_NS}}}Fault/faultcode")

@@ -24,6 +24,7 @@ from ..rules import HANDOVER, OIR_CREATE, OIR_SERVICE, OIR_STATE, RULES, Rule, v
 from .catalogue import register, rule_title
 from .context import Account, CaseContext, CaseErrored
 from .model import NEEDS_CLOCK, Case, Role
+from .views import offset_lines
 
 D = Decimal
 Run = Callable[[CaseContext, Rule], None]
@@ -190,7 +191,6 @@ def _below_limit(ctx: CaseContext, rule: Rule) -> None:
 
 
 def _benefit_closed(ctx: CaseContext, rule: Rule) -> None:
-    from .views import offset_lines
     account = ctx.open_account()
     closed = ctx.register(account, ctx.claim_spec(type_code="CFFAKTU", principal="1000.00",
                                                   due=-5, srb=30, founded=-30),
