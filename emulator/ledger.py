@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
+from oir_adapter.bankdays import next_bank_day
 from oir_adapter.model import (
     AccountStatus,
     AccountType,
@@ -230,8 +231,9 @@ def _claim(row: Any, subs: list[SubClaim]) -> Claim:
         sub_claims=subs, state=ClaimState(row.state), deferral_until=row.deferral_until,
         invoice=Invoice(id=row.invoice_id, payment_id=row.payment_id,
                         creditor_number=row.creditor_number,
-                        amount=from_ore(row.invoice_amount_ore), due_date=row.due_date,
-                        srb=row.srb, reminder_date=row.reminder_date),
+                        amount=from_ore(row.invoice_amount_ore),
+                        due_date=next_bank_day(row.due_date), srb=next_bank_day(row.srb),
+                        reminder_date=row.reminder_date),
         psrm=psrm)
 
 
@@ -280,18 +282,25 @@ def claims_for_party(conn: Connection, party: Party) -> list[Claim]:
     return claims_for_accounts(conn, [a.number for a in accounts_for_party(conn, party)])
 
 
+def _srb_passed(claims: list[Claim], day: date) -> list[Claim]:
+    """Those whose SRB has passed on ``day``: a payment is timely up to and including the
+    first bank day on or after SRB (the invoice's SRB), so SRB has passed the day after."""
+    return [c for c in claims if c.invoice is not None and c.invoice.srb < day]
+
+
 def claims_needing_reminder(conn: Connection, day: date) -> list[Claim]:
     """Open claims whose SRB has passed and that have had no reminder yet."""
     c = t.claims.c
-    return _load_claims(conn, and_(c.state == ClaimState.OPEN.value, c.srb < day,
-                                   c.reminder_date.is_(None)))
+    return _srb_passed(_load_claims(conn, and_(c.state == ClaimState.OPEN.value, c.srb < day,
+                                               c.reminder_date.is_(None))), day)
 
 
 def claims_for_handover(conn: Connection, day: date) -> list[Claim]:
-    """Open (or recalled/rejected-and-fixed) claims past SRB with a reminder sent."""
+    """Open claims past SRB with a reminder sent."""
     c = t.claims.c
-    return _load_claims(conn, and_(c.state == ClaimState.OPEN.value, c.srb < day,
-                                   c.reminder_date.is_not(None), c.reminder_date <= day))
+    return _srb_passed(_load_claims(conn, and_(c.state == ClaimState.OPEN.value, c.srb < day,
+                                               c.reminder_date.is_not(None),
+                                               c.reminder_date <= day)), day)
 
 
 def claims_awaiting_psrm(conn: Connection) -> list[Claim]:

@@ -50,18 +50,8 @@ START = "2026-03-02T09:00:00"  # a Monday; every case works relative to it
 #: transport passes the called host on, so ?wsdl's address is right in-process too).
 KNOWN_IN_PROCESS: dict[str, str] = {}
 
-_EARLY_HANDOVER = (
-    "emulator/chain.py _debtor_day (ledger.claims_for_handover: srb < day) hands a claim over "
-    "the day after its SRB even when the SRB falls on a bank closing day; rule OIR-101 (and "
-    "the emulator's own PSRM end, which rejects it AFVIST OIR-101) waits until after "
-    "next_bank_day(SRB). E.g. SRB Saturday 2026-03-21 is handed over on Sunday 2026-03-22 "
-    "instead of Tuesday 2026-03-24")
-
-#: Cases the emulator fails wherever it runs, pending a fix (see the strict xfail below).
-KNOWN_EMULATOR_ISSUES: dict[str, str] = {
-    "OIR-HND-009": _EARLY_HANDOVER,
-    "OIR-PSR-002": "consequence of OIR-HND-009: " + _EARLY_HANDOVER,
-}
+#: Cases the emulator fails wherever it runs, pending a fix: none.
+KNOWN_EMULATOR_ISSUES: dict[str, str] = {}
 KNOWN = {**KNOWN_IN_PROCESS, **KNOWN_EMULATOR_ISSUES}
 
 
@@ -142,7 +132,6 @@ def test_emulator_passes_its_own_suite_over_http(tmp_path: Path) -> None:
     assert report.environment["capture"].startswith(url)
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_EMULATOR_ISSUES["OIR-HND-009"])
 def test_no_hand_over_before_the_bank_day_after_srb(emulator: Flask) -> None:
     report = run_suite(SuiteOptions(target=BASE, session=in_process(emulator), progress=False,
                                     cases=("OIR-HND-009", "OIR-PSR-002")))
