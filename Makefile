@@ -29,6 +29,13 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
+# The PostgreSQL tests (several workers and hosts on one database, the story with 4
+# workers) on a throwaway cluster from Debian's packages; stopped again afterwards.
+test-postgres: $(STAMP)
+	@url=$$(scripts/postgres.sh start) && \
+	OIR_TEST_PG_URL=$$url $(BIN)/pytest -q -m postgres tests/test_postgres.py; \
+	status=$$?; scripts/postgres.sh stop; exit $$status
+
 # Debian's headless Chromium for the browser tests and the screenshots (apt, as root).
 browser:
 	sh scripts/install-chromium.sh

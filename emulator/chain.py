@@ -6,12 +6,17 @@ Each virtual day runs in its own transactions, and outgoing calls are made betwe
 (never inside one), so a day's hand-over reaches the PSRM end over HTTP before the next
 day asks for its receipt. ``processed_day`` in the settings table says how far the chain
 has run; advancing the clock runs every day from there to the new today.
+
+With several workers (or hosts) on one database, every entry here — advancing or setting
+the clock, catching up, polling PSRM — holds :data:`emulator.store.LOCK_CHAIN` across
+processes (``Store.exclusive``) for its whole run, so a day is processed once and a
+second caller waits, then finds the work done (or moves the clock on from where the
+first left it).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -30,12 +35,11 @@ from oir_adapter.model import (
 from . import bookkeeping, clock, ledger, outbox, psrm
 from . import tables as t
 from .runtime import Runtime
-from .store import get_setting, put_setting
+from .store import LOCK_CHAIN, get_setting, put_setting
 
 log = logging.getLogger("emulator.chain")
 _PROCESSED = "processed_day"
 _LAST_SEQ = "psrm_last_seq"
-_lock = threading.Lock()
 MAX_DAYS = 3660  # one advance never runs more than ten years of days
 
 
@@ -66,7 +70,7 @@ def run_days(runtime: Runtime, until: datetime | None) -> list[dict[str, Any]]:
     the clock follows real time). While a day runs, a virtual clock shows that day — at
     ``until``'s time of day — so everything the ends do that day is dated that day."""
     fired: list[dict[str, Any]] = []
-    with _lock:
+    with runtime.store.exclusive(LOCK_CHAIN):
         for _ in range(MAX_DAYS):
             with runtime.store.transaction() as conn:
                 target = until.date() if until is not None else clock.today(conn)
@@ -121,7 +125,13 @@ def _debtor_day(conn: Connection, runtime: Runtime, day: date, now: datetime
 
 
 def poll_psrm(runtime: Runtime, day: date) -> list[dict[str, Any]]:
-    """Fetch receipts for claims PSRM has not finished, then new notifications."""
+    """Fetch receipts for claims PSRM has not finished, then new notifications (once at a
+    time across workers: two pollers would both book the same notifications)."""
+    with runtime.store.exclusive(LOCK_CHAIN):
+        return _poll_psrm(runtime, day)
+
+
+def _poll_psrm(runtime: Runtime, day: date) -> list[dict[str, Any]]:
     fired: list[dict[str, Any]] = []
     when = datetime.combine(day, datetime.min.time()).replace(hour=7)
     with runtime.store.transaction() as conn:
@@ -206,6 +216,11 @@ def take_notification(conn: Connection, runtime: Runtime, note: mapping.PsrmNoti
 
 def advance(runtime: Runtime, *, days: int = 0, hours: int = 0) -> tuple[datetime, list[dict[str, Any]]]:
     """Move the clock forward and run what falls due; return the new now and the events."""
+    with runtime.store.exclusive(LOCK_CHAIN):
+        return _advance(runtime, days=days, hours=hours)
+
+
+def _advance(runtime: Runtime, *, days: int, hours: int) -> tuple[datetime, list[dict[str, Any]]]:
     with runtime.store.transaction() as conn:
         start = clock.now(conn)
         if processed_day(conn) is None:
@@ -220,6 +235,11 @@ def advance(runtime: Runtime, *, days: int = 0, hours: int = 0) -> tuple[datetim
 
 def set_clock(runtime: Runtime, when: datetime) -> tuple[datetime, list[dict[str, Any]]]:
     """Set the clock; forward runs what falls due, backward only moves the hands."""
+    with runtime.store.exclusive(LOCK_CHAIN):
+        return _set_clock(runtime, when)
+
+
+def _set_clock(runtime: Runtime, when: datetime) -> tuple[datetime, list[dict[str, Any]]]:
     with runtime.store.transaction() as conn:
         last = processed_day(conn) or clock.today(conn)
         mark_processed(conn, min(last, when.date()))

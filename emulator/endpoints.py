@@ -30,6 +30,7 @@ from oir_adapter.contracts import Operation, Service, validate_element
 from . import clock, faults, journal, security
 from . import tables as t
 from .soap import Envelope, SoapFault, envelope_bytes, fault_bytes, parse_envelope, soap_action
+from .store import advisory_lock, lock_key
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -213,6 +214,10 @@ def _answer(runtime: Runtime, service: Service, op: Operation, handler: Operatio
     call = Call(runtime=runtime, conn=conn, operation=op, envelope=envelope, now=now,
                 transaction_id=transaction_id)
     digest = request_hash(envelope.body)
+    if transaction_id and conn.dialect.name == "postgresql":
+        # the same TransaktionsID twice at once (a client's retry racing its original):
+        # the second waits for the first and replays it, instead of failing on the key
+        advisory_lock(conn, lock_key("idempotency", service.end, transaction_id))
     replay = _idempotent_replay(conn, service.end, transaction_id, digest, op)
     if isinstance(replay, bytes):
         body_bytes, status = replay, "replayed"

@@ -5,10 +5,19 @@ commits when the block ends and rolls back on any exception, so a request either
 whole or leaves nothing. On SQLite every transaction starts ``BEGIN IMMEDIATE`` (one writer
 at a time, no lock-upgrade deadlocks) and the file runs in WAL with ``synchronous=FULL``:
 accepted means durable.
+
+Several processes may share one database (``oir serve --workers N``, or several hosts on
+PostgreSQL). Work that must run once at a time — the clock's day-by-day chain — takes
+:meth:`Store.exclusive`: a PostgreSQL session advisory lock, or on SQLite an ``flock`` on
+a file next to the database. Counters and settings are written race-free on both.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -31,6 +40,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
@@ -88,7 +98,19 @@ class Store:
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
             _sqlite_pragmas(self.engine)
+        self._database = parsed.database or ""
+        self._exclusive: dict[int, _Exclusive] = {}
+        self._exclusive_guard = threading.Lock()
         self.create_schema()
+
+    def exclusive(self, key: int) -> _Exclusive:
+        """A lock on ``key`` held across every thread and process using this database
+        (re-entrant within a thread): ``with store.exclusive(LOCK_CHAIN): …``."""
+        with self._exclusive_guard:
+            found = self._exclusive.get(key)
+            if found is None:
+                found = self._exclusive[key] = _Exclusive(self, key)
+            return found
 
     def create_schema(self) -> None:
         """Create missing tables. On PostgreSQL several workers start at once, so they
@@ -114,6 +136,79 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class _Exclusive:
+    """One cross-process lock: a thread lock in this process, then the database's own
+    (PostgreSQL advisory lock on a connection of its own, held outside any transaction,
+    released if the process dies) or an ``flock`` beside a SQLite file."""
+
+    def __init__(self, store: Store, key: int) -> None:
+        self.store = store
+        self.key = key
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._conn: Connection | None = None
+        self._fd: int | None = None
+
+    def __enter__(self) -> _Exclusive:
+        self._thread_lock.acquire()
+        try:
+            if self._depth == 0:
+                self._acquire()
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._depth -= 1
+            if self._depth == 0:
+                self._release()
+        finally:
+            self._thread_lock.release()
+
+    def _acquire(self) -> None:
+        store = self.store
+        if store.dialect == "postgresql":
+            conn = store.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                conn.execute(select(func.pg_advisory_lock(self.key)))
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        elif store.dialect == "sqlite" and store._database not in ("", ":memory:"):
+            path = f"{store._database}.lock-{self.key:x}"
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                os.close(fd)
+                raise
+            self._fd = fd
+
+    def _release(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                conn.execute(select(func.pg_advisory_unlock(self.key)))
+            finally:
+                conn.close()  # closing alone would keep a pooled session's lock
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+
+
+def lock_key(*parts: str) -> int:
+    """A PostgreSQL advisory lock key (signed 64 bits) for a tuple of strings."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def advisory_lock(conn: Connection, key: int) -> None:
@@ -149,7 +244,14 @@ def _sqlite_pragmas(engine: Engine) -> None:
 # ---------------------------------------------------------------- small shared tables
 
 def next_number(conn: Connection, name: str, start: int = 1) -> int:
-    """The next value of a named counter (gap-free within committed transactions)."""
+    """The next value of a named counter (gap-free within committed transactions).
+
+    On PostgreSQL two transactions may both find no row for a new counter; the row is
+    created with ``ON CONFLICT DO NOTHING`` first, so the second waits on the first's row
+    lock instead of failing on the primary key."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(pg_insert(t.counters).values(name=name, value=start - 1)
+                     .on_conflict_do_nothing(index_elements=[t.counters.c.name]))
     row = conn.execute(select(t.counters.c.value).where(t.counters.c.name == name)
                        .with_for_update()).first()
     if row is None:
@@ -166,6 +268,11 @@ def get_setting(conn: Connection, key: str, default: Any = None) -> Any:
 
 
 def put_setting(conn: Connection, key: str, value: Any) -> None:
+    if conn.dialect.name == "postgresql":  # one statement: no race on a new key
+        stmt = pg_insert(t.settings).values(key=key, value=value)
+        conn.execute(stmt.on_conflict_do_update(index_elements=[t.settings.c.key],
+                                                set_={"value": stmt.excluded.value}))
+        return
     if conn.execute(select(t.settings.c.key).where(t.settings.c.key == key)).first() is None:
         conn.execute(insert(t.settings).values(key=key, value=value))
     else:

@@ -1,0 +1,242 @@
+"""The emulator on PostgreSQL with several gunicorn workers: state is shared, the end-to-end
+story passes with 4 workers, clock-driven work (hand-over, PSRM progression and polling,
+callbacks) runs once however many workers are asked at the same moment, and a client's
+retry racing its original is answered once.
+
+The PostgreSQL tests need a server: ``make test-postgres`` starts one
+(``scripts/postgres.sh``) and sets ``OIR_TEST_PG_URL``; without it they are skipped. Each
+gets a database of its own, dropped afterwards. The run-once test also runs on SQLite
+with several workers (file locks instead of advisory locks), in every ``make test``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import date
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from emulator.store import Store, next_number, put_setting
+from oir_adapter import messages
+from oir_adapter.clients import clients_for
+from oir_adapter.model import Party
+
+from .emulator_process import EmulatorProcess
+from .test_debtor_end import CALLER, spec
+from .test_e2e_story import run_story
+
+PG_URL = os.environ.get("OIR_TEST_PG_URL")
+
+
+def needs_postgres(fn: Any) -> Any:
+    fn = pytest.mark.skipif(not PG_URL, reason="no PostgreSQL: set OIR_TEST_PG_URL, or run "
+                            "`make test-postgres` (scripts/postgres.sh starts one)")(fn)
+    return pytest.mark.postgres(fn)
+
+
+@pytest.fixture
+def pg_db() -> Iterator[str]:
+    """A fresh, empty database on the test server; dropped afterwards."""
+    assert PG_URL
+    url = make_url(PG_URL)
+    name = f"oir_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": name})
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def serve(tmp_path: Path, db_url: str, workers: int = 4) -> EmulatorProcess:
+    return EmulatorProcess(tmp_path / "pg", db_url=db_url, workers=workers)
+
+
+def admin(url: str, method: str, path: str, **body: Any) -> Any:
+    r = requests.request(method, f"{url}/_admin{path}", json=body or None, timeout=120)
+    assert r.status_code in (200, 201), r.text
+    return r.json()
+
+
+@needs_postgres
+def test_the_story_passes_on_postgresql_with_four_workers(tmp_path: Path, pg_db: str) -> None:
+    with serve(tmp_path, pg_db) as emu:
+        assert admin(emu.url, "GET", "/health")["db"] == "postgresql"
+        run_story(emu.url)
+
+
+@needs_postgres
+def test_workers_share_one_state(tmp_path: Path, pg_db: str) -> None:
+    """Accounts made through whichever worker answered are found through every other."""
+    with serve(tmp_path, pg_db) as emu:
+        def make(n: int) -> str:
+            soap = clients_for(emu.url)
+            try:
+                number = soap.debitor_registrering.call(
+                    "OpretDebitorkonto", messages.opret_debitorkonto(
+                        CALLER, reference=f"R-{n}", party=Party.cpr("0405871270"),
+                        name=f"N{n}")).findtext("DebitorkontoNummer")
+                assert number
+                return number
+            finally:
+                soap.close()
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            numbers = list(pool.map(make, range(48)))
+        assert len(set(numbers)) == 48  # one counter, no number handed out twice
+        seen = {a["number"] for a in admin(emu.url, "GET", "/accounts?limit=1000")}
+        assert seen == set(numbers)
+
+
+@contextmanager
+def hosts(tmp_path: Path, db_url: str, count: int, workers: int) -> Iterator[list[str]]:
+    """``count`` separate ``oir serve`` processes (as on separate hosts) on one database."""
+    procs: list[EmulatorProcess] = []
+    try:
+        for n in range(count):
+            procs.append(EmulatorProcess(tmp_path / f"host{n}", db_url=db_url,
+                                         workers=workers).start())
+        yield [p.url for p in procs]
+    finally:
+        for p in procs:
+            p.stop()
+
+
+@needs_postgres
+def test_clock_driven_work_runs_once_on_postgresql(tmp_path: Path, pg_db: str) -> None:
+    with hosts(tmp_path, pg_db, count=2, workers=2) as urls:
+        check_clock_work_runs_once(urls)
+
+
+def test_clock_driven_work_runs_once_on_sqlite_across_processes(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    with hosts(tmp_path, db_url, count=3, workers=1) as urls:
+        check_clock_work_runs_once(urls)
+
+
+def check_clock_work_runs_once(urls: list[str], claims: int = 6) -> None:
+    """Eight advances at once, spread over processes and their workers (each also running
+    its own background worker): every claim is handed over once, PSRM gets one delivery
+    per claim, the fagsystem hears each state change once, the outbox sends each item
+    once, and the clock moves eight days."""
+    url = urls[0]
+    admin(url, "PUT", "/clock", now="2026-03-02T10:00:00")
+    soap = clients_for(url)
+    ids = []
+    for n in range(claims):
+        number = soap.debitor_registrering.call(
+            "OpretDebitorkonto", messages.opret_debitorkonto(
+                CALLER, reference=f"R-{n}", party=Party.cpr("0405871270"),
+                name=f"N{n}")).findtext("DebitorkontoNummer")
+        assert number
+        r = soap.debitor_registrering.call("OpretFordring", messages.opret_fordring(
+            CALLER, account_number=number, claim=spec(
+                ref=f"C-{n}", principal="250.00", due_date=date(2026, 3, 3),
+                srb=date(2026, 3, 4))))
+        assert r.ok, r.errors
+        ids.append(r.findtext("FordringID"))
+    soap.close()
+
+    barrier = threading.Barrier(8)
+
+    def advance(n: int) -> Any:
+        barrier.wait()
+        return admin(urls[n % len(urls)], "POST", "/clock/advance", days=1)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(advance, range(8)))
+    # advances are serialised, not merged: eight one-day steps
+    assert sorted(r["now"] for r in results)[-1] == "2026-03-10T10:00:00"
+    assert admin(url, "GET", "/clock")["now"] == "2026-03-10T10:00:00"
+    handovers = [e for r in results for e in r["events"] if e["event"] == "handover"]
+    assert Counter(e["claim_id"] for e in handovers) == Counter(ids)
+    admin(url, "POST", "/poll")
+
+    psrm = admin(url, "GET", "/psrm")
+    assert len(psrm["claims"]) == claims
+    assert sorted(D(c["amount"]) for c in psrm["claims"]) == [D("250.00")] * claims
+    inbound = admin(url, "GET",
+                    "/journal?end=psrm&operation=MFFordringIndberet&limit=1000")
+    assert [j["status"] for j in inbound] == ["ok"] * claims
+    outgoing = admin(url, "GET", "/journal?end=oir&limit=10000")
+    sent = Counter(j["correlation"].get("outbox") for j in outgoing
+                   if j["direction"] == "out" and j["status"] == "ok")
+    assert sent and set(sent.values()) == {1}
+    items = admin(url, "GET", "/outbox?limit=1000")
+    assert {i["status"] for i in items} == {"SENT"}
+    events = admin(url, "GET", "/fagsystem/events")
+    handed = Counter(e["claim_id"] for e in events
+                     if e["type"] == "TILSTAND" and e["status"] == "OVERDRAGET")
+    assert handed == Counter(ids)
+
+
+@needs_postgres
+def test_schema_creation_and_counters_survive_a_race(pg_db: str) -> None:
+    """Workers start together: creating the schema and taking the first number of a
+    counter must not fail in the one that comes second."""
+    barrier = threading.Barrier(6)
+    stores: list[Store] = []
+
+    def start(_: int) -> int:
+        barrier.wait()
+        store = Store(pg_db)
+        stores.append(store)
+        with store.transaction() as conn:
+            put_setting(conn, "raced", {"by": threading.get_ident()})
+            return next_number(conn, "raced")
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        numbers = list(pool.map(start, range(6)))
+    assert sorted(numbers) == [1, 2, 3, 4, 5, 6]
+    for store in stores:
+        store.dispose()
+
+
+@needs_postgres
+def test_a_retry_racing_its_original_is_answered_once(tmp_path: Path, pg_db: str) -> None:
+    """The same OpretFordring (same TransaktionsID) eight times at once over four workers:
+    one claim, and every caller gets the same answer."""
+    with serve(tmp_path, pg_db) as emu:
+        admin(emu.url, "PUT", "/clock", now="2026-03-02T10:00:00")
+        soap = clients_for(emu.url)
+        number = soap.debitor_registrering.call("OpretDebitorkonto", messages.opret_debitorkonto(
+            CALLER, reference="R", party=Party.cpr("0405871270"), name="N")).findtext(
+            "DebitorkontoNummer")
+        soap.close()
+        assert number
+        body = messages.opret_fordring(CALLER, account_number=number, claim=spec(ref="SAME"),
+                                       transaction_id=str(uuid.uuid4()))
+        barrier = threading.Barrier(8)
+
+        def send(_: int) -> tuple[str | None, str | None]:
+            clients = clients_for(emu.url)
+            try:
+                barrier.wait()
+                r = clients.debitor_registrering.call("OpretFordring", body)
+                return r.findtext("FordringID"), r.findtext("Opkraevning/BetalingsID")
+            finally:
+                clients.close()
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = set(pool.map(send, range(8)))
+        assert len(answers) == 1 and None not in next(iter(answers))
+        journal = admin(emu.url, "GET", "/journal?operation=OpretFordring&limit=100")
+        assert sorted(j["status"] for j in journal) == ["ok"] + ["replayed"] * 7
