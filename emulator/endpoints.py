@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Request, Response
 from lxml import etree
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 from werkzeug.exceptions import ClientDisconnected
 
 from oir_adapter.contracts import Operation, Service, validate_element
@@ -234,7 +234,7 @@ def _answer(runtime: Runtime, service: Service, op: Operation, handler: Operatio
         body_bytes = envelope_bytes(reply)
         status = call.outcome
         if transaction_id and replay is None:
-            conn.execute(insert(t.idempotency).values(
+            conn.execute(_STORE, dict(
                 end=service.end, transaction_id=transaction_id, operation=op.name,
                 request_hash=digest, response_xml=body_bytes, http_status=200))
     journal.record(conn, journal.Exchange(
@@ -322,13 +322,18 @@ def _operation(service: Service, envelope: Envelope, action_header: str | None) 
                               f"{{{qname.namespace}}}{qname.localname} (known: {known})")
 
 
+# built once: every request runs them (see store.py)
+_STORED = select(t.idempotency).where(t.idempotency.c.end == bindparam("end"),
+                                      t.idempotency.c.transaction_id == bindparam("tid"))
+_STORE = insert(t.idempotency)
+
+
 def _idempotent_replay(conn: Connection, end: str, transaction_id: str | None, digest: str,
                        op: Operation) -> bytes | str | None:
     """Stored reply bytes for a repeat, ``"conflict"`` for a reuse with another body."""
     if not transaction_id:
         return None
-    row = conn.execute(select(t.idempotency).where(
-        t.idempotency.c.end == end, t.idempotency.c.transaction_id == transaction_id)).first()
+    row = conn.execute(_STORED, {"end": end, "tid": transaction_id}).first()
     if row is None:
         return None
     if row.request_hash == digest and row.operation == op.name:

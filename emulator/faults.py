@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from . import tables as t
 
@@ -50,11 +50,14 @@ def add(conn: Connection, spec: dict[str, Any]) -> Fault:
     return Fault(int(result.inserted_primary_key[0]), operation, kind, count, delay)  # type: ignore[index]
 
 
+_ARMED = (select(t.faults).where(t.faults.c.operation == bindparam("operation"),
+                                 t.faults.c.remaining > 0).order_by(t.faults.c.id).limit(1))
+
+
 def take(conn: Connection, operation: str) -> Fault | None:
-    """Consume one use of the oldest fault armed for ``operation``, if any."""
-    row = conn.execute(select(t.faults).where(t.faults.c.operation == operation,
-                                              t.faults.c.remaining > 0)
-                       .order_by(t.faults.c.id).limit(1)).first()
+    """Consume one use of the oldest fault armed for ``operation``, if any (every request
+    asks, so the query is built once)."""
+    row = conn.execute(_ARMED, {"operation": operation}).first()
     if row is None:
         return None
     if row.remaining <= 1:

@@ -40,8 +40,11 @@ def _text(data: bytes | None) -> str | None:
     return None if data is None else data.decode("utf-8", errors="replace")
 
 
+_INSERT = insert(t.journal)  # built once: every request runs it (see store.py)
+
+
 def record(conn: Connection, x: Exchange, *, virtual_at: datetime) -> int:
-    result = conn.execute(insert(t.journal).values(
+    result = conn.execute(_INSERT, dict(
         at=datetime.now(), virtual_at=virtual_at, end=x.end, direction=x.direction,
         service=x.service, operation=x.operation, status=x.status, http_status=x.http_status,
         transaction_id=x.transaction_id, correlation=dict(x.correlation or {}),

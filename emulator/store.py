@@ -32,6 +32,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -60,6 +61,7 @@ wsse_nonces = Table(
 #: Advisory lock keys (PostgreSQL): one per kind of work that must not run twice at once.
 LOCK_SCHEMA = 0x4F49_5201
 LOCK_CHAIN = 0x4F49_5202
+LOCK_WRITERS = 0x4F49_5203  # SQLite only: one writing transaction at a time
 
 
 def default_url() -> str:
@@ -101,6 +103,8 @@ class Store:
         self._database = parsed.database or ""
         self._exclusive: dict[int, _Exclusive] = {}
         self._exclusive_guard = threading.Lock()
+        self._writers = (self.exclusive(LOCK_WRITERS) if self.dialect == "sqlite"
+                         and self._database not in ("", ":memory:") else None)
         self.create_schema()
 
     def exclusive(self, key: int) -> _Exclusive:
@@ -124,8 +128,17 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """One unit of work: commit at the end of the block, roll back on error."""
-        with self.engine.begin() as conn:
+        """One unit of work: commit at the end of the block, roll back on error.
+
+        On a SQLite file, writers queue on a lock of their own (threads, then processes
+        through ``flock``) before ``BEGIN IMMEDIATE``: SQLite's busy handler would
+        otherwise make them poll with sleeps of up to 100 ms, which under load turns
+        milliseconds of work into seconds of waiting."""
+        if self._writers is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._writers, self.engine.begin() as conn:
             yield conn
 
     def reset(self) -> None:
@@ -243,6 +256,20 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
 # ---------------------------------------------------------------- small shared tables
 
+# Statements built once: SQLAlchemy then only looks up the compiled form (~20 µs a call
+# instead of ~60 µs for a statement made afresh with literal values).
+_COUNTER = (select(t.counters.c.value).where(t.counters.c.name == bindparam("name"))
+            .with_for_update())
+_COUNTER_NEW = insert(t.counters)
+_COUNTER_SET = update(t.counters).where(t.counters.c.name == bindparam("name_")).values(
+    value=bindparam("value"))
+_SETTING = select(t.settings.c.value).where(t.settings.c.key == bindparam("key"))
+_SETTING_KEY = select(t.settings.c.key).where(t.settings.c.key == bindparam("key"))
+_SETTING_NEW = insert(t.settings)
+_SETTING_SET = update(t.settings).where(t.settings.c.key == bindparam("key_")).values(
+    value=bindparam("value"))
+
+
 def next_number(conn: Connection, name: str, start: int = 1) -> int:
     """The next value of a named counter (gap-free within committed transactions).
 
@@ -252,18 +279,17 @@ def next_number(conn: Connection, name: str, start: int = 1) -> int:
     if conn.dialect.name == "postgresql":
         conn.execute(pg_insert(t.counters).values(name=name, value=start - 1)
                      .on_conflict_do_nothing(index_elements=[t.counters.c.name]))
-    row = conn.execute(select(t.counters.c.value).where(t.counters.c.name == name)
-                       .with_for_update()).first()
+    row = conn.execute(_COUNTER, {"name": name}).first()
     if row is None:
-        conn.execute(insert(t.counters).values(name=name, value=start))
+        conn.execute(_COUNTER_NEW, {"name": name, "value": start})
         return start
     value = int(row[0]) + 1
-    conn.execute(update(t.counters).where(t.counters.c.name == name).values(value=value))
+    conn.execute(_COUNTER_SET, {"name_": name, "value": value})
     return value
 
 
 def get_setting(conn: Connection, key: str, default: Any = None) -> Any:
-    row = conn.execute(select(t.settings.c.value).where(t.settings.c.key == key)).first()
+    row = conn.execute(_SETTING, {"key": key}).first()
     return default if row is None else row[0]
 
 
@@ -273,7 +299,7 @@ def put_setting(conn: Connection, key: str, value: Any) -> None:
         conn.execute(stmt.on_conflict_do_update(index_elements=[t.settings.c.key],
                                                 set_={"value": stmt.excluded.value}))
         return
-    if conn.execute(select(t.settings.c.key).where(t.settings.c.key == key)).first() is None:
-        conn.execute(insert(t.settings).values(key=key, value=value))
+    if conn.execute(_SETTING_KEY, {"key": key}).first() is None:
+        conn.execute(_SETTING_NEW, {"key": key, "value": value})
     else:
-        conn.execute(update(t.settings).where(t.settings.c.key == key).values(value=value))
+        conn.execute(_SETTING_SET, {"key_": key, "value": value})
