@@ -138,6 +138,19 @@ def _serve(runtime: Runtime, service: Service, request: Request,
         return _reply_fault(runtime, service, op, fault, started, kept)
     handler = handlers[op.name]
     transaction_id = handler.transaction_id(envelope.body)
+    if op.name in READ_ONLY_OPERATIONS:
+        try:
+            read = _answer_read(runtime, service, op, handler, envelope, transaction_id,
+                                started, kept, admission)
+        except SoapFault as fault:
+            return _reply_fault(runtime, service, op, fault, started, kept)
+        except Exception as exc:
+            log.exception("%s failed", op.name)
+            return _reply_fault(runtime, service, op, SoapFault(
+                "Server", f"internal error while handling {op.name}: {type(exc).__name__}"),
+                started, kept)
+        if read is not None:
+            return read.response
     try:
         # One transaction per request: the injected fault is used up, the nonce
         # remembered, the request handled and journaled together, or none of it.
@@ -248,6 +261,65 @@ def _answer(runtime: Runtime, service: Service, op: Operation, handler: Operatio
 
 
 _JOURNAL_MAX = 1_000_000
+
+#: Operations that only read. They are answered from a snapshot that takes no write lock
+#: (several at once, beside a writer), then journaled in a short transaction of their own.
+READ_ONLY_OPERATIONS = frozenset({
+    "SoegDebitorkonto", "HentDebitorkonto", "SoegDelfordringTilIndbetaling",
+    "MFKvitteringHent", "MFUnderretSamlingHent",
+})
+
+
+def _answer_read(runtime: Runtime, service: Service, op: Operation, handler: OperationHandler,
+                 envelope: Envelope, transaction_id: str | None, started: float, data: bytes,
+                 admission: security.Admission) -> _Answer | None:
+    """A read-only operation, or None when it must take the ordinary path (a fault is
+    armed for it, or the request does not validate: both answered and journaled there)."""
+    with runtime.store.snapshot() as conn:
+        if faults.armed_for(conn, op.name) or validate_element(envelope.body):
+            return None
+        now = clock.now(conn)
+        call = Call(runtime=runtime, conn=conn, operation=op, envelope=envelope, now=now,
+                    transaction_id=transaction_id)
+        digest = request_hash(envelope.body)
+        replay = _idempotent_replay(conn, service.end, transaction_id, digest, op)
+        if isinstance(replay, bytes):
+            body_bytes, status = replay, "replayed"
+        else:
+            if replay == "conflict":
+                reply = handler.refuse_duplicate(call, transaction_id or "")
+                call.outcome = "rejected"
+            else:
+                reply = handler.handle(call)
+            problems = validate_element(reply) if runtime.config.validate_responses else []
+            if problems:
+                raise AssertionError(f"{op.response} fails its own schema: "
+                                     + "; ".join(str(p) for p in problems[:5]))
+            body_bytes = envelope_bytes(reply)
+            status = call.outcome
+    with runtime.store.transaction() as conn:
+        security.remember_nonce(conn, admission, runtime.config)
+        if transaction_id and replay is None:
+            _store_once(conn, dict(
+                end=service.end, transaction_id=transaction_id, operation=op.name,
+                request_hash=digest, response_xml=body_bytes, http_status=200))
+        journal.record(conn, journal.Exchange(
+            end=service.end, direction="in", service=service.name, operation=op.name,
+            status=status, http_status=200, started=started, request_xml=data,
+            response_xml=body_bytes, transaction_id=transaction_id,
+            correlation=call.correlation, summary=call.summary), virtual_at=now)
+    return _Answer(_reply_bytes(body_bytes, None))
+
+
+def _store_once(conn: Connection, row: dict[str, Any]) -> None:
+    """Keep a read's answer for replay, unless the same TransaktionsID got there first
+    (two reads racing: both answered, the first one kept)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        conn.execute(pg_insert(t.idempotency).values(**row).on_conflict_do_nothing())
+    else:
+        conn.execute(_STORE.prefix_with("OR IGNORE"), row)
 
 
 def _first(fault: SoapFault) -> str:

@@ -54,6 +54,11 @@ _ARMED = (select(t.faults).where(t.faults.c.operation == bindparam("operation"),
                                  t.faults.c.remaining > 0).order_by(t.faults.c.id).limit(1))
 
 
+def armed_for(conn: Connection, operation: str) -> bool:
+    """Whether a fault waits for ``operation`` (a read: nothing is used up)."""
+    return conn.execute(_ARMED, {"operation": operation}).first() is not None
+
+
 def take(conn: Connection, operation: str) -> Fault | None:
     """Consume one use of the oldest fault armed for ``operation``, if any (every request
     asks, so the query is built once)."""

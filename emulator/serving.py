@@ -50,7 +50,7 @@ def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: 
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", 8)
+            self.cfg.set("threads", int(os.environ.get("OIR_THREADS", "8")))
             self.cfg.set("timeout", 120)
             self.cfg.set("graceful_timeout", 5)
             self.cfg.set("accesslog", None)

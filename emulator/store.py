@@ -4,7 +4,7 @@
 commits when the block ends and rolls back on any exception, so a request either lands
 whole or leaves nothing. On SQLite every transaction starts ``BEGIN IMMEDIATE`` (one writer
 at a time, no lock-upgrade deadlocks) and the file runs in WAL with ``synchronous=FULL``:
-accepted means durable.
+accepted means durable (``OIR_SQLITE_SYNC=NORMAL`` trades power-cut durability for speed).
 
 Several processes may share one database (``oir serve --workers N``, or several hosts on
 PostgreSQL). Work that must run once at a time — the clock's day-by-day chain — takes
@@ -116,6 +116,24 @@ class Store:
                 found = self._exclusive[key] = _Exclusive(self, key)
             return found
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read-only transaction: a consistent view that takes no write lock, so reads
+        run side by side with each other and with a writer (SQLite in WAL mode). Writing
+        in it fails (``PRAGMA query_only`` / ``SET TRANSACTION READ ONLY``)."""
+        with self.engine.connect().execution_options(oir_read_only=True) as conn:
+            raw: Any = conn.connection.driver_connection  # pragmas outside any transaction
+            if self.dialect == "sqlite":
+                raw.execute("PRAGMA query_only=1")
+            try:
+                with conn.begin():
+                    if self.dialect == "postgresql":
+                        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+                    yield conn
+            finally:
+                if self.dialect == "sqlite":
+                    raw.execute("PRAGMA query_only=0")
+
     def create_schema(self) -> None:
         """Create missing tables. On PostgreSQL several workers start at once, so they
         take turns under an advisory lock (two concurrent ``CREATE TABLE`` of one name
@@ -148,6 +166,8 @@ class Store:
                 conn.execute(delete(table))
 
     def dispose(self) -> None:
+        for lock in list(self._exclusive.values()):
+            lock.close()
         self.engine.dispose()
 
 
@@ -162,7 +182,8 @@ class _Exclusive:
         self._thread_lock = threading.RLock()
         self._depth = 0
         self._conn: Connection | None = None
-        self._fd: int | None = None
+        self._fd: int | None = None  # the lock file while the lock is held
+        self._file: int | None = None  # the lock file, kept open between uses
 
     def __enter__(self) -> _Exclusive:
         self._thread_lock.acquire()
@@ -194,14 +215,11 @@ class _Exclusive:
                 raise
             self._conn = conn
         elif store.dialect == "sqlite" and store._database not in ("", ":memory:"):
-            path = f"{store._database}.lock-{self.key:x}"
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            except BaseException:
-                os.close(fd)
-                raise
-            self._fd = fd
+            if self._file is None:  # opened once: an open() per lock costs more than flock
+                path = f"{store._database}.lock-{self.key:x}"
+                self._file = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+            self._fd = self._file
 
     def _release(self) -> None:
         if self._conn is not None:
@@ -212,10 +230,13 @@ class _Exclusive:
                 conn.close()  # closing alone would keep a pooled session's lock
         if self._fd is not None:
             fd, self._fd = self._fd, None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-            finally:
-                os.close(fd)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        with self._thread_lock:
+            if self._file is not None:
+                os.close(self._file)
+                self._file = None
 
 
 def lock_key(*parts: str) -> int:
@@ -239,19 +260,28 @@ def try_advisory_lock(conn: Connection, key: int) -> bool:
     return bool(conn.execute(select(func.pg_try_advisory_xact_lock(key))).scalar_one())
 
 
+#: ``OIR_SQLITE_SYNC``: FULL (default) fsyncs every commit, so an accepted request survives
+#: a power cut; NORMAL fsyncs only at checkpoints in WAL mode: a commit still survives the
+#: process being killed (the crash test holds), not the machine losing power.
+_SQLITE_SYNC = os.environ.get("OIR_SQLITE_SYNC", "FULL").strip().upper()
+if _SQLITE_SYNC not in ("FULL", "NORMAL", "EXTRA"):
+    raise ValueError(f"OIR_SQLITE_SYNC: {_SQLITE_SYNC!r} is not FULL, NORMAL or EXTRA")
+
+
 def _sqlite_pragmas(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cur = dbapi_connection.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute(f"PRAGMA synchronous={_SQLITE_SYNC}")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get("oir_read_only")
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 # ---------------------------------------------------------------- small shared tables
