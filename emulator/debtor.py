@@ -451,33 +451,41 @@ def _payment_element(p: ledger.PaymentRecord, lines: Sequence[Coverage]) -> etre
 
 
 def _locate_payment(call: Call) -> tuple[DebtorAccount | None, list[rules.Violation], Reader]:
-    """Find the account a payment goes to: account number, FIK id, claim id, or payer."""
-    r = _r(call.body)
-    i = r.find("Indbetaling")
+    """Check a payment and find the account it goes to: the account number, else the FIK
+    id's claim, else the claim id's, else the payer's account with this authority."""
+    i = _r(call.body).find("Indbetaling")
     assert i is not None
-    authority = r.text("MyndighedCVR")
+    account, errors = _payment_account(call, i)
+    amount = i.money("Beloeb")
+    if amount <= 0:
+        errors.append(_v("OIR-108", "payment.amount", amount=amount))
+    return account, errors, i
+
+
+def _payment_account(call: Call, i: Reader) -> tuple[DebtorAccount | None, list[rules.Violation]]:
     number = i.opt_text("DebitorkontoNummer")
     fik = i.opt_text("BetalingsID")
     claim_id = i.opt_text("FordringID")
     payer = i.find("Indbetaler")
     if number is not None:
         account = _own_account(call, number)
-        return account, ([] if account else [_v("OIR-301", account=number)]), i
+        return account, ([] if account else [_v("OIR-301", account=number)])
     if fik is not None:
         claim = ledger.claim_by_payment_id(call.conn, fik)
         account = _own_account(call, claim.account_number) if claim else None
-        return account, ([] if account else [_v("OIR-307", payment_id=fik)]), i
+        return account, ([] if account else [_v("OIR-307", payment_id=fik)])
     if claim_id is not None:
         claim = ledger.get_claim(call.conn, claim_id)
         account = _own_account(call, claim.account_number) if claim else None
         return account, ([] if account else [_v("OIR-302", "payment.claim_id",
-                                                claim_id=claim_id)]), i
+                                                claim_id=claim_id)])
     if payer is not None:
+        authority = _r(call.body).text("MyndighedCVR")
         accounts = [a for a in ledger.accounts_for_party(call.conn, decode_party(payer))
                     if a.authority_cvr == authority]
         if accounts:
-            return accounts[0], [], i
-    return None, [_v("OIR-306")], i
+            return accounts[0], []
+    return None, [_v("OIR-306")]
 
 
 def _plan_payment(call: Call, account: DebtorAccount, i: Reader
@@ -504,11 +512,9 @@ def _payment_reply(call: Call, response: str, account_number: str, i: Reader,
 def foretag_indbetaling(call: Call) -> etree._Element:
     response = "ForetagIndbetalingResponse"
     account, errors, i = _locate_payment(call)
-    amount = i.money("Beloeb")
-    if amount <= 0:
-        errors.append(_v("OIR-108", "payment.amount", amount=amount))
     if errors or account is None:
         return _answer_errors(call, response, errors)
+    amount = i.money("Beloeb")
     payment_id = i.text("IndbetalingID")
     digest = request_hash(i.element)
     known = ledger.get_payment(call.conn, payment_id)
@@ -537,13 +543,10 @@ def foretag_indbetaling(call: Call) -> etree._Element:
 def soeg_delfordring_til_indbetaling(call: Call) -> etree._Element:
     response = "SoegDelfordringTilIndbetalingResponse"
     account, errors, i = _locate_payment(call)
-    amount = i.money("Beloeb")
-    if amount <= 0:
-        errors.append(_v("OIR-108", "payment.amount", amount=amount))
     if errors or account is None:
         return _answer_errors(call, response, errors)
     _claims, lines, surplus = _plan_payment(call, account, i)
-    call.summary = f"preview {amount} DKK: {len(lines)} lines"
+    call.summary = f"preview {i.money('Beloeb')} DKK: {len(lines)} lines"
     return _payment_reply(call, response, account.number, i, lines, surplus)
 
 
