@@ -26,7 +26,11 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q
 
+# The HTTP figures use wrk (Debian's package) when it can be had, else Python threads.
 bench: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) \
+	  >/dev/null 2>&1; } || echo "bench: wrk not available; using Python threads for load"
 	$(BIN)/python -m benchmarks
 
 # The PostgreSQL tests (several workers and hosts on one database, the story with 4
