@@ -120,7 +120,12 @@ class Store:
     def snapshot(self) -> Iterator[Connection]:
         """A read-only transaction: a consistent view that takes no write lock, so reads
         run side by side with each other and with a writer (SQLite in WAL mode). Writing
-        in it fails (``PRAGMA query_only`` / ``SET TRANSACTION READ ONLY``)."""
+        in it fails (``PRAGMA query_only`` / ``SET TRANSACTION READ ONLY``). An in-memory
+        SQLite database has one shared connection: there it is an ordinary transaction."""
+        if self.dialect == "sqlite" and self._database in ("", ":memory:"):
+            with self.transaction() as shared:
+                yield shared
+            return
         with self.engine.connect().execution_options(oir_read_only=True) as conn:
             raw: Any = conn.connection.driver_connection  # pragmas outside any transaction
             if self.dialect == "sqlite":

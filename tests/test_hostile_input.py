@@ -6,6 +6,7 @@ entry."""
 from __future__ import annotations
 
 import codecs
+import copy
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -61,6 +62,12 @@ def edit(data: bytes, fn: Callable[[etree._Element], None]) -> bytes:
 def drop_first_child(root: etree._Element) -> None:
     request = root.find(f"{ENV}Body")[0]  # type: ignore[index]
     request.remove(request[0])
+
+
+def double_first_child(root: etree._Element) -> None:
+    """Hovedoplysninger (ØIR) or Kontekst (PSRM) twice."""
+    request = root.find(f"{ENV}Body")[0]  # type: ignore[index]
+    request.insert(0, copy.deepcopy(request[0]))
 
 
 def rename_namespace(data: bytes) -> bytes:
@@ -160,6 +167,8 @@ CASES: dict[str, Case] = {
     "no_namespace": (lambda d: swap_body_child(d, b"<OpretFordringRequest/>"), XML, 500,
                      "unknown operation"),
     "missing_first_header_element": (lambda d: edit(d, drop_first_child), XML, 500,
+                                     "does not validate against its schema"),
+    "doubled_first_header_element": (lambda d: edit(d, double_first_child), XML, 500,
                                      "does not validate against its schema"),
 }
 
