@@ -392,3 +392,12 @@ def test_a_served_emulator_with_auth_on_hands_over_through_its_own_checks(
             assert konto.findtext("Debitorkonto/FordringSamling/Fordring/PSRM/OverdragetBeloeb") == "700.00"
         finally:
             soap.close()
+
+
+def test_a_saml_header_is_accepted_unchecked_by_default(tmp_path: Path) -> None:
+    """Real PSRM senders put a SAML assertion in a mandatory wsse:Security header; with no
+    issuer configured the PSRM end takes it without judging it."""
+    header = security.security_header(security.saml_assertion("https://any.example/", "x"))
+    header.set(f"{{{SOAP11_ENV_NS}}}mustUnderstand", "1")
+    with in_process(tmp_path) as emu:
+        assert emu.post_raw(PSRM, envelope(psrm_request(), header)).status_code == 200
