@@ -12,7 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 
 from oir_adapter.bankdays import next_bank_day
 from oir_adapter.model import (
@@ -48,7 +48,7 @@ from .store import from_ore, to_ore
 
 def insert_account(conn: Connection, account: DebtorAccount, created: datetime) -> None:
     d = account.debtor
-    conn.execute(insert(t.accounts).values(
+    conn.execute(insert(t.accounts), dict(
         number=account.number, authority_cvr=account.authority_cvr,
         fagsystem_id=account.fagsystem_id, fagsystem_reference=account.fagsystem_reference,
         party_kind=d.party.kind.value, party_number=d.party.number, name=d.name,
@@ -72,8 +72,11 @@ def _account(row: Any) -> DebtorAccount:
         fagsystem_id=row.fagsystem_id, status=AccountStatus(row.status))
 
 
+_ACCOUNT_BY_NUMBER = select(t.accounts).where(t.accounts.c.number == bindparam("v"))
+
+
 def get_account(conn: Connection, number: str, *, with_claims: bool = False) -> DebtorAccount | None:
-    row = conn.execute(select(t.accounts).where(t.accounts.c.number == number)).first()
+    row = conn.execute(_ACCOUNT_BY_NUMBER, {"v": number}).first()
     if row is None:
         return None
     account = _account(row)
@@ -158,7 +161,7 @@ def count_accounts(conn: Connection) -> int:
 def insert_claim(conn: Connection, claim: Claim) -> None:
     assert claim.invoice is not None and claim.remaining_principal is not None
     inv = claim.invoice
-    conn.execute(insert(t.claims).values(
+    conn.execute(insert(t.claims), dict(
         id=claim.id, account_number=claim.account_number,
         fagsystem_claim_id=claim.fagsystem_claim_id, type_code=claim.type_code,
         art=claim.art.value if claim.art else None, description=claim.description,
@@ -197,13 +200,19 @@ def _psrm_values(p: PsrmHandover | None) -> dict[str, Any]:
 def save_claim(conn: Connection, claim: Claim) -> None:
     """Write back what changes after registration: remainders, state, deferral, PSRM."""
     assert claim.remaining_principal is not None and claim.invoice is not None
-    conn.execute(update(t.claims).where(t.claims.c.id == claim.id).values(
-        remaining_principal_ore=to_ore(claim.remaining_principal), state=claim.state.value,
-        deferral_until=claim.deferral_until, reminder_date=claim.invoice.reminder_date,
-        art=claim.art.value if claim.art else None, **_psrm_values(claim.psrm)))
-    for s in claim.sub_claims:
-        conn.execute(update(t.sub_claims).where(t.sub_claims.c.id == s.id)
-                     .values(remaining_ore=to_ore(s.remaining)))
+    conn.execute(_SAVE_CLAIM, dict(
+        key=claim.id, remaining_principal_ore=to_ore(claim.remaining_principal),
+        state=claim.state.value, deferral_until=claim.deferral_until,
+        reminder_date=claim.invoice.reminder_date, art=claim.art.value if claim.art else None,
+        **_psrm_values(claim.psrm)))
+    if claim.sub_claims:
+        conn.execute(_SAVE_SUB_CLAIM, [{"key": s.id, "remaining_ore": to_ore(s.remaining)}
+                                       for s in claim.sub_claims])
+
+
+# Built once: the SET columns come from the parameters, so no statement is rebuilt per call.
+_SAVE_CLAIM = update(t.claims).where(t.claims.c.id == bindparam("key"))
+_SAVE_SUB_CLAIM = update(t.sub_claims).where(t.sub_claims.c.id == bindparam("key"))
 
 
 def _claim(row: Any, subs: list[SubClaim]) -> Claim:
@@ -237,14 +246,34 @@ def _claim(row: Any, subs: list[SubClaim]) -> Claim:
         psrm=psrm)
 
 
-def _load_claims(conn: Connection, where: Any) -> list[Claim]:
-    rows = conn.execute(select(t.claims).where(where).order_by(t.claims.c.id)).all()
+def _claims_where(where: Any) -> Any:
+    return select(t.claims).where(where).order_by(t.claims.c.id)
+
+
+# The lookups every request makes, built once with bind parameters.
+_CLAIM_BY_ID = _claims_where(t.claims.c.id == bindparam("v"))
+_CLAIM_BY_PAYMENT_ID = _claims_where(t.claims.c.payment_id == bindparam("v"))
+_CLAIM_BY_EFI_ID = _claims_where(t.claims.c.psrm_efi_claim_id == bindparam("v"))
+_CLAIM_BY_REFERENCE = _claims_where(and_(t.claims.c.account_number == bindparam("account"),
+                                         t.claims.c.fagsystem_claim_id == bindparam("v")))
+_CLAIMS_OF_ACCOUNTS = _claims_where(t.claims.c.account_number.in_(bindparam("v",
+                                                                             expanding=True)))
+_SUB_CLAIMS_OF = (select(t.sub_claims)
+                  .where(t.sub_claims.c.claim_id.in_(bindparam("ids", expanding=True)))
+                  .order_by(t.sub_claims.c.claim_id, t.sub_claims.c.position))
+
+
+def _load_claims(conn: Connection, where: Any, params: dict[str, Any] | None = None
+                 ) -> list[Claim]:
+    """Claims (with their sub-claims) matching ``where``: a clause, or a prebuilt select
+    and its ``params``."""
+    statement = where if params is not None else _claims_where(where)
+    rows = conn.execute(statement, params or {}).all()
     if not rows:
         return []
     ids = [r.id for r in rows]
     subs: dict[str, list[SubClaim]] = {i: [] for i in ids}
-    for s in conn.execute(select(t.sub_claims).where(t.sub_claims.c.claim_id.in_(ids))
-                          .order_by(t.sub_claims.c.claim_id, t.sub_claims.c.position)):
+    for s in conn.execute(_SUB_CLAIMS_OF, {"ids": ids}):
         subs[s.claim_id].append(SubClaim(
             id=s.id, type_code=s.type_code, amount=from_ore(s.amount_ore),
             remaining=from_ore(s.remaining_ore), period_from=s.period_from,
@@ -252,29 +281,29 @@ def _load_claims(conn: Connection, where: Any) -> list[Claim]:
     return [_claim(r, subs[r.id]) for r in rows]
 
 
-def get_claim(conn: Connection, claim_id: str) -> Claim | None:
-    found = _load_claims(conn, t.claims.c.id == claim_id)
+def _one(found: list[Claim]) -> Claim | None:
     return found[0] if found else None
+
+
+def get_claim(conn: Connection, claim_id: str) -> Claim | None:
+    return _one(_load_claims(conn, _CLAIM_BY_ID, {"v": claim_id}))
 
 
 def claim_by_payment_id(conn: Connection, payment_id: str) -> Claim | None:
-    found = _load_claims(conn, t.claims.c.payment_id == payment_id)
-    return found[0] if found else None
+    return _one(_load_claims(conn, _CLAIM_BY_PAYMENT_ID, {"v": payment_id}))
 
 
 def claim_by_reference(conn: Connection, account_number: str, fagsystem_claim_id: str) -> Claim | None:
-    found = _load_claims(conn, and_(t.claims.c.account_number == account_number,
-                                    t.claims.c.fagsystem_claim_id == fagsystem_claim_id))
-    return found[0] if found else None
+    return _one(_load_claims(conn, _CLAIM_BY_REFERENCE,
+                             {"account": account_number, "v": fagsystem_claim_id}))
 
 
 def claim_by_efi_id(conn: Connection, efi_claim_id: str) -> Claim | None:
-    found = _load_claims(conn, t.claims.c.psrm_efi_claim_id == efi_claim_id)
-    return found[0] if found else None
+    return _one(_load_claims(conn, _CLAIM_BY_EFI_ID, {"v": efi_claim_id}))
 
 
 def claims_for_accounts(conn: Connection, numbers: Iterable[str]) -> list[Claim]:
-    return _load_claims(conn, t.claims.c.account_number.in_(list(numbers)))
+    return _load_claims(conn, _CLAIMS_OF_ACCOUNTS, {"v": list(numbers)})
 
 
 def claims_for_party(conn: Connection, party: Party) -> list[Claim]:
@@ -328,7 +357,7 @@ def get_payment_hash(conn: Connection, payment_id: str) -> str | None:
 def insert_payment(conn: Connection, *, id: str, account_number: str, amount: Decimal, day: date,
                    payer: Party | None, payment_id: str | None, claim_id: str | None,
                    surplus: Decimal, request_hash: str) -> None:
-    conn.execute(insert(t.payments).values(
+    conn.execute(insert(t.payments), dict(
         id=id, account_number=account_number, amount_ore=to_ore(amount), date=day,
         payer={"kind": payer.kind.value, "number": payer.number} if payer else None,
         payment_id=payment_id, claim_id=claim_id, surplus_ore=to_ore(surplus),
@@ -412,7 +441,7 @@ def _benefit(r: Any) -> BenefitRecord:
 
 def insert_benefit(conn: Connection, b: BenefitPayment, *, authority_cvr: str, fagsystem_id: str,
                    status: OffsetStatus, request_hash: str) -> None:
-    conn.execute(insert(t.benefit_payments).values(
+    conn.execute(insert(t.benefit_payments), dict(
         id=b.id, party_kind=b.recipient.kind.value, party_number=b.recipient.number,
         benefit_type=b.benefit_type, payout_date=b.payout_date, gross_ore=to_ore(b.gross),
         protected_ore=to_ore(b.protected), paying_authority_cvr=b.paying_authority_cvr,
@@ -492,7 +521,7 @@ def _offset(r: Any) -> Offset:
 
 
 def insert_write_off(conn: Connection, account_number: str, w: WriteOff) -> None:
-    conn.execute(insert(t.write_offs).values(account_number=account_number, claim_id=w.claim_id,
+    conn.execute(insert(t.write_offs), dict(account_number=account_number, claim_id=w.claim_id,
                                              amount_ore=to_ore(w.amount), reason=w.reason,
                                              date=w.date))
 
