@@ -59,10 +59,13 @@ def armed_for(conn: Connection, operation: str) -> bool:
     return conn.execute(_ARMED, {"operation": operation}).first() is not None
 
 
+_TAKE = _ARMED.with_for_update()  # two workers must not both use the last count
+
+
 def take(conn: Connection, operation: str) -> Fault | None:
     """Consume one use of the oldest fault armed for ``operation``, if any (every request
     asks, so the query is built once)."""
-    row = conn.execute(_ARMED, {"operation": operation}).first()
+    row = conn.execute(_TAKE, {"operation": operation}).first()
     if row is None:
         return None
     if row.remaining <= 1:
