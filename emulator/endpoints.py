@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import logging
 import socket
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,11 +26,8 @@ from sqlalchemy import Connection, bindparam, insert, select
 from werkzeug.exceptions import ClientDisconnected
 
 from oir_adapter.contracts import (
-    OIR_NS,
-    PSRM_NS,
     Operation,
     Service,
-    lxml_schema,
     validate_element,
 )
 
@@ -89,28 +85,10 @@ def request_hash(body: etree._Element) -> str:
     return hashlib.sha256(etree.tostring(body, method="c14n")).hexdigest()
 
 
-_schemas_ready = False
-_schemas_lock = threading.Lock()
-
-
-def compile_schemas() -> None:
-    """Compile the lxml schemas once, under a lock, before the first request validates:
-    ``contracts.lxml_schema`` caches without one, and libxml2 fails (XMLSchemaParseError)
-    when several threads of a fresh worker compile the same schema at once."""
-    global _schemas_ready
-    with _schemas_lock:
-        if not _schemas_ready:
-            for namespace in (OIR_NS, PSRM_NS):
-                lxml_schema(namespace)
-            _schemas_ready = True
-
-
 def serve(runtime: Runtime, service: Service, request: Request,
           handlers: dict[str, OperationHandler]) -> Response:
     """Answer one SOAP request to ``service``: always a SOAP answer, whatever arrived."""
     started = time.perf_counter()
-    if not _schemas_ready:
-        compile_schemas()
     try:
         return _serve(runtime, service, request, handlers, started)
     except Exception as exc:  # the last line of defence: a bug still answers as SOAP

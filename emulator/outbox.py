@@ -32,15 +32,24 @@ log = logging.getLogger("emulator.outbox")
 
 
 def _claim_next(runtime: Runtime) -> dict[str, Any] | None:
-    """Claim the oldest due item (PENDING → SENDING), or None."""
+    """Claim the oldest due item (PENDING → SENDING), or None.
+
+    A claim is a lease: ``next_attempt`` moves to the end of it, and an item still SENDING
+    after its lease ran out (the sender died mid-call, e.g. a killed process) is due again.
+    The receiving ends are idempotent, so a call that did arrive is answered once more.
+    """
+    now = datetime.now()
+    lease_end = now + timedelta(seconds=max(60.0, 3 * runtime.config.call_timeout_seconds))
     with runtime.store.transaction() as conn:
         row = conn.execute(select(t.outbox).where(
-            t.outbox.c.status == "PENDING", t.outbox.c.next_attempt <= datetime.now())
+            t.outbox.c.status.in_(("PENDING", "SENDING")), t.outbox.c.next_attempt <= now)
             .order_by(t.outbox.c.id).limit(1)).first()
         if row is None:
             return None
         claimed = conn.execute(update(t.outbox).where(
-            t.outbox.c.id == row.id, t.outbox.c.status == "PENDING").values(status="SENDING"))
+            t.outbox.c.id == row.id, t.outbox.c.status == row.status,
+            t.outbox.c.next_attempt == row.next_attempt).values(
+                status="SENDING", next_attempt=lease_end))
         if claimed.rowcount != 1:
             return None
         return dict(row._mapping)

@@ -59,10 +59,8 @@ def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: 
 
         def load(self) -> Any:
             from .app import create_app
-            from .endpoints import compile_schemas
 
             configure_logging(level)  # in the worker: wrap gunicorn's handlers too
-            compile_schemas()  # before any thread (requests, the outbox) validates
             return create_app(EmulatorConfig(**{**config.__dict__}))
 
     base = config.base_url

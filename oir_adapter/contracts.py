@@ -8,6 +8,7 @@ them from the checkout.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -146,17 +147,32 @@ def safe_parser(*, huge_tree: bool = False) -> etree.XMLParser:
 _SCHEMA_FILES = {OIR_NS: "oir/Debitor.xsd", PSRM_NS: "psrm/MF.xsd"}
 
 
+#: Compiling is serialised: libxml2 fails (XMLSchemaParseError) when several threads
+#: compile the same schema at once, as the threads of a fresh server worker would.
+_compile_lock = threading.Lock()
+
+
 @cache
-def lxml_schema(namespace: str) -> etree.XMLSchema:
-    """The compiled lxml schema for a message namespace (ØIR or PSRM)."""
+def _lxml_schema(namespace: str) -> etree.XMLSchema:
     doc = etree.parse(str(xsd_path(_SCHEMA_FILES[namespace])))
     return etree.XMLSchema(doc)
 
 
+def lxml_schema(namespace: str) -> etree.XMLSchema:
+    """The compiled lxml schema for a message namespace (ØIR or PSRM), compiled once."""
+    with _compile_lock:
+        return _lxml_schema(namespace)
+
+
 @cache
+def _explaining_schema(namespace: str) -> xmlschema.XMLSchema:
+    return xmlschema.XMLSchema(str(xsd_path(_SCHEMA_FILES[namespace])))
+
+
 def explaining_schema(namespace: str) -> xmlschema.XMLSchema:
     """The xmlschema schema for the same namespace: slower, but names each error's path."""
-    return xmlschema.XMLSchema(str(xsd_path(_SCHEMA_FILES[namespace])))
+    with _compile_lock:
+        return _explaining_schema(namespace)
 
 
 @dataclass(frozen=True, slots=True)

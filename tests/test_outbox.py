@@ -1,0 +1,63 @@
+"""The outbox: calls queued in a request's transaction are sent after it, once; an item
+whose sender died mid-call (still SENDING when its lease ran out) is sent again."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal as D
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from emulator import outbox
+from emulator import tables as t
+from oir_adapter import messages
+
+from .emulator_inproc import in_process
+from .test_debtor_end import CALLER, account, claim
+
+
+def _items(conn: object) -> list[tuple[str, str]]:
+    return [(r.target, r.status) for r in conn.execute(  # type: ignore[attr-defined]
+        select(t.outbox).order_by(t.outbox.c.id))]
+
+
+def test_a_payment_callback_is_queued_then_sent_once(tmp_path: Path) -> None:
+    with in_process(tmp_path) as emu:
+        emu.admin("PUT", "/clock", now="2026-03-02T10:00:00")
+        number = account(emu)
+        claim(emu, number)
+        emu.soap.debitor_indbetaling.call("ForetagIndbetaling", messages.foretag_indbetaling(
+            CALLER, payment_id="P-1", amount=D("100.00"), paid=date(2026, 3, 2),
+            account_number=number))
+        with emu.runtime.store.transaction() as conn:
+            assert _items(conn) == [("fagsystem", "PENDING")]
+        assert outbox.drain(emu.runtime) == 1
+        assert outbox.drain(emu.runtime) == 0
+        with emu.runtime.store.transaction() as conn:
+            assert _items(conn) == [("fagsystem", "SENT")]
+        assert [e["event_id"] for e in emu.admin("GET", "/fagsystem/events")] == [
+            "INDB-P-1-F0000001"]
+
+
+def test_an_item_left_sending_by_a_dead_sender_is_sent_after_its_lease(tmp_path: Path) -> None:
+    with in_process(tmp_path) as emu:
+        emu.admin("PUT", "/clock", now="2026-03-02T10:00:00")
+        number = account(emu)
+        claim(emu, number)
+        emu.soap.debitor_indbetaling.call("ForetagIndbetaling", messages.foretag_indbetaling(
+            CALLER, payment_id="P-1", amount=D("100.00"), paid=date(2026, 3, 2),
+            account_number=number))
+        # a sender claimed it and died: SENDING, lease still running → not taken
+        with emu.runtime.store.transaction() as conn:
+            conn.execute(update(t.outbox).values(
+                status="SENDING", next_attempt=datetime.now() + timedelta(minutes=5)))
+        assert outbox.drain(emu.runtime) == 0
+        # the lease runs out → sent again, and the fagsystem end stores the event once
+        with emu.runtime.store.transaction() as conn:
+            conn.execute(update(t.outbox).values(
+                next_attempt=datetime.now() - timedelta(seconds=1)))
+        assert outbox.drain(emu.runtime) == 1
+        with emu.runtime.store.transaction() as conn:
+            assert _items(conn) == [("fagsystem", "SENT")]
+        assert len(emu.admin("GET", "/fagsystem/events")) == 1
