@@ -624,18 +624,22 @@ def _offset_reply(call: Call, benefit: BenefitPayment, status: OffsetStatus,
 # ================================================================ registration
 
 
-def _handler(handle: Callable[[Call], etree._Element], response: str) -> OperationHandler:
-    return OperationHandler(handle, _refuse(response), transaction_id_of)
+def _handler(handle: Callable[[Call], etree._Element], response: str, *,
+             read_only: bool = False) -> OperationHandler:
+    return OperationHandler(handle, _refuse(response), transaction_id_of, read_only)
 
 
 HANDLERS: dict[str, OperationHandler] = {
     "OpretDebitorkonto": _handler(opret_debitorkonto, "OpretDebitorkontoResponse"),
     "OpretFordring": _handler(opret_fordring, "OpretFordringResponse"),
     "RetFordringTilstand": _handler(ret_fordring_tilstand, "RetFordringTilstandResponse"),
-    "SoegDebitorkonto": _handler(soeg_debitorkonto, "SoegDebitorkontoResponse"),
-    "HentDebitorkonto": _handler(hent_debitorkonto, "HentDebitorkontoResponse"),
+    "SoegDebitorkonto": _handler(soeg_debitorkonto, "SoegDebitorkontoResponse",
+                                 read_only=True),
+    "HentDebitorkonto": _handler(hent_debitorkonto, "HentDebitorkontoResponse",
+                                 read_only=True),
     "ForetagIndbetaling": _handler(foretag_indbetaling, "ForetagIndbetalingResponse"),
     "SoegDelfordringTilIndbetaling": _handler(soeg_delfordring_til_indbetaling,
-                                              "SoegDelfordringTilIndbetalingResponse"),
+                                              "SoegDelfordringTilIndbetalingResponse",
+                                              read_only=True),
     "ForetagModregning": _handler(foretag_modregning, "ForetagModregningResponse"),
 }

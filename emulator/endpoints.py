@@ -79,6 +79,9 @@ class OperationHandler:
     handle: Handle
     refuse_duplicate: Refuse
     transaction_id: Callable[[etree._Element], str | None]
+    #: Only reads: answered from a snapshot that takes no write lock (several at once,
+    #: beside a writer), then journaled in a short transaction of its own.
+    read_only: bool = False
 
 
 def request_hash(body: etree._Element) -> str:
@@ -142,7 +145,7 @@ def _serve(runtime: Runtime, service: Service, request: Request,
         return _reply_fault(runtime, service, op, fault, started, kept)
     handler = handlers[op.name]
     transaction_id = handler.transaction_id(envelope.body)
-    if op.name in READ_ONLY_OPERATIONS:
+    if handler.read_only:
         try:
             read = _answer_read(runtime, service, op, handler, envelope, transaction_id,
                                 started, kept, admission)
@@ -265,14 +268,6 @@ def _answer(runtime: Runtime, service: Service, op: Operation, handler: Operatio
 
 
 _JOURNAL_MAX = 1_000_000
-
-#: Operations that only read. They are answered from a snapshot that takes no write lock
-#: (several at once, beside a writer), then journaled in a short transaction of their own.
-READ_ONLY_OPERATIONS = frozenset({
-    "SoegDebitorkonto", "HentDebitorkonto", "SoegDelfordringTilIndbetaling",
-    "MFKvitteringHent", "MFUnderretSamlingHent",
-})
-
 
 def _answer_read(runtime: Runtime, service: Service, op: Operation, handler: OperationHandler,
                  envelope: Envelope, transaction_id: str | None, started: float, data: bytes,

@@ -665,9 +665,9 @@ def _refuse_read(service_id: str) -> Any:
 HANDLERS: dict[str, OperationHandler] = {
     "MFFordringIndberet": OperationHandler(_indberet, _refuse_indberet, transaction_id_of),
     "MFKvitteringHent": OperationHandler(_kvittering, _refuse_read("MFKvitteringHent"),
-                                         transaction_id_of),
+                                         transaction_id_of, read_only=True),
     "MFUnderretSamlingHent": OperationHandler(_underret, _refuse_read("MFUnderretSamlingHent"),
-                                              transaction_id_of),
+                                              transaction_id_of, read_only=True),
 }
 
 
