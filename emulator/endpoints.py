@@ -238,25 +238,11 @@ def _answer(runtime: Runtime, service: Service, op: Operation, handler: Operatio
         # the same TransaktionsID twice at once (a client's retry racing its original):
         # the second waits for the first and replays it, instead of failing on the key
         advisory_lock(conn, lock_key("idempotency", service.end, transaction_id))
-    replay = _idempotent_replay(conn, service.end, transaction_id, digest, op)
-    if isinstance(replay, bytes):
-        body_bytes, status = replay, "replayed"
-    else:
-        if replay == "conflict":
-            reply = handler.refuse_duplicate(call, transaction_id or "")
-            call.outcome = "rejected"
-        else:
-            reply = handler.handle(call)
-        problems = validate_element(reply) if runtime.config.validate_responses else []
-        if problems:
-            raise AssertionError(f"{op.response} fails its own schema: "
-                                 + "; ".join(str(p) for p in problems[:5]))
-        body_bytes = envelope_bytes(reply)
-        status = call.outcome
-        if transaction_id and replay is None:
-            conn.execute(_STORE, dict(
-                end=service.end, transaction_id=transaction_id, operation=op.name,
-                request_hash=digest, response_xml=body_bytes, http_status=200))
+    body_bytes, status, fresh = _respond(call, handler, service, digest)
+    if fresh and transaction_id:
+        conn.execute(_STORE, dict(
+            end=service.end, transaction_id=transaction_id, operation=op.name,
+            request_hash=digest, response_xml=body_bytes, http_status=200))
     journal.record(conn, journal.Exchange(
         end=service.end, direction="in", service=service.name, operation=op.name,
         status=status, http_status=200, started=started, request_xml=data,
@@ -268,6 +254,28 @@ def _answer(runtime: Runtime, service: Service, op: Operation, handler: Operatio
 
 
 _JOURNAL_MAX = 1_000_000
+
+
+def _respond(call: Call, handler: OperationHandler, service: Service, digest: str
+             ) -> tuple[bytes, str, bool]:
+    """The answer's bytes and journal status, and whether it is new (to keep for replay):
+    a repeated TransaktionsID with the same body replays the kept answer, with another
+    body it is refused (600); otherwise the handler answers, and its answer must pass its
+    own schema (one that does not is a bug: nothing of the request is kept)."""
+    op = call.operation
+    replay = _idempotent_replay(call.conn, service.end, call.transaction_id, digest, op)
+    if isinstance(replay, bytes):
+        return replay, "replayed", False
+    if replay == "conflict":
+        reply = handler.refuse_duplicate(call, call.transaction_id or "")
+        call.outcome = "rejected"
+    else:
+        reply = handler.handle(call)
+    problems = validate_element(reply) if call.runtime.config.validate_responses else []
+    if problems:
+        raise AssertionError(f"{op.response} fails its own schema: "
+                             + "; ".join(str(p) for p in problems[:5]))
+    return envelope_bytes(reply), call.outcome, replay is None
 
 def _answer_read(runtime: Runtime, service: Service, op: Operation, handler: OperationHandler,
                  envelope: Envelope, transaction_id: str | None, started: float, data: bytes,
@@ -281,24 +289,10 @@ def _answer_read(runtime: Runtime, service: Service, op: Operation, handler: Ope
         call = Call(runtime=runtime, conn=conn, operation=op, envelope=envelope, now=now,
                     transaction_id=transaction_id)
         digest = request_hash(envelope.body)
-        replay = _idempotent_replay(conn, service.end, transaction_id, digest, op)
-        if isinstance(replay, bytes):
-            body_bytes, status = replay, "replayed"
-        else:
-            if replay == "conflict":
-                reply = handler.refuse_duplicate(call, transaction_id or "")
-                call.outcome = "rejected"
-            else:
-                reply = handler.handle(call)
-            problems = validate_element(reply) if runtime.config.validate_responses else []
-            if problems:
-                raise AssertionError(f"{op.response} fails its own schema: "
-                                     + "; ".join(str(p) for p in problems[:5]))
-            body_bytes = envelope_bytes(reply)
-            status = call.outcome
+        body_bytes, status, fresh = _respond(call, handler, service, digest)
     with runtime.store.transaction() as conn:
         security.remember_nonce(conn, admission, runtime.config)
-        if transaction_id and replay is None:
+        if fresh and transaction_id:
             _store_once(conn, dict(
                 end=service.end, transaction_id=transaction_id, operation=op.name,
                 request_hash=digest, response_xml=body_bytes, http_status=200))
