@@ -139,11 +139,23 @@ def _like_prefix(prefix: str) -> str:
 
 
 def account_balances(conn: Connection, numbers: Sequence[str]) -> dict[str, Decimal]:
-    """Outstanding balance per account (sum of open remainders of its claims)."""
+    """Outstanding balance per account: the open remainders of its claims and their
+    sub-claims, summed in SQL (an account may hold thousands of claims)."""
     out = {n: Decimal("0.00") for n in numbers}
-    for claim in claims_for_accounts(conn, numbers):
-        if claim.state in _BALANCE_STATES:
-            out[claim.account_number] += claim.outstanding
+    if not out:
+        return out
+    c, s = t.claims.c, t.sub_claims.c
+    open_states = [state.value for state in _BALANCE_STATES]
+    principal = (select(c.account_number, func.sum(c.remaining_principal_ore))
+                 .where(c.account_number.in_(list(out)), c.state.in_(open_states))
+                 .group_by(c.account_number))
+    subs = (select(c.account_number, func.sum(s.remaining_ore))
+            .join_from(t.sub_claims, t.claims, s.claim_id == c.id)
+            .where(c.account_number.in_(list(out)), c.state.in_(open_states))
+            .group_by(c.account_number))
+    for statement in (principal, subs):
+        for number, total in conn.execute(statement):
+            out[number] += from_ore(int(total or 0))
     return out
 
 
