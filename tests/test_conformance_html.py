@@ -119,3 +119,25 @@ def test_headless_chromium_renders_the_failure(report: tuple[RunReport, Path],
     assert "PSRM-569 @ Fordring/PeriodeFra" in text and "accepted (SvarReaktion OK)" in text
     assert "<oir:PeriodeFra>" in text  # the request as evidence, escaped, not parsed as tags
     assert not section.findall(".//{*}PeriodeFra") and not section.findall(".//periodefra")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing")
+def test_report_opens_in_chromium_without_console_errors(report: tuple[RunReport, Path],
+                                                         tmp_path: Path) -> None:
+    """Opened as a person would (a file URL in a real tab, DevTools protocol watching):
+    no console error, no failed load, and the failing case with its evidence on screen."""
+    from .test_browser import Browser
+
+    _run, path = report
+    browser = Browser(CHROMIUM, tmp_path / "devtools-profile")
+    try:
+        page = browser.new_page()
+        page.goto(path.resolve().as_uri())
+        assert page.errors() == []
+        text = page.text("body")
+        assert FAILING in text and "PSRM-569 @ Fordring/PeriodeFra" in text
+        assert "<oir:PeriodeFra>" in text  # the evidence shows the request as text
+        page.close()
+    finally:
+        browser.close()
