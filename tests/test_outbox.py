@@ -13,7 +13,7 @@ from emulator import outbox
 from emulator import tables as t
 from oir_adapter import messages
 
-from .emulator_inproc import in_process
+from .emulator_inproc import InProcessEmulator, in_process
 from .test_debtor_end import CALLER, account, claim
 
 
@@ -22,14 +22,19 @@ def _items(conn: object) -> list[tuple[str, str]]:
         select(t.outbox).order_by(t.outbox.c.id))]
 
 
+def _pay(emu: InProcessEmulator) -> None:
+    """A claim and a payment on it: the payment queues one fagsystem callback."""
+    emu.admin("PUT", "/clock", now="2026-03-02T10:00:00")
+    number = account(emu)
+    claim(emu, number)
+    emu.soap.debitor_indbetaling.call("ForetagIndbetaling", messages.foretag_indbetaling(
+        CALLER, payment_id="P-1", amount=D("100.00"), paid=date(2026, 3, 2),
+        account_number=number))
+
+
 def test_a_payment_callback_is_queued_then_sent_once(tmp_path: Path) -> None:
     with in_process(tmp_path) as emu:
-        emu.admin("PUT", "/clock", now="2026-03-02T10:00:00")
-        number = account(emu)
-        claim(emu, number)
-        emu.soap.debitor_indbetaling.call("ForetagIndbetaling", messages.foretag_indbetaling(
-            CALLER, payment_id="P-1", amount=D("100.00"), paid=date(2026, 3, 2),
-            account_number=number))
+        _pay(emu)
         with emu.runtime.store.transaction() as conn:
             assert _items(conn) == [("fagsystem", "PENDING")]
         assert outbox.drain(emu.runtime) == 1
@@ -42,12 +47,7 @@ def test_a_payment_callback_is_queued_then_sent_once(tmp_path: Path) -> None:
 
 def test_an_item_left_sending_by_a_dead_sender_is_sent_after_its_lease(tmp_path: Path) -> None:
     with in_process(tmp_path) as emu:
-        emu.admin("PUT", "/clock", now="2026-03-02T10:00:00")
-        number = account(emu)
-        claim(emu, number)
-        emu.soap.debitor_indbetaling.call("ForetagIndbetaling", messages.foretag_indbetaling(
-            CALLER, payment_id="P-1", amount=D("100.00"), paid=date(2026, 3, 2),
-            account_number=number))
+        _pay(emu)
         # a sender claimed it and died: SENDING, lease still running → not taken
         with emu.runtime.store.transaction() as conn:
             conn.execute(update(t.outbox).values(
