@@ -39,6 +39,7 @@ from oir_adapter.model import (
     Party,
     PartyKind,
     PsrmStatus,
+    mask_cprs,
 )
 from oir_adapter.rules import RULES, RULES_BY_ID, Rule
 
@@ -331,20 +332,10 @@ def format_money(amount: Decimal | None, lang: str) -> str:
     return text
 
 
-_CPR_IN_TEXT = re.compile(r"(?<![\d-])(\d{2})(\d{2})(\d{2})-?(\d{4})(?![\d-])")
-
-
 def mask_text(text: str) -> str:
-    """Mask every CPR-looking number (a real DDMMYY, then four digits) in free text, such as
-    a journal summary: the dashboard cannot know where a caller put a CPR number."""
-
-    def repl(m: re.Match[str]) -> str:
-        day, month = int(m.group(1)), int(m.group(2))
-        if 1 <= day <= 31 and 1 <= month <= 12:
-            return f"{m.group(1)}{m.group(2)}{m.group(3)}-XXXX"
-        return m.group(0)
-
-    return _CPR_IN_TEXT.sub(repl, text)
+    """Mask every CPR-looking number in free text, such as a journal summary: the
+    dashboard cannot know where a caller put a CPR number."""
+    return mask_cprs(text)
 
 
 def show_party(kind: str | PartyKind, number: str, *, unmask: bool) -> str:

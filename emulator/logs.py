@@ -10,22 +10,13 @@ message, its arguments, exception tracebacks and stack traces of every logger
 from __future__ import annotations
 
 import logging
-import re
 import sys
 
-from oir_adapter.model import mask_cpr
+from oir_adapter.model import CPR_IN_TEXT, mask_cprs
 
-#: Ten digits (optionally ``DDMMYY-NNNN``) whose first six read as a day and month, not
-#: part of a longer number: what a CPR number looks like inside free text.
-CPR_IN_TEXT = re.compile(
-    r"(?<![0-9])((?:0[1-9]|[12][0-9]|3[01])(?:0[1-9]|1[0-2])[0-9]{2})-?([0-9]{4})(?![0-9])")
+__all__ = ["CPR_IN_TEXT", "CprMaskingFormatter", "configure_logging", "mask_cprs"]
 
 LOG_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
-
-
-def mask_cprs(text: str) -> str:
-    """``text`` with every CPR-looking number masked as ``DDMMYY-XXXX``."""
-    return CPR_IN_TEXT.sub(lambda m: mask_cpr(m.group(1) + m.group(2)), text)
 
 
 class CprMaskingFormatter(logging.Formatter):

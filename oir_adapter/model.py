@@ -9,6 +9,7 @@ can be written to XML as it is.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -78,6 +79,18 @@ class Party:
 def mask_cpr(number: str) -> str:
     """Mask a 10-digit CPR number as ``DDMMYY-XXXX``; other strings pass unchanged."""
     return Party.cpr(number).masked() if len(number) == 10 and number.isdigit() else number
+
+
+#: Ten digits (optionally ``DDMMYY-NNNN``) whose first six read as a day and month, not
+#: part of a longer number: what a CPR number looks like inside free text.
+CPR_IN_TEXT = re.compile(
+    r"(?<![0-9])((?:0[1-9]|[12][0-9]|3[01])(?:0[1-9]|1[0-2])[0-9]{2})-?([0-9]{4})(?![0-9])")
+
+
+def mask_cprs(text: str) -> str:
+    """``text`` with every CPR-looking number masked as ``DDMMYY-XXXX`` (logs, fault
+    texts, journal summaries: wherever a caller may have put one)."""
+    return CPR_IN_TEXT.sub(lambda m: mask_cpr(m.group(1) + m.group(2)), text)
 
 
 @dataclass(slots=True)
