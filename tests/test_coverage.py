@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -35,6 +35,9 @@ from oir_adapter.model import (
     SubClaim,
 )
 from oir_adapter.tables import ClaimTypeTable
+
+from . import claim_strategies
+from .claim_strategies import CODES, COVERABLE, OPEN_LIKE, RANK, cents, days, part, share_left
 
 TYPES = ClaimTypeTable.default()
 DAY = date(2026, 3, 2)
@@ -311,14 +314,6 @@ def test_cover_payment_targets_and_is_idempotent() -> None:
 
 # ---------------------------------------------------------------- properties
 
-#: The § 4 ranks, restated here from the law rather than read from the engine.
-RANK = {"BOEDE": 1, "BIDRAGP": 2, "BIDRAGO": 3}
-CODES = ["BOEDE", "BIDRAGP", "BIDRAGO", "CFFAKTU", "LIMEDIE", "DAGINST", "UKENDT"]
-DAY0 = date(2026, 1, 1)
-OPEN_LIKE = {ClaimState.OPEN, ClaimState.REJECTED, ClaimState.RECALLED}
-COVERABLE = OPEN_LIKE | {ClaimState.HANDED_OVER}
-
-days = st.integers(0, 20).map(lambda n: DAY0 + timedelta(days=n))
 maybe_days = st.none() | days
 
 
@@ -326,46 +321,16 @@ def øre(low: int, high: int) -> st.SearchStrategy[Decimal]:
     return st.integers(low, high).map(lambda n: Decimal(n).scaleb(-2))
 
 
-# Strategies are built once: building them inside every draw costs more than the tests.
-_cents = st.integers(1, 500_000)
-_share_left = st.sampled_from(["full", "zero", "part", "part"])
-_part = st.integers(0, 10**6)
-_sub_fields = st.tuples(_cents, _share_left, _part, st.sampled_from(["RENTE", "GEBYR"]),
+_sub_fields = st.tuples(cents, share_left, part, st.sampled_from(["RENTE", "GEBYR"]),
                         maybe_days)
 _claim_fields = st.tuples(
-    _cents, _share_left, _part, st.sampled_from(CODES), days, days, days,
+    cents, share_left, part, st.sampled_from(CODES), days, days, days,
     st.booleans(), st.sampled_from([None, "11111111", "22222222"]),
     st.sampled_from(list(ClaimState)), maybe_days, st.lists(_sub_fields, max_size=3))
 
 
-def _left(cents: int, share: str, part: int) -> Decimal:
-    """A remainder between 0 and the amount, often exactly one of the two."""
-    left = {"full": cents, "zero": 0}.get(share, part % (cents + 1))
-    return Decimal(left).scaleb(-2)
-
-
-@st.composite
-def claim_sets(draw: st.DrawFn, max_claims: int = 8) -> list[Claim]:
-    count = draw(st.integers(0, max_claims))
-    ids = draw(st.permutations([f"C{i}" for i in range(count)]))
-    claims = []
-    for i, claim_id in enumerate(ids):
-        (cents, share, part, code, founded, due, received, offsettable, creditor, state,
-         deferral, subs) = draw(_claim_fields)
-        principal = Decimal(cents).scaleb(-2)
-        claims.append(Claim(
-            id=claim_id, account_number="K1", fagsystem_claim_id=f"F{i}", type_code=code,
-            principal=principal, period_from=DAY0, period_to=DAY0, founded=founded,
-            due_date=due, srb=DAY0, received=received,
-            remaining_principal=_left(cents, share, part),
-            sub_claims=[SubClaim(f"{claim_id}-S{j}", sub_code, Decimal(c).scaleb(-2),
-                                 _left(c, sh, pt), founded=sub_founded)
-                        for j, (c, sh, pt, sub_code, sub_founded) in enumerate(subs)],
-            offsetting_allowed=offsettable, creditor_cvr=creditor,
-            invoice=Invoice(f"I{i}", f"{i:015d}", "87654321", principal, DAY0, DAY0),
-            state=state, deferral_until=deferral,
-        ))
-    return claims
+def claim_sets(max_claims: int = 8) -> st.SearchStrategy[list[Claim]]:
+    return claim_strategies.claim_sets(_claim_fields, max_claims)
 
 
 Slot = tuple[str, str | None]  # (claim id, sub-claim id or None for the principal)

@@ -22,7 +22,6 @@ from oir_adapter.model import (
     BenefitPayment,
     Claim,
     ClaimState,
-    Invoice,
     Offset,
     OffsetStatus,
     Party,
@@ -37,6 +36,9 @@ from oir_adapter.offsetting import (
     plan_offsets,
 )
 from oir_adapter.tables import ANY_CLAIM_TYPE, BenefitRule, BenefitTable, ClaimTypeTable
+
+from . import claim_strategies
+from .claim_strategies import CODES, COVERABLE, DAY0, RANK, cents, days, part, share_left
 
 TYPES = ClaimTypeTable.default()
 BENEFITS = BenefitTable.default()
@@ -240,55 +242,20 @@ def test_negative_amounts_are_refused(gross: str, protected: str) -> None:
 
 # ---------------------------------------------------------------- properties
 
-RANK = {"BOEDE": 1, "BIDRAGP": 2, "BIDRAGO": 3}
-CODES = ["BOEDE", "BIDRAGP", "BIDRAGO", "CFFAKTU", "LIMEDIE", "DAGINST", "UKENDT"]
-DAY0 = date(2026, 1, 1)
-OPEN_LIKE = {ClaimState.OPEN, ClaimState.REJECTED, ClaimState.RECALLED}
-COVERABLE = OPEN_LIKE | {ClaimState.HANDED_OVER}
-
 # Weighted towards claims that may be offset, so several compete for one payout.
-days = st.integers(0, 20).map(lambda n: DAY0 + timedelta(days=n))
 maybe_days = st.sampled_from([None, None, None]) | days
 late_days = st.integers(5, 25).map(lambda n: DAY0 + timedelta(days=n))
 _states = st.sampled_from([ClaimState.OPEN] * 3 + [ClaimState.HANDED_OVER] * 2
                           + list(ClaimState))
-_cents = st.integers(1, 500_000)
-_share_left = st.sampled_from(["full", "zero", "part", "part"])
-_part = st.integers(0, 10**6)
-_sub_fields = st.tuples(_cents, _share_left, _part, maybe_days)
+_sub_fields = st.tuples(cents, share_left, part, st.just("RENTE"), maybe_days)
 _claim_fields = st.tuples(
-    _cents, _share_left, _part, st.sampled_from(CODES), days, days, days,
+    cents, share_left, part, st.sampled_from(CODES), days, days, days,
     st.sampled_from([True, True, True, False]), st.sampled_from([None, OWN, OTHER]),
     _states, maybe_days, st.lists(_sub_fields, max_size=3))
 
 
-def _left(cents: int, share: str, part: int) -> Decimal:
-    left = {"full": cents, "zero": 0}.get(share, part % (cents + 1))
-    return Decimal(left).scaleb(-2)
-
-
-@st.composite
-def claim_sets(draw: st.DrawFn) -> list[Claim]:
-    count = draw(st.integers(0, 8))
-    ids = draw(st.permutations([f"C{i}" for i in range(count)]))
-    claims = []
-    for i, claim_id in enumerate(ids):
-        (cents, share, part, code, founded, due, received, offsettable, creditor, state,
-         deferral, subs) = draw(_claim_fields)
-        principal = Decimal(cents).scaleb(-2)
-        claims.append(Claim(
-            id=claim_id, account_number="K1", fagsystem_claim_id=f"F{i}", type_code=code,
-            principal=principal, period_from=DAY0, period_to=DAY0, founded=founded,
-            due_date=due, srb=DAY0, received=received,
-            remaining_principal=_left(cents, share, part),
-            sub_claims=[SubClaim(f"{claim_id}-S{j}", "RENTE", Decimal(c).scaleb(-2),
-                                 _left(c, sh, pt), founded=sub_founded)
-                        for j, (c, sh, pt, sub_founded) in enumerate(subs)],
-            offsetting_allowed=offsettable, creditor_cvr=creditor,
-            invoice=Invoice(f"I{i}", f"{i:015d}", "87654321", principal, DAY0, DAY0),
-            state=state, deferral_until=deferral,
-        ))
-    return claims
+def claim_sets() -> st.SearchStrategy[list[Claim]]:
+    return claim_strategies.claim_sets(_claim_fields)
 
 
 _rule = st.tuples(st.sampled_from([True, True, False]),
