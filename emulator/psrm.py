@@ -32,6 +32,7 @@ from oir_adapter.contracts import KONTEKST_NS, PSRM_NS
 from oir_adapter.model import (
     MoneyError,
     Party,
+    PsrmAction,
     PsrmActionCode,
     PsrmStatus,
     RejectionReason,
@@ -51,7 +52,6 @@ from . import clock
 from . import tables as t
 from .endpoints import Call, OperationHandler
 from .psrm_replies import (
-    ActionView,
     NotificationView,
     action_structure,
     answer,
@@ -153,14 +153,14 @@ def _indberet(call: Call) -> etree._Element:
 
 
 def _delivery_answer(call: Call, se: str, delivery_id: str,
-                     views: Sequence[ActionView]) -> etree._Element:
+                     views: Sequence[PsrmAction]) -> etree._Element:
     counts = Counter(v.status for v in views)
-    rejected = counts.get(PsrmStatus.REJECTED.value, 0)
+    rejected = counts.get(PsrmStatus.REJECTED, 0)
     reaction = "OK" if rejected == 0 else ("FEJL" if rejected == len(views) else "ADVARSEL")
     if rejected:
         call.outcome = "rejected"
     call.summary = (f"{delivery_id}: {len(views)} actions, "
-                    + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+                    + ", ".join(f"{n} {s.value}" for s, n in sorted(counts.items())))
     return indberet_answer(transaction_id=call.transaction_id, now=call.now, reaction=reaction,
                            se_number=se, delivery_id=delivery_id, actions=views)
 
@@ -185,11 +185,11 @@ def _refuse_all(call: Call, se: str, delivery_id: str, elements: Sequence[etree.
     views = []
     for element in elements:
         a = Reader(element, PSRM_NS)
-        code = a.opt_text("MFAktionKode") or PsrmActionCode.CREATE.value
+        code = PsrmActionCode(a.opt_text("MFAktionKode") or PsrmActionCode.CREATE.value)
         action_id = _new_action_id(call.conn)
-        view = ActionView(action_id=action_id, code=code,
+        view = PsrmAction(action_id=action_id, code=code,
                           creditor_id=a.opt_text("DMIFordringHaverID") or se,
-                          status=PsrmStatus.REJECTED.value, status_changed=call.today,
+                          status=PsrmStatus.REJECTED, status_changed=call.today,
                           received=call.today, reasons=[reason])
         views.append(view)
     call.outcome = "rejected"
@@ -410,19 +410,19 @@ class _Batch:
 
     # ------------------------------------------------------------ effects
 
-    def store(self, judged: _Judged) -> ActionView:
+    def store(self, judged: _Judged) -> PsrmAction:
         """Record one judged action and apply an accepted one's effect on PSRM's claims."""
         action = judged.action
         today = self.today
-        view = ActionView(action_id=f"A-{self.action_numbers.next():06d}",
-                          code=action.code.value, creditor_id=action.creditor_id,
-                          status=PsrmStatus.RECEIVED.value, status_changed=today,
+        view = PsrmAction(action_id=f"A-{self.action_numbers.next():06d}",
+                          code=action.code, creditor_id=action.creditor_id,
+                          status=PsrmStatus.RECEIVED, status_changed=today,
                           received=today, claim_ref=judged.claim_ref,
                           efi_claim_id=judged.efi_claim_id,
                           efi_main_claim_id=judged.efi_main_claim_id, reasons=judged.reasons)
         creates = action.code in (PsrmActionCode.CREATE, PsrmActionCode.RESUBMIT)
         if judged.reasons:
-            view.status = PsrmStatus.REJECTED.value
+            view.status = PsrmStatus.REJECTED
             if creates:
                 view.efi_claim_id = view.efi_main_claim_id = None  # nothing was created
         elif creates:
@@ -481,20 +481,21 @@ def _new_action_id(conn: Connection) -> str:
     return f"A-{next_number(conn, 'psrm_action'):06d}"
 
 
-def _action_row(view: ActionView, *, se: str, delivery_id: str, position: int
+def _action_row(view: PsrmAction, *, se: str, delivery_id: str, position: int
                 ) -> dict[str, Any]:
     return dict(
         action_id=view.action_id, delivery_id=delivery_id, se_number=se, position=position,
-        code=view.code, creditor_id=view.creditor_id,
+        code=view.code.value, creditor_id=view.creditor_id,
         claim_ref=view.claim_ref if view.claim_ref and len(view.claim_ref) <= 64 else None,
         efi_claim_id=view.efi_claim_id, efi_main_claim_id=view.efi_main_claim_id,
-        status=view.status, status_changed=view.status_changed, received=view.received,
+        status=view.status.value, status_changed=view.status_changed, received=view.received,
         reasons=[{"number": r.number, "text": r.text} for r in view.reasons])
 
 
-def _view(row: Row[Any]) -> ActionView:
-    return ActionView(
-        action_id=row.action_id, code=row.code, creditor_id=row.creditor_id, status=row.status,
+def _view(row: Row[Any]) -> PsrmAction:
+    return PsrmAction(
+        action_id=row.action_id, code=PsrmActionCode(row.code), creditor_id=row.creditor_id,
+        status=PsrmStatus(row.status),
         status_changed=row.status_changed, efi_claim_id=row.efi_claim_id,
         efi_main_claim_id=row.efi_main_claim_id, claim_ref=row.claim_ref, received=row.received,
         reasons=[RejectionReason(str(r["number"]), str(r["text"])) for r in row.reasons or []])

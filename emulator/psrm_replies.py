@@ -8,8 +8,8 @@ store) read without XML plumbing in between.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -17,7 +17,7 @@ from lxml import etree
 
 from oir_adapter.codecs.writing import Writer, text_of
 from oir_adapter.contracts import KONTEKST_NS, PSRM_NS
-from oir_adapter.model import RejectionReason
+from oir_adapter.model import PsrmAction
 
 _M = "{" + PSRM_NS + "}"
 _K = "{" + KONTEKST_NS + "}"
@@ -51,23 +51,7 @@ def transaction_id_of(body: etree._Element) -> str | None:
     return None if found is None or found.text is None else found.text.strip()
 
 
-@dataclass(slots=True)
-class ActionView:
-    """One action as an ``MFAktionStruktur`` shows it (synchronous answer and receipts)."""
-
-    action_id: str
-    code: str
-    creditor_id: str
-    status: str
-    status_changed: date
-    efi_claim_id: str | None = None
-    efi_main_claim_id: str | None = None
-    claim_ref: str | None = None
-    received: date | None = None
-    reasons: Sequence[RejectionReason] = field(default_factory=list)
-
-
-def action_structure(parent: etree._Element, a: ActionView) -> etree._Element:
+def action_structure(parent: etree._Element, a: PsrmAction) -> etree._Element:
     """Append one ``MFAktionStruktur``; IDs that exceed the schema's 64 characters are
     left out rather than truncated (they could only have come from a sender's typo)."""
     s = sub(parent, "MFAktionStruktur")
@@ -77,9 +61,9 @@ def action_structure(parent: etree._Element, a: ActionView) -> etree._Element:
         if value and len(value) <= 64:
             sub(s, name, value)
     sub(s, "MFAktionID", a.action_id)
-    sub(s, "MFAktionKode", a.code)
+    sub(s, "MFAktionKode", a.code.value)
     sub(s, "DMIFordringHaverID", a.creditor_id)
-    sub(s, "MFAktionStatusKode", a.status)
+    sub(s, "MFAktionStatusKode", a.status.value)
     sub(s, "MFAktionStatusÆndretDato", a.status_changed)
     if a.received is not None:
         sub(s, "DMIFordringModtagelseDato", a.received)
@@ -94,7 +78,7 @@ def action_structure(parent: etree._Element, a: ActionView) -> etree._Element:
 
 def indberet_answer(*, transaction_id: str | None, now: datetime, reaction: str,
                     se_number: str, delivery_id: str,
-                    actions: Iterable[ActionView]) -> etree._Element:
+                    actions: Iterable[PsrmAction]) -> etree._Element:
     """``MFFordringIndberet_O``: the head, then ``FordringInfo`` with one status per action."""
     root = answer("MFFordringIndberet_O", transaction_id=transaction_id,
                   service_id="MFFordringIndberet", now=now, reaction=reaction)
