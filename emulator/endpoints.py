@@ -33,6 +33,7 @@ from oir_adapter.contracts import (
 
 from . import clock, faults, journal, security
 from . import tables as t
+from .prepared import Prepared
 from .soap import Envelope, SoapFault, envelope_bytes, fault_bytes, parse_envelope, soap_action
 from .store import advisory_lock, lock_key
 
@@ -145,10 +146,14 @@ def _serve(runtime: Runtime, service: Service, request: Request,
         return _reply_fault(runtime, service, op, fault, started, kept)
     handler = handlers[op.name]
     transaction_id = handler.transaction_id(envelope.body)
-    if handler.read_only:
+    # Checked before any lock is taken: what the schema says of the body, and its digest
+    # for idempotency, depend on the request alone.
+    violations = validate_element(envelope.body)
+    digest = "" if violations else request_hash(envelope.body)
+    if handler.read_only and not violations:
         try:
             read = _answer_read(runtime, service, op, handler, envelope, transaction_id,
-                                started, kept, admission)
+                                started, kept, admission, digest)
         except SoapFault as fault:
             return _reply_fault(runtime, service, op, fault, started, kept)
         except Exception as exc:
@@ -158,14 +163,17 @@ def _serve(runtime: Runtime, service: Service, request: Request,
                 started, kept)
         if read is not None:
             return read.response
-    try:
+
+    def work(conn: Connection) -> _Answer:
         # One transaction per request: the injected fault is used up, the nonce
         # remembered, the request handled and journaled together, or none of it.
-        with runtime.store.transaction() as conn:
-            now = clock.now(conn)
-            security.remember_nonce(conn, admission, config)
-            answer = _answer(runtime, service, op, handler, conn, envelope, now,
-                             transaction_id, started, kept)
+        now = clock.now(conn)
+        security.remember_nonce(conn, admission, config)
+        return _answer(runtime, service, op, handler, conn, envelope, now, transaction_id,
+                       started, kept, violations, digest)
+
+    try:
+        answer = runtime.store.write(work)
     except SoapFault as fault:
         return _reply_fault(runtime, service, op, fault, started, kept)
     except Exception as exc:  # a bug or a storage failure: nothing was stored
@@ -195,8 +203,9 @@ class _Answer:
 
 def _answer(runtime: Runtime, service: Service, op: Operation, handler: OperationHandler,
             conn: Connection, envelope: Envelope, now: datetime, transaction_id: str | None,
-            started: float, data: bytes) -> _Answer:
-    """Everything of one request that happens inside its transaction."""
+            started: float, data: bytes, violations: list[Any], digest: str) -> _Answer:
+    """Everything of one request that happens inside its transaction (``violations`` and
+    ``digest``: the body's schema check and hash, made before the transaction began)."""
 
     def note(status: str, http_status: int | None, body: bytes | None,
              summary: str | None = None) -> None:
@@ -221,7 +230,6 @@ def _answer(runtime: Runtime, service: Service, op: Operation, handler: Operatio
         note("error", None, None, "connection dropped by fault injection")
         return _Answer(Response(b"", 500), drop=True)
 
-    violations = validate_element(envelope.body)
     if violations:
         fault = SoapFault("Client", f"{op.request} does not validate against its schema "
                           f"({len(violations)} violation{'s' if len(violations) != 1 else ''})",
@@ -233,14 +241,13 @@ def _answer(runtime: Runtime, service: Service, op: Operation, handler: Operatio
 
     call = Call(runtime=runtime, conn=conn, operation=op, envelope=envelope, now=now,
                 transaction_id=transaction_id)
-    digest = request_hash(envelope.body)
     if transaction_id and conn.dialect.name == "postgresql":
         # the same TransaktionsID twice at once (a client's retry racing its original):
         # the second waits for the first and replays it, instead of failing on the key
         advisory_lock(conn, lock_key("idempotency", service.end, transaction_id))
     body_bytes, status, fresh = _respond(call, handler, service, digest)
     if fresh and transaction_id:
-        conn.execute(_STORE, dict(
+        _STORE.run(conn, dict(
             end=service.end, transaction_id=transaction_id, operation=op.name,
             request_hash=digest, response_xml=body_bytes, http_status=200))
     journal.record(conn, journal.Exchange(
@@ -279,18 +286,19 @@ def _respond(call: Call, handler: OperationHandler, service: Service, digest: st
 
 def _answer_read(runtime: Runtime, service: Service, op: Operation, handler: OperationHandler,
                  envelope: Envelope, transaction_id: str | None, started: float, data: bytes,
-                 admission: security.Admission) -> _Answer | None:
-    """A read-only operation, or None when it must take the ordinary path (a fault is
-    armed for it, or the request does not validate: both answered and journaled there)."""
+                 admission: security.Admission, digest: str) -> _Answer | None:
+    """A schema-valid read-only operation, or None when it must take the ordinary path (a
+    fault is armed for it: answered and journaled there). Answered from a snapshot; what
+    it keeps (its journal row, its answer for replay, a nonce) is group-committed after."""
     with runtime.store.snapshot() as conn:
-        if faults.armed_for(conn, op.name) or validate_element(envelope.body):
+        if faults.armed_for(conn, op.name):
             return None
         now = clock.now(conn)
         call = Call(runtime=runtime, conn=conn, operation=op, envelope=envelope, now=now,
                     transaction_id=transaction_id)
-        digest = request_hash(envelope.body)
         body_bytes, status, fresh = _respond(call, handler, service, digest)
-    with runtime.store.transaction() as conn:
+
+    def keep(conn: Connection) -> None:
         security.remember_nonce(conn, admission, runtime.config)
         if fresh and transaction_id:
             _store_once(conn, dict(
@@ -301,6 +309,8 @@ def _answer_read(runtime: Runtime, service: Service, op: Operation, handler: Ope
             status=status, http_status=200, started=started, request_xml=data,
             response_xml=body_bytes, transaction_id=transaction_id,
             correlation=call.correlation, summary=call.summary), virtual_at=now)
+
+    runtime.store.write(keep)
     return _Answer(_reply_bytes(body_bytes, None))
 
 
@@ -312,7 +322,7 @@ def _store_once(conn: Connection, row: dict[str, Any]) -> None:
 
         conn.execute(pg_insert(t.idempotency).values(**row).on_conflict_do_nothing())
     else:
-        conn.execute(_STORE.prefix_with("OR IGNORE"), row)
+        _STORE_IF_NEW.run(conn, row)
 
 
 def _first(fault: SoapFault) -> str:
@@ -388,9 +398,10 @@ def _operation(service: Service, envelope: Envelope, action_header: str | None) 
 
 
 # built once: every request runs them (see store.py)
-_STORED = select(t.idempotency).where(t.idempotency.c.end == bindparam("end"),
-                                      t.idempotency.c.transaction_id == bindparam("tid"))
-_STORE = insert(t.idempotency)
+_STORED = Prepared(select(t.idempotency).where(t.idempotency.c.end == bindparam("end"),
+                                               t.idempotency.c.transaction_id == bindparam("tid")))
+_STORE = Prepared(insert(t.idempotency))
+_STORE_IF_NEW = Prepared(insert(t.idempotency).prefix_with("OR IGNORE", dialect="sqlite"))
 
 
 def _idempotent_replay(conn: Connection, end: str, transaction_id: str | None, digest: str,
@@ -398,7 +409,7 @@ def _idempotent_replay(conn: Connection, end: str, transaction_id: str | None, d
     """Stored reply bytes for a repeat, ``"conflict"`` for a reuse with another body."""
     if not transaction_id:
         return None
-    row = conn.execute(_STORED, {"end": end, "tid": transaction_id}).first()
+    row = _STORED.first(conn, {"end": end, "tid": transaction_id})
     if row is None:
         return None
     if row.request_hash == digest and row.operation == op.name:
@@ -429,13 +440,15 @@ def _reply_fault(runtime: Runtime, service: Service, op: Operation | None, fault
 def _journal_only(runtime: Runtime, service: Service, op: Operation | None, started: float,
                   data: bytes, body: bytes | None, *, status: str, http_status: int | None,
                   response: Response | None, summary: str | None = None) -> Response:
+    def keep(conn: Connection) -> None:
+        journal.record(conn, journal.Exchange(
+            end=service.end, direction="in", service=service.name,
+            operation=op.name if op else None, status=status, http_status=http_status,
+            started=started, request_xml=data[:_JOURNAL_MAX] or None, response_xml=body,
+            summary=summary), virtual_at=clock.now(conn))
+
     try:
-        with runtime.store.transaction() as conn:
-            journal.record(conn, journal.Exchange(
-                end=service.end, direction="in", service=service.name,
-                operation=op.name if op else None, status=status, http_status=http_status,
-                started=started, request_xml=data[:_JOURNAL_MAX] or None, response_xml=body,
-                summary=summary), virtual_at=clock.now(conn))
+        runtime.store.write(keep)
     except Exception:  # the journal must never turn a clean fault into a crash
         log.exception("could not journal a %s exchange", status)
     return response if response is not None else Response(status=500)

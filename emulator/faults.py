@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from . import tables as t
+from .prepared import Prepared
 
 KINDS = ("soap_fault", "http_503", "delay", "malformed", "truncated", "drop")
 
@@ -50,22 +51,24 @@ def add(conn: Connection, spec: dict[str, Any]) -> Fault:
     return Fault(int(result.inserted_primary_key[0]), operation, kind, count, delay)  # type: ignore[index]
 
 
-_ARMED = (select(t.faults).where(t.faults.c.operation == bindparam("operation"),
-                                 t.faults.c.remaining > 0).order_by(t.faults.c.id).limit(1))
+_ARMED_SELECT = (select(t.faults).where(t.faults.c.operation == bindparam("operation"),
+                                        t.faults.c.remaining > 0)
+                 .order_by(t.faults.c.id).limit(1))
+_ARMED = Prepared(_ARMED_SELECT)
 
 
 def armed_for(conn: Connection, operation: str) -> bool:
     """Whether a fault waits for ``operation`` (a read: nothing is used up)."""
-    return conn.execute(_ARMED, {"operation": operation}).first() is not None
+    return _ARMED.first(conn, {"operation": operation}) is not None
 
 
-_TAKE = _ARMED.with_for_update()  # two workers must not both use the last count
+_TAKE = Prepared(_ARMED_SELECT.with_for_update())  # two workers must not both use the last count
 
 
 def take(conn: Connection, operation: str) -> Fault | None:
     """Consume one use of the oldest fault armed for ``operation``, if any (every request
     asks, so the query is built once)."""
-    row = conn.execute(_TAKE, {"operation": operation}).first()
+    row = _TAKE.first(conn, {"operation": operation})
     if row is None:
         return None
     if row.remaining <= 1:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from . import tables as t
+from .prepared import Prepared
 
 
 @dataclass(slots=True)
@@ -40,18 +41,17 @@ def _text(data: bytes | None) -> str | None:
     return None if data is None else data.decode("utf-8", errors="replace")
 
 
-_INSERT = insert(t.journal)  # built once: every request runs it (see store.py)
+_INSERT = Prepared(insert(t.journal))  # every request runs it (see prepared.py)
 
 
 def record(conn: Connection, x: Exchange, *, virtual_at: datetime) -> int:
-    result = conn.execute(_INSERT, dict(
+    return _INSERT.insert(conn, dict(
         at=datetime.now(), virtual_at=virtual_at, end=x.end, direction=x.direction,
         service=x.service, operation=x.operation, status=x.status, http_status=x.http_status,
         transaction_id=x.transaction_id, correlation=dict(x.correlation or {}),
         duration_ms=round((time.perf_counter() - x.started) * 1000, 3),
         request_xml=_text(x.request_xml), response_xml=_text(x.response_xml),
         summary=(x.summary or "")[:400] or None))
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
 _SUMMARY_COLUMNS = ("id", "at", "virtual_at", "end", "direction", "service", "operation",

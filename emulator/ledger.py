@@ -12,7 +12,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    union_all,
+    update,
+)
 
 from oir_adapter.bankdays import next_bank_day
 from oir_adapter.model import (
@@ -41,6 +52,7 @@ from oir_adapter.model import (
 )
 
 from . import tables as t
+from .prepared import Prepared
 from .store import from_ore, to_ore
 
 # ---------------------------------------------------------------- accounts
@@ -72,11 +84,11 @@ def _account(row: Any) -> DebtorAccount:
         fagsystem_id=row.fagsystem_id, status=AccountStatus(row.status))
 
 
-_ACCOUNT_BY_NUMBER = select(t.accounts).where(t.accounts.c.number == bindparam("v"))
+_ACCOUNT_BY_NUMBER = Prepared(select(t.accounts).where(t.accounts.c.number == bindparam("v")))
 
 
 def get_account(conn: Connection, number: str, *, with_claims: bool = False) -> DebtorAccount | None:
-    row = conn.execute(_ACCOUNT_BY_NUMBER, {"v": number}).first()
+    row = _ACCOUNT_BY_NUMBER.first(conn, {"v": number})
     if row is None:
         return None
     account = _account(row)
@@ -112,25 +124,49 @@ class AccountCriteria:
 def search_accounts(conn: Connection, c: AccountCriteria, *, after: str | None, limit: int,
                     authority_cvr: str | None = None) -> list[DebtorAccount]:
     """Accounts matching every given criterion, ordered by number, after a cursor."""
-    a = t.accounts.c
-    where = []
+    values: dict[str, Any] = {"limit": limit}
     if authority_cvr is not None:
-        where.append(a.authority_cvr == authority_cvr)
+        values["authority"] = authority_cvr
     if c.party is not None:
-        where += [a.party_kind == c.party.kind.value, a.party_number == c.party.number]
+        values["party_kind"], values["party_number"] = c.party.kind.value, c.party.number
     if c.number is not None:
-        where.append(a.number == c.number)
+        values["number"] = c.number
     if c.reference is not None:
-        where.append(a.fagsystem_reference == c.reference)
+        values["reference"] = c.reference
     if c.name_prefix is not None:
-        where.append(func.lower(a.name).like(_like_prefix(c.name_prefix.lower()), escape="\\"))
+        values["name_prefix"] = _like_prefix(c.name_prefix.lower())
     if c.status is not None:
-        where.append(a.status == c.status)
+        values["status"] = c.status
     if after is not None:
-        where.append(a.number > after)
-    rows = conn.execute(select(t.accounts).where(*where).order_by(a.number)
-                        .limit(limit)).all()
+        values["after"] = after
+    rows = _account_search(frozenset(values)).rows(conn, values)
     return [_account(r) for r in rows]
+
+
+_SEARCHES: dict[frozenset[str], Prepared] = {}
+
+
+def _account_search(given: frozenset[str]) -> Prepared:
+    """The search statement for one combination of criteria, built once with bind
+    parameters (a search is the commonest read; a fresh statement costs three times more)."""
+    found = _SEARCHES.get(given)
+    if found is not None:
+        return found
+    a = t.accounts.c
+    conditions = {
+        "authority": lambda: a.authority_cvr == bindparam("authority"),
+        "party_kind": lambda: a.party_kind == bindparam("party_kind"),
+        "party_number": lambda: a.party_number == bindparam("party_number"),
+        "number": lambda: a.number == bindparam("number"),
+        "reference": lambda: a.fagsystem_reference == bindparam("reference"),
+        "name_prefix": lambda: func.lower(a.name).like(bindparam("name_prefix"), escape="\\"),
+        "status": lambda: a.status == bindparam("status"),
+        "after": lambda: a.number > bindparam("after"),
+    }
+    where = [make() for key, make in conditions.items() if key in given]
+    built = (select(t.accounts).where(*where).order_by(a.number)
+             .limit(bindparam("limit", type_=Integer)))
+    return _SEARCHES.setdefault(given, Prepared(built))
 
 
 def _like_prefix(prefix: str) -> str:
@@ -142,25 +178,29 @@ def account_balances(conn: Connection, numbers: Sequence[str]) -> dict[str, Deci
     """Outstanding balance per account: the open remainders of its claims and their
     sub-claims, summed in SQL (an account may hold thousands of claims)."""
     out = {n: Decimal("0.00") for n in numbers}
-    if not out:
-        return out
-    c, s = t.claims.c, t.sub_claims.c
-    open_states = [state.value for state in _BALANCE_STATES]
-    principal = (select(c.account_number, func.sum(c.remaining_principal_ore))
-                 .where(c.account_number.in_(list(out)), c.state.in_(open_states))
-                 .group_by(c.account_number))
-    subs = (select(c.account_number, func.sum(s.remaining_ore))
-            .join_from(t.sub_claims, t.claims, s.claim_id == c.id)
-            .where(c.account_number.in_(list(out)), c.state.in_(open_states))
-            .group_by(c.account_number))
-    for statement in (principal, subs):
-        for number, total in conn.execute(statement):
+    for number in out:
+        for (total,) in _BALANCE.rows(conn, {"number": number}):
             out[number] += from_ore(int(total or 0))
     return out
 
 
 _BALANCE_STATES = frozenset({ClaimState.OPEN, ClaimState.HANDED_OVER, ClaimState.REJECTED,
                              ClaimState.RECALLED})
+
+
+def _balance_statement() -> Any:
+    c, s = t.claims.c, t.sub_claims.c
+    # one comparison per state, not IN (…): an IN list is re-expanded on every call
+    counted = or_(*(c.state == state.value for state in sorted(_BALANCE_STATES)))
+    principal = (select(func.sum(c.remaining_principal_ore).label("total"))
+                 .where(c.account_number == bindparam("number"), counted))
+    subs = (select(func.sum(s.remaining_ore).label("total"))
+            .join_from(t.sub_claims, t.claims, s.claim_id == c.id)
+            .where(c.account_number == bindparam("number"), counted))
+    return union_all(principal, subs)
+
+
+_BALANCE = Prepared(_balance_statement())  # every search answer shows balances
 
 
 def count_accounts(conn: Connection) -> int:
@@ -173,7 +213,7 @@ def count_accounts(conn: Connection) -> int:
 def insert_claim(conn: Connection, claim: Claim) -> None:
     assert claim.invoice is not None and claim.remaining_principal is not None
     inv = claim.invoice
-    conn.execute(insert(t.claims), dict(
+    _INSERT_CLAIM.run(conn, dict(
         id=claim.id, account_number=claim.account_number,
         fagsystem_claim_id=claim.fagsystem_claim_id, type_code=claim.type_code,
         art=claim.art.value if claim.art else None, description=claim.description,
@@ -191,11 +231,15 @@ def insert_claim(conn: Connection, claim: Claim) -> None:
         invoice_amount_ore=to_ore(inv.amount), reminder_date=inv.reminder_date,
         **_psrm_values(claim.psrm)))
     if claim.sub_claims:
-        conn.execute(insert(t.sub_claims), [
+        _INSERT_SUB_CLAIM.run_many(conn, [
             {"id": s.id, "claim_id": claim.id, "position": n, "type_code": s.type_code,
              "amount_ore": to_ore(s.amount), "remaining_ore": to_ore(s.remaining),
              "period_from": s.period_from, "period_to": s.period_to, "founded": s.founded}
             for n, s in enumerate(claim.sub_claims, start=1)])
+
+
+_INSERT_CLAIM = Prepared(insert(t.claims))
+_INSERT_SUB_CLAIM = Prepared(insert(t.sub_claims))
 
 
 def _psrm_values(p: PsrmHandover | None) -> dict[str, Any]:
@@ -212,19 +256,19 @@ def _psrm_values(p: PsrmHandover | None) -> dict[str, Any]:
 def save_claim(conn: Connection, claim: Claim) -> None:
     """Write back what changes after registration: remainders, state, deferral, PSRM."""
     assert claim.remaining_principal is not None and claim.invoice is not None
-    conn.execute(_SAVE_CLAIM, dict(
+    _SAVE_CLAIM.run(conn, dict(
         key=claim.id, remaining_principal_ore=to_ore(claim.remaining_principal),
         state=claim.state.value, deferral_until=claim.deferral_until,
         reminder_date=claim.invoice.reminder_date, art=claim.art.value if claim.art else None,
         **_psrm_values(claim.psrm)))
     if claim.sub_claims:
-        conn.execute(_SAVE_SUB_CLAIM, [{"key": s.id, "remaining_ore": to_ore(s.remaining)}
-                                       for s in claim.sub_claims])
+        _SAVE_SUB_CLAIM.run_many(conn, [{"key": s.id, "remaining_ore": to_ore(s.remaining)}
+                                        for s in claim.sub_claims])
 
 
 # Built once: the SET columns come from the parameters, so no statement is rebuilt per call.
-_SAVE_CLAIM = update(t.claims).where(t.claims.c.id == bindparam("key"))
-_SAVE_SUB_CLAIM = update(t.sub_claims).where(t.sub_claims.c.id == bindparam("key"))
+_SAVE_CLAIM = Prepared(update(t.claims).where(t.claims.c.id == bindparam("key")))
+_SAVE_SUB_CLAIM = Prepared(update(t.sub_claims).where(t.sub_claims.c.id == bindparam("key")))
 
 
 def _claim(row: Any, subs: list[SubClaim]) -> Claim:
@@ -263,29 +307,38 @@ def _claims_where(where: Any) -> Any:
 
 
 # The lookups every request makes, built once with bind parameters.
-_CLAIM_BY_ID = _claims_where(t.claims.c.id == bindparam("v"))
-_CLAIM_BY_PAYMENT_ID = _claims_where(t.claims.c.payment_id == bindparam("v"))
-_CLAIM_BY_EFI_ID = _claims_where(t.claims.c.psrm_efi_claim_id == bindparam("v"))
-_CLAIM_BY_REFERENCE = _claims_where(and_(t.claims.c.account_number == bindparam("account"),
-                                         t.claims.c.fagsystem_claim_id == bindparam("v")))
+_CLAIM_BY_ID = Prepared(_claims_where(t.claims.c.id == bindparam("v")))
+_CLAIM_BY_PAYMENT_ID = Prepared(_claims_where(t.claims.c.payment_id == bindparam("v")))
+_CLAIM_BY_EFI_ID = Prepared(_claims_where(t.claims.c.psrm_efi_claim_id == bindparam("v")))
+_CLAIM_BY_REFERENCE = Prepared(_claims_where(and_(
+    t.claims.c.account_number == bindparam("account"),
+    t.claims.c.fagsystem_claim_id == bindparam("v"))))
 _CLAIMS_OF_ACCOUNTS = _claims_where(t.claims.c.account_number.in_(bindparam("v",
                                                                              expanding=True)))
 _SUB_CLAIMS_OF = (select(t.sub_claims)
                   .where(t.sub_claims.c.claim_id.in_(bindparam("ids", expanding=True)))
                   .order_by(t.sub_claims.c.claim_id, t.sub_claims.c.position))
+_SUB_CLAIMS_OF_ONE = Prepared(select(t.sub_claims)
+                              .where(t.sub_claims.c.claim_id == bindparam("id"))
+                              .order_by(t.sub_claims.c.position))
 
 
 def _load_claims(conn: Connection, where: Any, params: dict[str, Any] | None = None
                  ) -> list[Claim]:
     """Claims (with their sub-claims) matching ``where``: a clause, or a prebuilt select
     and its ``params``."""
-    statement = where if params is not None else _claims_where(where)
-    rows = conn.execute(statement, params or {}).all()
+    if isinstance(where, Prepared):
+        rows = where.rows(conn, params)
+    else:
+        statement = where if params is not None else _claims_where(where)
+        rows = list(conn.execute(statement, params or {}).all())
     if not rows:
         return []
     ids = [r.id for r in rows]
     subs: dict[str, list[SubClaim]] = {i: [] for i in ids}
-    for s in conn.execute(_SUB_CLAIMS_OF, {"ids": ids}):
+    found = (_SUB_CLAIMS_OF_ONE.rows(conn, {"id": ids[0]}) if len(ids) == 1
+             else conn.execute(_SUB_CLAIMS_OF, {"ids": ids}))
+    for s in found:
         subs[s.claim_id].append(SubClaim(
             id=s.id, type_code=s.type_code, amount=from_ore(s.amount_ore),
             remaining=from_ore(s.remaining_ore), period_from=s.period_from,

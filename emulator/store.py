@@ -17,12 +17,14 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import queue
+import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Column,
@@ -43,9 +45,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 from . import tables as t
+from .prepared import Prepared
 
 DEFAULT_DB_PATH = Path("var") / "oir.sqlite3"
 
@@ -62,6 +65,9 @@ wsse_nonces = Table(
 LOCK_SCHEMA = 0x4F49_5201
 LOCK_CHAIN = 0x4F49_5202
 LOCK_WRITERS = 0x4F49_5203  # SQLite only: one writing transaction at a time
+
+
+T = TypeVar("T")
 
 
 def default_url() -> str:
@@ -105,6 +111,15 @@ class Store:
         self._exclusive_guard = threading.Lock()
         self._writers = (self.exclusive(LOCK_WRITERS) if self.dialect == "sqlite"
                          and self._database not in ("", ":memory:") else None)
+        self._group = _GroupCommit(self) if self._writers is not None else None
+        self._read_engine: Engine | None = None
+        if self._writers is not None:  # a SQLite file: snapshots on read-only connections
+            self._read_engine = create_engine(
+                "sqlite://", creator=lambda: sqlite3.connect(
+                    f"file:{Path(self._database).resolve()}?mode=ro", uri=True,
+                    check_same_thread=False, timeout=30),
+                poolclass=QueuePool, pool_size=16, max_overflow=16)
+            _sqlite_pragmas(self._read_engine)
         self.create_schema()
 
     def exclusive(self, key: int) -> _Exclusive:
@@ -120,24 +135,20 @@ class Store:
     def snapshot(self) -> Iterator[Connection]:
         """A read-only transaction: a consistent view that takes no write lock, so reads
         run side by side with each other and with a writer (SQLite in WAL mode). Writing
-        in it fails (``PRAGMA query_only`` / ``SET TRANSACTION READ ONLY``). An in-memory
-        SQLite database has one shared connection: there it is an ordinary transaction."""
+        in it fails: on a SQLite file its connections are opened read-only (a pool of
+        their own, so they keep their page cache and compiled statements: flipping
+        ``PRAGMA query_only`` would expire every compiled statement each time); on
+        PostgreSQL it is ``SET TRANSACTION READ ONLY``. An in-memory SQLite database has
+        one shared connection: there it is an ordinary transaction."""
         if self.dialect == "sqlite" and self._database in ("", ":memory:"):
             with self.transaction() as shared:
                 yield shared
             return
-        with self.engine.connect().execution_options(oir_read_only=True) as conn:
-            raw: Any = conn.connection.driver_connection  # pragmas outside any transaction
-            if self.dialect == "sqlite":
-                raw.execute("PRAGMA query_only=1")
-            try:
-                with conn.begin():
-                    if self.dialect == "postgresql":
-                        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-                    yield conn
-            finally:
-                if self.dialect == "sqlite":
-                    raw.execute("PRAGMA query_only=0")
+        engine = self._read_engine or self.engine
+        with engine.connect().execution_options(oir_read_only=True) as conn, conn.begin():
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            yield conn
 
     def create_schema(self) -> None:
         """Create missing tables. On PostgreSQL several workers start at once, so they
@@ -161,8 +172,27 @@ class Store:
             with self.engine.begin() as conn:
                 yield conn
             return
+        if self._group is not None and self._group.is_current_thread():
+            raise RuntimeError("a second transaction inside a group-committed write would "
+                               "wait for itself")
         with self._writers, self.engine.begin() as conn:
             yield conn
+
+    def write(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in a writing transaction and return what it returns, once that
+        transaction is committed; if ``work`` raises, nothing of it is kept.
+
+        On a SQLite file the writes of concurrent requests are *group-committed*: one
+        thread of this process runs them one after another in a single transaction (each
+        under a savepoint of its own, so one failing undoes only itself) and commits them
+        together: one lock, one commit, one fsync for the lot. Each caller still gets its
+        answer only after the commit, so accepted still means durable. Elsewhere (one
+        shared in-memory SQLite, PostgreSQL with its many writers) it is an ordinary
+        :meth:`transaction`."""
+        if self._group is None:
+            with self.transaction() as conn:
+                return work(conn)
+        return self._group.submit(work)
 
     def reset(self) -> None:
         """Empty every table (schema stays)."""
@@ -171,9 +201,125 @@ class Store:
                 conn.execute(delete(table))
 
     def dispose(self) -> None:
+        if self._group is not None:
+            self._group.stop()
+        if self._read_engine is not None:
+            self._read_engine.dispose()
         for lock in list(self._exclusive.values()):
             lock.close()
         self.engine.dispose()
+
+
+class _Job:
+    """One caller's work waiting for the group commit."""
+
+    __slots__ = ("work", "done", "result", "error")
+
+    def __init__(self, work: Callable[[Connection], Any]) -> None:
+        self.work = work
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class _GroupCommit:
+    """The committing thread behind :meth:`Store.write` on a SQLite file.
+
+    SQLite has one writer at a time, and a commit under ``synchronous=FULL`` costs an fsync
+    whatever it holds, so under load most of a write's time is queueing for the lock and
+    the disk. Here the callers queue in memory instead; the thread takes everything that
+    is waiting (up to :attr:`MAX_BATCH`), runs it under the writers' lock, commits once and
+    wakes each caller with its own result or exception."""
+
+    MAX_BATCH = 64
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._start_guard = threading.Lock()
+
+    def submit(self, work: Callable[[Connection], T]) -> T:
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("Store.write() called from inside a group-committed write")
+        self._ensure_running()
+        job = _Job(work)
+        self._queue.put(job)
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def is_current_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def _ensure_running(self) -> None:
+        pid = os.getpid()
+        if self._pid == pid and self._thread is not None:
+            return
+        with self._start_guard:  # first use in this process (gunicorn forks after import)
+            if self._pid != pid or self._thread is None:
+                self._queue = queue.SimpleQueue()
+                self._thread = threading.Thread(target=self._run, name="oir-group-commit",
+                                                daemon=True)
+                self._pid = pid
+                self._thread.start()
+
+    def stop(self) -> None:
+        thread = self._thread
+        if thread is not None and thread.is_alive() and self._pid == os.getpid():
+            self._queue.put(None)
+            thread.join(timeout=10)
+        self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(more)
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Job]) -> None:
+        store = self._store
+        alone = len(batch) == 1
+        try:
+            assert store._writers is not None
+            with store._writers, store.engine.begin() as conn:
+                raw: Any = conn.connection.driver_connection
+                for job in batch:
+                    if alone:  # no savepoint: an exception rolls the transaction back
+                        try:
+                            job.result = job.work(conn)
+                        except BaseException as exc:
+                            job.error = exc
+                            raise
+                        continue
+                    raw.execute("SAVEPOINT oir_write")
+                    try:
+                        job.result = job.work(conn)
+                    except BaseException as exc:  # undo this one, keep the others
+                        job.error = exc
+                        raw.execute("ROLLBACK TO oir_write")
+                    raw.execute("RELEASE oir_write")
+        except BaseException as exc:  # the commit (or the lock) failed: nothing was kept
+            for job in batch:
+                if job.error is None:
+                    job.error = exc
+                    job.result = None
+        finally:
+            for job in batch:
+                job.done.set()
 
 
 class _Exclusive:
@@ -278,9 +424,11 @@ def _sqlite_pragmas(engine: Engine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cur = dbapi_connection.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        if cur.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={_SQLITE_SYNC}")
         cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA mmap_size=1073741824")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -293,16 +441,16 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
 # Statements built once: SQLAlchemy then only looks up the compiled form (~20 µs a call
 # instead of ~60 µs for a statement made afresh with literal values).
-_COUNTER = (select(t.counters.c.value).where(t.counters.c.name == bindparam("name"))
-            .with_for_update())
-_COUNTER_NEW = insert(t.counters)
-_COUNTER_SET = update(t.counters).where(t.counters.c.name == bindparam("name_")).values(
-    value=bindparam("value"))
-_SETTING = select(t.settings.c.value).where(t.settings.c.key == bindparam("key"))
-_SETTING_KEY = select(t.settings.c.key).where(t.settings.c.key == bindparam("key"))
-_SETTING_NEW = insert(t.settings)
-_SETTING_SET = update(t.settings).where(t.settings.c.key == bindparam("key_")).values(
-    value=bindparam("value"))
+_COUNTER = Prepared(select(t.counters.c.value).where(t.counters.c.name == bindparam("name"))
+                    .with_for_update())
+_COUNTER_NEW = Prepared(insert(t.counters))
+_COUNTER_SET = Prepared(update(t.counters).where(t.counters.c.name == bindparam("name_"))
+                        .values(value=bindparam("value")))
+_SETTING = Prepared(select(t.settings.c.value).where(t.settings.c.key == bindparam("key")))
+_SETTING_KEY = Prepared(select(t.settings.c.key).where(t.settings.c.key == bindparam("key")))
+_SETTING_NEW = Prepared(insert(t.settings))
+_SETTING_SET = Prepared(update(t.settings).where(t.settings.c.key == bindparam("key_"))
+                        .values(value=bindparam("value")))
 
 
 def next_number(conn: Connection, name: str, start: int = 1) -> int:
@@ -314,17 +462,17 @@ def next_number(conn: Connection, name: str, start: int = 1) -> int:
     if conn.dialect.name == "postgresql":
         conn.execute(pg_insert(t.counters).values(name=name, value=start - 1)
                      .on_conflict_do_nothing(index_elements=[t.counters.c.name]))
-    row = conn.execute(_COUNTER, {"name": name}).first()
+    row = _COUNTER.first(conn, {"name": name})
     if row is None:
-        conn.execute(_COUNTER_NEW, {"name": name, "value": start})
+        _COUNTER_NEW.run(conn, {"name": name, "value": start})
         return start
     value = int(row[0]) + 1
-    conn.execute(_COUNTER_SET, {"name_": name, "value": value})
+    _COUNTER_SET.run(conn, {"name_": name, "value": value})
     return value
 
 
 def get_setting(conn: Connection, key: str, default: Any = None) -> Any:
-    row = conn.execute(_SETTING, {"key": key}).first()
+    row = _SETTING.first(conn, {"key": key})
     return default if row is None else row[0]
 
 
@@ -334,7 +482,7 @@ def put_setting(conn: Connection, key: str, value: Any) -> None:
         conn.execute(stmt.on_conflict_do_update(index_elements=[t.settings.c.key],
                                                 set_={"value": stmt.excluded.value}))
         return
-    if conn.execute(_SETTING_KEY, {"key": key}).first() is None:
-        conn.execute(_SETTING_NEW, {"key": key, "value": value})
+    if _SETTING_KEY.first(conn, {"key": key}) is None:
+        _SETTING_NEW.run(conn, {"key": key, "value": value})
     else:
-        conn.execute(_SETTING_SET, {"key_": key, "value": value})
+        _SETTING_SET.run(conn, {"key_": key, "value": value})
