@@ -132,18 +132,38 @@ def _serve(runtime: Runtime, service: Service, request: Request,
         return _reply_fault(runtime, service, None, SoapFault(
             "Client", f"request body not received within {config.body_timeout_seconds:g} s",
             http_status=408, http_headers={"Connection": "close"}), started, b"")
+    answer = _process(runtime, service, request, handlers, started, data, key)
+    if answer.wake_outbox:
+        runtime.wake_outbox()
+    if answer.delay_ms:
+        time.sleep(answer.delay_ms / 1000)
+    if answer.drop:
+        drop_connection(request.environ)
+    return answer.response
+
+
+def _process(runtime: Runtime, service: Service, request: Request,
+             handlers: dict[str, OperationHandler], started: float, data: bytes,
+             key: bool | None) -> _Answer:
+    """Everything after the body has arrived: parse, dispatch, answer, journal."""
+    config = runtime.config
+    limits = config.limits
     kept = security.redact_passwords(data)  # what the journal keeps
     if log.isEnabledFor(logging.DEBUG):  # CPR numbers are masked by the log formatter
         log.debug("%s <- %s", service.name, kept[:4096].decode("utf-8", "replace"))
+
+    def fault_answer(op: Operation | None, fault: SoapFault) -> _Answer:
+        return _Answer(_reply_fault(runtime, service, op, fault, started, kept))
+
     try:
         envelope = parse_envelope(data, limits)
         op = _operation(service, envelope, request.headers.get("SOAPAction"))
     except SoapFault as fault:
-        return _reply_fault(runtime, service, None, fault, started, kept)
+        return fault_answer(None, fault)
     try:
         admission = security.check_envelope(config, service, envelope, key)
     except SoapFault as fault:
-        return _reply_fault(runtime, service, op, fault, started, kept)
+        return fault_answer(op, fault)
     handler = handlers[op.name]
     transaction_id = handler.transaction_id(envelope.body)
     # Checked before any lock is taken: what the schema says of the body, and its digest
@@ -155,14 +175,13 @@ def _serve(runtime: Runtime, service: Service, request: Request,
             read = _answer_read(runtime, service, op, handler, envelope, transaction_id,
                                 started, kept, admission, digest)
         except SoapFault as fault:
-            return _reply_fault(runtime, service, op, fault, started, kept)
+            return fault_answer(op, fault)
         except Exception as exc:
             log.exception("%s failed", op.name)
-            return _reply_fault(runtime, service, op, SoapFault(
-                "Server", f"internal error while handling {op.name}: {type(exc).__name__}"),
-                started, kept)
+            return fault_answer(op, SoapFault(
+                "Server", f"internal error while handling {op.name}: {type(exc).__name__}"))
         if read is not None:
-            return read.response
+            return read
 
     def work(conn: Connection) -> _Answer:
         # One transaction per request: the injected fault is used up, the nonce
@@ -173,21 +192,13 @@ def _serve(runtime: Runtime, service: Service, request: Request,
                        started, kept, violations, digest)
 
     try:
-        answer = runtime.store.write(work)
+        return runtime.store.write(work)
     except SoapFault as fault:
-        return _reply_fault(runtime, service, op, fault, started, kept)
+        return fault_answer(op, fault)
     except Exception as exc:  # a bug or a storage failure: nothing was stored
         log.exception("%s failed", op.name)
-        return _reply_fault(runtime, service, op, SoapFault(
-            "Server", f"internal error while handling {op.name}: {type(exc).__name__}"),
-            started, kept)
-    if answer.wake_outbox:
-        runtime.wake_outbox()
-    if answer.delay_ms:
-        time.sleep(answer.delay_ms / 1000)
-    if answer.drop:
-        drop_connection(request.environ)
-    return answer.response
+        return fault_answer(op, SoapFault(
+            "Server", f"internal error while handling {op.name}: {type(exc).__name__}"))
 
 
 _XML_TYPES = frozenset({"text/xml", "application/xml"})

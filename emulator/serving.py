@@ -22,6 +22,8 @@ from .logs import configure_logging
 from .security import check_bind
 from .store import Store, default_url
 
+#: gunicorn's gthread, spreading keep-alive connections over the workers
+WORKER_CLASS = "emulator.balanced_worker.BalancedThreadWorker"
 DEMO_SCENARIO = Path(__file__).resolve().parent / "scenarios" / "demo.yaml"
 
 
@@ -49,7 +51,7 @@ def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: 
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("worker_class", WORKER_CLASS)
             self.cfg.set("threads", int(os.environ.get("OIR_THREADS", "8")))
             self.cfg.set("timeout", 120)
             self.cfg.set("graceful_timeout", 5)
