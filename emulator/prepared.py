@@ -61,8 +61,7 @@ class _Compiled:
                 sources.append((None, value if process is None else process(value), None))
             elif bind.callable is None and not bind.required:
                 value = bind.value
-                sources.append((None, value if process is None or value is None
-                                else process(value), None))
+                sources.append((None, value if process is None else process(value), None))
             else:
                 raise _Unsupported(f"no value for bind parameter {bind.key!r}")
         self.sources = tuple(sources)
@@ -83,7 +82,8 @@ class _Compiled:
                 out.append(fixed)
                 continue
             value = params[key]
-            out.append(value if process is None or value is None else process(value))
+            # None too: SQLAlchemy's JSON stores None as the JSON text 'null', as here
+            out.append(value if process is None else process(value))
         return out
 
     def row(self, raw: Sequence[Any]) -> Any:

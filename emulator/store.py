@@ -17,7 +17,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -224,82 +223,86 @@ class Store:
 class _Job:
     """One caller's work waiting for the group commit."""
 
-    __slots__ = ("work", "done", "result", "error")
+    __slots__ = ("work", "wake", "finished", "lead", "result", "error")
 
     def __init__(self, work: Callable[[Connection], Any]) -> None:
         self.work = work
-        self.done = threading.Event()
+        self.wake = threading.Event()
+        self.finished = False  # committed (or failed): result or error is set
+        self.lead = False  # woken to lead the next batch instead
         self.result: Any = None
         self.error: BaseException | None = None
 
 
 class _GroupCommit:
-    """The committing thread behind :meth:`Store.write` on a SQLite file.
+    """Group commit behind :meth:`Store.write` on a SQLite file, led by the callers.
 
     SQLite has one writer at a time, and a commit under ``synchronous=FULL`` costs an fsync
     whatever it holds, so under load most of a write's time is queueing for the lock and
-    the disk. Here the callers queue in memory instead; the thread takes everything that
-    is waiting (up to :attr:`MAX_BATCH`), runs it under the writers' lock, commits once and
-    wakes each caller with its own result or exception."""
+    the disk. Here writers queue in memory instead. A caller that finds no batch running
+    leads: it takes everything waiting (up to :attr:`MAX_BATCH`, its own work first),
+    runs it under the writers' lock, commits once and wakes each caller with its own
+    result or exception. Whoever arrived meanwhile waits; when the leader's own work is
+    done it hands the lead to the first of them. A lone writer therefore runs its work on
+    its own thread, with no hand-over at all."""
 
     MAX_BATCH = 64
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._pid = 0
-        self._start_guard = threading.Lock()
+        self._mutex = threading.Lock()
+        self._waiting: list[_Job] = []
+        self._leading = False
+        self._local = threading.local()
+
+    def is_current_thread(self) -> bool:
+        """Whether this thread is running a batch (a nested write would wait for itself)."""
+        return bool(getattr(self._local, "running", False))
 
     def submit(self, work: Callable[[Connection], T]) -> T:
-        if threading.current_thread() is self._thread:
+        if self.is_current_thread():
             raise RuntimeError("Store.write() called from inside a group-committed write")
-        self._ensure_running()
         job = _Job(work)
-        self._queue.put(job)
-        job.done.wait()
+        with self._mutex:
+            self._waiting.append(job)
+            lead = not self._leading
+            self._leading = True
+        while not lead:
+            job.wake.wait()
+            job.wake.clear()
+            if job.finished:
+                break
+            lead = job.lead
+        if not job.finished:
+            self._lead(job)
         if job.error is not None:
             raise job.error
         return job.result
 
-    def is_current_thread(self) -> bool:
-        return threading.current_thread() is self._thread
-
-    def _ensure_running(self) -> None:
-        pid = os.getpid()
-        if self._pid == pid and self._thread is not None:
-            return
-        with self._start_guard:  # first use in this process (gunicorn forks after import)
-            if self._pid != pid or self._thread is None:
-                self._queue = queue.SimpleQueue()
-                self._thread = threading.Thread(target=self._run, name="oir-group-commit",
-                                                daemon=True)
-                self._pid = pid
-                self._thread.start()
+    def _lead(self, own: _Job) -> None:
+        """Run batches until ``own`` is committed, then pass the lead on (or give it up)."""
+        while not own.finished:
+            with self._mutex:
+                batch = self._waiting[:self.MAX_BATCH]
+                del self._waiting[:len(batch)]
+            self._local.running = True
+            try:
+                self._commit(batch)
+            finally:
+                self._local.running = False
+            for job in batch:
+                if job is not own:
+                    job.wake.set()
+        with self._mutex:
+            if self._waiting:
+                successor = self._waiting[0]
+                successor.lead = True
+                successor.wake.set()
+            else:
+                self._leading = False
 
     def stop(self) -> None:
-        thread = self._thread
-        if thread is not None and thread.is_alive() and self._pid == os.getpid():
-            self._queue.put(None)
-            thread.join(timeout=10)
-        self._thread = None
-
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < self.MAX_BATCH:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._queue.put(None)  # stop after this batch
-                    break
-                batch.append(more)
-            self._commit(batch)
+        """Nothing to stop: no thread of its own (kept for the store's dispose)."""
 
     def _commit(self, batch: list[_Job]) -> None:
         store = self._store
@@ -330,7 +333,7 @@ class _GroupCommit:
                     job.result = None
         finally:
             for job in batch:
-                job.done.set()
+                job.finished = True
 
 
 class _Checkpointer:

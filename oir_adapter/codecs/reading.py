@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from lxml import etree
 
@@ -35,7 +36,7 @@ class Reader:
         self.ns = ns
 
     def _q(self, path: str) -> str:
-        return "/".join(f"{{{self.ns}}}{p}" for p in path.split("/"))
+        return _qualified(self.ns, path)
 
     def find(self, path: str) -> Reader | None:
         found = self.element.find(self._q(path))
@@ -62,10 +63,16 @@ class Reader:
 
     def opt_date(self, path: str) -> date | None:
         value = self.opt_text(path)
-        return None if value is None else parse_date(value, self.path_of(path))
+        return None if value is None else self._date(value, path)
 
     def date(self, path: str) -> date:
-        return parse_date(self.text(path), self.path_of(path))
+        return self._date(self.text(path), path)
+
+    def _date(self, value: str, path: str) -> date:
+        try:
+            return parse_date(value)
+        except DecodeError as exc:  # the element's path only when it is needed
+            raise DecodeError(self.path_of(path), exc.message) from exc.__cause__
 
     def opt_money(self, path: str) -> Decimal | None:
         value = self.opt_text(path)
@@ -96,6 +103,12 @@ class Reader:
         names.append(etree.QName(self.element).localname)
         trail = "/".join(n for n in names if n not in ("Envelope", "Body"))
         return f"{trail}/{path}" if path else trail
+
+
+@lru_cache(maxsize=1024)
+def _qualified(ns: str, path: str) -> str:
+    """``a/b`` → ``{ns}a/{ns}b`` (every read asks, for a handful of paths)."""
+    return "/".join(f"{{{ns}}}{p}" for p in path.split("/"))
 
 
 def parse_date(value: str, path: str = "") -> date:
