@@ -27,6 +27,18 @@ WORKER_CLASS = "emulator.balanced_worker.BalancedThreadWorker"
 DEMO_SCENARIO = Path(__file__).resolve().parent / "scenarios" / "demo.yaml"
 
 
+def _switch_interval() -> float:
+    raw = os.environ.get("OIR_SWITCH_INTERVAL", "0.001")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 1:
+        raise click.UsageError(f"OIR_SWITCH_INTERVAL: {raw!r} is not a number of seconds "
+                               "from 0 to 1")
+    return value
+
+
 def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: Path | None,
                demo: bool, insecure: bool) -> int:
     """Start gunicorn; returns its exit status."""
@@ -36,6 +48,7 @@ def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: 
         config = EmulatorConfig.from_env(db_url=db)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    switch_interval = _switch_interval()
     refusal = check_bind(host, config, insecure)
     if refusal:
         raise click.UsageError(refusal)
@@ -63,6 +76,10 @@ def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: 
             from .app import create_app
 
             configure_logging(level)  # in the worker: wrap gunicorn's handlers too
+            # A writer holding the database's write lock gives up the GIL at every SQLite
+            # call; getting it back waits for another thread to yield, by default after
+            # 5 ms. 1 ms measured ~25 % more writes/s under load here (OIR_SWITCH_INTERVAL).
+            sys.setswitchinterval(switch_interval)
             return create_app(EmulatorConfig(**{**config.__dict__}))
 
     base = config.base_url
