@@ -62,8 +62,9 @@ class _Compiled:
             elif bind.callable is None and not bind.required:
                 value = bind.value
                 sources.append((None, value if process is None else process(value), None))
-            else:
-                raise _Unsupported(f"no value for bind parameter {bind.key!r}")
+            else:  # this call lacks a parameter: SQLAlchemy says which
+                raise _Unsupported(f"no value for bind parameter {bind.key!r}",
+                                   permanent=False)
         self.sources = tuple(sources)
         columns = getattr(statement, "selected_columns", None)
         if columns is not None and not is_insert:
@@ -93,7 +94,12 @@ class _Compiled:
 
 
 class _Unsupported(Exception):
-    """A statement the fast path does not handle; it runs through SQLAlchemy instead."""
+    """A statement (``permanent``) or one call of it the fast path does not handle; it
+    runs through SQLAlchemy instead."""
+
+    def __init__(self, reason: str, *, permanent: bool = True) -> None:
+        super().__init__(reason)
+        self.permanent = permanent
 
 
 class Prepared:
@@ -116,8 +122,8 @@ class Prepared:
         if form is None:
             try:
                 form = _Compiled(self.statement, conn.dialect, keys)
-            except _Unsupported:
-                self._slow = True
+            except _Unsupported as exc:
+                self._slow = exc.permanent
                 return None
             self._forms[keys] = form
         return form

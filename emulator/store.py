@@ -116,6 +116,7 @@ class Store:
         self._group = (_GroupCommit(self) if self._writers is not None and _GROUP_COMMIT
                        else None)
         self._checkpoints = _Checkpointer(self) if self._writers is not None else None
+        self._in_write = threading.local()  # this thread holds a writing transaction
         self._read_engine: Engine | None = None
         if self._writers is not None:  # a SQLite file: snapshots on read-only connections
             self._read_engine = create_engine(
@@ -178,11 +179,16 @@ class Store:
             return
         if self._checkpoints is not None:
             self._checkpoints.ensure_running()
-        if self._group is not None and self._group.is_current_thread():
-            raise RuntimeError("a second transaction inside a group-committed write would "
-                               "wait for itself")
+        if getattr(self._in_write, "active", False) or (
+                self._group is not None and self._group.is_current_thread()):
+            raise RuntimeError("a second writing transaction inside a writing transaction of "
+                               "the same thread would wait for itself (SQLite has one writer)")
         with self._writers, self.engine.begin() as conn:
-            yield conn
+            self._in_write.active = True
+            try:
+                yield conn
+            finally:
+                self._in_write.active = False
 
     def write(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in a writing transaction and return what it returns, once that
@@ -280,26 +286,29 @@ class _GroupCommit:
         return job.result
 
     def _lead(self, own: _Job) -> None:
-        """Run batches until ``own`` is committed, then pass the lead on (or give it up)."""
-        while not own.finished:
+        """Run batches until ``own`` is committed, then pass the lead on (or give it up),
+        whatever happens meanwhile: a lead never handed on would stop every writer."""
+        try:
+            while not own.finished:
+                with self._mutex:
+                    batch = self._waiting[:self.MAX_BATCH]
+                    del self._waiting[:len(batch)]
+                self._local.running = True
+                try:
+                    self._commit(batch)
+                finally:
+                    self._local.running = False
+                    for job in batch:
+                        if job is not own:
+                            job.wake.set()
+        finally:
             with self._mutex:
-                batch = self._waiting[:self.MAX_BATCH]
-                del self._waiting[:len(batch)]
-            self._local.running = True
-            try:
-                self._commit(batch)
-            finally:
-                self._local.running = False
-            for job in batch:
-                if job is not own:
-                    job.wake.set()
-        with self._mutex:
-            if self._waiting:
-                successor = self._waiting[0]
-                successor.lead = True
-                successor.wake.set()
-            else:
-                self._leading = False
+                if self._waiting:
+                    successor = self._waiting[0]
+                    successor.lead = True
+                    successor.wake.set()
+                else:
+                    self._leading = False
 
     def stop(self) -> None:
         """Nothing to stop: no thread of its own (kept for the store's dispose)."""

@@ -355,6 +355,15 @@ def test_group_commit_switched_off(db_path: Path, monkeypatch: pytest.MonkeyPatc
         with pytest.raises(KeyError):
             s.write(failing)
         assert _settings(s) == {"k": "v"}
+
+        def nested(conn: Connection) -> str:
+            started = time.monotonic()
+            with pytest.raises(RuntimeError, match="would wait for itself"):
+                s.write(lambda inner: None)
+            assert time.monotonic() - started < 1  # refused at once, not a 30 s busy wait
+            return "ok"
+
+        assert s.write(nested) == "ok"
     finally:
         s.dispose()
 
