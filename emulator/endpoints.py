@@ -147,7 +147,6 @@ def _process(runtime: Runtime, service: Service, request: Request,
              key: bool | None) -> _Answer:
     """Everything after the body has arrived: parse, dispatch, answer, journal."""
     config = runtime.config
-    limits = config.limits
     kept = security.redact_passwords(data)  # what the journal keeps
     if log.isEnabledFor(logging.DEBUG):  # CPR numbers are masked by the log formatter
         log.debug("%s <- %s", service.name, kept[:4096].decode("utf-8", "replace"))
@@ -155,21 +154,12 @@ def _process(runtime: Runtime, service: Service, request: Request,
     def fault_answer(op: Operation | None, fault: SoapFault) -> _Answer:
         return _Answer(_reply_fault(runtime, service, op, fault, started, kept))
 
-    try:
-        envelope = parse_envelope(data, limits)
-        op = _operation(service, envelope, request.headers.get("SOAPAction"))
-    except SoapFault as fault:
-        return fault_answer(None, fault)
-    try:
-        admission = security.check_envelope(config, service, envelope, key)
-    except SoapFault as fault:
-        return fault_answer(op, fault)
-    handler = handlers[op.name]
-    transaction_id = handler.transaction_id(envelope.body)
-    # Checked before any lock is taken: what the schema says of the body, and its digest
-    # for idempotency, depend on the request alone.
-    violations = validate_element(envelope.body)
-    digest = "" if violations else request_hash(envelope.body)
+    parsed = _parse(runtime, service, request, handlers, data, key)
+    if isinstance(parsed, tuple):
+        return fault_answer(*parsed)
+    envelope, op, handler = parsed.envelope, parsed.op, parsed.handler
+    admission, transaction_id = parsed.admission, parsed.transaction_id
+    violations, digest = parsed.violations, parsed.digest
     if handler.read_only and not violations:
         try:
             read = _answer_read(runtime, service, op, handler, envelope, transaction_id,
@@ -199,6 +189,39 @@ def _process(runtime: Runtime, service: Service, request: Request,
         log.exception("%s failed", op.name)
         return fault_answer(op, SoapFault(
             "Server", f"internal error while handling {op.name}: {type(exc).__name__}"))
+
+
+@dataclass(slots=True)
+class _Parsed:
+    """A request that parsed, named a known operation and passed the access checks."""
+
+    envelope: Envelope
+    op: Operation
+    handler: OperationHandler
+    admission: security.Admission
+    transaction_id: str | None
+    violations: list[Any]  # the body's schema violations (answered as a fault)
+    digest: str  # the body's hash for idempotency ("" when it does not validate)
+
+
+def _parse(runtime: Runtime, service: Service, request: Request,
+           handlers: dict[str, OperationHandler], data: bytes, key: bool | None
+           ) -> _Parsed | tuple[Operation | None, SoapFault]:
+    """Parse, dispatch, check access, validate and hash: what depends on the request alone
+    (so it runs before any lock), or the operation (if known) and the fault to answer."""
+    try:
+        envelope = parse_envelope(data, runtime.config.limits)
+        op = _operation(service, envelope, request.headers.get("SOAPAction"))
+    except SoapFault as fault:
+        return None, fault
+    try:
+        admission = security.check_envelope(runtime.config, service, envelope, key)
+    except SoapFault as fault:
+        return op, fault
+    handler = handlers[op.name]
+    violations = validate_element(envelope.body)
+    return _Parsed(envelope, op, handler, admission, handler.transaction_id(envelope.body),
+                   violations, "" if violations else request_hash(envelope.body))
 
 
 _XML_TYPES = frozenset({"text/xml", "application/xml"})
