@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from sqlalchemy import (
     Column,
@@ -121,7 +122,7 @@ class Store:
         if self._writers is not None:  # a SQLite file: snapshots on read-only connections
             self._read_engine = create_engine(
                 "sqlite://", creator=lambda: sqlite3.connect(
-                    f"file:{Path(self._database).resolve()}?mode=ro", uri=True,
+                    f"file:{quote(str(Path(self._database).resolve()))}?mode=ro", uri=True,
                     check_same_thread=False, timeout=30),
                 poolclass=QueuePool, pool_size=16, max_overflow=16, pool_reset_on_return=None)
             _sqlite_pragmas(self._read_engine)
