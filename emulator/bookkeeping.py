@@ -121,6 +121,9 @@ def book_lines(conn: Connection, runtime: Runtime, account: DebtorAccount, claim
                     nedskriv.append((mapping.nedskriv_action(
                         claim.psrm.efi_claim_id, psrm_part, WriteDownReason.PAYMENT,
                         creditor_id=runtime.config.creditor_id, effective=day), claim.id))
+                else:  # PSRM has not answered yet: the NEDSKRIV goes when its id comes
+                    ledger.insert_pending_writedown(conn, claim.id, psrm_part,
+                                                    WriteDownReason.PAYMENT.value, day, now)
             if claim.outstanding == 0:
                 claim.state = ClaimState.PAID
         ledger.save_claim(conn, claim)
@@ -137,6 +140,27 @@ def book_lines(conn: Connection, runtime: Runtime, account: DebtorAccount, claim
     queue_events(conn, runtime, account, events, now)
     queue_psrm(conn, runtime, nedskriv, now)
     return events
+
+
+def release_pending_writedowns(conn: Connection, runtime: Runtime, claim: Claim, *,
+                               send: bool, now: datetime) -> int:
+    """Settle the write-downs kept for ``claim`` while PSRM's EFI id was unknown.
+
+    ``send``: PSRM has taken the hand-over and its id is known now, so each one goes as a
+    ``NEDSKRIV`` (one delivery); otherwise (the hand-over was rejected, the claim is back
+    with its remainder already reduced) they are dropped. Returns how many were sent.
+    """
+    pending = ledger.pending_writedowns(conn, claim.id)
+    if not pending:
+        return 0
+    ledger.delete_pending_writedowns(conn, claim.id)
+    efi_claim_id = claim.psrm.efi_claim_id if claim.psrm is not None else None
+    if not send or not efi_claim_id:
+        return 0
+    queue_psrm(conn, runtime, [(mapping.nedskriv_action(
+        efi_claim_id, p.amount, WriteDownReason(p.reason), creditor_id=runtime.config.creditor_id,
+        effective=p.effective), claim.id) for p in pending], now)
+    return len(pending)
 
 
 def replan_benefit(conn: Connection, runtime: Runtime, benefit: ledger.BenefitRecord,
@@ -240,6 +264,9 @@ def hand_over(conn: Connection, runtime: Runtime, claim: Claim, account: DebtorA
     claim.art = resolved
     claim.state = ClaimState.HANDED_OVER
     claim.psrm = PsrmHandover(art=resolved, status=None, status_date=day, amount=remainder)
+    # the action carries what is left now: write-downs kept from an earlier hand-over that
+    # never got its EFI id are in that amount already
+    ledger.delete_pending_writedowns(conn, claim.id)
     ledger.save_claim(conn, claim)
     queue_psrm(conn, runtime, [(action, claim.id)], now)
     return HandoverResult(claim.id, remainder, reserved, "handed_over")

@@ -226,13 +226,18 @@ def ret_fordring_tilstand(call: Call) -> etree._Element:
         in_psrm = claim.state is ClaimState.HANDED_OVER and claim.psrm is not None
         final = ClaimState.WRITTEN_OFF
         _write_off(call, account, claim, amount, reason.value, final)
-        if in_psrm and claim.psrm is not None and claim.psrm.efi_claim_id:
+        if in_psrm and claim.psrm is not None:
             part = min(amount, claim.psrm.amount)
             claim.psrm.amount -= part
             ledger.save_claim(call.conn, claim)
-            bookkeeping.queue_psrm(call.conn, rt, [(mapping.nedskriv_action(
-                claim.psrm.efi_claim_id, part, reason, creditor_id=rt.config.creditor_id,
-                effective=c.opt_date("VirkningsDato") or call.today), claim.id)], call.now)
+            effective = c.opt_date("VirkningsDato") or call.today
+            if claim.psrm.efi_claim_id:
+                bookkeeping.queue_psrm(call.conn, rt, [(mapping.nedskriv_action(
+                    claim.psrm.efi_claim_id, part, reason, creditor_id=rt.config.creditor_id,
+                    effective=effective), claim.id)], call.now)
+            elif part > 0:  # PSRM has not answered yet: the NEDSKRIV goes when its id comes
+                ledger.insert_pending_writedown(call.conn, claim.id, part, reason.value,
+                                                effective, call.now)
     elif kind == "Henstand":
         claim.deferral_until = c.date("HenstandTilDato")
         if claim.state is ClaimState.HANDED_OVER and claim.psrm and claim.psrm.efi_claim_id:

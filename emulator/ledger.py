@@ -595,3 +595,42 @@ def write_offs_for_account(conn: Connection, number: str) -> list[WriteOff]:
     rows = conn.execute(select(t.write_offs).where(t.write_offs.c.account_number == number)
                         .order_by(t.write_offs.c.seq)).all()
     return [WriteOff(r.claim_id, from_ore(r.amount_ore), r.reason, r.date) for r in rows]
+
+
+# ---------------------------------------------------------------- PSRM write-downs waiting for an EFI id
+
+
+@dataclass(frozen=True, slots=True)
+class PendingWriteDown:
+    """A write-down of a claim's PSRM part owed to PSRM as ``NEDSKRIV`` once its EFI id is
+    known (see :data:`emulator.tables.psrm_pending_writedowns`)."""
+
+    id: int
+    claim_id: str
+    amount: Decimal
+    reason: str
+    effective: date
+
+
+def insert_pending_writedown(conn: Connection, claim_id: str, amount: Decimal, reason: str,
+                             effective: date, created: datetime) -> None:
+    conn.execute(insert(t.psrm_pending_writedowns), dict(
+        claim_id=claim_id, amount_ore=to_ore(amount), reason=reason, effective=effective,
+        created=created))
+
+
+def pending_writedowns(conn: Connection, claim_id: str) -> list[PendingWriteDown]:
+    """The claim's pending write-downs, oldest first."""
+    rows = conn.execute(select(t.psrm_pending_writedowns).where(
+        t.psrm_pending_writedowns.c.claim_id == claim_id)
+        .order_by(t.psrm_pending_writedowns.c.id)).all()
+    return [PendingWriteDown(r.id, r.claim_id, from_ore(r.amount_ore), r.reason, r.effective)
+            for r in rows]
+
+
+def delete_pending_writedowns(conn: Connection, claim_id: str) -> int:
+    """Drop the claim's pending write-downs (sent, or made moot); return how many."""
+    from sqlalchemy import delete
+
+    return int(conn.execute(delete(t.psrm_pending_writedowns).where(
+        t.psrm_pending_writedowns.c.claim_id == claim_id)).rowcount)

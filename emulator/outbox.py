@@ -25,7 +25,7 @@ from oir_adapter.model import ClaimState, PsrmAction, PsrmActionCode, PsrmStatus
 
 from . import journal, ledger
 from . import tables as t
-from .bookkeeping import queue_events
+from .bookkeeping import queue_events, release_pending_writedowns
 from .runtime import Runtime
 
 log = logging.getLogger("emulator.outbox")
@@ -177,7 +177,13 @@ def _take_receipt(conn: Connection, runtime: Runtime, claim: Any, action: PsrmAc
     ledger.save_claim(conn, claim)
     account = ledger.get_account(conn, claim.account_number)
     assert account is not None
-    queue_events(conn, runtime, account, events, datetime.combine(today, datetime.min.time()))
+    now = datetime.combine(today, datetime.min.time())
+    queue_events(conn, runtime, account, events, now)
+    # write-downs booked while PSRM's EFI id was unknown: send them now that it is known,
+    # drop them when the hand-over came back rejected (the remainder reflects them)
+    rejected = action.status is PsrmStatus.REJECTED
+    if rejected or claim.psrm.efi_claim_id:
+        release_pending_writedowns(conn, runtime, claim, send=not rejected, now=now)
     return [{"end": "oir", "event": "psrm_receipt", "claim_id": claim.id,
              "action": action.code.value, "status": action.status.value}]
 

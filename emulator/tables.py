@@ -164,6 +164,20 @@ write_offs = Table(
     Column("date", Date, nullable=False),
 )
 
+# Write-downs of a handed-over claim's PSRM part that fell due before PSRM had answered
+# with its EFI claim id (a NEDSKRIV needs it): kept here and sent as NEDSKRIV when the
+# receipt brings the id, or dropped when PSRM rejects the hand-over. A table of its own
+# (not columns on ``claims``), so an existing database file gets it from ``create_all``.
+psrm_pending_writedowns = Table(
+    "psrm_pending_writedowns", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("claim_id", String(32), nullable=False, index=True),
+    Column("amount_ore", BigInteger, nullable=False),
+    Column("reason", String(20), nullable=False),  # WriteDownReason: INDB | REGU | FAST
+    Column("effective", Date, nullable=False),
+    Column("created", DateTime, nullable=False),
+)
+
 # Work the debtor end owes other ends (callbacks, PSRM deliveries), sent after commit.
 outbox = Table(
     "outbox", metadata,
