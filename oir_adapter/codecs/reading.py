@@ -61,18 +61,18 @@ class Reader:
             raise DecodeError(self.path_of(path), "missing")
         return value
 
+    def _date(self, value: str, path: str) -> date:
+        try:
+            return parse_date(value)
+        except DecodeError as exc:  # the element's path only when it is needed
+            raise DecodeError(self.path_of(path), exc.message) from exc.__cause__
+
     def opt_date(self, path: str) -> date | None:
         value = self.opt_text(path)
         return None if value is None else self._date(value, path)
 
     def date(self, path: str) -> date:
         return self._date(self.text(path), path)
-
-    def _date(self, value: str, path: str) -> date:
-        try:
-            return parse_date(value)
-        except DecodeError as exc:  # the element's path only when it is needed
-            raise DecodeError(self.path_of(path), exc.message) from exc.__cause__
 
     def opt_money(self, path: str) -> Decimal | None:
         value = self.opt_text(path)
