@@ -151,6 +151,12 @@ def _claim_for_action(conn: Connection, action: PsrmAction) -> Any:
     return ledger.get_claim(conn, row[0]) if row is not None else None
 
 
+#: How far an action has come in PSRM: an answer never takes a claim back to an earlier one.
+_PROGRESS = {PsrmStatus.RECEIVED: 0, PsrmStatus.IN_PROCESS: 1, PsrmStatus.DONE: 2,
+             PsrmStatus.REJECTED: 2}
+_SETTLED = frozenset({ClaimState.PAID, ClaimState.CANCELLED, ClaimState.WRITTEN_OFF})
+
+
 def _take_receipt(conn: Connection, runtime: Runtime, claim: Any, action: PsrmAction,
                   today: Any) -> list[dict[str, Any]]:
     if action.code not in (PsrmActionCode.CREATE, PsrmActionCode.RESUBMIT):
@@ -163,17 +169,22 @@ def _take_receipt(conn: Connection, runtime: Runtime, claim: Any, action: PsrmAc
                  "action": action.code.value, "status": action.status.value}]
     if claim.psrm is None:
         return []
-    if claim.psrm.status is action.status and claim.psrm.action_id == action.action_id:
-        return []
+    if claim.psrm.action_id == action.action_id and claim.psrm.status is not None and (
+            _PROGRESS[action.status] <= _PROGRESS[claim.psrm.status]):
+        return []  # the same answer again, or an older one replayed: nothing moves back
     first_answer = claim.psrm.status is None
+    # paid (or written off) while PSRM had not answered yet: it stays so, and the
+    # fagsystem hears of no hand-over (the pending write-downs clear PSRM's side)
+    settled = claim.state in _SETTLED and action.status is not PsrmStatus.REJECTED
     before = dataclasses.replace(claim, state=ClaimState.OPEN) if first_answer else claim
-    events = mapping.events_from_receipt(before, action, on=today)
+    events = [] if settled else mapping.events_from_receipt(before, action, on=today)
     claim.psrm.status = action.status
     claim.psrm.status_date = action.status_changed
     claim.psrm.action_id = action.action_id
     claim.psrm.efi_claim_id = action.efi_claim_id or claim.psrm.efi_claim_id
     claim.psrm.reasons = list(action.reasons)
-    claim.state = mapping.state_after_receipt(before, action)
+    if not settled:
+        claim.state = mapping.state_after_receipt(before, action)
     ledger.save_claim(conn, claim)
     account = ledger.get_account(conn, claim.account_number)
     assert account is not None

@@ -164,6 +164,8 @@ def test_a_repeated_receipt_sends_nothing_twice(emu: InProcessEmulator) -> None:
         conn.execute(update(t.outbox).where(t.outbox.c.id == first).values(
             status="PENDING", next_attempt=datetime.now() - timedelta(seconds=1)))
     assert outbox.drain(emu.runtime) >= 1
+    # PSRM's replayed MODTAGET does not take the claim back from UDFOERT
+    assert claim_view(emu, number).findtext(f"{Q}PSRM/{Q}Status") == "UDFOERT"
     emu.admin("POST", "/poll")
     assert len(received(emu, "OPRETFORDRING")) == 2  # the repeat did reach PSRM
     assert received(emu, "NEDSKRIV") == [
@@ -210,4 +212,26 @@ def test_oir_nedskriv_before_the_efi_id_reduces_the_psrm_part_and_is_sent_later(
     assert received(emu, "NEDSKRIV") == [
         {"efi": efi, "amount": "99.99", "reason": "REGU", "effective": "2026-03-04"}]
     assert D(psrm_claim(emu, efi)["remaining"]) == D("900.01")
+    assert pending(emu) == []
+
+
+def test_a_claim_paid_in_full_before_psrm_answers_stays_paid(emu: InProcessEmulator) -> None:
+    number, claim_id = handed_over_unanswered(emu)
+    pay(emu, claim_id, HANDED_OVER)
+    assert claim_view(emu, number).findtext(f"{Q}Status") == "BETALT"
+    before = [e["status"] for e in emu.admin("GET", f"/fagsystem/events?claim_id={claim_id}")]
+
+    psrm_back(emu)
+    emu.admin("POST", "/poll")
+
+    view = claim_view(emu, number)
+    efi = view.findtext(f"{Q}PSRM/{Q}EFIFordringID")
+    assert efi
+    assert view.findtext(f"{Q}Status") == "BETALT"  # not OVERDRAGET with nothing left
+    assert D(view.findtext(f"{Q}Restbeloeb") or "") == D("0.00")
+    assert received(emu, "NEDSKRIV") == [
+        {"efi": efi, "amount": "1000.00", "reason": "INDB", "effective": "2026-03-05"}]
+    assert D(psrm_claim(emu, efi)["remaining"]) == D("0.00")
+    after = [e["status"] for e in emu.admin("GET", f"/fagsystem/events?claim_id={claim_id}")]
+    assert "OVERDRAGET" not in after[len(before):]  # the fagsystem hears of no hand-over
     assert pending(emu) == []
