@@ -34,6 +34,7 @@ from oir_adapter.model import (
     Offset,
     OffsetStatus,
     PsrmHandover,
+    RecallReason,
     WriteDownReason,
 )
 from oir_adapter.offsetting import plan_offsets
@@ -163,6 +164,28 @@ def release_pending_writedowns(conn: Connection, runtime: Runtime, claim: Claim,
     return len(pending)
 
 
+def release_pending_recall(conn: Connection, runtime: Runtime, claim: Claim, *, send: bool,
+                           now: datetime) -> bool:
+    """Settle the recall kept for ``claim`` while PSRM's EFI id was unknown.
+
+    ``send``: PSRM has taken the hand-over and its id is known now, so the recall goes as
+    one ``TILBAGEKALD`` (the reason and effective date asked for); otherwise (the hand-over
+    was rejected) it is dropped. Either way the claim's pending write-downs go too, unsent:
+    a recalled claim comes back from PSRM whole. Returns whether there was a recall.
+    """
+    pending = ledger.pending_recall(conn, claim.id)
+    if pending is None:
+        return False
+    ledger.delete_pending_recall(conn, claim.id)
+    ledger.delete_pending_writedowns(conn, claim.id)
+    efi_claim_id = claim.psrm.efi_claim_id if claim.psrm is not None else None
+    if send and efi_claim_id:
+        queue_psrm(conn, runtime, [(mapping.tilbagekald_action(
+            efi_claim_id, RecallReason(pending.reason), creditor_id=runtime.config.creditor_id,
+            effective=pending.effective), claim.id)], now)
+    return True
+
+
 def replan_benefit(conn: Connection, runtime: Runtime, benefit: ledger.BenefitRecord,
                    day: date) -> list[Offset]:
     """Plan (again) the offsets of an announced payout against what is open now."""
@@ -267,6 +290,7 @@ def hand_over(conn: Connection, runtime: Runtime, claim: Claim, account: DebtorA
     # the action carries what is left now: write-downs kept from an earlier hand-over that
     # never got its EFI id are in that amount already
     ledger.delete_pending_writedowns(conn, claim.id)
+    ledger.delete_pending_recall(conn, claim.id)  # this hand-over is what the municipality wants
     ledger.save_claim(conn, claim)
     queue_psrm(conn, runtime, [(action, claim.id)], now)
     return HandoverResult(claim.id, remainder, reserved, "handed_over")

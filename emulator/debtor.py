@@ -256,6 +256,9 @@ def ret_fordring_tilstand(call: Call) -> etree._Element:
             bookkeeping.queue_psrm(call.conn, rt, [(mapping.tilbagekald_action(
                 claim.psrm.efi_claim_id, recall, creditor_id=rt.config.creditor_id,
                 effective=call.today), claim.id)], call.now)
+        elif claim.state is ClaimState.HANDED_OVER and claim.psrm is not None:
+            # PSRM has not answered yet: the TILBAGEKALD goes when its id comes
+            ledger.put_pending_recall(call.conn, claim.id, recall.value, call.today, call.now)
         claim.state = ClaimState.RECALLED
         ledger.save_claim(call.conn, claim)
         events.append(mapping.FagsystemEvent(

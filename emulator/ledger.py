@@ -634,3 +634,39 @@ def delete_pending_writedowns(conn: Connection, claim_id: str) -> int:
 
     return int(conn.execute(delete(t.psrm_pending_writedowns).where(
         t.psrm_pending_writedowns.c.claim_id == claim_id)).rowcount)
+
+
+# ---------------------------------------------------------------- PSRM recalls waiting for an EFI id
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRecall:
+    """A recall owed to PSRM as ``TILBAGEKALD`` once the claim's EFI id is known (see
+    :data:`emulator.tables.psrm_pending_recalls`)."""
+
+    claim_id: str
+    reason: str
+    effective: date
+
+
+def put_pending_recall(conn: Connection, claim_id: str, reason: str, effective: date,
+                       created: datetime) -> None:
+    """Keep the claim's recall (replacing one kept before: the latest asked for counts)."""
+    delete_pending_recall(conn, claim_id)
+    conn.execute(insert(t.psrm_pending_recalls), dict(
+        claim_id=claim_id, reason=reason, effective=effective, created=created))
+
+
+def pending_recall(conn: Connection, claim_id: str) -> PendingRecall | None:
+    row = conn.execute(select(t.psrm_pending_recalls).where(
+        t.psrm_pending_recalls.c.claim_id == claim_id)
+        .order_by(t.psrm_pending_recalls.c.id.desc()).limit(1)).first()
+    return PendingRecall(row.claim_id, row.reason, row.effective) if row is not None else None
+
+
+def delete_pending_recall(conn: Connection, claim_id: str) -> int:
+    """Drop the claim's pending recall (sent, or made moot); return how many rows went."""
+    from sqlalchemy import delete
+
+    return int(conn.execute(delete(t.psrm_pending_recalls).where(
+        t.psrm_pending_recalls.c.claim_id == claim_id)).rowcount)

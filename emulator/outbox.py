@@ -25,7 +25,7 @@ from oir_adapter.model import ClaimState, PsrmAction, PsrmActionCode, PsrmStatus
 
 from . import journal, ledger
 from . import tables as t
-from .bookkeeping import queue_events, release_pending_writedowns
+from .bookkeeping import queue_events, release_pending_recall, release_pending_writedowns
 from .runtime import Runtime
 
 log = logging.getLogger("emulator.outbox")
@@ -173,27 +173,35 @@ def _take_receipt(conn: Connection, runtime: Runtime, claim: Any, action: PsrmAc
             _PROGRESS[action.status] <= _PROGRESS[claim.psrm.status]):
         return []  # the same answer again, or an older one replayed: nothing moves back
     first_answer = claim.psrm.status is None
+    rejected = action.status is PsrmStatus.REJECTED
     # paid (or written off) while PSRM had not answered yet: it stays so, and the
     # fagsystem hears of no hand-over (the pending write-downs clear PSRM's side)
-    settled = claim.state in _SETTLED and action.status is not PsrmStatus.REJECTED
+    settled = claim.state in _SETTLED and not rejected
+    # recalled by the municipality (Tilbagekald; or returned by PSRM) before this answer:
+    # it stays TILBAGEKALDT whatever PSRM says of the hand-over, AFVIST included — the
+    # claim is back with the debtor system either way, that is what was asked for, and the
+    # fagsystem, told TILBAGEKALDT already, hears of no hand-over or rejection now
+    recalled = claim.state is ClaimState.RECALLED
+    keep = settled or recalled
     before = dataclasses.replace(claim, state=ClaimState.OPEN) if first_answer else claim
-    events = [] if settled else mapping.events_from_receipt(before, action, on=today)
+    events = [] if keep else mapping.events_from_receipt(before, action, on=today)
     claim.psrm.status = action.status
     claim.psrm.status_date = action.status_changed
     claim.psrm.action_id = action.action_id
     claim.psrm.efi_claim_id = action.efi_claim_id or claim.psrm.efi_claim_id
     claim.psrm.reasons = list(action.reasons)
-    if not settled:
+    if not keep:
         claim.state = mapping.state_after_receipt(before, action)
     ledger.save_claim(conn, claim)
     account = ledger.get_account(conn, claim.account_number)
     assert account is not None
     now = datetime.combine(today, datetime.min.time())
     queue_events(conn, runtime, account, events, now)
-    # write-downs booked while PSRM's EFI id was unknown: send them now that it is known,
-    # drop them when the hand-over came back rejected (the remainder reflects them)
-    rejected = action.status is PsrmStatus.REJECTED
-    if rejected or claim.psrm.efi_claim_id:
+    # a recall, and write-downs, booked while PSRM's EFI id was unknown: send them now
+    # that it is known, drop them when the hand-over came back rejected (the remainder
+    # reflects the write-downs); a recall goes alone, the claim comes back whole
+    if (rejected or claim.psrm.efi_claim_id) and not release_pending_recall(
+            conn, runtime, claim, send=not rejected, now=now):
         release_pending_writedowns(conn, runtime, claim, send=not rejected, now=now)
     return [{"end": "oir", "event": "psrm_receipt", "claim_id": claim.id,
              "action": action.code.value, "status": action.status.value}]

@@ -178,6 +178,21 @@ psrm_pending_writedowns = Table(
     Column("created", DateTime, nullable=False),
 )
 
+# A recall (ØIR Tilbagekald) of a handed-over claim made before PSRM had answered with its
+# EFI claim id (a TILBAGEKALD needs it): kept here and sent as TILBAGEKALD when the receipt
+# brings the id, or dropped when PSRM rejects the hand-over or the claim is handed over
+# afresh. At most one per claim (the ØIR end refuses a recall of a claim not OVERDRAGET).
+# A table of its own (not columns on ``claims``), so an existing database gets it from
+# ``create_all``.
+psrm_pending_recalls = Table(
+    "psrm_pending_recalls", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("claim_id", String(32), nullable=False, index=True),
+    Column("reason", String(20), nullable=False),  # RecallReason: HENS | KLAG | BORD | …
+    Column("effective", Date, nullable=False),
+    Column("created", DateTime, nullable=False),
+)
+
 # Work the debtor end owes other ends (callbacks, PSRM deliveries), sent after commit.
 outbox = Table(
     "outbox", metadata,

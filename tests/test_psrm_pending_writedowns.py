@@ -235,3 +235,137 @@ def test_a_claim_paid_in_full_before_psrm_answers_stays_paid(emu: InProcessEmula
     after = [e["status"] for e in emu.admin("GET", f"/fagsystem/events?claim_id={claim_id}")]
     assert "OVERDRAGET" not in after[len(before):]  # the fagsystem hears of no hand-over
     assert pending(emu) == []
+
+
+# ---------------------------------------------------------------- recalls before the EFI id
+
+
+def pending_recalls(emu: InProcessEmulator) -> list[tuple[str, str, date]]:
+    with emu.runtime.store.transaction() as conn:
+        rows = conn.execute(select(t.psrm_pending_recalls)
+                            .order_by(t.psrm_pending_recalls.c.id)).all()
+    return [(r.claim_id, r.reason, r.effective) for r in rows]
+
+
+def recalls(emu: InProcessEmulator) -> list[dict[str, str | None]]:
+    """Every TILBAGEKALD that reached PSRM and was answered (see :func:`received`)."""
+    found: list[dict[str, str | None]] = []
+    for exchange in emu.admin("GET", "/journal?end=psrm&operation=MFFordringIndberet"
+                                     "&full=1&limit=1000"):
+        if exchange["status"] not in ("ok", "rejected", "replayed"):
+            continue
+        root = etree.fromstring(exchange["request_xml"].encode())
+        for action in root.iter("{*}FordringAktion"):
+            if action.findtext("{*}MFAktionKode") != "TILBAGEKALD":
+                continue
+            found.append({"efi": action.findtext(".//{*}DMIFordringEFIFordringID"),
+                          "reason": action.findtext(".//{*}DMIFordringTilbagekaldÅrsagKode"),
+                          "effective": action.findtext(".//{*}DMIFordringVirkningDato")})
+    return found
+
+
+def recall(emu: InProcessEmulator, claim_id: str, reason: str = "KLAG") -> None:
+    r = emu.soap.debitor_registrering.call("RetFordringTilstand", messages.ret_fordring_tilstand(
+        CALLER, claim_id=claim_id, change="Tilbagekald", reason=reason))
+    assert r.ok, r.errors
+    assert r.findtext("Status") == "TILBAGEKALDT"
+
+
+def test_a_recall_before_the_efi_id_reaches_psrm_once_it_is_known(
+        emu: InProcessEmulator) -> None:
+    number, claim_id = handed_over_unanswered(emu)
+    pay(emu, claim_id, D("100.00"))  # kept as a pending write-down
+    recall(emu, claim_id)
+    assert pending_recalls(emu) == [(claim_id, "KLAG", date(2026, 3, 5))]
+    assert recalls(emu) == []
+
+    psrm_back(emu)
+    emu.admin("POST", "/clock/advance", days=3)  # PSRM finishes the OPRETFORDRING
+
+    view = claim_view(emu, number)
+    efi = view.findtext(f"{Q}PSRM/{Q}EFIFordringID")
+    assert efi
+    assert recalls(emu) == [{"efi": efi, "reason": "KLAG", "effective": "2026-03-05"}]
+    assert received(emu, "NEDSKRIV") == []  # a recalled claim comes back whole
+    assert psrm_claim(emu, efi)["status"] == "TILBAGEKALDT"
+    assert view.findtext(f"{Q}Status") == "TILBAGEKALDT"
+    assert D(view.findtext(f"{Q}Restbeloeb") or "") == D("900.00")
+    events = [e["status"] for e in emu.admin("GET", f"/fagsystem/events?claim_id={claim_id}")]
+    assert "OVERDRAGET" not in events  # the fagsystem hears of the recall, no hand-over
+    assert events.count("TILBAGEKALDT") == 1
+    assert pending_recalls(emu) == []
+    assert pending(emu) == []
+
+
+def test_a_recall_before_the_efi_id_is_sent_once_when_the_receipt_comes_again(
+        emu: InProcessEmulator) -> None:
+    number, claim_id = handed_over_unanswered(emu)
+    recall(emu, claim_id, "FEJL")
+    psrm_back(emu)
+    efi = claim_view(emu, number).findtext(f"{Q}PSRM/{Q}EFIFordringID")
+    assert efi
+    # the OPRETFORDRING is delivered once more: PSRM replays its first answer
+    with emu.runtime.store.transaction() as conn:
+        first = conn.execute(select(t.outbox.c.id).where(t.outbox.c.target == "psrm")
+                             .order_by(t.outbox.c.id).limit(1)).scalar_one()
+        conn.execute(update(t.outbox).where(t.outbox.c.id == first).values(
+            status="PENDING", next_attempt=datetime.now() - timedelta(seconds=1)))
+    assert outbox.drain(emu.runtime) >= 1
+    emu.admin("POST", "/poll")
+    emu.admin("POST", "/clock/advance", days=3)
+
+    assert len(received(emu, "OPRETFORDRING")) == 2  # the repeat did reach PSRM
+    assert recalls(emu) == [{"efi": efi, "reason": "FEJL", "effective": "2026-03-05"}]
+    assert psrm_claim(emu, efi)["status"] == "TILBAGEKALDT"
+    assert claim_view(emu, number).findtext(f"{Q}Status") == "TILBAGEKALDT"
+    assert pending_recalls(emu) == []
+
+
+def test_a_rejected_hand_over_drops_the_pending_recall_and_the_claim_stays_recalled(
+        emu: InProcessEmulator) -> None:
+    number, claim_id = handed_over_unanswered(emu)
+    pay(emu, claim_id, D("100.00"))
+    recall(emu, claim_id)
+    emu.admin("POST", "/psrm/behaviour", reject_types={"DAGINST": "Typen er lukket"})
+
+    psrm_back(emu)
+    emu.admin("POST", "/poll")
+
+    view = claim_view(emu, number)
+    assert view.findtext(f"{Q}Status") == "TILBAGEKALDT"  # what the municipality asked for
+    assert recalls(emu) == [] and received(emu, "NEDSKRIV") == []
+    assert emu.admin("GET", "/psrm")["claims"] == []
+    assert pending_recalls(emu) == [] and pending(emu) == []
+    assert D(view.findtext(f"{Q}Restbeloeb") or "") == D("900.00")
+
+
+def test_a_fresh_hand_over_drops_a_leftover_pending_recall(emu: InProcessEmulator) -> None:
+    number, claim_id = handed_over_unanswered(emu)
+    recall(emu, claim_id)
+    assert len(pending_recalls(emu)) == 1
+    # the OPRETFORDRING never got through; the municipality hands the claim over again
+    with emu.runtime.store.transaction() as conn:
+        conn.execute(update(t.outbox).where(t.outbox.c.status == "PENDING").values(
+            status="FAILED"))
+    r = emu.soap.debitor_registrering.call("RetFordringTilstand", messages.ret_fordring_tilstand(
+        CALLER, claim_id=claim_id, change="Overdrag", art="INDR"))
+    assert r.ok, r.errors
+    assert pending_recalls(emu) == []
+
+    psrm_back(emu)
+
+    view = claim_view(emu, number)
+    assert view.findtext(f"{Q}Status") == "OVERDRAGET"
+    assert recalls(emu) == []
+
+
+def test_a_deferral_of_a_claim_waiting_for_psrm_is_refused_like_any_handed_over_claim(
+        emu: InProcessEmulator) -> None:
+    """Henstand on an OVERDRAGET claim is OIR-202 (recall it first), EFI id or not: no gap."""
+    number, claim_id = handed_over_unanswered(emu)
+    r = emu.soap.debitor_registrering.call("RetFordringTilstand", messages.ret_fordring_tilstand(
+        CALLER, claim_id=claim_id, change="Henstand", deferral_until=date(2026, 6, 1)))
+    assert not r.ok
+    assert [e.code for e in r.errors] == ["OIR-202"]
+    assert pending_recalls(emu) == []
+    assert claim_view(emu, number).findtext(f"{Q}Status") == "OVERDRAGET"
