@@ -344,7 +344,9 @@ def _answer_read(runtime: Runtime, service: Service, op: Operation, handler: Ope
             response_xml=body_bytes, transaction_id=transaction_id,
             correlation=call.correlation, summary=call.summary), virtual_at=now)
 
-    runtime.store.write(keep)
+    # A read changes nothing, so under load it need not wait for its record's commit
+    # (see Store.write); a WS-Security nonce must be on record before the answer goes.
+    runtime.store.write(keep, wait=admission.nonce is not None)
     return _Answer(_reply_bytes(body_bytes, None))
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 import sqlite3
 import threading
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 from urllib.parse import quote
 
 from sqlalchemy import (
@@ -68,6 +69,7 @@ LOCK_WRITERS = 0x4F49_5203  # SQLite only: one writing transaction at a time
 
 
 T = TypeVar("T")
+log = logging.getLogger("emulator.store")
 
 
 def default_url() -> str:
@@ -191,9 +193,22 @@ class Store:
             finally:
                 self._in_write.active = False
 
-    def write(self, work: Callable[[Connection], T]) -> T:
+    @overload
+    def write(self, work: Callable[[Connection], T]) -> T: ...
+
+    @overload
+    def write(self, work: Callable[[Connection], T], *, wait: bool) -> T | None: ...
+
+    def write(self, work: Callable[[Connection], T], *, wait: bool = True) -> T | None:
         """Run ``work`` in a writing transaction and return what it returns, once that
         transaction is committed; if ``work`` raises, nothing of it is kept.
+
+        ``wait=False`` is for what a *read* keeps (its journal entry, its answer for
+        replay): when a batch is being committed already, the work joins the queue and
+        the caller answers at once; the leader commits it within milliseconds (a crash in
+        between loses that record, never a state change). With no batch running, the
+        caller commits it itself, as with ``wait=True``. :meth:`settle` waits for all of
+        it, e.g. before the journal is read.
 
         On a SQLite file the writes of concurrent requests are *group-committed*: one
         thread of this process runs them one after another in a single transaction (each
@@ -207,7 +222,13 @@ class Store:
         if self._group is None:
             with self.transaction() as conn:
                 return work(conn)
-        return self._group.submit(work)
+        return self._group.submit(work, wait=wait)
+
+    def settle(self) -> None:
+        """Wait until every write of this process queued so far is committed (a no-op
+        write queued behind them: batches are committed in order)."""
+        if self._group is not None:
+            self._group.submit(lambda _conn: None)
 
     def reset(self) -> None:
         """Empty every table (schema stays)."""
@@ -230,10 +251,11 @@ class Store:
 class _Job:
     """One caller's work waiting for the group commit."""
 
-    __slots__ = ("work", "wake", "finished", "lead", "result", "error")
+    __slots__ = ("work", "attached", "wake", "finished", "lead", "result", "error")
 
-    def __init__(self, work: Callable[[Connection], Any]) -> None:
+    def __init__(self, work: Callable[[Connection], Any], attached: bool = True) -> None:
         self.work = work
+        self.attached = attached  # its caller waits for it (else: committed by a leader)
         self.wake = threading.Event()
         self.finished = False  # committed (or failed): result or error is set
         self.lead = False  # woken to lead the next batch instead
@@ -265,19 +287,58 @@ class _GroupCommit:
         # back for every batch cost more than the statements of a small write. Only the
         # leader of the moment uses it.
         self._conn: Connection | None = None
+        # commits work nobody waits for when its leader has gone (see _hand_over)
+        self._sweep = threading.Event()
+        self._sweeper: threading.Thread | None = None
+        self._sweeper_pid = 0
+        self._stopping = False
+
+    def _ensure_sweeper(self) -> None:
+        if self._sweeper_pid == os.getpid():
+            return
+        with self._mutex:
+            if self._sweeper_pid != os.getpid():
+                self._sweep = threading.Event()
+                self._stopping = False
+                self._sweeper = threading.Thread(target=self._sweep_loop, daemon=True,
+                                                 name="oir-write-sweeper")
+                self._sweeper_pid = os.getpid()
+                self._sweeper.start()
+
+    def _sweep_loop(self) -> None:
+        while True:
+            self._sweep.wait()
+            self._sweep.clear()
+            if self._stopping:
+                return
+            try:
+                self.submit(lambda _conn: None)  # leads, or waits behind the leader
+            except Exception:  # a failed batch is logged per job; try again next time
+                log.exception("sweeping queued writes failed")
 
     def is_current_thread(self) -> bool:
         """Whether this thread is running a batch (a nested write would wait for itself)."""
         return bool(getattr(self._local, "running", False))
 
-    def submit(self, work: Callable[[Connection], T]) -> T:
+    def submit(self, work: Callable[[Connection], T], *, wait: bool = True) -> T | None:
         if self.is_current_thread():
             raise RuntimeError("Store.write() called from inside a group-committed write")
-        job = _Job(work)
+        job = _Job(work, attached=wait)
         with self._mutex:
             self._waiting.append(job)
-            lead = not self._leading
-            self._leading = True
+            if not wait and (self._leading or self._sweeper_pid == os.getpid()):
+                # a batch is running, or writes have run side by side here before: the
+                # leader or the sweeper commits it, the caller answers now
+                if not self._leading:
+                    self._sweep.set()
+                detached = True
+            else:
+                detached = False
+                lead = not self._leading
+                self._leading = True
+        if detached:
+            self._ensure_sweeper()
+            return None
         while not lead:
             job.wake.wait()
             job.wake.clear()
@@ -291,11 +352,16 @@ class _GroupCommit:
         return job.result
 
     def _lead(self, own: _Job) -> None:
-        """Run batches until ``own`` is committed, then pass the lead on (or give it up),
-        whatever happens meanwhile: a lead never handed on would stop every writer."""
+        """Run batches until ``own`` is committed, then pass the lead to a caller that
+        waits, or give it up, whatever happens meanwhile: a lead never handed on would
+        stop every writer."""
+        handed = False
         try:
-            while not own.finished:
+            while True:
                 with self._mutex:
+                    if own.finished:
+                        handed = self._hand_over()
+                        return
                     batch = self._waiting[:self.MAX_BATCH]
                     del self._waiting[:len(batch)]
                 self._local.running = True
@@ -305,18 +371,41 @@ class _GroupCommit:
                     self._local.running = False
                     for job in batch:
                         if job is not own:
-                            job.wake.set()
+                            if job.attached:
+                                job.wake.set()
+                            elif job.error is not None:
+                                log.error("a write nobody waited for failed: %r", job.error)
         finally:
-            with self._mutex:
-                if self._waiting:
-                    successor = self._waiting[0]
-                    successor.lead = True
-                    successor.wake.set()
-                else:
-                    self._leading = False
+            if not handed:  # an exception escaped: never leave the lead with nobody
+                with self._mutex:
+                    self._hand_over()
+
+    def _hand_over(self) -> bool:
+        """Under the mutex: give the lead to the first waiting caller, else give it up;
+        work nobody waits for that is still queued is left to the sweeper (a leader that
+        kept committing it would keep its own caller waiting as long as reads arrive)."""
+        if not self._leading:
+            return True
+        successor = next((job for job in self._waiting if job.attached), None)
+        if successor is not None:
+            successor.lead = True
+            successor.wake.set()
+            return True
+        self._leading = False
+        if self._waiting:  # only work nobody waits for is left: the sweeper takes it
+            self._sweep.set()
+        return True
 
     def stop(self) -> None:
-        """Close the leaders' connection (there is no thread of its own to stop)."""
+        """Commit what is queued, stop the sweeper, close the leaders' connection."""
+        if self._waiting and not self._leading:
+            self.submit(lambda _conn: None)
+        sweeper = self._sweeper
+        if sweeper is not None and self._sweeper_pid == os.getpid() and sweeper.is_alive():
+            self._stopping = True
+            self._sweep.set()
+            sweeper.join(timeout=10)
+        self._sweeper_pid = 0
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()

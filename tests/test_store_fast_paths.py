@@ -736,3 +736,83 @@ def test_balanced_worker_defers_only_beyond_its_share(
 
 def test_defer_is_short() -> None:
     assert 0 < DEFER_SECONDS <= 0.01
+
+
+# ---------------------------------------------------------------- writes nobody waits for
+
+
+def _blocked_leader(s: Store) -> tuple[threading.Thread, threading.Event]:
+    """A write that holds the lead (inside its batch) until the returned event is set."""
+    started, release = threading.Event(), threading.Event()
+
+    def blocker(conn: Connection) -> None:
+        put_setting(conn, "blocker", True)
+        started.set()
+        assert release.wait(10)
+
+    thread = threading.Thread(target=lambda: s.write(blocker), daemon=True)
+    thread.start()
+    assert started.wait(10)
+    return thread, release
+
+
+def test_a_read_record_with_no_batch_running_is_committed_before_write_returns(
+        store: Store) -> None:
+    assert store.write(lambda conn: put_setting(conn, "r", 1) or "done", wait=False) == "done"
+    assert _settings(store) == {"r": 1}  # no sweeper yet: the caller committed it itself
+
+
+def test_a_read_record_during_a_batch_returns_at_once_and_is_committed_after(
+        store: Store) -> None:
+    thread, release = _blocked_leader(store)
+    started = time.monotonic()
+    assert store.write(lambda conn: put_setting(conn, "read", 1), wait=False) is None
+    assert time.monotonic() - started < 1  # did not wait for the blocked batch
+    assert "read" not in _settings(store)  # not committed yet: the batch is still running
+    release.set()
+    thread.join(10)
+    store.settle()
+    assert _settings(store) == {"blocker": True, "read": 1}
+
+
+def test_once_writes_ran_side_by_side_the_sweeper_commits_read_records(store: Store) -> None:
+    thread, release = _blocked_leader(store)
+    store.write(lambda conn: put_setting(conn, "first", 1), wait=False)
+    release.set()
+    thread.join(10)
+    # no batch running now, but writes have met here before: the caller does not wait,
+    # and nobody calls settle() — the sweeper commits it by itself
+    assert store.write(lambda conn: put_setting(conn, "second", 2), wait=False) is None
+    _wait_until(lambda: _settings(store).get("second") == 2)
+    assert _settings(store) == {"blocker": True, "first": 1, "second": 2}
+
+
+def test_a_failing_read_record_is_logged_and_keeps_nothing(
+        store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    thread, release = _blocked_leader(store)
+
+    def failing(conn: Connection) -> None:
+        put_setting(conn, "half", 1)
+        raise ValueError("broken record")
+
+    store.write(failing, wait=False)
+    store.write(lambda conn: put_setting(conn, "fine", 1), wait=False)
+    release.set()
+    thread.join(10)
+    store.settle()
+    assert _settings(store) == {"blocker": True, "fine": 1}
+    assert any("broken record" in r.getMessage() for r in caplog.records)
+
+
+def test_dispose_commits_queued_read_records(db_path: Path) -> None:
+    s = Store(f"sqlite:///{db_path}")
+    thread, release = _blocked_leader(s)
+    s.write(lambda conn: put_setting(conn, "queued", 1), wait=False)
+    release.set()
+    thread.join(10)
+    _run_in_thread(s.dispose, timeout=30)
+    again = Store(f"sqlite:///{db_path}")
+    try:
+        assert _settings(again) == {"blocker": True, "queued": 1}
+    finally:
+        _run_in_thread(again.dispose, timeout=30)
