@@ -248,6 +248,44 @@ class Store:
         self.engine.dispose()
 
 
+class _Daemon:
+    """A daemon thread started on first use in each process: gunicorn forks its workers
+    after the store exists, and a thread does not survive a fork. ``loop(wake, stop)``
+    runs on it; :meth:`stop` sets both events and joins it."""
+
+    def __init__(self, name: str, loop: Callable[[threading.Event, threading.Event], None]
+                 ) -> None:
+        self._name = name
+        self._loop = loop
+        self.wake = threading.Event()
+        self._stop = threading.Event()
+        self.thread: threading.Thread | None = None
+        self._pid = 0
+        self._guard = threading.Lock()
+
+    def running_here(self) -> bool:
+        return self._pid == os.getpid()
+
+    def ensure(self) -> None:
+        if self._pid == os.getpid():
+            return
+        with self._guard:
+            if self._pid != os.getpid():
+                self.wake, self._stop = threading.Event(), threading.Event()
+                self.thread = threading.Thread(target=self._loop, args=(self.wake, self._stop),
+                                               name=self._name, daemon=True)
+                self._pid = os.getpid()
+                self.thread.start()
+
+    def stop(self) -> None:
+        thread = self.thread
+        if thread is not None and self._pid == os.getpid() and thread.is_alive():
+            self._stop.set()
+            self.wake.set()
+            thread.join(timeout=10)
+        self._pid = 0
+
+
 class _Job:
     """One caller's work waiting for the group commit."""
 
@@ -288,28 +326,13 @@ class _GroupCommit:
         # leader of the moment uses it.
         self._conn: Connection | None = None
         # commits work nobody waits for when its leader has gone (see _hand_over)
-        self._sweep = threading.Event()
-        self._sweeper: threading.Thread | None = None
-        self._sweeper_pid = 0
-        self._stopping = False
+        self._sweeper = _Daemon("oir-write-sweeper", self._sweep)
 
-    def _ensure_sweeper(self) -> None:
-        if self._sweeper_pid == os.getpid():
-            return
-        with self._mutex:
-            if self._sweeper_pid != os.getpid():
-                self._sweep = threading.Event()
-                self._stopping = False
-                self._sweeper = threading.Thread(target=self._sweep_loop, daemon=True,
-                                                 name="oir-write-sweeper")
-                self._sweeper_pid = os.getpid()
-                self._sweeper.start()
-
-    def _sweep_loop(self) -> None:
+    def _sweep(self, wake: threading.Event, stop: threading.Event) -> None:
         while True:
-            self._sweep.wait()
-            self._sweep.clear()
-            if self._stopping:
+            wake.wait()
+            wake.clear()
+            if stop.is_set():
                 return
             try:
                 self.submit(lambda _conn: None)  # leads, or waits behind the leader
@@ -326,18 +349,18 @@ class _GroupCommit:
         job = _Job(work, attached=wait)
         with self._mutex:
             self._waiting.append(job)
-            if not wait and (self._leading or self._sweeper_pid == os.getpid()):
+            if not wait and (self._leading or self._sweeper.running_here()):
                 # a batch is running, or writes have run side by side here before: the
                 # leader or the sweeper commits it, the caller answers now
                 if not self._leading:
-                    self._sweep.set()
+                    self._sweeper.wake.set()
                 detached = True
             else:
                 detached = False
                 lead = not self._leading
                 self._leading = True
         if detached:
-            self._ensure_sweeper()
+            self._sweeper.ensure()
             return None
         while not lead:
             job.wake.wait()
@@ -393,19 +416,14 @@ class _GroupCommit:
             return True
         self._leading = False
         if self._waiting:  # only work nobody waits for is left: the sweeper takes it
-            self._sweep.set()
+            self._sweeper.wake.set()
         return True
 
     def stop(self) -> None:
         """Commit what is queued, stop the sweeper, close the leaders' connection."""
         if self._waiting and not self._leading:
             self.submit(lambda _conn: None)
-        sweeper = self._sweeper
-        if sweeper is not None and self._sweeper_pid == os.getpid() and sweeper.is_alive():
-            self._stopping = True
-            self._sweep.set()
-            sweeper.join(timeout=10)
-        self._sweeper_pid = 0
+        self._sweeper.stop()
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
@@ -475,34 +493,23 @@ class _Checkpointer:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._pid = 0
-        self._guard = threading.Lock()
+        self._daemon = _Daemon("oir-checkpoint", self._run)
+
+    @property
+    def _thread(self) -> threading.Thread | None:
+        return self._daemon.thread
 
     def ensure_running(self) -> None:
-        if self._pid == os.getpid():
-            return
-        with self._guard:
-            if self._pid != os.getpid():
-                self._stop = threading.Event()
-                self._thread = threading.Thread(target=self._run, name="oir-checkpoint",
-                                                daemon=True)
-                self._pid = os.getpid()
-                self._thread.start()
+        self._daemon.ensure()
 
     def stop(self) -> None:
-        self._stop.set()
-        thread = self._thread
-        if thread is not None and self._pid == os.getpid() and thread.is_alive():
-            thread.join(timeout=10)
-        self._pid = 0
+        self._daemon.stop()
 
-    def _run(self) -> None:
+    def _run(self, _wake: threading.Event, stop: threading.Event) -> None:
         connection = sqlite3.connect(self._store._database, timeout=30,
                                      check_same_thread=False, isolation_level=None)
         try:
-            while not self._stop.wait(self.INTERVAL):
+            while not stop.wait(self.INTERVAL):
                 try:
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except sqlite3.Error:  # busy or gone: the next round tries again

@@ -97,24 +97,40 @@ def pending(emu: InProcessEmulator) -> list[tuple[str, D, str]]:
     return [(r.claim_id, from_ore(r.amount_ore), r.reason) for r in rows]
 
 
-def received(emu: InProcessEmulator, code: str) -> list[dict[str, str | None]]:
+def _actions(emu: InProcessEmulator, code: str) -> Iterator[etree._Element]:
     """Every action with ``code`` that reached PSRM's MFFordringIndberet and was answered,
-    taken or rejected
-    (a repeated delivery, answered again from PSRM's record, counts once more)."""
-    found: list[dict[str, str | None]] = []
+    taken or rejected (a repeated delivery, answered again from PSRM's record, counts once
+    more)."""
     for exchange in emu.admin("GET", "/journal?end=psrm&operation=MFFordringIndberet"
                                      "&full=1&limit=1000"):
         if exchange["status"] not in ("ok", "rejected", "replayed"):
             continue
         root = etree.fromstring(exchange["request_xml"].encode())
         for action in root.iter("{*}FordringAktion"):
-            if action.findtext("{*}MFAktionKode") != code:
-                continue
-            found.append({"efi": action.findtext(".//{*}DMIFordringEFIFordringID"),
-                          "amount": action.findtext(".//{*}DMIFordringBeløb"),
-                          "reason": action.findtext(".//{*}DMIFordringNedskrivÅrsagKode"),
-                          "effective": action.findtext(".//{*}DMIFordringVirkningDato")})
-    return found
+            if action.findtext("{*}MFAktionKode") == code:
+                yield action
+
+
+def _fields(action: etree._Element, **paths: str) -> dict[str, str | None]:
+    return {name: action.findtext(f".//{{*}}{element}") for name, element in paths.items()}
+
+
+def received(emu: InProcessEmulator, code: str) -> list[dict[str, str | None]]:
+    """The EFI id, amount, write-down reason and date of each ``code`` action PSRM got."""
+    return [_fields(a, efi="DMIFordringEFIFordringID", amount="DMIFordringBeløb",
+                    reason="DMIFordringNedskrivÅrsagKode", effective="DMIFordringVirkningDato")
+            for a in _actions(emu, code)]
+
+
+def resend_first_delivery(emu: InProcessEmulator) -> None:
+    """The first delivery to PSRM goes once more (a sender that died after PSRM took it):
+    PSRM replays its first answer."""
+    with emu.runtime.store.transaction() as conn:
+        first = conn.execute(select(t.outbox.c.id).where(t.outbox.c.target == "psrm")
+                             .order_by(t.outbox.c.id).limit(1)).scalar_one()
+        conn.execute(update(t.outbox).where(t.outbox.c.id == first).values(
+            status="PENDING", next_attempt=datetime.now() - timedelta(seconds=1)))
+    assert outbox.drain(emu.runtime) >= 1
 
 
 def psrm_claim(emu: InProcessEmulator, efi: str) -> dict[str, str]:
@@ -158,12 +174,7 @@ def test_a_repeated_receipt_sends_nothing_twice(emu: InProcessEmulator) -> None:
     assert claim_view(emu, number).findtext(f"{Q}PSRM/{Q}Status") == "UDFOERT"
     # … then the first delivery is sent once more (a sender died after PSRM took it):
     # PSRM replays its first answer, MODTAGET with the same EFI id
-    with emu.runtime.store.transaction() as conn:
-        first = conn.execute(select(t.outbox.c.id).where(t.outbox.c.target == "psrm")
-                             .order_by(t.outbox.c.id).limit(1)).scalar_one()
-        conn.execute(update(t.outbox).where(t.outbox.c.id == first).values(
-            status="PENDING", next_attempt=datetime.now() - timedelta(seconds=1)))
-    assert outbox.drain(emu.runtime) >= 1
+    resend_first_delivery(emu)
     # PSRM's replayed MODTAGET does not take the claim back from UDFOERT
     assert claim_view(emu, number).findtext(f"{Q}PSRM/{Q}Status") == "UDFOERT"
     emu.admin("POST", "/poll")
@@ -248,20 +259,10 @@ def pending_recalls(emu: InProcessEmulator) -> list[tuple[str, str, date]]:
 
 
 def recalls(emu: InProcessEmulator) -> list[dict[str, str | None]]:
-    """Every TILBAGEKALD that reached PSRM and was answered (see :func:`received`)."""
-    found: list[dict[str, str | None]] = []
-    for exchange in emu.admin("GET", "/journal?end=psrm&operation=MFFordringIndberet"
-                                     "&full=1&limit=1000"):
-        if exchange["status"] not in ("ok", "rejected", "replayed"):
-            continue
-        root = etree.fromstring(exchange["request_xml"].encode())
-        for action in root.iter("{*}FordringAktion"):
-            if action.findtext("{*}MFAktionKode") != "TILBAGEKALD":
-                continue
-            found.append({"efi": action.findtext(".//{*}DMIFordringEFIFordringID"),
-                          "reason": action.findtext(".//{*}DMIFordringTilbagekaldÅrsagKode"),
-                          "effective": action.findtext(".//{*}DMIFordringVirkningDato")})
-    return found
+    """Every TILBAGEKALD that reached PSRM and was answered (see :func:`_actions`)."""
+    return [_fields(a, efi="DMIFordringEFIFordringID",
+                    reason="DMIFordringTilbagekaldÅrsagKode", effective="DMIFordringVirkningDato")
+            for a in _actions(emu, "TILBAGEKALD")]
 
 
 def recall(emu: InProcessEmulator, claim_id: str, reason: str = "KLAG") -> None:
@@ -305,12 +306,7 @@ def test_a_recall_before_the_efi_id_is_sent_once_when_the_receipt_comes_again(
     efi = claim_view(emu, number).findtext(f"{Q}PSRM/{Q}EFIFordringID")
     assert efi
     # the OPRETFORDRING is delivered once more: PSRM replays its first answer
-    with emu.runtime.store.transaction() as conn:
-        first = conn.execute(select(t.outbox.c.id).where(t.outbox.c.target == "psrm")
-                             .order_by(t.outbox.c.id).limit(1)).scalar_one()
-        conn.execute(update(t.outbox).where(t.outbox.c.id == first).values(
-            status="PENDING", next_attempt=datetime.now() - timedelta(seconds=1)))
-    assert outbox.drain(emu.runtime) >= 1
+    resend_first_delivery(emu)
     emu.admin("POST", "/poll")
     emu.admin("POST", "/clock/advance", days=3)
 
