@@ -280,15 +280,8 @@ def _answer(runtime: Runtime, service: Service, op: Operation, handler: Operatio
         # the second waits for the first and replays it, instead of failing on the key
         advisory_lock(conn, lock_key("idempotency", service.end, transaction_id))
     body_bytes, status, fresh = _respond(call, handler, service, digest)
-    if fresh and transaction_id:
-        _STORE.run(conn, dict(
-            end=service.end, transaction_id=transaction_id, operation=op.name,
-            request_hash=digest, response_xml=body_bytes, http_status=200))
-    journal.record(conn, journal.Exchange(
-        end=service.end, direction="in", service=service.name, operation=op.name,
-        status=status, http_status=200, started=started, request_xml=data,
-        response_xml=body_bytes, transaction_id=transaction_id,
-        correlation=call.correlation, summary=call.summary), virtual_at=now)
+    _keep_answer(conn, call, service, digest, body_bytes, status, fresh, started, data,
+                 store=_STORE.run)
     log.debug("%s %s %s", service.name, op.name, status)
     return _Answer(_reply_bytes(body_bytes, kind), wake_outbox=call.wake_outbox,
                    delay_ms=injected.delay_ms if kind == "delay" and injected else 0)
@@ -334,20 +327,31 @@ def _answer_read(runtime: Runtime, service: Service, op: Operation, handler: Ope
 
     def keep(conn: Connection) -> None:
         security.remember_nonce(conn, admission, runtime.config)
-        if fresh and transaction_id:
-            _store_once(conn, dict(
-                end=service.end, transaction_id=transaction_id, operation=op.name,
-                request_hash=digest, response_xml=body_bytes, http_status=200))
-        journal.record(conn, journal.Exchange(
-            end=service.end, direction="in", service=service.name, operation=op.name,
-            status=status, http_status=200, started=started, request_xml=data,
-            response_xml=body_bytes, transaction_id=transaction_id,
-            correlation=call.correlation, summary=call.summary), virtual_at=now)
+        _keep_answer(conn, call, service, digest, body_bytes, status, fresh, started, data,
+                     store=_store_once)
 
     # A read changes nothing, so under load it need not wait for its record's commit
     # (see Store.write); a WS-Security nonce must be on record before the answer goes.
     runtime.store.write(keep, wait=admission.nonce is not None)
     return _Answer(_reply_bytes(body_bytes, None))
+
+
+def _keep_answer(conn: Connection, call: Call, service: Service, digest: str,
+                 body_bytes: bytes, status: str, fresh: bool, started: float, data: bytes, *,
+                 store: Callable[[Connection, dict[str, Any]], object]) -> None:
+    """What every answered request keeps: a fresh answer under its TransaktionsID for
+    replay (``store``: a write's plain insert, or a read's insert-unless-present), and its
+    journal entry."""
+    transaction_id = call.transaction_id
+    if fresh and transaction_id:
+        store(conn, dict(
+            end=service.end, transaction_id=transaction_id, operation=call.operation.name,
+            request_hash=digest, response_xml=body_bytes, http_status=200))
+    journal.record(conn, journal.Exchange(
+        end=service.end, direction="in", service=service.name, operation=call.operation.name,
+        status=status, http_status=200, started=started, request_xml=data,
+        response_xml=body_bytes, transaction_id=transaction_id,
+        correlation=call.correlation, summary=call.summary), virtual_at=call.now)
 
 
 def _store_once(conn: Connection, row: dict[str, Any]) -> None:
