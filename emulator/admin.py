@@ -155,8 +155,7 @@ def admin_blueprint(runtime: Runtime) -> Blueprint:
     @bp.get("/journal")
     def journal_list() -> Response:
         args = request.args
-        runtime.store.settle()  # reads' records committed (see Store.write)
-        with runtime.store.transaction() as conn:
+        with runtime.store.settled() as conn:
             rows = journal.query(conn, end=args.get("end"), operation=args.get("operation"),
                                  status=args.get("status"),
                                  transaction_id=args.get("transaktions_id"), limit=_limit(),
@@ -165,8 +164,7 @@ def admin_blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.get("/journal/<int:exchange_id>")
     def journal_get(exchange_id: int) -> Response:
-        runtime.store.settle()  # reads' records committed (see Store.write)
-        with runtime.store.transaction() as conn:
+        with runtime.store.settled() as conn:
             row = journal.get(conn, exchange_id)
         if row is None:
             raise AdminError(f"no journal entry {exchange_id}", status=404)
@@ -175,8 +173,7 @@ def admin_blueprint(runtime: Runtime) -> Blueprint:
     @bp.get("/journal/export")
     def journal_export() -> Response:
         """Every exchange, oldest first, as JSON lines (request and response XML included)."""
-        runtime.store.settle()  # reads' records committed (see Store.write)
-        with runtime.store.transaction() as conn:
+        with runtime.store.settled() as conn:
             rows = journal.query(conn, limit=10_000, full=True)
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in reversed(rows))
         return Response(text, 200, content_type="application/x-ndjson; charset=utf-8",

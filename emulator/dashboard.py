@@ -1091,8 +1091,7 @@ def dashboard_blueprint(runtime: Runtime) -> Blueprint:
     def overview() -> str:
         q = (request.args.get("q") or "").strip()
         after = request.args.get("after") or None
-        runtime.store.settle()  # reads' records committed (see Store.write)
-        with runtime.store.transaction() as conn:
+        with runtime.store.settled() as conn:
             figures = overview_figures(conn)
             criteria = ledger.AccountCriteria()
             if q:
@@ -1158,8 +1157,7 @@ def dashboard_blueprint(runtime: Runtime) -> Blueprint:
         filters = {"end": args.get("end") or None, "operation": args.get("operation") or None,
                    "status": args.get("status") or None,
                    "transaction_id": (args.get("transaktions_id") or "").strip() or None}
-        runtime.store.settle()  # reads' records committed (see Store.write)
-        with runtime.store.transaction() as conn:
+        with runtime.store.settled() as conn:
             rows = journal.query(conn, limit=JOURNAL_PER_PAGE + 1, before_id=before,
                                  end=filters["end"], operation=filters["operation"],
                                  status=filters["status"],
@@ -1172,8 +1170,7 @@ def dashboard_blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.get("/journal/<int:exchange_id>")
     def journal_entry(exchange_id: int) -> str:
-        runtime.store.settle()  # reads' records committed (see Store.write)
-        with runtime.store.transaction() as conn:
+        with runtime.store.settled() as conn:
             entry = journal.get(conn, exchange_id)
         if entry is None:
             abort(404)
@@ -1185,8 +1182,7 @@ def dashboard_blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.get("/journal/<int:exchange_id>/<any(request, response):which>.xml")
     def journal_download(exchange_id: int, which: str) -> Response:
-        runtime.store.settle()  # reads' records committed (see Store.write)
-        with runtime.store.transaction() as conn:
+        with runtime.store.settled() as conn:
             entry = journal.get(conn, exchange_id)
         if entry is None or not entry[f"{which}_xml"]:
             abort(404)

@@ -230,6 +230,14 @@ class Store:
         if self._group is not None:
             self._group.submit(lambda _conn: None)
 
+    @contextmanager
+    def settled(self) -> Iterator[Connection]:
+        """A transaction that sees every write this process has queued, the records that
+        reads leave to be committed included: what the journal's views open."""
+        self.settle()
+        with self.transaction() as conn:
+            yield conn
+
     def reset(self) -> None:
         """Empty every table (schema stays)."""
         with self.transaction() as conn:
