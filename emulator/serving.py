@@ -12,8 +12,11 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import yaml
@@ -22,6 +25,9 @@ from .config import EmulatorConfig
 from .logs import configure_logging
 from .security import check_bind
 from .store import Store, default_url
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 #: gunicorn's gthread, spreading keep-alive connections over the workers
 WORKER_CLASS = "emulator.balanced_worker.BalancedThreadWorker"
@@ -126,3 +132,20 @@ def _seed(config: EmulatorConfig, scenario: Path | None, demo: bool) -> None:
                        f"{len(summary['claims'])} claims")
     finally:
         runtime.close()
+
+
+@contextmanager
+def on_loopback(app: Flask, port: int = 0) -> Iterator[str]:
+    """``app`` served on 127.0.0.1 from threads of this process (werkzeug, threaded, so the
+    emulator's ends can call each other over HTTP), for tests and scripts that need a real
+    socket but not gunicorn's processes. Yields the base URL; ``port`` 0 picks a free one."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)

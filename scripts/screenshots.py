@@ -15,14 +15,12 @@ import logging
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
-from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -30,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from emulator import chain  # noqa: E402
 from emulator.app import create_app, runtime_of  # noqa: E402
 from emulator.scenario import load_scenario  # noqa: E402
+from emulator.serving import on_loopback  # noqa: E402
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
@@ -62,16 +61,11 @@ def serving(db_url: str) -> Iterator[tuple[str, Any]]:
     """The emulator on 127.0.0.1 (threaded, so its ends can call each other over HTTP)."""
     app = create_app(db_url=db_url, start_worker=False)
     runtime = runtime_of(app)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    base = f"http://127.0.0.1:{server.server_port}"
-    runtime.config.base_url = base
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield base, runtime
+        with on_loopback(app) as base:
+            runtime.config.base_url = base
+            yield base, runtime
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
         runtime.close()
 
 

@@ -58,20 +58,11 @@ def in_process(tmp: Path, **config: Any) -> Iterator[InProcessEmulator]:
 @contextmanager
 def live_server(tmp: Path, **config: Any) -> Iterator[tuple[str, InProcessEmulator]]:
     """The app on a real loopback socket (werkzeug, threaded) for tests of the wire."""
-    import threading
-
-    from werkzeug.serving import make_server
+    from emulator.serving import on_loopback
 
     from .emulator_process import free_port
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with in_process(tmp, base_url=url, **config) as emu:
-        server = make_server("127.0.0.1", port, emu.app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield url, emu
-        finally:
-            server.shutdown()
-            thread.join(timeout=10)
+    with in_process(tmp, base_url=url, **config) as emu, on_loopback(emu.app, port):
+        yield url, emu

@@ -27,11 +27,11 @@ from typing import Any
 import pytest
 import yaml
 from flask import Flask
-from werkzeug.serving import make_server
 
 from emulator import chain, journal
 from emulator.app import create_app, runtime_of
 from emulator.scenario import load_scenario
+from emulator.serving import on_loopback
 
 CHROMIUM = Path(os.environ.get("OIR_CHROMIUM", "/usr/bin/chromium"))
 ROOT = Path(__file__).resolve().parent.parent
@@ -267,20 +267,15 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Flask]]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     app = create_app(db_url=f"sqlite:///{tmp_path}/e.sqlite3", start_worker=False)
     runtime = runtime_of(app)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    base = f"http://127.0.0.1:{server.server_port}"
-    runtime.config.base_url = base
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    data = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
-    data["clock"] = "2026-11-23T09:00:00"
-    data["psrm"] = {"reject_types": {"KTCIVIL": "Typen er lukket"}}
-    load_scenario(runtime, data)
     try:
-        yield base, app
+        with on_loopback(app) as base:
+            runtime.config.base_url = base
+            data = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
+            data["clock"] = "2026-11-23T09:00:00"
+            data["psrm"] = {"reject_types": {"KTCIVIL": "Typen er lukket"}}
+            load_scenario(runtime, data)
+            yield base, app
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
         runtime.close()
 
 
