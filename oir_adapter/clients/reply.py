@@ -82,11 +82,14 @@ class Reply:
     def rejected_actions(self) -> list[ActionOutcome]:
         return [a for a in self.actions if a.rejected]
 
+    @property
+    def first_action(self) -> ActionOutcome | None:
+        """The outcome of the first action (all a one-action delivery has), if any."""
+        return self.actions[0] if self.actions else None
+
     def findtext(self, path: str) -> str | None:
         """Text at a prefix-free path below the body (``"FordringID"``), in its namespace."""
-        ns = etree.QName(self.element).namespace
-        found = self.element.find("/".join(f"{{{ns}}}{p}" for p in path.split("/")))
-        return None if found is None or found.text is None else found.text.strip()
+        return _text(self.element, path, etree.QName(self.element).namespace or "")
 
 
 def _text(el: etree._Element | None, path: str, ns: str) -> str | None:

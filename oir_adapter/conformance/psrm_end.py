@@ -70,7 +70,7 @@ def deliver(ctx: CaseContext, actions: Sequence[etree._Element], label: str, *,
 def accepted(ctx: CaseContext, claim: Claim, label: str = "deliver a good claim") -> str:
     """Deliver one good claim; return PSRM's claim id (EFIFordringID)."""
     reply = deliver(ctx, [opret(ctx, claim)], label)
-    outcome = reply.actions[0] if reply.actions else None
+    outcome = reply.first_action
     ctx.check(outcome is not None and outcome.status == "MODTAGET" and bool(outcome.efi_claim_id),
               "PSRM accepts a good claim (MODTAGET with an EFIFordringID)",
               got=_show(reply.actions))
@@ -109,7 +109,7 @@ def pse_accept(ctx: CaseContext) -> None:
     claim = psrm_claim(ctx)
     reply = deliver(ctx, [opret(ctx, claim)], "deliver one good claim")
     ctx.equal(reply.reaction, "OK", "SvarReaktion OK")
-    a = reply.actions[0] if reply.actions else None
+    a = reply.first_action
     ctx.check(a is not None and a.status == "MODTAGET" and bool(a.action_id)
               and bool(a.efi_claim_id) and a.claim_ref == claim.fagsystem_claim_id,
               "MODTAGET with MFAktionID, EFIFordringID and the reference echoed",
@@ -149,7 +149,7 @@ def pse_repeat(ctx: CaseContext) -> None:
               "the repeat answers with the same action")
     other = deliver(ctx, [opret(ctx, psrm_claim(ctx))], "reuse D's MFLeveranceID for another "
                     "claim", delivery_id=delivery_id)
-    rejected_for(ctx, other.actions[0] if other.actions else None, "600")
+    rejected_for(ctx, other.first_action, "600")
 
 
 @case("PSE-DLV-004", "A schema-invalid delivery gets a SOAP Client fault", role=Role.PSRM,
@@ -263,7 +263,7 @@ def _create(mutate: Callable[[CaseContext, Claim], None], *, also: tuple[str, ..
         mutate(ctx, bad)
         reply = deliver(ctx, [opret(ctx, bad), opret(ctx, psrm_claim(ctx))],
                         f"deliver a claim breaking {rule.id} and a good one")
-        rejected_for(ctx, reply.actions[0] if reply.actions else None, rule.code, also=also)
+        rejected_for(ctx, reply.first_action, rule.code, also=also)
         ctx.equal(reply.actions[1].status if len(reply.actions) > 1 else None, "MODTAGET",
                   "the good neighbour is MODTAGET")
     return run
@@ -294,7 +294,7 @@ def _with_behaviour(switches: Callable[[CaseContext, Claim], dict[str, Any]]) ->
             ctx.admin("POST", "psrm/behaviour", {k: before.get(k) or None for k in
                                                  ("agreements", "unknown_debtors")},
                       label="restore the switches")
-        rejected_for(ctx, reply.actions[0] if reply.actions else None, rule.code)
+        rejected_for(ctx, reply.first_action, rule.code)
     return run
 
 
@@ -306,14 +306,14 @@ def _without_structure(ctx: CaseContext, rule: Rule) -> None:
     assert parent is not None
     parent.remove(s)
     reply = deliver(ctx, [action], "deliver OPRETFORDRING without MFOpretFordringStruktur")
-    rejected_for(ctx, reply.actions[0] if reply.actions else None, rule.code)
+    rejected_for(ctx, reply.first_action, rule.code)
 
 
 def _duplicate_ref(ctx: CaseContext, rule: Rule) -> None:
     claim = psrm_claim(ctx)
     accepted(ctx, claim, "deliver claim X")
     reply = deliver(ctx, [opret(ctx, claim)], "deliver claim X again in a new delivery")
-    rejected_for(ctx, reply.actions[0] if reply.actions else None, rule.code)
+    rejected_for(ctx, reply.first_action, rule.code)
 
 
 def _mismatch(ctx: CaseContext, rule: Rule) -> None:
@@ -322,7 +322,7 @@ def _mismatch(ctx: CaseContext, rule: Rule) -> None:
     assert code is not None
     code.text = "NEDSKRIV"
     reply = deliver(ctx, [action], "deliver OpretFordringAktion under MFAktionKode NEDSKRIV")
-    rejected_for(ctx, reply.actions[0] if reply.actions else None, rule.code)
+    rejected_for(ctx, reply.first_action, rule.code)
 
 
 def _unreadable(ctx: CaseContext, rule: Rule) -> None:
@@ -331,7 +331,7 @@ def _unreadable(ctx: CaseContext, rule: Rule) -> None:
     assert srb is not None
     srb.text = "12025-04-10"  # a valid xs:date no calendar library holds
     reply = deliver(ctx, [action], "deliver a claim with SRB in the year 12025")
-    rejected_for(ctx, reply.actions[0] if reply.actions else None, rule.code)
+    rejected_for(ctx, reply.first_action, rule.code)
 
 
 def _no_liable(ctx: CaseContext, rule: Rule) -> None:
@@ -349,7 +349,7 @@ def _no_liable(ctx: CaseContext, rule: Rule) -> None:
                                       "schema requires one: Client fault)")
         return
     if isinstance(got, Reply):
-        rejected_for(ctx, got.actions[0] if got.actions else None, rule.code)
+        rejected_for(ctx, got.first_action, rule.code)
         return
     ctx.check(False, "a claim without hæfter is refused", got=type(got).__name__)
 
@@ -362,7 +362,7 @@ def _on_claim(make: Callable[[CaseContext, str], list[etree._Element]], *,
         if prepare is not None:
             prepare(ctx, efi)
         reply = deliver(ctx, make(ctx, efi), f"an action breaking {rule.id}")
-        rejected_for(ctx, reply.actions[0] if reply.actions else None, rule.code)
+        rejected_for(ctx, reply.first_action, rule.code)
     return run
 
 
@@ -393,7 +393,7 @@ def _resubmit(ctx: CaseContext, efi: str) -> list[etree._Element]:
 def _unknown_efi(ctx: CaseContext, rule: Rule) -> None:
     reply = deliver(ctx, _nedskriv("100.00")(ctx, f"EFI-UKENDT-{ctx.env.token}"),
                     "write down a claim PSRM does not know")
-    rejected_for(ctx, reply.actions[0] if reply.actions else None, rule.code)
+    rejected_for(ctx, reply.first_action, rule.code)
 
 
 def _accepted_warning(ctx: CaseContext, rule: Rule) -> None:
