@@ -225,10 +225,9 @@ class Store:
         return self._group.submit(work, wait=wait)
 
     def settle(self) -> None:
-        """Wait until every write of this process queued so far is committed (a no-op
-        write queued behind them: batches are committed in order)."""
+        """Wait until every write of this process queued so far is committed."""
         if self._group is not None:
-            self._group.submit(lambda _conn: None)
+            self._group.drain()
 
     @contextmanager
     def settled(self) -> Iterator[Connection]:
@@ -343,9 +342,14 @@ class _GroupCommit:
             if stop.is_set():
                 return
             try:
-                self.submit(lambda _conn: None)  # leads, or waits behind the leader
+                self.drain()
             except Exception:  # a failed batch is logged per job; try again next time
                 log.exception("sweeping queued writes failed")
+
+    def drain(self) -> None:
+        """Return once everything queued before is committed: a no-op write queued behind
+        it (batches are committed in order) leads, or waits behind the leader."""
+        self.submit(lambda _conn: None)
 
     def is_current_thread(self) -> bool:
         """Whether this thread is running a batch (a nested write would wait for itself)."""
@@ -430,7 +434,7 @@ class _GroupCommit:
     def stop(self) -> None:
         """Commit what is queued, stop the sweeper, close the leaders' connection."""
         if self._waiting and not self._leading:
-            self.submit(lambda _conn: None)
+            self.drain()
         self._sweeper.stop()
         conn, self._conn = self._conn, None
         if conn is not None:
