@@ -33,6 +33,7 @@ from oir_adapter.contracts import (
 
 from . import clock, faults, journal, security
 from . import tables as t
+from .content_coding import decode_body
 from .prepared import Prepared
 from .soap import Envelope, SoapFault, envelope_bytes, fault_bytes, parse_envelope, soap_action
 from .store import advisory_lock, lock_key
@@ -132,6 +133,12 @@ def _serve(runtime: Runtime, service: Service, request: Request,
         return _reply_fault(runtime, service, None, SoapFault(
             "Client", f"request body not received within {config.body_timeout_seconds:g} s",
             http_status=408, http_headers={"Connection": "close"}), started, b"")
+    coding = request.headers.get("Content-Encoding")
+    if coding is not None and len(data) <= limits.max_body_bytes:
+        try:
+            data = decode_body(data, coding, limits.max_body_bytes)
+        except SoapFault as fault:
+            return _reply_fault(runtime, service, None, fault, started, data[:_JOURNAL_MAX])
     answer = _process(runtime, service, request, handlers, started, data, key)
     if answer.wake_outbox:
         runtime.wake_outbox()

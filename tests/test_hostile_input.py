@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import codecs
 import copy
+import gzip
 import socket
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -288,6 +290,69 @@ def test_known_harmless_headers_are_accepted(emu: InProcessEmulator) -> None:
     data = example(svc).replace(b"<soap:Body>", header + b"<soap:Body>")
     response = emu.post_raw(svc.path, data)
     assert response.status_code == 200, response.get_data(as_text=True)
+
+
+# ---------------------------------------------------------------- compressed bodies
+
+SEARCH_SVC = next(s for s in SERVICES if s.name == "DebitorForespoergsel")
+
+
+def raw_deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+@pytest.mark.parametrize("coding, pack", [
+    ("gzip", gzip.compress), ("x-gzip", gzip.compress), ("deflate", zlib.compress),
+    ("deflate", raw_deflate), ("identity", lambda d: d), ("GZip", gzip.compress)],
+    ids=["gzip", "x-gzip", "deflate-zlib", "deflate-raw", "identity", "case"])
+def test_a_compressed_request_is_answered_as_if_sent_plain(
+        emu: InProcessEmulator, coding: str, pack: Callable[[bytes], bytes]) -> None:
+    plain = example(SEARCH_SVC)
+    last = last_journal_id(emu)
+    response = emu.post_raw(SEARCH_SVC.path, pack(plain), headers={"Content-Encoding": coding})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert b"<oir:SvarReaktion>OK</oir:SvarReaktion>" in response.get_data()
+    emu.runtime.store.settle()
+    with emu.runtime.store.transaction() as conn:  # the journal keeps what was meant
+        kept = conn.execute(select(t.journal.c.request_xml).where(t.journal.c.id > last)
+                            ).scalar_one()
+    assert kept == plain.decode("utf-8")
+
+
+TRUNCATED_GZIP = gzip.compress(bytes(range(256)) * 64, 0)[:5000]  # stored blocks: no end
+GZIP_BOMB = gzip.compress(envelope(b"<x>" + b"A" * (64 * 1024 * 1024) + b"</x>"), 9)
+
+# name → (body, Content-Encoding, status, fault words)
+COMPRESSED_CASES: dict[str, tuple[bytes, str, int, str]] = {
+    "gzip_bomb": (GZIP_BOMB, "gzip", 413, "larger than 10485760 bytes once inflated (gzip)"),
+    "not_gzip": (b"<soap:Envelope/>", "gzip", 500, "not valid gzip data"),
+    "not_deflate": (b"\xff" * 64, "deflate", 500, "not valid deflate data"),
+    "truncated_gzip": (TRUNCATED_GZIP, "gzip", 500, "truncated"),
+    "gzip_then_junk": (gzip.compress(b"<a/>") + b"junk", "gzip", 500, "follow the end"),
+    "brotli": (b"\x8b\x02\x80<a/>\x03", "br", 415, "Content-Encoding 'br' is not supported"),
+    "two_codings": (b"<a/>", "gzip, gzip", 415, "'gzip, gzip' is not supported"),
+}
+
+
+@pytest.mark.parametrize("case", COMPRESSED_CASES, ids=str)
+def test_a_bad_compressed_body_gets_a_clear_answer_and_changes_nothing(
+        emu: InProcessEmulator, case: str) -> None:
+    """A zip bomb inflates no further than the body limit; a body that is not what its
+    Content-Encoding says, or a coding we do not know, is refused by name."""
+    data, coding, status, words = COMPRESSED_CASES[case]
+    assert len(GZIP_BOMB) < 100_000  # small on the wire: the limit must hold after inflating
+    before, last = table_counts(emu), last_journal_id(emu)
+    started = time.perf_counter()
+    response = emu.post_raw(SEARCH_SVC.path, data, headers={"Content-Encoding": coding})
+    assert time.perf_counter() - started < 1.0
+    assert response.status_code == status, response.get_data(as_text=True)
+    code, text = fault_of(response.get_data())
+    assert code == "soap:Client" and words in text, text
+    assert journal_since(emu, last) == [("fault", status)]
+    after = table_counts(emu)
+    assert {k: v for k, v in after.items() if k != "journal"} == \
+        {k: v for k, v in before.items() if k != "journal"}
 
 
 def test_limits_are_configurable(tmp_path: Path) -> None:
