@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, insert, select
 
 from oir_adapter import mapping
 from oir_adapter.coverage import apply_coverage, fill_claim, sum_per_claim
@@ -284,6 +284,19 @@ def hand_over(conn: Connection, runtime: Runtime, claim: Claim, account: DebtorA
         action = mapping.opret_fordring_action(view, account,
                                                creditor_id=runtime.config.creditor_id,
                                                art=resolved, claim_types=types)
+    if claim.state is ClaimState.RECALLED and ledger.pending_recall(conn, claim.id) and \
+            psrm_delivery_on_its_way(conn, claim.id):
+        # Recalled before PSRM named the claim, and the first hand-over may still reach
+        # PSRM: sent now, this one would race it (PSRM would refuse it as a duplicate while
+        # collecting the first). So it waits with the recall: when the receipt brings the
+        # id, the TILBAGEKALD goes and this hand-over right after it (see
+        # resubmit_after_recall), as if PSRM had answered in time.
+        claim.art = resolved
+        claim.state = ClaimState.HANDED_OVER
+        assert claim.psrm is not None  # a pending recall means an earlier hand-over
+        claim.psrm.amount = remainder
+        ledger.save_claim(conn, claim)
+        return HandoverResult(claim.id, remainder, reserved, "handed_over")
     claim.art = resolved
     claim.state = ClaimState.HANDED_OVER
     claim.psrm = PsrmHandover(art=resolved, status=None, status_date=day, amount=remainder)
@@ -294,6 +307,37 @@ def hand_over(conn: Connection, runtime: Runtime, claim: Claim, account: DebtorA
     ledger.save_claim(conn, claim)
     queue_psrm(conn, runtime, [(action, claim.id)], now)
     return HandoverResult(claim.id, remainder, reserved, "handed_over")
+
+
+def waits_for_recall(conn: Connection, claim: Claim) -> bool:
+    """Whether ``claim`` was handed over again while its recall still waits for PSRM's id
+    (see :func:`hand_over`): only then is a claim OVERDRAGET with a recall pending."""
+    return claim.state is ClaimState.HANDED_OVER and \
+        ledger.pending_recall(conn, claim.id) is not None
+
+
+def resubmit_after_recall(conn: Connection, runtime: Runtime, claim: Claim, *,
+                          rejected: bool, day: date, now: datetime) -> HandoverResult:
+    """PSRM has answered the hand-over that was recalled and then handed over again:
+    release the recall (sent as ``TILBAGEKALD`` now that the id is known, dropped when
+    PSRM rejected the first hand-over) and hand the claim over again, as ``GENINDSEND``
+    with PSRM's id, with what is open today."""
+    release_pending_recall(conn, runtime, claim, send=not rejected, now=now)
+    claim.state = ClaimState.REJECTED if rejected else ClaimState.RECALLED
+    account = ledger.get_account(conn, claim.account_number)
+    assert account is not None
+    result = hand_over(conn, runtime, claim, account, claim.art, day, now)
+    if result.outcome != "handed_over":  # kept back (offsetting, lower limit): as asked
+        ledger.save_claim(conn, claim)
+    return result
+
+
+def psrm_delivery_on_its_way(conn: Connection, claim_id: str) -> bool:
+    """Whether a delivery to PSRM about ``claim_id`` is queued or being sent (it may yet
+    reach PSRM; one given up on never will)."""
+    rows = conn.execute(select(t.outbox.c.context).where(
+        t.outbox.c.target == "psrm", t.outbox.c.status.in_(("PENDING", "SENDING")))).all()
+    return any(claim_id in (row.context or {}).get("claims", ()) for row in rows)
 
 
 def _without(claim: Claim, lines: Iterable[Offset]) -> Claim:

@@ -25,7 +25,13 @@ from oir_adapter.model import ClaimState, PsrmAction, PsrmActionCode, PsrmStatus
 
 from . import journal, ledger
 from . import tables as t
-from .bookkeeping import queue_events, release_pending_recall, release_pending_writedowns
+from .bookkeeping import (
+    queue_events,
+    release_pending_recall,
+    release_pending_writedowns,
+    resubmit_after_recall,
+    waits_for_recall,
+)
 from .runtime import Runtime
 
 log = logging.getLogger("emulator.outbox")
@@ -182,7 +188,10 @@ def _take_receipt(conn: Connection, runtime: Runtime, claim: Any, action: PsrmAc
     # claim is back with the debtor system either way, that is what was asked for, and the
     # fagsystem, told TILBAGEKALDT already, hears of no hand-over or rejection now
     recalled = claim.state is ClaimState.RECALLED
-    keep = settled or recalled
+    # recalled, then handed over again, before this answer: the answer is the recalled
+    # hand-over's; the fagsystem hears of the new one's only (see hand_over)
+    resubmit = waits_for_recall(conn, claim)
+    keep = settled or recalled or resubmit
     before = dataclasses.replace(claim, state=ClaimState.OPEN) if first_answer else claim
     events = [] if keep else mapping.events_from_receipt(before, action, on=today)
     claim.psrm.status = action.status
@@ -199,9 +208,13 @@ def _take_receipt(conn: Connection, runtime: Runtime, claim: Any, action: PsrmAc
     queue_events(conn, runtime, account, events, now)
     # a recall, and write-downs, booked while PSRM's EFI id was unknown: send them now
     # that it is known, drop them when the hand-over came back rejected (the remainder
-    # reflects the write-downs); a recall goes alone, the claim comes back whole
-    if (rejected or claim.psrm.efi_claim_id) and not release_pending_recall(
-            conn, runtime, claim, send=not rejected, now=now):
+    # reflects the write-downs); a recall goes alone, the claim comes back whole, and a
+    # hand-over asked for since goes right after it
+    if not (rejected or claim.psrm.efi_claim_id):
+        pass
+    elif resubmit:
+        resubmit_after_recall(conn, runtime, claim, rejected=rejected, day=today, now=now)
+    elif not release_pending_recall(conn, runtime, claim, send=not rejected, now=now):
         release_pending_writedowns(conn, runtime, claim, send=not rejected, now=now)
     return [{"end": "oir", "event": "psrm_receipt", "claim_id": claim.id,
              "action": action.code.value, "status": action.status.value}]

@@ -365,3 +365,75 @@ def test_a_deferral_of_a_claim_waiting_for_psrm_is_refused_like_any_handed_over_
     assert [e.code for e in r.errors] == ["OIR-202"]
     assert pending_recalls(emu) == []
     assert claim_view(emu, number).findtext(f"{Q}Status") == "OVERDRAGET"
+
+
+
+def hand_over_again(emu: InProcessEmulator, claim_id: str) -> None:
+    r = emu.soap.debitor_registrering.call("RetFordringTilstand", messages.ret_fordring_tilstand(
+        CALLER, claim_id=claim_id, change="Overdrag", art="INDR"))
+    assert r.ok, r.errors
+    assert r.findtext("Status") == "OVERDRAGET"
+
+
+def resubmissions(emu: InProcessEmulator) -> list[dict[str, str | None]]:
+    return [_fields(a, efi="DMIFordringEFIFordringID", amount="DMIFordringBeløb")
+            for a in _actions(emu, "GENINDSEND")]
+
+
+def test_a_claim_handed_over_again_while_its_recall_waits_is_recalled_then_resubmitted(
+        emu: InProcessEmulator) -> None:
+    """Recalled and handed over again while the first OPRETFORDRING still waits in the
+    outbox: sent at once, the second hand-over would reach PSRM beside the first (PSRM
+    refuses it as a duplicate and collects the first, while the debtor system says AFVIST).
+    It waits with the recall instead: PSRM gets OPRETFORDRING, TILBAGEKALD, GENINDSEND, as
+    if it had answered in time, and holds the claim once."""
+    number, claim_id = handed_over_unanswered(emu)
+    pay(emu, claim_id, D("100.00"))
+    recall(emu, claim_id)
+    hand_over_again(emu, claim_id)
+    assert pending_recalls(emu) == [(claim_id, "KLAG", date(2026, 3, 5))]
+    assert [i["operation"] for i in emu.admin("GET", "/outbox") if i["target"] == "psrm"] == [
+        "MFFordringIndberet"]  # only the first hand-over: nothing races it
+
+    psrm_back(emu)
+    emu.admin("POST", "/clock/advance", days=3)
+
+    first = recalls(emu)
+    assert [r["reason"] for r in first] == ["KLAG"] and first[0]["effective"] == "2026-03-05"
+    old = first[0]["efi"]
+    assert old and psrm_claim(emu, old)["status"] == "TILBAGEKALDT"
+    assert resubmissions(emu) == [{"efi": old, "amount": "900.00"}]  # what is open today
+    assert received(emu, "NEDSKRIV") == []  # the payment is in the resubmitted amount
+    view = claim_view(emu, number)
+    new = view.findtext(f"{Q}PSRM/{Q}EFIFordringID")
+    assert new and new != old
+    assert psrm_claim(emu, new)["status"] == "AKTIV"
+    assert D(psrm_claim(emu, new)["remaining"]) == D("900.00")
+    active = [c for c in emu.admin("GET", "/psrm")["claims"] if c["status"] == "AKTIV"]
+    assert [c["efi_claim_id"] for c in active] == [new]  # PSRM collects it once
+    assert view.findtext(f"{Q}Status") == "OVERDRAGET"
+    assert D(view.findtext(f"{Q}Restbeloeb") or "") == D("900.00")
+    events = [e["status"] for e in emu.admin("GET", f"/fagsystem/events?claim_id={claim_id}")]
+    assert "AFVIST" not in events and events.count("TILBAGEKALDT") == 1
+    assert pending_recalls(emu) == [] and pending(emu) == []
+
+
+def test_a_claim_handed_over_again_after_a_rejected_first_hand_over_is_resubmitted_alone(
+        emu: InProcessEmulator) -> None:
+    """PSRM rejects the first hand-over: nothing to recall; the second goes as GENINDSEND
+    without an id, and the fagsystem hears only its outcome."""
+    number, claim_id = handed_over_unanswered(emu)
+    recall(emu, claim_id)
+    hand_over_again(emu, claim_id)
+    emu.admin("POST", "/psrm/behaviour", reject_types={"DAGINST": "Typen er lukket"})
+
+    psrm_back(emu)
+    emu.admin("POST", "/poll")
+
+    assert recalls(emu) == []
+    assert resubmissions(emu) == [{"efi": None, "amount": "1000.00"}]
+    assert emu.admin("GET", "/psrm")["claims"] == []
+    assert claim_view(emu, number).findtext(f"{Q}Status") == "AFVIST"  # the resubmission's
+    events = [e["status"] for e in emu.admin("GET", f"/fagsystem/events?claim_id={claim_id}")]
+    assert events.count("AFVIST") == 1
+    assert pending_recalls(emu) == []
