@@ -1,4 +1,5 @@
-"""A gunicorn ``gthread`` worker that leaves new connections to a less busy sibling.
+"""The emulator's gunicorn worker: ``gthread`` that spreads connections over the workers
+and gives each request a time limit to arrive.
 
 Every worker of ``oir serve --workers N`` waits on the same listening socket, and the
 kernel wakes them all for each new connection: the first to call ``accept`` gets it.
@@ -7,6 +8,12 @@ pool, a load generator) one worker often ends up holding all of them while the o
 idle, and since a worker runs Python on one core at a time (the GIL), the emulator then
 uses one core of several. This worker accepts at once while it holds few connections;
 beyond that it first gives the others a moment to take the connection.
+
+A client that trickles its request in holds a thread while it does; its parser reads
+through :class:`~emulator.request_deadline.DeadlineSource`, so headers must arrive within
+:attr:`BalancedThreadWorker.head_seconds` and the body within
+:attr:`BalancedThreadWorker.body_seconds` (set by ``oir serve`` from the emulator's
+configuration).
 """
 
 from __future__ import annotations
@@ -14,16 +21,46 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from gunicorn import http
 from gunicorn.workers.gthread import ThreadWorker
+
+from .request_deadline import DeadlineSource
 
 #: how long a worker that already holds its share waits before it takes a connection
 DEFER_SECONDS = 0.002
 
 
 class BalancedThreadWorker(ThreadWorker):
-    """``gthread`` with connections spread over the workers (see the module docstring)."""
+    """``gthread`` with connections spread over the workers and a deadline for each
+    request to arrive (see the module docstring)."""
+
+    #: the request line and headers must arrive within this of their first byte
+    head_seconds: float = 5.0
+    #: the body must arrive within this of the headers (``OIR_BODY_TIMEOUT_SECONDS``)
+    body_seconds: float = 30.0
 
     def accept(self, listener: Any) -> None:
         if self.nr_conns >= max(1, self.cfg.threads // 2):
             time.sleep(DEFER_SECONDS)  # a sibling with fewer connections accepts first
         super().accept(listener)
+
+    def handle(self, conn: Any) -> Any:
+        if conn.parser is None and not self.cfg.is_ssl:
+            # before TConn.init builds the parser on the bare socket (plain HTTP/1.x only)
+            conn.deadline = DeadlineSource(conn.sock, head_seconds=self.head_seconds,
+                                           body_seconds=self.body_seconds)
+            conn.parser = http.RequestParser(self.cfg, conn.deadline, conn.client)
+        source: DeadlineSource | None = getattr(conn, "deadline", None)
+        if source is not None:
+            source.expect_head()
+        try:
+            return super().handle(conn)
+        finally:
+            if source is not None:
+                source.idle()
+
+    def handle_request(self, req: Any, conn: Any) -> Any:
+        source: DeadlineSource | None = getattr(conn, "deadline", None)
+        if source is not None:
+            source.expect_body()
+        return super().handle_request(req, conn)

@@ -44,6 +44,8 @@ class EmulatorConfig:
     callback_url: str | None = None  # full URL of RegistrerDaekningAfskrivning; default: ours
     limits: Limits = field(default_factory=Limits)
     body_timeout_seconds: float = 30.0  # a request body must arrive within this (408)
+    # under ``oir serve``: a request's line and headers must arrive within this (408)
+    header_timeout_seconds: float = 5.0
     validate_responses: bool = True
     # the debtor system's identity towards PSRM
     se_number: str = "29189846"
@@ -154,4 +156,5 @@ _ENV: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("max_depth", "OIR_MAX_DEPTH", _positive),
     ("max_elements", "OIR_MAX_ELEMENTS", _positive),
     ("body_timeout_seconds", "OIR_BODY_TIMEOUT_SECONDS", _seconds),
+    ("header_timeout_seconds", "OIR_HEADER_TIMEOUT_SECONDS", _seconds),
 )

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import yaml
 
+from .balanced_worker import BalancedThreadWorker
 from .config import EmulatorConfig
 from .logs import configure_logging
 from .security import check_bind
@@ -88,6 +89,9 @@ def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: 
             # call; getting it back waits for another thread to yield, by default after
             # 5 ms. 1 ms measured ~25 % more writes/s under load here (OIR_SWITCH_INTERVAL).
             sys.setswitchinterval(switch_interval)
+            # the worker reads each request against these (slow clients, see the worker)
+            BalancedThreadWorker.head_seconds = config.header_timeout_seconds
+            BalancedThreadWorker.body_seconds = config.body_timeout_seconds
             app = create_app(EmulatorConfig(**{**config.__dict__}))
             if gc_freeze:
                 # What the app built at start (schemas, compiled statements, lxml and

@@ -6,9 +6,11 @@ entry."""
 from __future__ import annotations
 
 import codecs
+import contextlib
 import copy
 import gzip
 import socket
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -392,7 +394,8 @@ def test_limits_come_from_the_environment() -> None:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
     db = tmp_path_factory.mktemp("hostile-served") / "served.sqlite3"
-    with EmulatorProcess(db, env={"OIR_BODY_TIMEOUT_SECONDS": "1"}) as proc:
+    with EmulatorProcess(db, env={"OIR_BODY_TIMEOUT_SECONDS": "1",
+                                  "OIR_HEADER_TIMEOUT_SECONDS": "1"}) as proc:
         yield proc
 
 
@@ -444,6 +447,107 @@ def test_a_body_that_stops_arriving_gets_408_and_frees_the_thread(
     received, took = raw_exchange(served.port, head, body, shut=True)
     assert received.startswith(b"HTTP/1.1 500") and b"malformed XML" in received
     assert took < 1.0
+
+
+class Trickle:
+    """Connections that send a request's first line, then one more header line every
+    ``every`` seconds (slowloris) until stopped — bounded by ``seconds`` in any case."""
+
+    def __init__(self, port: int, count: int, *, every: float = 0.25, seconds: float = 8.0
+                 ) -> None:
+        self.socks = [socket.create_connection(("127.0.0.1", port), timeout=10)
+                      for _ in range(count)]
+        for s in self.socks:
+            s.sendall(b"POST " + SEARCH.encode() + b" HTTP/1.1\r\nHost: x\r\n")
+        self.stop = threading.Event()
+        self.every, self.seconds = every, seconds
+        self.thread = threading.Thread(target=self._drip, daemon=True)
+        self.thread.start()
+
+    def _drip(self) -> None:
+        until = time.monotonic() + self.seconds
+        while not self.stop.wait(self.every) and time.monotonic() < until:
+            for s in self.socks:
+                with contextlib.suppress(OSError):
+                    s.sendall(b"X-Drip: 1\r\n")
+
+    def answers(self) -> list[bytes]:
+        out = []
+        for s in self.socks:
+            s.settimeout(0.5)
+            try:
+                out.append(s.recv(4096))
+            except OSError:
+                out.append(b"")
+        return out
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        for s in self.socks:
+            s.close()
+
+
+def test_headers_that_trickle_in_get_408_within_the_header_limit(
+        served: EmulatorProcess) -> None:
+    trickle = Trickle(served.port, 1)
+    try:
+        s = trickle.socks[0]
+        s.settimeout(5)
+        started = time.perf_counter()
+        received = s.recv(4096)
+        took = time.perf_counter() - started
+    finally:
+        trickle.close()
+    assert received.startswith(b"HTTP/1.1 408"), received
+    assert b"request headers not received within 1 s" in received
+    assert 0.8 < took < 2.0  # each line came in time; the request as a whole did not
+
+
+def test_trickling_clients_do_not_starve_the_others(served: EmulatorProcess) -> None:
+    """Three times as many trickling connections as the worker has threads: each holds a
+    thread for at most the header limit (1 s here), so a valid request waits seconds,
+    not for as long as the trickle lasts (8 s)."""
+    svc = next(s for s in SERVICES if s.path == SEARCH)
+    trickle = Trickle(served.port, 24)
+    try:
+        time.sleep(0.2)
+        started = time.perf_counter()
+        r = requests.post(served.url + SEARCH, data=example(svc), timeout=15,
+                          headers={"Content-Type": "text/xml"})
+        waited = time.perf_counter() - started
+        assert r.status_code == 200
+        assert waited < 5.0, f"a valid request waited {waited:.1f}s behind trickling clients"
+        assert all(a == b"" or a.startswith(b"HTTP/1.1 408") for a in trickle.answers())
+    finally:
+        trickle.close()
+    assert "Traceback" not in served.log()
+
+
+def test_a_body_that_trickles_in_gets_408_within_the_body_limit(
+        served: EmulatorProcess) -> None:
+    """Each byte in time, the body as a whole too late: a total limit, not one per read."""
+    data = example(next(s for s in SERVICES if s.path == SEARCH))
+    head = (b"POST " + SEARCH.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml"
+            b"\r\nContent-Length: %d\r\n\r\n" % len(data))
+    with socket.create_connection(("127.0.0.1", served.port), timeout=10) as s:
+        s.sendall(head)
+        started = time.perf_counter()
+        received = b""
+        s.settimeout(0.2)
+        for byte in data[:40]:
+            with contextlib.suppress(OSError):
+                s.sendall(bytes([byte]))
+            try:
+                received += s.recv(65536)
+            except TimeoutError:
+                continue
+            if b"</soap:Envelope>" in received:
+                break
+        took = time.perf_counter() - started
+    assert received.startswith(b"HTTP/1.1 408"), received[:200]
+    assert b"request body not received within 1 s" in received
+    assert took < 2.0
 
 
 def test_a_burst_of_hostile_requests_leaves_every_worker_answering(
