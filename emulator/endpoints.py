@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Request, Response
 from lxml import etree
 from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import ClientDisconnected
 
 from oir_adapter.contracts import (
@@ -188,14 +189,37 @@ def _process(runtime: Runtime, service: Service, request: Request,
         return _answer(runtime, service, op, handler, conn, envelope, now, transaction_id,
                        started, kept, violations, digest)
 
-    try:
-        return runtime.store.write(work)
-    except SoapFault as fault:
-        return fault_answer(op, fault)
-    except Exception as exc:  # a bug or a storage failure: nothing was stored
-        log.exception("%s failed", op.name)
-        return fault_answer(op, SoapFault(
-            "Server", f"internal error while handling {op.name}: {type(exc).__name__}"))
+    for attempt in range(_RACE_RETRIES + 1):
+        try:
+            return runtime.store.write(work)
+        except SoapFault as fault:
+            return fault_answer(op, fault)
+        except IntegrityError as exc:
+            if attempt < _RACE_RETRIES and is_unique_violation(exc):
+                # Another request with the same business key (a claim's reference, an
+                # IndbetalingID, …) committed first, beside us (PostgreSQL runs requests
+                # side by side): nothing of ours was kept, and answered again the request
+                # sees that one, as it would have had it come second.
+                log.info("%s lost a race for a unique key; answering it again", op.name)
+                continue
+            log.exception("%s failed", op.name)
+            return fault_answer(op, SoapFault(
+                "Server", f"internal error while handling {op.name}: {type(exc).__name__}"))
+        except Exception as exc:  # a bug or a storage failure: nothing was stored
+            log.exception("%s failed", op.name)
+            return fault_answer(op, SoapFault(
+                "Server", f"internal error while handling {op.name}: {type(exc).__name__}"))
+    raise AssertionError("unreachable")  # the last attempt returns
+
+
+#: how often a request that lost a race for a unique key is answered again
+_RACE_RETRIES = 3
+
+
+def is_unique_violation(exc: IntegrityError) -> bool:
+    """Whether ``exc`` is a unique key taken by someone else (not another constraint)."""
+    orig = exc.orig
+    return getattr(orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(orig)
 
 
 @dataclass(slots=True)

@@ -1,7 +1,8 @@
 """The emulator on PostgreSQL with several gunicorn workers: state is shared, the end-to-end
 story passes with 4 workers, clock-driven work (hand-over, PSRM progression and polling,
-callbacks) runs once however many workers are asked at the same moment, and a client's
-retry racing its original is answered once.
+callbacks) runs once however many workers are asked at the same moment, a client's retry
+racing its original is answered once, and requests racing for one business key are
+answered as if in turn.
 
 The PostgreSQL tests need a server: ``make test-postgres`` starts one
 (``scripts/postgres.sh``) and sets ``OIR_TEST_PG_URL``; without it they are skipped. Each
@@ -249,3 +250,57 @@ def test_a_retry_racing_its_original_is_answered_once(tmp_path: Path, pg_db: str
         assert len(answers) == 1 and None not in next(iter(answers))
         journal = admin(emu.url, "GET", "/journal?operation=OpretFordring&limit=100")
         assert sorted(j["status"] for j in journal) == ["ok"] + ["replayed"] * 7
+
+
+@needs_postgres
+def test_requests_racing_for_one_business_key_are_answered_as_if_in_turn(
+        tmp_path: Path, pg_db: str) -> None:
+    """Eight OpretFordring with the same claim reference, then eight ForetagIndbetaling with
+    the same IndbetalingID, each with a TransaktionsID of its own, at once over four
+    workers: on PostgreSQL they run side by side, and the losers of the unique key used to
+    get a Server fault (IntegrityError). Each is answered as if it had come second: one
+    claim, one payment, every answer OK, no fault in the journal."""
+    with serve(tmp_path, pg_db) as emu:
+        admin(emu.url, "PUT", "/clock", now="2026-03-02T10:00:00")
+        soap = clients_for(emu.url)
+        number = soap.debitor_registrering.call("OpretDebitorkonto", messages.opret_debitorkonto(
+            CALLER, reference="R", party=Party.cpr("0405871270"), name="N")).findtext(
+            "DebitorkontoNummer")
+        soap.close()
+        assert number
+        barrier = threading.Barrier(8)
+
+        def at_once(service: str, operation: str, make: Any) -> list[Any]:
+            def send(_: int) -> Any:
+                clients = clients_for(emu.url)
+                try:
+                    body = make()
+                    barrier.wait()
+                    return getattr(clients, service).call(operation, body)
+                finally:
+                    clients.close()
+
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                return list(pool.map(send, range(8)))
+
+        claims = at_once("debitor_registrering", "OpretFordring", lambda: messages.opret_fordring(
+            CALLER, account_number=number, claim=spec(ref="SAME", principal="1000.00"),
+            transaction_id=str(uuid.uuid4())))
+        assert all(r.ok for r in claims), [r.errors for r in claims]
+        ids = {r.findtext("FordringID") for r in claims}
+        assert len(ids) == 1 and None not in ids
+        claim_id = ids.pop()
+        payments = at_once("debitor_indbetaling", "ForetagIndbetaling",
+                           lambda: messages.foretag_indbetaling(
+                               CALLER, payment_id="PAY-SAME", amount=D("123.45"),
+                               paid=date(2026, 3, 2), claim_id=claim_id))
+        assert all(r.ok for r in payments), [r.errors for r in payments]
+        soap = clients_for(emu.url)
+        view = soap.debitor_forespoergsel.call("HentDebitorkonto", messages.hent_debitorkonto(
+            CALLER, account_number=number))
+        soap.close()
+        rest = view.element.findall(".//{*}FordringSamling/{*}Fordring/{*}Restbeloeb")
+        assert [D(r.text or "") for r in rest] == [D("876.55")]  # paid once, øre-exact
+        journal = admin(emu.url, "GET", "/journal?limit=200")
+        assert not [j for j in journal if j["status"] == "fault"]
+        assert "Traceback" not in emu.log()
