@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from flask import Request, Response
 from lxml import etree
 from sqlalchemy import Connection, bindparam, insert, select
-from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import ClientDisconnected
 
 from oir_adapter.contracts import (
@@ -37,7 +36,6 @@ from . import tables as t
 from .content_coding import decode_body
 from .prepared import Prepared
 from .soap import Envelope, SoapFault, envelope_bytes, fault_bytes, parse_envelope, soap_action
-from .store import advisory_lock, lock_key
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -189,37 +187,14 @@ def _process(runtime: Runtime, service: Service, request: Request,
         return _answer(runtime, service, op, handler, conn, envelope, now, transaction_id,
                        started, kept, violations, digest)
 
-    for attempt in range(_RACE_RETRIES + 1):
-        try:
-            return runtime.store.write(work)
-        except SoapFault as fault:
-            return fault_answer(op, fault)
-        except IntegrityError as exc:
-            if attempt < _RACE_RETRIES and is_unique_violation(exc):
-                # Another request with the same business key (a claim's reference, an
-                # IndbetalingID, …) committed first, beside us (PostgreSQL runs requests
-                # side by side): nothing of ours was kept, and answered again the request
-                # sees that one, as it would have had it come second.
-                log.info("%s lost a race for a unique key; answering it again", op.name)
-                continue
-            log.exception("%s failed", op.name)
-            return fault_answer(op, SoapFault(
-                "Server", f"internal error while handling {op.name}: {type(exc).__name__}"))
-        except Exception as exc:  # a bug or a storage failure: nothing was stored
-            log.exception("%s failed", op.name)
-            return fault_answer(op, SoapFault(
-                "Server", f"internal error while handling {op.name}: {type(exc).__name__}"))
-    raise AssertionError("unreachable")  # the last attempt returns
-
-
-#: how often a request that lost a race for a unique key is answered again
-_RACE_RETRIES = 3
-
-
-def is_unique_violation(exc: IntegrityError) -> bool:
-    """Whether ``exc`` is a unique key taken by someone else (not another constraint)."""
-    orig = exc.orig
-    return getattr(orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(orig)
+    try:
+        return runtime.store.write(work)
+    except SoapFault as fault:
+        return fault_answer(op, fault)
+    except Exception as exc:  # a bug or a storage failure: nothing was stored
+        log.exception("%s failed", op.name)
+        return fault_answer(op, SoapFault(
+            "Server", f"internal error while handling {op.name}: {type(exc).__name__}"))
 
 
 @dataclass(slots=True)
@@ -306,10 +281,6 @@ def _answer(runtime: Runtime, service: Service, op: Operation, handler: Operatio
 
     call = Call(runtime=runtime, conn=conn, operation=op, envelope=envelope, now=now,
                 transaction_id=transaction_id)
-    if transaction_id and conn.dialect.name == "postgresql":
-        # the same TransaktionsID twice at once (a client's retry racing its original):
-        # the second waits for the first and replays it, instead of failing on the key
-        advisory_lock(conn, lock_key("idempotency", service.end, transaction_id))
     body_bytes, status, fresh = _respond(call, handler, service, digest)
     _keep_answer(conn, call, service, digest, body_bytes, status, fresh, started, data,
                  store=_STORE.run)

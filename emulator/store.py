@@ -15,7 +15,6 @@ a file next to the database. Counters and settings are written race-free on both
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import logging
 import os
 import sqlite3
@@ -65,7 +64,7 @@ wsse_nonces = Table(
 #: Advisory lock keys (PostgreSQL): one per kind of work that must not run twice at once.
 LOCK_SCHEMA = 0x4F49_5201
 LOCK_CHAIN = 0x4F49_5202
-LOCK_WRITERS = 0x4F49_5203  # SQLite only: one writing transaction at a time
+LOCK_WRITERS = 0x4F49_5203  # one writing transaction at a time
 
 
 T = TypeVar("T")
@@ -177,8 +176,25 @@ class Store:
         otherwise make them poll with sleeps of up to 100 ms, which under load turns
         milliseconds of work into seconds of waiting."""
         if self._writers is None:
+            if self.dialect != "postgresql":  # one shared in-memory SQLite connection
+                with self.engine.begin() as conn:
+                    yield conn
+                return
+            # PostgreSQL: writers take turns, as on SQLite. Side by side, two requests
+            # read a claim's remainder, both subtract their payment and the second
+            # overwrites the first (READ COMMITTED): money lost. One transaction-level
+            # lock for all writers gives every request the state its predecessor left,
+            # across workers and hosts; reads (snapshots) still run beside them.
+            if getattr(self._in_write, "active", False):
+                raise RuntimeError("a second writing transaction inside a writing transaction "
+                                   "of the same thread would wait for itself")
             with self.engine.begin() as conn:
-                yield conn
+                advisory_lock(conn, LOCK_WRITERS)
+                self._in_write.active = True
+                try:
+                    yield conn
+                finally:
+                    self._in_write.active = False
             return
         if self._checkpoints is not None:
             self._checkpoints.ensure_running()
@@ -598,25 +614,11 @@ class _Exclusive:
                 self._file = None
 
 
-def lock_key(*parts: str) -> int:
-    """A PostgreSQL advisory lock key (signed 64 bits) for a tuple of strings."""
-    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
 def advisory_lock(conn: Connection, key: int) -> None:
     """Hold a PostgreSQL transaction-level advisory lock on ``key`` until the transaction
     ends (other dialects: nothing; SQLite's ``BEGIN IMMEDIATE`` already serialises)."""
     if conn.dialect.name == "postgresql":
         conn.execute(select(func.pg_advisory_xact_lock(key)))
-
-
-def try_advisory_lock(conn: Connection, key: int) -> bool:
-    """Take the advisory lock on ``key`` for this transaction if it is free; True if taken
-    (always True off PostgreSQL)."""
-    if conn.dialect.name != "postgresql":
-        return True
-    return bool(conn.execute(select(func.pg_try_advisory_xact_lock(key))).scalar_one())
 
 
 #: ``OIR_SQLITE_SYNC``: FULL (default) fsyncs every commit, so an accepted request survives

@@ -304,3 +304,50 @@ def test_requests_racing_for_one_business_key_are_answered_as_if_in_turn(
         journal = admin(emu.url, "GET", "/journal?limit=200")
         assert not [j for j in journal if j["status"] == "fault"]
         assert "Traceback" not in emu.log()
+
+
+@needs_postgres
+def test_payments_at_once_over_four_workers_are_all_booked(tmp_path: Path, pg_db: str) -> None:
+    """Sixteen payments at once (each its own IndbetalingID), half to one claim and half to
+    the account, over four workers. Side by side on PostgreSQL each read the claims'
+    remainders before the others had booked theirs and wrote its own result over them:
+    all sixteen answered OK, a fraction of the money booked. Writers take turns now."""
+    with serve(tmp_path, pg_db) as emu:
+        admin(emu.url, "PUT", "/clock", now="2026-03-02T10:00:00")
+        soap = clients_for(emu.url)
+        reg = soap.debitor_registrering
+        number = reg.call("OpretDebitorkonto", messages.opret_debitorkonto(
+            CALLER, reference="R", party=Party.cpr("0405871270"), name="N")).findtext(
+            "DebitorkontoNummer")
+        assert number
+        claim_ids = [reg.call("OpretFordring", messages.opret_fordring(
+            CALLER, account_number=number, claim=spec(ref=f"C-{i}", principal="1000.00")
+        )).findtext("FordringID") for i in range(3)]
+        soap.close()
+        barrier = threading.Barrier(16)
+
+        def pay(i: int) -> bool:
+            clients = clients_for(emu.url)
+            try:
+                target: dict[str, Any] = ({"claim_id": claim_ids[0]} if i % 2 == 0
+                                          else {"account_number": number})
+                body = messages.foretag_indbetaling(
+                    CALLER, payment_id=f"P-{i}", amount=D("100.01") if i % 2 == 0
+                    else D("149.99"), paid=date(2026, 3, 2), **target)
+                barrier.wait()
+                return bool(clients.debitor_indbetaling.call("ForetagIndbetaling", body).ok)
+            finally:
+                clients.close()
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            assert all(pool.map(pay, range(16)))
+        soap = clients_for(emu.url)
+        view = soap.debitor_forespoergsel.call("HentDebitorkonto", messages.hent_debitorkonto(
+            CALLER, account_number=number))
+        soap.close()
+        rest = {c.findtext("{*}FordringID"): D(c.findtext("{*}Restbeloeb") or "")
+                for c in view.element.findall(".//{*}FordringSamling/{*}Fordring")}
+        # 8 × 100.01 on the first claim; 8 × 149.99 by the coverage order, oldest first
+        assert sum(rest.values()) == D("3000.00") - 8 * D("100.01") - 8 * D("149.99")
+        assert rest == {claim_ids[0]: D("0.00"), claim_ids[1]: D("0.00"),
+                        claim_ids[2]: D("1000.00")}
