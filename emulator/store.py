@@ -145,8 +145,8 @@ class Store:
         in it fails: on a SQLite file its connections are opened read-only (a pool of
         their own, so they keep their page cache and compiled statements: flipping
         ``PRAGMA query_only`` would expire every compiled statement each time); on
-        PostgreSQL it is ``SET TRANSACTION READ ONLY``. An in-memory SQLite database has
-        one shared connection: there it is an ordinary transaction."""
+        PostgreSQL it is a ``REPEATABLE READ, READ ONLY`` transaction. An in-memory SQLite
+        database has one shared connection: there it is an ordinary transaction."""
         if self.dialect == "sqlite" and self._database in ("", ":memory:"):
             with self.transaction() as shared:
                 yield shared
@@ -154,7 +154,9 @@ class Store:
         engine = self._read_engine or self.engine
         with engine.connect().execution_options(oir_read_only=True) as conn, conn.begin():
             if self.dialect == "postgresql":
-                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+                # one view for the whole read, as a SQLite read transaction has (under READ
+                # COMMITTED each statement would see the writes committed since the last)
+                conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield conn
 
     def create_schema(self) -> None:

@@ -351,3 +351,27 @@ def test_payments_at_once_over_four_workers_are_all_booked(tmp_path: Path, pg_db
         assert sum(rest.values()) == D("3000.00") - 8 * D("100.01") - 8 * D("149.99")
         assert rest == {claim_ids[0]: D("0.00"), claim_ids[1]: D("0.00"),
                         claim_ids[2]: D("1000.00")}
+
+
+@needs_postgres
+def test_a_snapshot_sees_one_state_however_long_it_reads(pg_db: str) -> None:
+    """A read of several statements (an account's claims, then their sub-claims) sees one
+    state, as on SQLite: what commits meanwhile shows in the next read, not halfway."""
+    store = Store(pg_db)
+    try:
+        with store.transaction() as conn:
+            put_setting(conn, "seen", {"n": 1})
+        with store.snapshot() as reading:
+            before = reading.execute(text("SELECT value FROM settings WHERE key = 'seen'")
+                                     ).scalar_one()
+            with store.transaction() as conn:
+                put_setting(conn, "seen", {"n": 2})
+            during = reading.execute(text("SELECT value FROM settings WHERE key = 'seen'")
+                                     ).scalar_one()
+        with store.snapshot() as reading:
+            after = reading.execute(text("SELECT value FROM settings WHERE key = 'seen'")
+                                    ).scalar_one()
+    finally:
+        store.dispose()
+    assert before == during == {"n": 1}
+    assert after == {"n": 2}
