@@ -14,10 +14,17 @@ through :class:`~emulator.request_deadline.DeadlineSource`, so headers must arri
 :attr:`BalancedThreadWorker.head_seconds` and the body within
 :attr:`BalancedThreadWorker.body_seconds` (set by ``oir serve`` from the emulator's
 configuration).
+
+When a connection ends, gunicorn (from 27) closes it "gracefully" on the worker's main
+thread: it half-closes, then reads until the client closes too, for up to 2 s. A client
+that keeps its socket open after a ``Connection: close`` answer so stalls every other
+connection of the worker; here the close reads only what has already arrived.
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import time
 from typing import Any
 
@@ -50,6 +57,8 @@ class BalancedThreadWorker(ThreadWorker):
             conn.deadline = DeadlineSource(conn.sock, head_seconds=self.head_seconds,
                                            body_seconds=self.body_seconds)
             conn.parser = http.RequestParser(self.cfg, conn.deadline, conn.client)
+            conn.close = lambda graceful=False, sock=conn.sock: close_without_lingering(
+                sock, graceful=graceful)
         source: DeadlineSource | None = getattr(conn, "deadline", None)
         if source is not None:
             source.expect_head()
@@ -64,3 +73,22 @@ class BalancedThreadWorker(ThreadWorker):
         if source is not None:
             source.expect_body()
         return super().handle_request(req, conn)
+
+
+def close_without_lingering(sock: socket.socket, *, graceful: bool = False) -> None:
+    """Close a client connection from the worker's main thread without waiting on the
+    client: half-close (so the answer is not cut by a reset), drop what has already
+    arrived (up to 64 KiB), close. Called by gunicorn as ``conn.close(graceful=…)``."""
+    if graceful:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)
+        with contextlib.suppress(OSError):
+            sock.setblocking(False)
+            drained = 0
+            while drained < 65536:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                drained += len(chunk)
+    with contextlib.suppress(OSError):
+        sock.close()

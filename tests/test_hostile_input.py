@@ -550,6 +550,37 @@ def test_a_body_that_trickles_in_gets_408_within_the_body_limit(
     assert took < 2.0
 
 
+def test_clients_that_keep_a_closed_connection_open_do_not_stall_the_others(
+        served: EmulatorProcess) -> None:
+    """Three clients ask for ``Connection: close``, read their answer and keep the socket
+    open. gunicorn closed such a connection on the worker's main thread, waiting up to
+    2 s for the client to close too, and no other connection was served meanwhile."""
+    svc = next(s for s in SERVICES if s.path == SEARCH)
+    data = example(svc)
+    request = (b"POST " + SEARCH.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: "
+               b"text/xml\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(data)
+               + data)
+    idle = [socket.create_connection(("127.0.0.1", served.port), timeout=5) for _ in range(3)]
+    try:
+        for s in idle:
+            s.sendall(request)
+        for s in idle:
+            received = b""
+            while b"</soap:Envelope>" not in received:
+                chunk = s.recv(65536)
+                assert chunk, received[:200]
+                received += chunk
+            assert received.startswith(b"HTTP/1.1 200")  # the whole answer arrived
+        started = time.perf_counter()
+        r = requests.post(served.url + SEARCH, data=data, timeout=10,
+                          headers={"Content-Type": "text/xml"})
+        assert r.status_code == 200
+        assert time.perf_counter() - started < 0.5
+    finally:
+        for s in idle:
+            s.close()
+
+
 def test_a_burst_of_hostile_requests_leaves_every_worker_answering(
         served: EmulatorProcess) -> None:
     svc = next(s for s in SERVICES if s.path == SEARCH)
