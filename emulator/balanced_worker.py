@@ -18,7 +18,9 @@ configuration).
 When a connection ends, gunicorn (from 27) closes it "gracefully" on the worker's main
 thread: it half-closes, then reads until the client closes too, for up to 2 s. A client
 that keeps its socket open after a ``Connection: close`` answer so stalls every other
-connection of the worker; here the close reads only what has already arrived.
+connection of the worker; here the close reads only what has already arrived. Likewise a
+new connection that has sent nothing yet goes back to the poller at once, where gunicorn
+27 would hold a thread for 5 s waiting on it.
 """
 
 from __future__ import annotations
@@ -29,12 +31,18 @@ import time
 from typing import Any
 
 from gunicorn import http
+from gunicorn.workers import gthread
 from gunicorn.workers.gthread import ThreadWorker
 
 from .request_deadline import DeadlineSource
 
 #: how long a worker that already holds its share waits before it takes a connection
 DEFER_SECONDS = 0.002
+#: how long a thread waits for a new connection's first bytes before the poller does
+FIRST_BYTE_SECONDS = 0.05
+#: gunicorn's "hand this connection back to the poller" answer (gunicorn 27 and later;
+#: before, new connections waited on the poller anyway)
+_DEFER = getattr(gthread, "_DEFER", None)
 
 
 class BalancedThreadWorker(ThreadWorker):
@@ -52,6 +60,13 @@ class BalancedThreadWorker(ThreadWorker):
         super().accept(listener)
 
     def handle(self, conn: Any) -> Any:
+        if (_DEFER is not None and not getattr(conn, "initialized", True)
+                and not getattr(conn, "data_ready", True)
+                and not conn.wait_for_data(FIRST_BYTE_SECONDS)):
+            # a new connection with nothing sent yet waits on the poller, not in a thread
+            # (gunicorn 27 would keep the thread for 5 s: a few silent connections, a
+            # browser's preconnects say, and the worker served no one meanwhile)
+            return _DEFER
         if conn.parser is None and not self.cfg.is_ssl:
             # before TConn.init builds the parser on the bare socket (plain HTTP/1.x only)
             conn.deadline = DeadlineSource(conn.sock, head_seconds=self.head_seconds,

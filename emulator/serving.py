@@ -76,6 +76,9 @@ def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: 
             self.cfg.set("worker_class", WORKER_CLASS)
             self.cfg.set("threads", int(os.environ.get("OIR_THREADS", "8")))
             self.cfg.set("timeout", 120)
+            # an idle connection (between requests, or before its first) waits this long
+            # on the poller before it is closed; gunicorn's 2 s is short for a browser
+            self.cfg.set("keepalive", 5)
             self.cfg.set("graceful_timeout", 5)
             self.cfg.set("accesslog", None)
             self.cfg.set("loglevel", level)

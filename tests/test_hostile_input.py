@@ -581,6 +581,32 @@ def test_clients_that_keep_a_closed_connection_open_do_not_stall_the_others(
             s.close()
 
 
+def test_silent_connections_hold_no_thread(served: EmulatorProcess) -> None:
+    """Twenty connections opened and left silent (a browser's preconnects, a client that
+    connects early): gunicorn 27 held a thread 5 s for each, and a valid request waited
+    ~10 s behind them. They wait on the poller now; one that speaks up after a second is
+    answered as usual."""
+    svc = next(s for s in SERVICES if s.path == SEARCH)
+    data = example(svc)
+    silent = [socket.create_connection(("127.0.0.1", served.port), timeout=5)
+              for _ in range(20)]
+    try:
+        time.sleep(0.3)
+        started = time.perf_counter()
+        r = requests.post(served.url + SEARCH, data=data, timeout=15,
+                          headers={"Content-Type": "text/xml"})
+        assert r.status_code == 200
+        assert time.perf_counter() - started < 0.5
+        time.sleep(0.7)
+        late = silent[0]
+        late.sendall(b"POST " + SEARCH.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                     b"text/xml\r\nContent-Length: %d\r\n\r\n" % len(data) + data)
+        assert late.recv(100).startswith(b"HTTP/1.1 200")
+    finally:
+        for s in silent:
+            s.close()
+
+
 def test_a_burst_of_hostile_requests_leaves_every_worker_answering(
         served: EmulatorProcess) -> None:
     svc = next(s for s in SERVICES if s.path == SEARCH)
