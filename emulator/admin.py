@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
 
 from oir_adapter import __version__
 
@@ -68,6 +69,15 @@ def admin_blueprint(runtime: Runtime) -> Blueprint:
         if exc.field:
             body["field"] = exc.field
         return jsonify(body), exc.status
+
+    @bp.app_errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        """The admin API answers in JSON also for a path or method it does not have
+        (a script reads ``error``); elsewhere Flask's own page stands."""
+        if not request.path.startswith(bp.url_prefix or "/_admin"):
+            return exc
+        return jsonify({"error": f"{exc.code} {exc.name}: {request.method} {request.path}"}
+                       ), exc.code or 500
 
     # ------------------------------------------------------------ clock
 

@@ -8,6 +8,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
+from oir_adapter.contracts import SERVICES
+
 from . import tables as t
 from .prepared import Prepared
 
@@ -31,11 +33,18 @@ class FaultSpecError(ValueError):
     """A fault request the admin API cannot accept; the message says which field."""
 
 
+#: the operations a fault can be armed for: every operation of every end
+OPERATIONS = frozenset(op.name for svc in SERVICES for op in svc.operations)
+
+
 def add(conn: Connection, spec: dict[str, Any]) -> Fault:
     operation = spec.get("operation")
     kind = spec.get("kind")
     if not isinstance(operation, str) or not operation:
         raise FaultSpecError("operation: a non-empty operation name is required")
+    if operation not in OPERATIONS:  # a typo would arm a fault that never fires
+        raise FaultSpecError(f"operation: {operation[:80]!r} is no operation of the emulator's "
+                             f"ends (known: {', '.join(sorted(OPERATIONS))})")
     if kind not in KINDS:
         raise FaultSpecError(f"kind: must be one of {', '.join(KINDS)}")
     count = spec.get("count", 1)

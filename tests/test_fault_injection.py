@@ -95,15 +95,17 @@ def test_faults_are_listed_and_cleared(server: tuple[str, InProcessEmulator]) ->
 
 @pytest.mark.parametrize(("spec", "field"), [
     ({"kind": "soap_fault"}, "operation"),
-    ({"operation": "X", "kind": "boom"}, "kind"),
-    ({"operation": "X", "kind": "delay"}, "delay_ms"),
-    ({"operation": "X", "kind": "drop", "count": 0}, "count"),
+    ({"operation": "OpretFordringg", "kind": "soap_fault"}, "operation"),  # a typo
+    ({"operation": "OpretFordring", "kind": "boom"}, "kind"),
+    ({"operation": "OpretFordring", "kind": "delay"}, "delay_ms"),
+    ({"operation": "OpretFordring", "kind": "drop", "count": 0}, "count"),
 ])
 def test_bad_fault_specs_name_the_field(server: tuple[str, InProcessEmulator],
                                         spec: dict[str, object], field: str) -> None:
     _url, emu = server
     answer = emu.admin("POST", "/faults", expect=400, **spec)
     assert answer["field"] == field
+    assert emu.admin("GET", "/faults") == []  # nothing was armed
 
 
 def test_debtor_end_retries_psrm_after_a_503(tmp_path: Path) -> None:
@@ -137,3 +139,15 @@ def test_debtor_end_retries_psrm_after_a_503(tmp_path: Path) -> None:
             time.sleep(0.2)
         assert items[0]["status"] == "SENT"
         clients.close()
+
+
+def test_the_admin_api_answers_json_for_paths_and_methods_it_does_not_have(
+        server: tuple[str, InProcessEmulator]) -> None:
+    _url, emu = server
+    assert emu.admin("GET", "/nonexistent", expect=404) == {
+        "error": "404 Not Found: GET /_admin/nonexistent"}
+    assert emu.admin("GET", "/journal/abc", expect=404)["error"].startswith("404 Not Found")
+    assert emu.admin("DELETE", "/clock", expect=405) == {
+        "error": "405 Method Not Allowed: DELETE /_admin/clock"}
+    page = emu.http.get("/no-such-page")  # elsewhere Flask's own page stands
+    assert page.status_code == 404 and page.content_type.startswith("text/html")
