@@ -21,6 +21,8 @@ import errno
 import socket
 import time
 
+#: ``recv`` flag: answer with what has arrived, or at once with EAGAIN
+_DONTWAIT: int | None = getattr(socket, "MSG_DONTWAIT", None)
 #: the answer to headers that did not arrive in time (the connection is closed after it)
 _LATE_HEADERS = (b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
                  b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n\r\n%s")
@@ -61,16 +63,28 @@ class DeadlineSource:
         left = self._deadline - now
         if left <= 0:
             raise self._late()
-        before = self.sock.gettimeout()
-        self.sock.settimeout(left if before is None else min(left, before))
+        sock = self.sock
+        before = sock.gettimeout()
         try:
-            return self.sock.recv(size)
+            if before is None:
+                if _DONTWAIT is not None:
+                    # what has arrived already: one system call, as a plain recv (a
+                    # timeout set and unset around each read would cost three more)
+                    try:
+                        return sock.recv(size, _DONTWAIT)
+                    except BlockingIOError:
+                        pass
+            elif before <= left:
+                return sock.recv(size)  # the caller's own, shorter timeout applies
+            sock.settimeout(left)  # wait for more, until the deadline at most
+            try:
+                return sock.recv(size)
+            finally:
+                sock.settimeout(before)
         except TimeoutError:
-            if time.monotonic() < self._deadline:  # someone else's shorter timeout
+            if time.monotonic() < self._deadline:  # the caller's own timeout
                 raise
             raise self._late() from None
-        finally:
-            self.sock.settimeout(before)
 
     def _late(self) -> OSError:
         if self._phase == "body":
