@@ -220,18 +220,26 @@ def test_schema_creation_and_counters_survive_a_race(pg_db: str) -> None:
         store.dispose()
 
 
+def fresh_account(url: str) -> str:
+    """Set the clock to 2 March 2026 and open an account; its number."""
+    admin(url, "PUT", "/clock", now="2026-03-02T10:00:00")
+    soap = clients_for(url)
+    try:
+        number = soap.debitor_registrering.call("OpretDebitorkonto", messages.opret_debitorkonto(
+            CALLER, reference="R", party=Party.cpr("0405871270"), name="N")).findtext(
+            "DebitorkontoNummer")
+    finally:
+        soap.close()
+    assert number
+    return number
+
+
 @needs_postgres
 def test_a_retry_racing_its_original_is_answered_once(tmp_path: Path, pg_db: str) -> None:
     """The same OpretFordring (same TransaktionsID) eight times at once over four workers:
     one claim, and every caller gets the same answer."""
     with serve(tmp_path, pg_db) as emu:
-        admin(emu.url, "PUT", "/clock", now="2026-03-02T10:00:00")
-        soap = clients_for(emu.url)
-        number = soap.debitor_registrering.call("OpretDebitorkonto", messages.opret_debitorkonto(
-            CALLER, reference="R", party=Party.cpr("0405871270"), name="N")).findtext(
-            "DebitorkontoNummer")
-        soap.close()
-        assert number
+        number = fresh_account(emu.url)
         body = messages.opret_fordring(CALLER, account_number=number, claim=spec(ref="SAME"),
                                        transaction_id=str(uuid.uuid4()))
         barrier = threading.Barrier(8)
@@ -257,17 +265,11 @@ def test_requests_racing_for_one_business_key_are_answered_as_if_in_turn(
         tmp_path: Path, pg_db: str) -> None:
     """Eight OpretFordring with the same claim reference, then eight ForetagIndbetaling with
     the same IndbetalingID, each with a TransaktionsID of its own, at once over four
-    workers: on PostgreSQL they run side by side, and the losers of the unique key used to
-    get a Server fault (IntegrityError). Each is answered as if it had come second: one
-    claim, one payment, every answer OK, no fault in the journal."""
+    workers: side by side, the losers of the unique key got a Server fault
+    (IntegrityError). Each is answered as if it had come second: one claim, one payment,
+    every answer OK, no fault in the journal."""
     with serve(tmp_path, pg_db) as emu:
-        admin(emu.url, "PUT", "/clock", now="2026-03-02T10:00:00")
-        soap = clients_for(emu.url)
-        number = soap.debitor_registrering.call("OpretDebitorkonto", messages.opret_debitorkonto(
-            CALLER, reference="R", party=Party.cpr("0405871270"), name="N")).findtext(
-            "DebitorkontoNummer")
-        soap.close()
-        assert number
+        number = fresh_account(emu.url)
         barrier = threading.Barrier(8)
 
         def at_once(service: str, operation: str, make: Any) -> list[Any]:
@@ -313,13 +315,9 @@ def test_payments_at_once_over_four_workers_are_all_booked(tmp_path: Path, pg_db
     remainders before the others had booked theirs and wrote its own result over them:
     all sixteen answered OK, a fraction of the money booked. Writers take turns now."""
     with serve(tmp_path, pg_db) as emu:
-        admin(emu.url, "PUT", "/clock", now="2026-03-02T10:00:00")
+        number = fresh_account(emu.url)
         soap = clients_for(emu.url)
         reg = soap.debitor_registrering
-        number = reg.call("OpretDebitorkonto", messages.opret_debitorkonto(
-            CALLER, reference="R", party=Party.cpr("0405871270"), name="N")).findtext(
-            "DebitorkontoNummer")
-        assert number
         claim_ids = [reg.call("OpretFordring", messages.opret_fordring(
             CALLER, account_number=number, claim=spec(ref=f"C-{i}", principal="1000.00")
         )).findtext("FordringID") for i in range(3)]
