@@ -49,6 +49,7 @@ from oir_adapter.model import (
     RejectionReason,
     SubClaim,
     WriteOff,
+    fold_name,
 )
 
 from . import tables as t
@@ -64,8 +65,8 @@ def insert_account(conn: Connection, account: DebtorAccount, created: datetime) 
         number=account.number, authority_cvr=account.authority_cvr,
         fagsystem_id=account.fagsystem_id, fagsystem_reference=account.fagsystem_reference,
         party_kind=d.party.kind.value, party_number=d.party.number, name=d.name,
-        address=_address_json(d.address), account_type=account.account_type.value,
-        status=account.status.value, created=created))
+        name_fold=fold_name(d.name), address=_address_json(d.address),
+        account_type=account.account_type.value, status=account.status.value, created=created))
 
 
 def _address_json(a: Address | None) -> dict[str, Any] | None:
@@ -134,7 +135,7 @@ def search_accounts(conn: Connection, c: AccountCriteria, *, after: str | None, 
     if c.reference is not None:
         values["reference"] = c.reference
     if c.name_prefix is not None:
-        values["name_prefix"] = _like_prefix(c.name_prefix.lower())
+        values["name_prefix"] = _like_prefix(fold_name(c.name_prefix))
     if c.status is not None:
         values["status"] = c.status
     if after is not None:
@@ -159,7 +160,7 @@ def _account_search(given: frozenset[str]) -> Prepared:
         "party_number": lambda: a.party_number == bindparam("party_number"),
         "number": lambda: a.number == bindparam("number"),
         "reference": lambda: a.fagsystem_reference == bindparam("reference"),
-        "name_prefix": lambda: func.lower(a.name).like(bindparam("name_prefix"), escape="\\"),
+        "name_prefix": lambda: a.name_fold.like(bindparam("name_prefix"), escape="\\"),
         "status": lambda: a.status == bindparam("status"),
         "after": lambda: a.number > bindparam("after"),
     }

@@ -20,7 +20,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar, overload
@@ -47,6 +47,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool, StaticPool
 
+from . import migrations
 from . import tables as t
 from .prepared import Prepared
 
@@ -160,14 +161,18 @@ class Store:
             yield conn
 
     def create_schema(self) -> None:
-        """Create missing tables. On PostgreSQL several workers start at once, so they
-        take turns under an advisory lock (two concurrent ``CREATE TABLE`` of one name
-        would otherwise fail in the second)."""
-        with self.engine.begin() as conn:
+        """Create missing tables and bring older ones up to date (:mod:`.migrations`).
+        Several workers start at once, so they take turns: under an advisory lock on
+        PostgreSQL (two concurrent ``CREATE TABLE`` of one name would otherwise fail in
+        the second), under the writers' lock on a SQLite file."""
+        with self._writers or nullcontext(), self.engine.begin() as conn:
             if self.dialect == "postgresql":
                 advisory_lock(conn, LOCK_SCHEMA)
             t.metadata.create_all(conn)
             security_metadata.create_all(conn)
+            applied = migrations.upgrade(conn)
+            if applied:
+                log.info("database brought up to date: %s", ", ".join(applied))
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

@@ -38,6 +38,8 @@ accounts = Table(
     Column("party_kind", String(3), nullable=False),
     Column("party_number", String(10), nullable=False, index=True),
     Column("name", String(200), nullable=False),
+    # fold_name(name): what a name-prefix search compares (see emulator.migrations)
+    Column("name_fold", String(200), nullable=True),
     Column("address", JSON, nullable=True),
     Column("account_type", String(16), nullable=False),
     Column("status", String(8), nullable=False),

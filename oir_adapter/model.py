@@ -10,6 +10,7 @@ can be written to XML as it is.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -108,6 +109,13 @@ class Debtor:
     party: Party
     name: str
     address: Address | None = None
+
+
+def fold_name(name: str) -> str:
+    """A name as searches compare it: composed (NFC: an Å sent as A and a combining ring is
+    the Å typed) and case-folded, Æ, Ø and Å included — which SQLite's ``lower()`` and
+    ``LIKE`` leave alone, and PostgreSQL's only in a suitable locale."""
+    return unicodedata.normalize("NFC", name).casefold()
 
 
 class AccountType(StrEnum):

@@ -134,6 +134,59 @@ def test_search_by_name_prefix_and_reference(emu: InProcessEmulator) -> None:
     assert list(r.element.iter(f"{Q}DebitorkontoNummer")) == []
 
 
+def named(emu: InProcessEmulator, name: str, ref: str) -> str:
+    r = emu.soap.debitor_registrering.call("OpretDebitorkonto", messages.opret_debitorkonto(
+        CALLER, reference=ref, party=Party.cpr(CPR), name=name))
+    assert r.ok, r.errors
+    return r.findtext("DebitorkontoNummer") or ""
+
+
+def found_by_name(emu: InProcessEmulator, prefix: str) -> list[str | None]:
+    r = emu.soap.debitor_forespoergsel.call("SoegDebitorkonto", messages.soeg_debitorkonto(
+        CALLER, name_prefix=prefix))
+    assert r.ok, r.errors
+    return [e.text for e in r.element.iter(f"{Q}DebitorkontoNummer")]
+
+
+def test_name_prefix_search_folds_danish_letters_and_compositions(
+        emu: InProcessEmulator) -> None:
+    """SQLite's lower() and LIKE fold ASCII only: "Ørsted" was not found even as typed."""
+    oersted = named(emu, "Ørsted Åse", "N-1")
+    aeroe = named(emu, "ærø ejendomme ApS", "N-2")
+    ulla = named(emu, "Ulla Østergaard", "N-3")
+    decomposed = named(emu, "A\u030aberg Sø", "N-4")  # Å sent as A + combining ring
+    named(emu, "Orla Olsen", "N-5")
+    for prefix in ("Ørsted", "ørsted", "ØRSTED", "Ør"):
+        assert found_by_name(emu, prefix) == [oersted], prefix
+    for prefix in ("Ær", "ÆRØ E", "ærø"):
+        assert found_by_name(emu, prefix) == [aeroe], prefix
+    assert found_by_name(emu, "ulla ø") == found_by_name(emu, "ULLA Ø") == [ulla]
+    assert found_by_name(emu, "Åberg") == found_by_name(emu, "åBERG") == [decomposed]
+    assert found_by_name(emu, "A\u030aBERG") == [decomposed]  # decomposed on both sides
+    assert found_by_name(emu, "Ø") == [oersted]  # not Orla: Ø is a letter of its own
+    assert found_by_name(emu, "100%") == [] and found_by_name(emu, "_rsted") == []
+
+
+def test_accounts_from_before_the_name_search_key_are_found_after_an_upgrade(
+        tmp_path: Path) -> None:
+    """A database made before accounts.name_fold existed gets the column and its values
+    when the emulator opens it."""
+    from sqlalchemy import text
+
+    from emulator.store import Store
+
+    with in_process(tmp_path) as emu:
+        number = named(emu, "Øster Åse", "OLD-1")
+    store = Store(f"sqlite:///{tmp_path / 'emulator.sqlite3'}")
+    with store.transaction() as conn:  # as an earlier version left it
+        conn.execute(text("ALTER TABLE accounts DROP COLUMN name_fold"))
+    store.dispose()
+    with in_process(tmp_path) as emu:
+        with emu.runtime.store.transaction() as conn:
+            assert conn.execute(select(t.accounts.c.name_fold)).scalar_one() == "øster åse"
+        assert found_by_name(emu, "ØSTER") == [number]
+
+
 def test_payment_surplus_is_reported_never_lost(emu: InProcessEmulator) -> None:
     number = account(emu)
     claim(emu, number)
