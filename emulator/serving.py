@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 import yaml
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from .balanced_worker import BalancedThreadWorker
 from .config import EmulatorConfig
@@ -66,7 +68,11 @@ def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: 
     reach = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     config.base_url = config.base_url or f"http://{reach}:{port}"
     config.db_url = config.db_url or default_url()
-    Store(config.db_url).dispose()  # the schema, once, before the workers race for it
+    try:
+        Store(config.db_url).dispose()  # the schema, once, before the workers race for it
+    except (SQLAlchemyError, OSError) as exc:
+        raise click.ClickException(f"cannot open the database {_shown(config.db_url)}: "
+                                   f"{_reason(exc)}") from None
     _seed(config, scenario, demo)
 
     class _App(BaseApplication):
@@ -117,6 +123,20 @@ def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: 
     sys.stdout.flush()
     _App().run()
     return 0
+
+
+def _shown(url: str) -> str:
+    """A database URL as it may be printed (no password)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return repr(url[:200])
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of what went wrong, without SQLAlchemy's background link."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def _seed(config: EmulatorConfig, scenario: Path | None, demo: bool) -> None:

@@ -67,7 +67,7 @@ def map_(source: Path, out: Path | None, max_actions: int, se_number: str, today
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--db", default=None, help="SQLAlchemy URL (default: SQLite file var/oir.sqlite3).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option("--scenario", type=click.Path(exists=True, path_type=Path), default=None,

@@ -185,3 +185,19 @@ def test_dashboard_doc_shows_the_screenshots() -> None:
             "img/journal-entry.png"} <= set(images)
     for image in images:
         assert (ROOT / "docs" / image).stat().st_size > 10_000, image
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--db", "foo://bar"], "cannot open the database foo://bar: Can't load plugin"),
+    (["--db", "postgresql+psycopg://u:secret@127.0.0.1:1/db"],
+     "cannot open the database postgresql+psycopg://u:***@127.0.0.1:1/db: connection failed"),
+    (["--db", "sqlite:////proc/no-such-dir/x.sqlite3"], "No such file or directory"),
+    (["--db", "not a url"], "Could not parse SQLAlchemy URL"),
+    (["--port", "99999"], "99999 is not in the range 1<=x<=65535"),
+])
+def test_serve_refuses_a_bad_database_or_port_in_one_line(args: list[str], words: str) -> None:
+    """Before any worker starts, and without a traceback or the password."""
+    result = CliRunner().invoke(main, ["serve", "--port", "18999", *args])
+    assert result.exit_code in (1, 2)
+    assert words in result.output, result.output
+    assert "Traceback" not in result.output and "secret" not in result.output
