@@ -55,6 +55,9 @@ class EmulatorConfig:
     psrm_days_to_process: int = 1  # MODTAGET → SAGSBEHANDL after this many days
     psrm_days_to_done: int = 2  # → UDFOERT after this many days from receipt
     # background work
+    #: journal entries older than this many days are deleted (None: kept for ever); for
+    #: a shared emulator that runs for months, where the journal would fill the disk
+    journal_keep_days: int | None = None
     outbox_poll_seconds: float = 2.0
     outbox_max_attempts: int = 8
     call_timeout_seconds: float = 10.0
@@ -152,6 +155,7 @@ _ENV: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("saml_issuer", "OIR_SAML_ISSUER", _text),
     ("saml_subject", "OIR_SAML_SUBJECT", _text),
     ("check_serviceplatform", "OIR_CHECK_SERVICEPLATFORM", _flag),
+    ("journal_keep_days", "OIR_JOURNAL_KEEP_DAYS", _positive),
     ("max_body_bytes", "OIR_MAX_BODY_BYTES", _positive),
     ("max_depth", "OIR_MAX_DEPTH", _positive),
     ("max_elements", "OIR_MAX_ELEMENTS", _positive),

@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, delete, insert, select
 
 from . import tables as t
 from .prepared import Prepared
@@ -92,3 +92,18 @@ def query(conn: Connection, *, end: str | None = None, operation: str | None = N
 def get(conn: Connection, exchange_id: int) -> dict[str, Any] | None:
     r = conn.execute(select(t.journal).where(t.journal.c.id == exchange_id)).first()
     return None if r is None else _row(r, full=True)
+
+
+#: entries deleted per transaction when pruning (a long delete would hold the writers)
+PRUNE_BATCH = 2000
+
+
+def prune(conn: Connection, *, keep_days: int, now: datetime | None = None) -> int:
+    """Delete up to :data:`PRUNE_BATCH` of the oldest entries recorded more than
+    ``keep_days`` days ago (by the wall clock, not the virtual one); how many went."""
+    cutoff = (now or datetime.now()) - timedelta(days=keep_days)
+    j = t.journal.c
+    oldest = (select(j.id).where(j.at < bindparam("cutoff")).order_by(j.id)
+              .limit(PRUNE_BATCH).scalar_subquery())
+    return int(conn.execute(delete(t.journal).where(j.id.in_(oldest)),
+                            {"cutoff": cutoff}).rowcount or 0)

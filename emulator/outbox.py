@@ -223,6 +223,19 @@ def _take_receipt(conn: Connection, runtime: Runtime, claim: Any, action: PsrmAc
 # ---------------------------------------------------------------- the worker
 
 
+def prune_journal(runtime: Runtime, keep_days: int) -> int:
+    """Delete journal entries older than ``keep_days`` days, batch by batch; how many."""
+    total = 0
+    while True:
+        gone = runtime.store.write(lambda conn: journal.prune(conn, keep_days=keep_days))
+        total += gone
+        if gone < journal.PRUNE_BATCH:
+            break
+    if total:
+        log.info("journal: %d entries older than %d days deleted", total, keep_days)
+    return total
+
+
 class OutboxWorker:
     """A daemon thread that drains the outbox when woken and every few seconds, and lets
     the virtual day roll on when the clock follows real time."""
@@ -232,6 +245,7 @@ class OutboxWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="oir-outbox", daemon=True)
+        self._pruned = float("-inf")
 
     def start(self) -> None:
         self._thread.start()
@@ -256,5 +270,18 @@ class OutboxWorker:
             try:
                 drain(self.runtime)
                 chain.catch_up(self.runtime)
+                self._prune_journal()
             except Exception:  # keep the worker alive; the next round retries
                 log.exception("outbox worker round failed")
+
+    _PRUNE_EVERY_SECONDS = 60.0
+
+    def _prune_journal(self) -> None:
+        """Keep the journal to ``journal_keep_days`` (see :func:`journal.prune`): once a
+        minute, in batches, each in a short transaction of its own."""
+        keep = self.runtime.config.journal_keep_days
+        now = time.monotonic()
+        if keep is None or now - self._pruned < self._PRUNE_EVERY_SECONDS:
+            return
+        self._pruned = now
+        prune_journal(self.runtime, keep)

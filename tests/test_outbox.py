@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal as D
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select, update
 
 from emulator import outbox
@@ -61,3 +62,40 @@ def test_an_item_left_sending_by_a_dead_sender_is_sent_after_its_lease(tmp_path:
         with emu.runtime.store.transaction() as conn:
             assert _items(conn) == [("fagsystem", "SENT")]
         assert len(emu.admin("GET", "/fagsystem/events")) == 1
+
+
+def test_the_journal_keeps_only_its_days_when_told_to(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """OIR_JOURNAL_KEEP_DAYS: the outbox worker deletes older entries, in batches, once a
+    minute; newer ones and everything else stay."""
+    from emulator import journal
+    from emulator.config import EmulatorConfig
+
+    assert EmulatorConfig.from_env({"OIR_JOURNAL_KEEP_DAYS": "30"}).journal_keep_days == 30
+    assert EmulatorConfig.from_env({}).journal_keep_days is None  # kept for ever by default
+    with pytest.raises(ValueError, match="OIR_JOURNAL_KEEP_DAYS"):
+        EmulatorConfig.from_env({"OIR_JOURNAL_KEEP_DAYS": "0"})
+    monkeypatch.setattr(journal, "PRUNE_BATCH", 7)  # several batches
+    with in_process(tmp_path, journal_keep_days=30) as emu:
+        for n in range(20):
+            account(emu, ref=f"A-{n}")
+        emu.runtime.store.settle()
+        with emu.runtime.store.transaction() as conn:
+            ids = conn.execute(select(t.journal.c.id).order_by(t.journal.c.id)).scalars().all()
+            old = ids[:17]
+            conn.execute(update(t.journal).where(t.journal.c.id.in_(old)).values(
+                at=datetime.now() - timedelta(days=31)))
+            conn.execute(update(t.journal).where(t.journal.c.id == ids[17]).values(
+                at=datetime.now() - timedelta(days=29)))
+        worker = outbox.OutboxWorker(emu.runtime)
+        worker._prune_journal()
+        with emu.runtime.store.transaction() as conn:
+            left = conn.execute(select(t.journal.c.id).order_by(t.journal.c.id)).scalars().all()
+            accounts = len(conn.execute(select(t.accounts.c.number)).all())
+        assert left == ids[17:] and accounts == 20
+        with emu.runtime.store.transaction() as conn:  # once a minute, not every round
+            conn.execute(update(t.journal).values(at=datetime.now() - timedelta(days=40)))
+        worker._prune_journal()
+        with emu.runtime.store.transaction() as conn:
+            assert len(conn.execute(select(t.journal.c.id)).all()) == len(left)
+        assert outbox.prune_journal(emu.runtime, 30) == len(left)
