@@ -210,12 +210,11 @@ def _take_receipt(conn: Connection, runtime: Runtime, claim: Any, action: PsrmAc
     # that it is known, drop them when the hand-over came back rejected (the remainder
     # reflects the write-downs); a recall goes alone, the claim comes back whole, and a
     # hand-over asked for since goes right after it
-    if not (rejected or claim.psrm.efi_claim_id):
-        pass
-    elif resubmit:
-        resubmit_after_recall(conn, runtime, claim, rejected=rejected, day=today, now=now)
-    elif not release_pending_recall(conn, runtime, claim, send=not rejected, now=now):
-        release_pending_writedowns(conn, runtime, claim, send=not rejected, now=now)
+    if rejected or claim.psrm.efi_claim_id:
+        if resubmit:
+            resubmit_after_recall(conn, runtime, claim, rejected=rejected, day=today, now=now)
+        elif not release_pending_recall(conn, runtime, claim, send=not rejected, now=now):
+            release_pending_writedowns(conn, runtime, claim, send=not rejected, now=now)
     return [{"end": "oir", "event": "psrm_receipt", "claim_id": claim.id,
              "action": action.code.value, "status": action.status.value}]
 

@@ -94,11 +94,9 @@ class DeadlineSource:
         with contextlib.suppress(OSError):
             self.sock.settimeout(1.0)  # a client that reads nothing does not hold us
             self.sock.sendall(_LATE_HEADERS % (len(text), text))
-        self.sock.settimeout(before)
         with contextlib.suppress(OSError):
-            # gunicorn closes a connection "gracefully" from its main thread, reading
-            # until the client stops sending (up to 2 s): a client still trickling would
-            # hold the whole worker that long. Nothing more is read from it.
+            self.sock.settimeout(before)
+            # nothing more is read from this client: what it still sends is dropped
             self.sock.shutdown(socket.SHUT_RD)
         self.idle()
         # what gunicorn takes for a client gone away: closed quietly, nothing logged
