@@ -182,34 +182,24 @@ class Store:
         through ``flock``) before ``BEGIN IMMEDIATE``: SQLite's busy handler would
         otherwise make them poll with sleeps of up to 100 ms, which under load turns
         milliseconds of work into seconds of waiting."""
-        if self._writers is None:
-            if self.dialect != "postgresql":  # one shared in-memory SQLite connection
-                with self.engine.begin() as conn:
-                    yield conn
-                return
-            # PostgreSQL: writers take turns, as on SQLite. Side by side, two requests
-            # read a claim's remainder, both subtract their payment and the second
-            # overwrites the first (READ COMMITTED): money lost. One transaction-level
-            # lock for all writers gives every request the state its predecessor left,
-            # across workers and hosts; reads (snapshots) still run beside them.
-            if getattr(self._in_write, "active", False):
-                raise RuntimeError("a second writing transaction inside a writing transaction "
-                                   "of the same thread would wait for itself")
-            with self.engine.begin() as conn:
-                advisory_lock(conn, LOCK_WRITERS)
-                self._in_write.active = True
-                try:
-                    yield conn
-                finally:
-                    self._in_write.active = False
+        if self._writers is None and self.dialect != "postgresql":
+            with self.engine.begin() as conn:  # one shared in-memory SQLite connection
+                yield conn
             return
         if self._checkpoints is not None:
             self._checkpoints.ensure_running()
         if getattr(self._in_write, "active", False) or (
                 self._group is not None and self._group.is_current_thread()):
             raise RuntimeError("a second writing transaction inside a writing transaction of "
-                               "the same thread would wait for itself (SQLite has one writer)")
-        with self._writers, self.engine.begin() as conn:
+                               "the same thread would wait for itself (one writer at a time)")
+        # Writers take turns: on a SQLite file behind the writers' lock, on PostgreSQL
+        # behind one transaction-level advisory lock. Side by side under READ COMMITTED,
+        # two requests would read a claim's remainder, both subtract their payment and the
+        # second overwrite the first: money lost. Taking turns gives every request the
+        # state its predecessor left, across workers and hosts; reads (snapshots) still
+        # run beside them.
+        with self._writers or nullcontext(), self.engine.begin() as conn:
+            advisory_lock(conn, LOCK_WRITERS)  # PostgreSQL only
             self._in_write.active = True
             try:
                 yield conn
@@ -240,11 +230,11 @@ class Store:
         answer only after the commit, so accepted still means durable. Elsewhere (one
         shared in-memory SQLite, PostgreSQL with its many writers) it is an ordinary
         :meth:`transaction`."""
-        if self._checkpoints is not None:
-            self._checkpoints.ensure_running()
         if self._group is None:
             with self.transaction() as conn:
                 return work(conn)
+        assert self._checkpoints is not None  # a group commit means a SQLite file
+        self._checkpoints.ensure_running()
         return self._group.submit(work, wait=wait)
 
     def settle(self) -> None:
