@@ -15,8 +15,10 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Integer,
+    Table,
     and_,
     bindparam,
+    delete,
     func,
     insert,
     or_,
@@ -574,8 +576,6 @@ def planned_offsets_for_claims(conn: Connection, claim_ids: Sequence[str]) -> di
 
 
 def delete_planned_offsets(conn: Connection, benefit_id: str) -> None:
-    from sqlalchemy import delete
-
     conn.execute(delete(t.offsets).where(t.offsets.c.benefit_payment_id == benefit_id,
                                          t.offsets.c.status == OffsetStatus.PLANNED.value))
 
@@ -631,10 +631,11 @@ def pending_writedowns(conn: Connection, claim_id: str) -> list[PendingWriteDown
 
 def delete_pending_writedowns(conn: Connection, claim_id: str) -> int:
     """Drop the claim's pending write-downs (sent, or made moot); return how many."""
-    from sqlalchemy import delete
+    return _delete_of_claim(conn, t.psrm_pending_writedowns, claim_id)
 
-    return int(conn.execute(delete(t.psrm_pending_writedowns).where(
-        t.psrm_pending_writedowns.c.claim_id == claim_id)).rowcount)
+
+def _delete_of_claim(conn: Connection, table: Table, claim_id: str) -> int:
+    return int(conn.execute(delete(table).where(table.c.claim_id == claim_id)).rowcount)
 
 
 # ---------------------------------------------------------------- PSRM recalls waiting for an EFI id
@@ -667,7 +668,4 @@ def pending_recall(conn: Connection, claim_id: str) -> PendingRecall | None:
 
 def delete_pending_recall(conn: Connection, claim_id: str) -> int:
     """Drop the claim's pending recall (sent, or made moot); return how many rows went."""
-    from sqlalchemy import delete
-
-    return int(conn.execute(delete(t.psrm_pending_recalls).where(
-        t.psrm_pending_recalls.c.claim_id == claim_id)).rowcount)
+    return _delete_of_claim(conn, t.psrm_pending_recalls, claim_id)
