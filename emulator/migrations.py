@@ -3,9 +3,9 @@
 ``create_all`` makes missing tables but leaves existing ones as they are, so a column
 added since a database file was made (a developer's ``var/oir.sqlite3``, a shared
 PostgreSQL) is added here, and filled for the rows already there. Each step checks
-first, so running them on every start is cheap and safe; the schema lock or the first
-writer's position (see :meth:`emulator.store.Store.create_schema`) keeps two processes
-from doing it at once.
+first, so running them on every start is cheap and safe; the schema lock (PostgreSQL) or
+the writers' lock (a SQLite file; see :meth:`emulator.store.Store.create_schema`) keeps
+two processes from doing it at once.
 """
 
 from __future__ import annotations
@@ -24,9 +24,7 @@ def upgrade(conn: Connection) -> list[str]:
     if "name_fold" not in columns:
         conn.exec_driver_sql("ALTER TABLE accounts ADD COLUMN name_fold VARCHAR(200)")
         done.append("accounts.name_fold")
-    if done or conn.execute(select(t.accounts.c.number).where(
-            t.accounts.c.name_fold.is_(None)).limit(1)).first() is not None:
-        _fill_name_fold(conn)
+        _fill_name_fold(conn)  # this version sets it on every account it makes
     return done
 
 
