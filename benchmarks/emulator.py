@@ -226,7 +226,6 @@ def in_process(n: int = 400) -> list[Figure]:
 # ================================================================ 2. over HTTP
 
 GUNICORN_THREADS = 8  # what emulator.serving sets
-WORKER_CLASS = "emulator.balanced_worker.BalancedThreadWorker"  # ditto
 
 
 def __getattr__(name: str) -> object:
@@ -444,6 +443,7 @@ ROUNDS = 3  # load runs alternate between the two servers, so a busy neighbour h
 
 
 def over_http() -> list[Figure]:
+    from emulator import serving
     from oir_adapter import messages
     from oir_adapter.model import Party
 
@@ -456,7 +456,7 @@ def over_http() -> list[Figure]:
         emulator_cmd = [str(BIN / "oir"), "serve", "--host", "127.0.0.1", "--port", str(port),
                         "--db", f"sqlite:///{tmp}/http.sqlite3", "--workers", "2"]
         bare_cmd = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{bare_port}", "--workers", "2",
-                    "--worker-class", WORKER_CLASS, "--threads", str(GUNICORN_THREADS),
+                    "--worker-class", serving.WORKER_CLASS, "--threads", str(GUNICORN_THREADS),
                     "--timeout", "120", "--graceful-timeout", "5", "--log-level", "warning",
                     "benchmarks.emulator:bare_app"]
         with _server(emulator_cmd, port, {"OIR_LOG_LEVEL": "warning"}) as proc, \

@@ -32,8 +32,8 @@ from .store import Store, default_url
 if TYPE_CHECKING:
     from flask import Flask
 
-#: gunicorn's gthread, spreading keep-alive connections over the workers
-WORKER_CLASS = "emulator.balanced_worker.BalancedThreadWorker"
+#: gunicorn's gthread, spreading keep-alive connections over the workers (by import path)
+WORKER_CLASS = f"{BalancedThreadWorker.__module__}.{BalancedThreadWorker.__qualname__}"
 DEMO_SCENARIO = Path(__file__).resolve().parent / "scenarios" / "demo.yaml"
 
 
