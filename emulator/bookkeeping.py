@@ -38,15 +38,12 @@ from oir_adapter.model import (
     WriteDownReason,
 )
 from oir_adapter.offsetting import plan_offsets
+from oir_adapter.rules import LOWER_LIMIT
 
 from . import ledger
 from . import tables as t
 from .runtime import Runtime
 from .store import next_number
-
-#: PSRM's lower limit: claims under 100 kr may not be handed over (rule 215).
-HANDOVER_LOWER_LIMIT = Decimal("100.00")
-
 
 # ---------------------------------------------------------------- the outbox
 
@@ -79,7 +76,8 @@ def queue_psrm(conn: Connection, runtime: Runtime, actions: Sequence[tuple[etree
     if not actions:
         return
     config = runtime.config
-    delivery_id = f"{config.se_number}-{next_number(conn, 'psrm_delivery'):08d}"
+    # MFLeveranceID is a number, as real senders send it: the SE number, then a counter
+    delivery_id = f"{config.se_number}{next_number(conn, 'psrm_delivery'):08d}"
     body = mapping.delivery([a for a, _ in actions], se_number=config.se_number,
                             delivery_id=delivery_id, transaction_id=str(uuid.uuid4()),
                             transaction_time=now)
@@ -121,7 +119,8 @@ def book_lines(conn: Connection, runtime: Runtime, account: DebtorAccount, claim
                 if claim.psrm.efi_claim_id:
                     nedskriv.append((mapping.nedskriv_action(
                         claim.psrm.efi_claim_id, psrm_part, WriteDownReason.PAYMENT,
-                        creditor_id=runtime.config.creditor_id, effective=day), claim.id))
+                        creditor_id=runtime.config.creditor_for(account.authority_cvr),
+                        effective=day), claim.id))
                 else:  # PSRM has not answered yet: the NEDSKRIV goes when its id comes
                     ledger.insert_pending_writedown(conn, claim.id, psrm_part,
                                                     WriteDownReason.PAYMENT.value, day, now)
@@ -159,8 +158,8 @@ def release_pending_writedowns(conn: Connection, runtime: Runtime, claim: Claim,
     if not send or not efi_claim_id:
         return 0
     queue_psrm(conn, runtime, [(mapping.nedskriv_action(
-        efi_claim_id, p.amount, WriteDownReason(p.reason), creditor_id=runtime.config.creditor_id,
-        effective=p.effective), claim.id) for p in pending], now)
+        efi_claim_id, p.amount, WriteDownReason(p.reason),
+        creditor_id=runtime.config.creditor_for(claim.creditor_cvr), effective=p.effective), claim.id) for p in pending], now)
     return len(pending)
 
 
@@ -181,7 +180,8 @@ def release_pending_recall(conn: Connection, runtime: Runtime, claim: Claim, *, 
     efi_claim_id = claim.psrm.efi_claim_id if claim.psrm is not None else None
     if send and efi_claim_id:
         queue_psrm(conn, runtime, [(mapping.tilbagekald_action(
-            efi_claim_id, RecallReason(pending.reason), creditor_id=runtime.config.creditor_id,
+            efi_claim_id, RecallReason(pending.reason),
+            creditor_id=runtime.config.creditor_for(claim.creditor_cvr),
             effective=pending.effective), claim.id)], now)
     return True
 
@@ -269,7 +269,7 @@ def hand_over(conn: Connection, runtime: Runtime, claim: Claim, account: DebtorA
     remainder = claim.outstanding - reserved
     if remainder <= 0:
         return HandoverResult(claim.id, ZERO, reserved, "reserved_for_offsetting")
-    if remainder < HANDOVER_LOWER_LIMIT:
+    if remainder <= LOWER_LIMIT:  # PSRM 215: the amount must be above the limit
         return HandoverResult(claim.id, ZERO, reserved, "below_lower_limit")
     types = runtime.claim_types(conn)
     resolved = mapping.resolve_art(claim, art, types)
@@ -277,13 +277,13 @@ def hand_over(conn: Connection, runtime: Runtime, claim: Claim, account: DebtorA
     if claim.state in (ClaimState.REJECTED, ClaimState.RECALLED):
         # sent before: PSRM gets the corrected claim again (GENINDSEND)
         action = mapping.genindsend_action(
-            view, account, creditor_id=runtime.config.creditor_id,
+            view, account, creditor_id=runtime.config.creditor_for(account.authority_cvr),
             efi_claim_id=claim.psrm.efi_claim_id if claim.psrm else None, art=resolved,
             claim_types=types)
     else:
-        action = mapping.opret_fordring_action(view, account,
-                                               creditor_id=runtime.config.creditor_id,
-                                               art=resolved, claim_types=types)
+        action = mapping.opret_fordring_action(
+            view, account, creditor_id=runtime.config.creditor_for(account.authority_cvr),
+            art=resolved, claim_types=types)
     if claim.state is ClaimState.RECALLED and ledger.pending_recall(conn, claim.id) and \
             psrm_delivery_on_its_way(conn, claim.id):
         # Recalled before PSRM named the claim, and the first hand-over may still reach

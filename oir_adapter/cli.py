@@ -47,22 +47,33 @@ def validate(files: tuple[Path, ...], today: object, as_json: bool) -> None:
               help="Actions per delivery (MFLeveranceID).")
 @click.option("--se-number", default="12345678", show_default=True,
               help="The fordringshaver system's SE number.")
+@click.option("--creditor-id", default=None, metavar="ID",
+              help="DMIFordringHaverID: Gældsstyrelsen's number for the fordringshaver "
+                   "(e.g. 1229), for claims of authorities --creditor-ids does not name.")
+@click.option("--creditor-ids", default=None, metavar="CVR=ID,…",
+              help="A fordringshaver id per authority CVR (MyndighedCVR).")
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="Date the hand-over is judged on (default: today).")
-def map_(source: Path, out: Path | None, max_actions: int, se_number: str, today: object) -> None:
+def map_(source: Path, out: Path | None, max_actions: int, se_number: str,
+         creditor_id: str | None, creditor_ids: str | None, today: object) -> None:
     """Map ØIR OpretFordring requests to PSRM MFFordringIndberet_I deliveries.
 
-    SOURCE is one request file, a folder of them, or a JSON lines file.
+    SOURCE is one request file, a folder of them, or a JSON lines file. Every claim needs
+    a fordringshaver id: --creditor-id, or --creditor-ids for its authority.
 
     \b
     Example:
-      oir map docs/examples/OpretFordring.request.xml --out delivery.xml
+      oir map docs/examples/OpretFordring.request.xml --creditor-id 1229 --out delivery.xml
     """
-    from .mapping import run_map
+    from .mapping import parse_creditor_ids, run_map
 
+    try:
+        ids = parse_creditor_ids(creditor_ids or "")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--creditor-ids") from None
     day = today.date() if today is not None else date.today()  # type: ignore[attr-defined]
     raise SystemExit(run_map(source, out=out, max_actions=max_actions, se_number=se_number,
-                             today=day))
+                             today=day, creditor_id=creditor_id, creditor_ids=ids))
 
 
 @main.command()

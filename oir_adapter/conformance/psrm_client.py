@@ -115,6 +115,8 @@ def psc_ids(ctx: CaseContext) -> None:
         content = _content(c)
         for key, seen, what in ((c.delivery.delivery_id, by_delivery, "MFLeveranceID"),
                                 (c.delivery.transaction_id, by_transaction, "TransaktionsID")):
+            if key is None:  # an empty Kontekst: no TransaktionsID to compare
+                continue
             if key in seen and seen[key] != content:
                 ctx.journal_evidence(c.row, f"{what} {key} reused")
                 ctx.check(False, f"{what} is never reused for other content", got=key)
@@ -134,6 +136,10 @@ def psc_time(ctx: CaseContext) -> None:
         if c.delivery is None:
             continue
         sent = c.delivery.transaction_time
+        if sent is None:
+            ctx.journal_evidence(c.row, "a delivery without Kontekst/HovedOplysninger")
+            ctx.check(False, "every delivery says when it was sent", got="no TransaktionsTid")
+            continue
         if sent.tzinfo is not None:
             sent = sent.astimezone().replace(tzinfo=None)
         arrived = datetime.fromisoformat(str(c.row["at"]))
