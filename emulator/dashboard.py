@@ -692,13 +692,14 @@ def _psrm_actions_for(conn: Connection, claims: Sequence[Claim]) -> dict[str, li
     if by_efi:
         conditions.append(a.efi_claim_id.in_(list(by_efi)))
     rows = conn.execute(select(t.psrm_actions).where(or_(*conditions))).all()
-    for r in sorted(rows, key=lambda r: (r.received or r.status_changed, r.action_id)):
+    for r in sorted(rows, key=lambda r: (_day(r.received or r.status_changed), r.action_id)):
         owner = by_ref.get(r.claim_ref or "") or by_efi.get(r.efi_claim_id or "")
         if owner is None:
             continue
         out[owner].append({
             "action_id": r.action_id, "delivery_id": r.delivery_id, "code": r.code,
-            "status": r.status, "status_changed": r.status_changed, "received": r.received,
+            "status": r.status, "status_changed": _day(r.status_changed),
+            "received": None if r.received is None else _day(r.received),
             "efi_claim_id": r.efi_claim_id, "reasons": explain_reasons(r.reasons or [])})
     return out
 
@@ -726,6 +727,11 @@ def _exchanges_for(conn: Connection, *, claim_ids: Sequence[str] = (),
                                j.transaction_id, j.correlation, j.summary)
                         .where(or_(*conditions)).order_by(j.id).limit(limit)).all()
     return [dict(r._mapping) for r in rows]
+
+
+def _day(value: date | datetime) -> date:
+    """PSRM's receipt times as the timeline's days."""
+    return value.date() if isinstance(value, datetime) else value
 
 
 def _text_pair(da: str, en: str) -> dict[str, str]:

@@ -405,6 +405,7 @@ def claims_awaiting_psrm(conn: Connection) -> list[Claim]:
     c = t.claims.c
     return _load_claims(conn, and_(c.state == ClaimState.HANDED_OVER.value,
                                    or_(c.psrm_status == PsrmStatus.RECEIVED.value,
+                                       c.psrm_status == PsrmStatus.HEARING.value,
                                        c.psrm_status == PsrmStatus.IN_PROCESS.value)))
 
 

@@ -195,7 +195,7 @@ def _take_receipt(conn: Connection, runtime: Runtime, claim: Any, action: PsrmAc
     before = dataclasses.replace(claim, state=ClaimState.OPEN) if first_answer else claim
     events = [] if keep else mapping.events_from_receipt(before, action, on=today)
     claim.psrm.status = action.status
-    claim.psrm.status_date = action.status_changed
+    claim.psrm.status_date = action.status_changed.date()
     claim.psrm.action_id = action.action_id
     claim.psrm.efi_claim_id = action.efi_claim_id or claim.psrm.efi_claim_id
     claim.psrm.reasons = list(action.reasons)
