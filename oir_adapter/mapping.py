@@ -415,6 +415,117 @@ def tilbagekald_action(efi_claim_id: str, reason: RecallReason, *, creditor_id: 
     return action
 
 
+_ELEMENT_OF = {
+    PsrmActionCode.WRITE_UP: "MFOpskrivningReguleringStruktur",
+    PsrmActionCode.WRITE_UP_ANNULLED_PAYMENT:
+        "MFOpskrivningAnnulleretNedskrivningIndbetalingStruktur",
+    PsrmActionCode.WRITE_UP_REVERSED_ADJUSTMENT:
+        "MFOpskrivningOmgjortNedskrivningReguleringStruktur",
+    PsrmActionCode.WRITE_DOWN_ANNULLED_WRITE_UP:
+        "MFNedskrivningAnnulleretOpskrivningReguleringStruktur",
+    PsrmActionCode.WRITE_DOWN_ANNULLED_PAYMENT_WRITE_UP:
+        "MFNedskrivningAnnulleretOpskrivningIndbetalingStruktur",
+}
+
+
+def opskrivning_action(efi_claim_id: str, amount: Decimal, *, creditor_id: str,
+                       code: PsrmActionCode = PsrmActionCode.WRITE_UP,
+                       ref_action_id: str | None = None, effective: date | None = None,
+                       reason_text: str | None = None, currency: str = "DKK"
+                       ) -> etree._Element:
+    """A write-up: ``OPSKRIVNINGREGULERING`` raises a claim in PSRM by ``amount``;
+    ``OPSKRIVNINGANNULLERETNEDSKRIVNINGINDBETALING`` and
+    ``OPSKRIVNINGOMGJORTNEDSKRIVNINGREGULERING`` reverse the write-down ``ref_action_id``
+    (an INDB payment that bounced, a REGU adjustment undone), for its exact amount."""
+    if code not in (PsrmActionCode.WRITE_UP, PsrmActionCode.WRITE_UP_ANNULLED_PAYMENT,
+                    PsrmActionCode.WRITE_UP_REVERSED_ADJUSTMENT):
+        raise MappingError(f"{code.value} is not a write-up")
+    if code is not PsrmActionCode.WRITE_UP and ref_action_id is None:
+        raise MappingError(f"{code.value} names the write-down it reverses: ref_action_id")
+    action, valg = _action_head(None, code, creditor_id)
+    s = etree.SubElement(valg, _M + _ELEMENT_OF[code])
+    etree.SubElement(s, Q_EFI_ID).text = efi_claim_id
+    virkning = None if effective is None else effective.isoformat()
+    # the reversal of a REGU write-down has its date before the reference (real order)
+    if code is PsrmActionCode.WRITE_UP_ANNULLED_PAYMENT:
+        etree.SubElement(s, _M + "MFAktionIDRef").text = ref_action_id
+    if virkning is not None:
+        etree.SubElement(s, _M + "FordringOpskrivningVirkningFra").text = virkning
+    if code is PsrmActionCode.WRITE_UP_REVERSED_ADJUSTMENT:
+        etree.SubElement(s, _M + "MFAktionIDRef").text = ref_action_id
+    if reason_text is not None:
+        etree.SubElement(etree.SubElement(s, _M + "OpskrivningÅrsagStruktur"),
+                         _M + "FordringOpskrivningÅrsagBegr").text = reason_text
+    b = etree.SubElement(s, _M + "OpskrivningBeløbStruktur")
+    etree.SubElement(b, Q_VALUTA).text = currency
+    etree.SubElement(b, _M + "FordringOpskrivningBeløb").text = _amount(amount)
+    return action
+
+
+def nedskrivning_annulleret_action(efi_claim_id: str, amount: Decimal, ref_action_id: str, *,
+                                   creditor_id: str,
+                                   code: PsrmActionCode =
+                                   PsrmActionCode.WRITE_DOWN_ANNULLED_WRITE_UP,
+                                   effective: date | None = None,
+                                   reason_text: str | None = None,
+                                   currency: str = "DKK") -> etree._Element:
+    """A write-down reversing the write-up ``ref_action_id``:
+    ``NEDSKRIVNINGANNULLERETOPSKRIVNINGREGULERING`` (an adjustment) or
+    ``NEDSKRIVNINGANNULLERETOPSKRIVNINGINDBETALING`` (a reversed payment write-down)."""
+    if code not in (PsrmActionCode.WRITE_DOWN_ANNULLED_WRITE_UP,
+                    PsrmActionCode.WRITE_DOWN_ANNULLED_PAYMENT_WRITE_UP):
+        raise MappingError(f"{code.value} is not a write-down annulling a write-up")
+    action, valg = _action_head(None, code, creditor_id)
+    s = etree.SubElement(valg, _M + _ELEMENT_OF[code])
+    etree.SubElement(s, Q_EFI_ID).text = efi_claim_id
+    etree.SubElement(s, _M + "MFAktionIDRef").text = ref_action_id
+    if effective is not None:
+        etree.SubElement(s, Q_NEDSKRIV_VIRKNING).text = effective.isoformat()
+    if reason_text is not None:
+        etree.SubElement(s, _M + "FordringNedskrivningÅrsagBegr").text = reason_text
+    b = etree.SubElement(s, Q_NEDSKRIV_BELOEB_STRUKTUR)
+    etree.SubElement(b, Q_VALUTA).text = currency
+    etree.SubElement(b, Q_NEDSKRIV_BELOEB).text = _amount(amount)
+    return action
+
+
+def fejlagtig_hovedstol_action(efi_claim_id: str, principal: Decimal, *, creditor_id: str,
+                               reason_text: str | None = None,
+                               currency: str = "DKK") -> etree._Element:
+    """``FEJLAGTIGHOVEDSTOLINDBERETNING``: the principal was reported too low; this is the
+    right (higher) original amount."""
+    action, valg = _action_head(None, PsrmActionCode.WRONG_PRINCIPAL, creditor_id)
+    s = etree.SubElement(valg, _M + "MFFejlagtigHovedstolIndberetningStruktur")
+    etree.SubElement(s, Q_EFI_ID).text = efi_claim_id
+    if reason_text is not None:
+        etree.SubElement(etree.SubElement(s, _M + "OpskrivningÅrsagStruktur"),
+                         _M + "FordringOpskrivningÅrsagBegr").text = reason_text
+    o = etree.SubElement(s, Q_OPRINDELIG_STRUKTUR)
+    etree.SubElement(o, Q_VALUTA).text = currency
+    etree.SubElement(o, Q_OPRINDELIG).text = _amount(principal)
+    return action
+
+
+def aendr_fordring_action(efi_claim_id: str, *, creditor_id: str, due: date | None = None,
+                          srb: date | None = None, notes: Iterable[str] = ()
+                          ) -> etree._Element:
+    """``AENDRFORDRING``: new master data (due date, SRB, case notes) for an offsetting
+    (MODR) claim; PSRM refuses it for recovery claims (537)."""
+    action, valg = _action_head(None, PsrmActionCode.CHANGE, creditor_id)
+    s = etree.SubElement(valg, _M + "MFAendrFordringStruktur")
+    etree.SubElement(s, Q_EFI_ID).text = efi_claim_id
+    if due is not None:
+        etree.SubElement(s, Q_FORFALD).text = due.isoformat()
+    if srb is not None:
+        etree.SubElement(s, Q_SRB).text = srb.isoformat()
+    texts = list(notes)
+    if texts:
+        holder = etree.SubElement(s, Q_SAGSBEM_SAMLING)
+        for text in texts:
+            etree.SubElement(etree.SubElement(holder, Q_NOTE), Q_NOTE_TEKST).text = text
+    return action
+
+
 def _request_head(tag: str, *, se_number: str, transaction_id: str,
                   transaction_time: datetime) -> etree._Element:
     """A PSRM request element up to its ``FordringhaverSystemIDStruktur``."""
