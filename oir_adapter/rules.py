@@ -483,7 +483,7 @@ RULES: tuple[Rule, ...] = (
        "The deferral date {deferral_until} is not in the future", "deferral_until", {_S},
        "DESIGN §2.1 (deferral)"),
     _r("OIR-205", None, "Fordringen er allerede overdraget til PSRM",
-       "The claim has already been handed over to PSRM", "claim_id", {_S, _E}, "DESIGN §3.4"),
+       "The claim has already been handed over to PSRM", "claim_id", {_S}, "DESIGN §3.4"),
     _r("OIR-206", None,
        "Fordringen er ikke overdraget til PSRM og kan ikke tilbagekaldes (status {state})",
        "The claim is not with PSRM and cannot be recalled (state {state})", "claim_id", {_S, _E},
@@ -644,6 +644,7 @@ def _violation(r: Rule, fmt: Format, field: str | None, n: int | None, structure
     fld = field or r.field
     template = FIELD_PATHS[fld].of(fmt) or ""
     path = template.format(n=n if n is not None else "", structure=structure or "")
+    path = path.replace("[]", "")  # a per-item path judged for the claim as a whole
     filled = {"n": n, **values}
     return Violation(
         rule=r,
@@ -1068,7 +1069,7 @@ def validate_action(action: ActionRequest, *, today: date, context: RuleContext
         notes_at = "MFOpretFordringStruktur/"
         if action.claim is None:
             if not action.problems:
-                out.append(violation("PSRM-444", fmt="psrm"))
+                out.append(violation("PSRM-444", fmt="psrm", field="claim"))
         else:
             ctx = context if context.creditor_id else replace(context,
                                                                creditor_id=action.creditor_id)

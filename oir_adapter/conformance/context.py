@@ -65,6 +65,7 @@ class SuiteOptions:
     fagsystem_id: str = "OIRKONF"
     fagsystem_filter: str | None = None  # fagsystem role: judge only this FagsystemID
     se_number: str = "29189846"  # the suite's SE number when it delivers to a PSRM end
+    creditor_id: str = "1000"  # DMIFordringHaverID the suite delivers as (a PSRM end)
     timeout: float = 30.0  # read timeout of one SOAP call
     session: requests.Session | None = None  # e.g. one with a WSGI adapter mounted
     username: str | None = None  # WS-Security UsernameToken on the SOAP calls

@@ -25,7 +25,16 @@ from .. import mapping
 from ..clients import ActionOutcome, Reply, SoapFaultError
 from ..contracts import PSRM_NS
 from ..identifiers import is_valid_cvr
-from ..model import Claim, ClaimArt, CoLiable, Party, RecallReason, SubClaim, WriteDownReason
+from ..model import (
+    Claim,
+    ClaimArt,
+    CoLiable,
+    Party,
+    PsrmActionCode,
+    RecallReason,
+    SubClaim,
+    WriteDownReason,
+)
 from ..rules import FIELD_PATHS, HANDOVER, PSRM_END, PSRM_FILTER, RULES, Rule
 from .catalogue import case, register, rule_title
 from .context import CaseContext, CaseErrored
@@ -51,7 +60,8 @@ def psrm_claim(ctx: CaseContext, **changes: Any) -> Claim:
 
 
 def creditor(ctx: CaseContext) -> str:
-    return ctx.env.options.authority_cvr
+    """The DMIFordringHaverID the suite delivers as (Gældsstyrelsen's number, not a CVR)."""
+    return ctx.env.options.creditor_id
 
 
 def opret(ctx: CaseContext, claim: Claim) -> etree._Element:
@@ -316,15 +326,6 @@ def _duplicate_ref(ctx: CaseContext, rule: Rule) -> None:
     rejected_for(ctx, reply.first_action, rule.code)
 
 
-def _mismatch(ctx: CaseContext, rule: Rule) -> None:
-    action = opret(ctx, psrm_claim(ctx))
-    code = action.find(f"{_M}MFAktionKode")
-    assert code is not None
-    code.text = "NEDSKRIV"
-    reply = deliver(ctx, [action], "deliver OpretFordringAktion under MFAktionKode NEDSKRIV")
-    rejected_for(ctx, reply.first_action, rule.code)
-
-
 def _unreadable(ctx: CaseContext, rule: Rule) -> None:
     action = opret(ctx, psrm_claim(ctx))
     srb = action.find(f".//{_M}DMIFordringSRBDato")
@@ -391,7 +392,7 @@ def _resubmit(ctx: CaseContext, efi: str) -> list[etree._Element]:
 
 
 def _unknown_efi(ctx: CaseContext, rule: Rule) -> None:
-    reply = deliver(ctx, _nedskriv("100.00")(ctx, f"EFI-UKENDT-{ctx.env.token}"),
+    reply = deliver(ctx, _nedskriv("100.00")(ctx, "999999999999999999"),
                     "write down a claim PSRM does not know")
     rejected_for(ctx, reply.first_action, rule.code)
 
@@ -401,6 +402,193 @@ def _accepted_warning(ctx: CaseContext, rule: Rule) -> None:
     reply = deliver(ctx, [opret(ctx, claim)], f"deliver a claim with warning {rule.id}")
     ctx.equal([a.status for a in reply.actions], ["MODTAGET"],
               f"a claim with only warning {rule.id} is MODTAGET")
+
+
+def _edit(action: etree._Element, path: str, text: str | None) -> etree._Element:
+    """Set (or, with ``None``, remove) the element at ``path`` below the action."""
+    found = action.find(".//" + "/".join(_M + p for p in path.split("/")))
+    assert found is not None, path
+    if text is None:
+        parent = found.getparent()
+        assert parent is not None
+        parent.remove(found)
+    else:
+        found.text = text
+    return action
+
+
+def _shaped(build: Callable[[CaseContext, Claim], etree._Element]) -> PsrmRun:
+    """Deliver an OPRETFORDRING edited past what the adapter would send, and a good one."""
+    def run(ctx: CaseContext, rule: Rule) -> None:
+        reply = deliver(ctx, [build(ctx, psrm_claim(ctx)), opret(ctx, psrm_claim(ctx))],
+                        f"deliver a claim breaking {rule.id} and a good one")
+        rejected_for(ctx, reply.first_action, rule.code)
+        ctx.equal(reply.actions[1].status if len(reply.actions) > 1 else None, "MODTAGET",
+                  "the good neighbour is MODTAGET")
+    return run
+
+
+def _judgment_without_date(ctx: CaseContext, claim: Claim) -> etree._Element:
+    return _edit(opret(ctx, claim), "HæftelseDom", "true")
+
+
+def _date_without_judgment(ctx: CaseContext, claim: Claim) -> etree._Element:
+    claim.judgment_date = ctx.day(-10)
+    return _edit(opret(ctx, claim), "HæftelseDom", "false")
+
+
+def _empty_note(ctx: CaseContext, claim: Claim) -> etree._Element:
+    action = opret(ctx, claim)
+    notes = action.find(f".//{_M}SagsbemærkningSamling")
+    assert notes is not None
+    etree.SubElement(etree.SubElement(notes, _M + "MFNoteStruktur"), _M + "MFNoteTekst").text = " "
+    return action
+
+
+def _twice_liable(ctx: CaseContext, claim: Claim) -> etree._Element:
+    claim.co_liable = [claim.co_liable[0], claim.co_liable[0]]
+    return opret(ctx, claim)
+
+
+def _with_action_id(action: etree._Element, action_id: str) -> etree._Element:
+    """Give an OPRETFORDRING the MFAktionID a sender may choose (after the type code)."""
+    kind = action.find(f".//{_M}MFOpretFordringStruktur/{_M}DMIFordringTypeKode")
+    assert kind is not None
+    mark = etree.Element(_M + "MFAktionID")
+    mark.text = action_id
+    kind.addnext(mark)
+    return action
+
+
+def _same_action_id(ctx: CaseContext, rule: Rule) -> None:
+    action_id = "9" + "".join(c for c in ctx.env.next_id("AKT") if c.isdigit())[-11:].rjust(11, "0")
+    first = deliver(ctx, [_with_action_id(opret(ctx, psrm_claim(ctx)), action_id)],
+                    f"deliver a claim with MFAktionID {action_id}")
+    ctx.equal([a.action_id for a in first.actions], [action_id],
+              "PSRM keeps the sender's MFAktionID")
+    reply = deliver(ctx, [_with_action_id(opret(ctx, psrm_claim(ctx)), action_id)],
+                    f"deliver another claim with MFAktionID {action_id}")
+    rejected_for(ctx, reply.first_action, rule.code)
+
+
+def _empty_choice(code: PsrmActionCode) -> PsrmRun:
+    """An action whose AktionValg holds nothing: PSRM names the missing structure."""
+    def run(ctx: CaseContext, rule: Rule) -> None:
+        action = opret(ctx, psrm_claim(ctx))
+        _edit(action, "MFAktionKode", code.value)
+        valg = action.find(f"{_M}AktionValg")
+        assert valg is not None
+        for child in list(valg):
+            valg.remove(child)
+        reply = deliver(ctx, [action], f"deliver {code.value} with an empty AktionValg")
+        rejected_for(ctx, reply.first_action, rule.code)
+    return run
+
+
+def _write_up(amount: str, code: PsrmActionCode = PsrmActionCode.WRITE_UP,
+              ref: str | None = None) -> Callable[[CaseContext, str], list[etree._Element]]:
+    def make(ctx: CaseContext, efi: str) -> list[etree._Element]:
+        return [mapping.opskrivning_action(efi, D(amount), creditor_id=creditor(ctx), code=code,
+                                           ref_action_id=ref)]
+    return make
+
+
+def _action_ids(reply: Reply) -> list[str]:
+    return [a.action_id for a in reply.actions]
+
+
+def _first_then(prepare: Callable[[CaseContext, str], list[etree._Element]],
+                then: Callable[[CaseContext, str, str], list[etree._Element]], *,
+                other_claim: bool = False) -> PsrmRun:
+    """Deliver a good claim, an accepted first action on it, then an action that names the
+    first by its MFAktionID (on the same claim, or on a second one)."""
+    def run(ctx: CaseContext, rule: Rule) -> None:
+        efi = accepted(ctx, psrm_claim(ctx))
+        first = deliver(ctx, prepare(ctx, efi), "an accepted action to refer to")
+        ctx.equal([a.status for a in first.actions], ["MODTAGET"], "it is MODTAGET")
+        target = accepted(ctx, psrm_claim(ctx), "deliver a second claim") if other_claim else efi
+        reply = deliver(ctx, then(ctx, target, _action_ids(first)[0]),
+                        f"an action breaking {rule.id}")
+        rejected_for(ctx, reply.first_action, rule.code)
+    return run
+
+
+def _payment(amount: str = "200.00", reason: WriteDownReason = WriteDownReason.PAYMENT
+             ) -> Callable[[CaseContext, str], list[etree._Element]]:
+    def make(ctx: CaseContext, efi: str) -> list[etree._Element]:
+        return [mapping.nedskriv_action(efi, D(amount), reason, creditor_id=creditor(ctx),
+                                        effective=ctx.day(-1))]
+    return make
+
+
+def _annul_payment(amount: str = "200.00", code: PsrmActionCode =
+                   PsrmActionCode.WRITE_UP_ANNULLED_PAYMENT
+                   ) -> Callable[[CaseContext, str, str], list[etree._Element]]:
+    def make(ctx: CaseContext, efi: str, ref: str) -> list[etree._Element]:
+        return [mapping.opskrivning_action(efi, D(amount), creditor_id=creditor(ctx), code=code,
+                                           ref_action_id=ref)]
+    return make
+
+
+def _annul_write_up(amount: str = "200.00", code: PsrmActionCode =
+                    PsrmActionCode.WRITE_DOWN_ANNULLED_WRITE_UP
+                    ) -> Callable[[CaseContext, str, str], list[etree._Element]]:
+    def make(ctx: CaseContext, efi: str, ref: str) -> list[etree._Element]:
+        return [mapping.nedskrivning_annulleret_action(efi, D(amount), ref,
+                                                       creditor_id=creditor(ctx), code=code)]
+    return make
+
+
+def _annulled_twice(ctx: CaseContext, rule: Rule) -> None:
+    efi = accepted(ctx, psrm_claim(ctx))
+    first = deliver(ctx, _payment()(ctx, efi), "write the claim down for a payment")
+    ref = _action_ids(first)[0]
+    undo = deliver(ctx, _annul_payment()(ctx, efi, ref), "annul that write-down")
+    ctx.equal([a.status for a in undo.actions], ["MODTAGET"], "the annulment is MODTAGET")
+    reply = deliver(ctx, _annul_payment()(ctx, efi, ref), "annul it again")
+    rejected_for(ctx, reply.first_action, rule.code)
+
+
+def _without_ref(ctx: CaseContext, rule: Rule) -> None:
+    efi = accepted(ctx, psrm_claim(ctx))
+    action = _annul_payment()(ctx, efi, "1")[0]
+    reply = deliver(ctx, [_edit(action, "MFAktionIDRef", None)],
+                    "annul a write-down without naming it")
+    rejected_for(ctx, reply.first_action, rule.code)
+
+
+def _regu_with_date(ctx: CaseContext, efi: str) -> list[etree._Element]:
+    action = mapping.nedskriv_action(efi, D("100.00"), WriteDownReason.PAYMENT,
+                                     creditor_id=creditor(ctx), effective=ctx.day(-1))
+    return [_edit(action, "FordringNedskrivningÅrsagKode", "REGU")]
+
+
+def _fejl_with_date(ctx: CaseContext, efi: str) -> list[etree._Element]:
+    action = mapping.tilbagekald_action(efi, RecallReason.DEFERRAL, creditor_id=creditor(ctx),
+                                        effective=ctx.day(-1))
+    return [_edit(action, "HovedFordringTilbageÅrsagKode", "FEJL")]
+
+
+def _recall_for(reason: RecallReason) -> Callable[[CaseContext, str], None]:
+    def prepare(ctx: CaseContext, efi: str) -> None:
+        reply = deliver(ctx, [mapping.tilbagekald_action(efi, reason, creditor_id=creditor(ctx))],
+                        f"recall the claim ({reason.value})")
+        ctx.equal([a.status for a in reply.actions], ["MODTAGET"], "the recall is MODTAGET")
+    return prepare
+
+
+def _paid(ctx: CaseContext, efi: str) -> None:
+    reply = deliver(ctx, _payment("1500.00")(ctx, efi), "write the whole claim down (paid)")
+    ctx.equal([a.status for a in reply.actions], ["MODTAGET"], "the write-down is MODTAGET")
+
+
+def _change_recovery(ctx: CaseContext, efi: str) -> list[etree._Element]:
+    return [mapping.aendr_fordring_action(efi, creditor_id=creditor(ctx),
+                                          notes=["ny forfaldsdato aftalt"])]
+
+
+def _lower_principal(ctx: CaseContext, efi: str) -> list[etree._Element]:
+    return [mapping.fejlagtig_hovedstol_action(efi, D("1400.00"), creditor_id=creditor(ctx))]
 
 
 _ADMIN = frozenset({NEEDS_ADMIN})
@@ -419,6 +607,88 @@ PSRM_PROBES: dict[str, PsrmProbe] = {
     "PSRM-215": PsrmProbe(("deliver a claim of 50.00",), _create(_set(principal=D("50.00")))),
     "PSRM-444": PsrmProbe(("deliver OPRETFORDRING without MFOpretFordringStruktur",),
                           _without_structure),
+    **{f"PSRM-{number}": PsrmProbe((f"deliver {code.value} with an empty AktionValg",),
+                                   _empty_choice(code))
+       for number, code in (("403", PsrmActionCode.RESUBMIT), ("404", PsrmActionCode.WRITE_UP),
+                            ("406", PsrmActionCode.WRITE_UP_ANNULLED_PAYMENT),
+                            ("407", PsrmActionCode.WRITE_UP_REVERSED_ADJUSTMENT),
+                            ("412", PsrmActionCode.WRITE_DOWN_ANNULLED_WRITE_UP),
+                            ("447", PsrmActionCode.WRITE_DOWN), ("448", PsrmActionCode.RECALL),
+                            ("458", PsrmActionCode.CHANGE),
+                            ("505", PsrmActionCode.WRITE_DOWN_ANNULLED_PAYMENT_WRITE_UP),
+                            ("517", PsrmActionCode.WRONG_PRINCIPAL))},
+    "PSRM-220": PsrmProbe(("deliver a claim with an empty case note",), _shaped(_empty_note)),
+    "PSRM-227": PsrmProbe(("deliver a claim", "write it up by 0.00"),
+                          _on_claim(_write_up("0.00"))),
+    "PSRM-408": PsrmProbe(("deliver a claim", "write it down by 0.00"),
+                          _on_claim(_nedskriv("0.00"))),
+    "PSRM-469": PsrmProbe(("deliver a claim", "write it down 200.00 (INDB)",
+                           "annul the write-down for 150.00"),
+                          _first_then(_payment(), _annul_payment("150.00"))),
+    "PSRM-471": PsrmProbe(("deliver a claim", "write it down 200.00 (REGU)",
+                           "annul it as a payment write-down"),
+                          _first_then(_payment(reason=WriteDownReason.ADJUSTMENT),
+                                      _annul_payment())),
+    "PSRM-473": PsrmProbe(("deliver a claim", "write it up 200.00",
+                           "annul the write-up as if it were a write-down"),
+                          _first_then(_write_up("200.00"), _annul_payment())),
+    "PSRM-477": PsrmProbe(("deliver a claim", "write it down 200.00 (INDB)",
+                           "reverse it as an adjustment"),
+                          _first_then(_payment(), _annul_payment(
+                              code=PsrmActionCode.WRITE_UP_REVERSED_ADJUSTMENT))),
+    "PSRM-486": PsrmProbe(("deliver claim X", "deliver X again in a new delivery"),
+                          _duplicate_ref),
+    "PSRM-494": PsrmProbe(("deliver claim A", "write A down 200.00 (INDB)",
+                           "deliver claim B", "annul A's write-down on B"),
+                          _first_then(_payment(), _annul_payment(), other_claim=True)),
+    "PSRM-496": PsrmProbe(("deliver a claim", "recall it", "write it up"),
+                          _on_claim(_write_up("100.00"),
+                                    prepare=_recall_for(RecallReason.DEFERRAL))),
+    "PSRM-498": PsrmProbe(("deliver a claim", "recall it", "write it down"),
+                          _on_claim(_nedskriv("100.00"), prepare=_recalled)),
+    "PSRM-502": PsrmProbe(("deliver a claim", "write it down 200.00 (INDB)",
+                           "annul it as if it were a write-up"),
+                          _first_then(_payment(), _annul_write_up())),
+    "PSRM-503": PsrmProbe(("deliver a claim", "write it down 200.00", "annul the write-down",
+                           "annul it again"), _annulled_twice),
+    "PSRM-504": PsrmProbe(("deliver a claim", "write it up 200.00",
+                           "annul the write-up for 150.00"),
+                          _first_then(_write_up("200.00"), _annul_write_up("150.00"))),
+    "PSRM-506": PsrmProbe(("deliver a claim", "write it up 200.00 (adjustment)",
+                           "annul it as a reversed payment write-up"),
+                          _first_then(_write_up("200.00"), _annul_write_up(
+                              code=PsrmActionCode.WRITE_DOWN_ANNULLED_PAYMENT_WRITE_UP))),
+    "PSRM-509": PsrmProbe(("NEDSKRIV naming a claim id PSRM does not know",), _unknown_efi),
+    "PSRM-510": PsrmProbe(("deliver a claim of 1500.00", "correct its principal to 1400.00"),
+                          _on_claim(_lower_principal)),
+    "PSRM-519": PsrmProbe(("deliver a claim", "write it down (REGU) with a date"),
+                          _on_claim(_regu_with_date)),
+    "PSRM-526": PsrmProbe(("deliver a claim", "annul an action PSRM does not know"),
+                          _on_claim(lambda c, efi: _annul_payment()(c, efi, "999999999"))),
+    "PSRM-527": PsrmProbe(("deliver a claim", "annul a write-down without MFAktionIDRef"),
+                          _without_ref),
+    "PSRM-528": PsrmProbe(("deliver a claim with the same hæfter twice",),
+                          _shaped(_twice_liable)),
+    "PSRM-531": PsrmProbe(("deliver a claim with HæftelseDom true and no date",),
+                          _shaped(_judgment_without_date)),
+    "PSRM-532": PsrmProbe(("deliver a claim with HæftelseDom false and a date",),
+                          _shaped(_date_without_judgment)),
+    "PSRM-537": PsrmProbe(("deliver a recovery claim", "change it with AENDRFORDRING"),
+                          _on_claim(_change_recovery)),
+    "PSRM-539": PsrmProbe(("deliver a claim", "recall it (FEJL)", "resubmit it"),
+                          _on_claim(_resubmit, prepare=_recall_for(RecallReason.ERROR))),
+    "PSRM-540": PsrmProbe(("deliver a claim", "resubmit it while PSRM holds it"),
+                          _on_claim(_resubmit)),
+    "PSRM-546": PsrmProbe(("deliver a claim", "recall it (FEJL) with a date"),
+                          _on_claim(_fejl_with_date)),
+    "PSRM-568": PsrmProbe(("deliver a claim founded in 1899",),
+                          _create(_set(founded=lambda c: c.day(-365 * 130)),
+                                  also=("OIR-104",))),
+    "PSRM-571": PsrmProbe(("deliver a claim", "write it down (FAST)"),
+                          _on_claim(lambda c, efi: _payment("100.00", WriteDownReason.FIXED)(
+                              c, efi))),
+    "PSRM-602": PsrmProbe(("deliver a claim", "recall it", "recall it again"),
+                          _on_claim(_recall, prepare=_recalled)),
     "PSRM-548": PsrmProbe(("deliver a claim", "NEDSKRIV with DMIFordringVirkningDato today+5"),
                           _on_claim(_nedskriv("100.00", effective=5))),
     "PSRM-569": PsrmProbe(("deliver a claim with its period reversed",),
@@ -428,8 +698,8 @@ PSRM_PROBES: dict[str, PsrmProbe] = {
                           _create(_set(judgment_date=lambda c: c.day(5)))),
     "PSRM-574": PsrmProbe(("deliver a claim of inactive type UDGAAET",),
                           _create(_set(type_code="UDGAAET"))),
-    "PSRM-600": PsrmProbe(("deliver claim X", "deliver X again in a new delivery"),
-                          _duplicate_ref),
+    "PSRM-600": PsrmProbe(("deliver a claim with MFAktionID X",
+                           "deliver another claim with MFAktionID X"), _same_action_id),
     "OIR-101": PsrmProbe(("deliver a claim whose SRB has not passed",),
                          _create(_set(due_date=lambda c: c.day(5), srb=lambda c: c.day(10)))),
     "OIR-102": PsrmProbe(("deliver a claim founded after its due date",),
@@ -456,16 +726,12 @@ PSRM_PROBES: dict[str, PsrmProbe] = {
                          _create(_set(type_code="RENTE"))),
     "OIR-118": PsrmProbe(("deliver a claim founded in three days",),
                          _create(_set(founded=lambda c: c.day(3)), also=("OIR-102",))),
-    "OIR-201": PsrmProbe(("deliver a claim", "recall it", "write it down"),
-                         _on_claim(_nedskriv("100.00"), prepare=_recalled)),
+    "OIR-201": PsrmProbe(("deliver a claim", "write it down in full", "write it down again"),
+                         _on_claim(_nedskriv("100.00"), prepare=_paid)),
     "OIR-203": PsrmProbe(("deliver a claim of 1500.00", "write it down by 5000.00"),
                          _on_claim(_nedskriv("5000.00"))),
-    "OIR-205": PsrmProbe(("deliver a claim", "GENINDSEND it while PSRM holds it"),
-                         _on_claim(_resubmit)),
-    "OIR-206": PsrmProbe(("deliver a claim", "recall it", "recall it again"),
-                         _on_claim(_recall, prepare=_recalled)),
-    "OIR-401": PsrmProbe(("NEDSKRIV naming a claim id PSRM does not know",), _unknown_efi),
-    "OIR-402": PsrmProbe(("deliver OpretFordringAktion under MFAktionKode NEDSKRIV",), _mismatch),
+    "OIR-206": PsrmProbe(("deliver a claim", "write it down in full", "recall it"),
+                         _on_claim(_recall, prepare=_paid)),
     "OIR-403": PsrmProbe(("deliver a claim whose SRB is in the year 12025",), _unreadable),
 }
 
