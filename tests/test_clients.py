@@ -7,7 +7,7 @@ import hashlib
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
