@@ -384,8 +384,8 @@ class _Batch:
 
     def _closed_types(self, action: ActionRequest, already: Sequence[Violation]
                       ) -> list[RejectionReason]:
-        """The ``psrm_reject_types`` switch: 574 for a closed type (the scenario's text is
-        kept beside PSRM's, in the journal)."""
+        """The ``psrm_reject_types`` switch: 574 for a closed type, with the scenario's text
+        when it gives one (else PSRM's own)."""
         claim = action.claim
         assert claim is not None
         prefix = f"AktionValg/{action.choice}"
@@ -401,7 +401,11 @@ class _Batch:
                           ).with_prefix(prefix)
             if (v.rule.id, v.path) in seen:
                 continue
-            out.append(_reason(v))
+            reason = _reason(v)
+            text = str(self.closed_types[code] or "").strip()
+            if text:  # the scenario's own words for why the type is closed
+                reason = replace(reason, text=text[:1000])
+            out.append(reason)
         return out
 
     def _judge_target(self, judged: _Judged, prefix: str) -> None:
