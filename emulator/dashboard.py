@@ -394,7 +394,7 @@ def _translate(text_da: str, template_da: str, template_en: str) -> str:
     return _PLACEHOLDER.sub(lambda p: values.get(p.group(1), "…"), template_en)
 
 
-def explain_reason(number: str, text: str) -> ExplainedReason:
+def explain_reason(number: str, text: str, path: str | None = None) -> ExplainedReason:
     """PSRM's ``(MFAktionAfvistNummer, MFAktionAfvistTekst)`` in plain Danish and English.
 
     The number is looked up as a published PSRM number first, then as one of our own rule
@@ -403,8 +403,7 @@ def explain_reason(number: str, text: str) -> ExplainedReason:
     """
     number = (number or "").strip()
     body = (text or "").strip()
-    path = None
-    m = _FIELD_SUFFIX.match(body)
+    m = _FIELD_SUFFIX.match(body)  # an older emulator wrote the path into the text
     if m:
         body, path = m.group("text"), m.group("path")
     found = _BY_PSRM_NUMBER.get(number) or RULES_BY_ID.get(number)
@@ -416,13 +415,15 @@ def explain_reason(number: str, text: str) -> ExplainedReason:
 
 
 def explain_reasons(reasons: Iterable[Mapping[str, Any] | Any]) -> list[ExplainedReason]:
-    """Explain stored reasons: dicts ``{"number", "text"}`` or RejectionReason objects."""
+    """Explain stored reasons: dicts ``{"number", "text", "path"}`` or RejectionReason
+    objects (the path is the element the reason is about, kept beside PSRM's text)."""
     out = []
     for r in reasons:
         if isinstance(r, Mapping):
-            out.append(explain_reason(str(r.get("number", "")), str(r.get("text", ""))))
+            out.append(explain_reason(str(r.get("number", "")), str(r.get("text", "")),
+                                      r.get("path") or None))
         else:
-            out.append(explain_reason(str(r.number), str(r.text)))
+            out.append(explain_reason(str(r.number), str(r.text), r.path))
     return out
 
 

@@ -397,7 +397,7 @@ RULES: tuple[Rule, ...] = (
        _PSRM_SRC + "; claim type table (docs/coverage.md)",
        psrm_text="Fordringstypen er inaktiv i PSRM og afvises"),
     _r("PSRM-600", "600", "Aktions-ID {action_id} findes allerede",
-       "Action id {action_id} already exists", "action_id", {_P, _V},
+       "Action id {action_id} already exists", "action_id", {_P},
        _PSRM_600_SRC + "; also a TransaktionsID reused with another body (docs/operations.md)",
        psrm_text="AktionId eksisterer allerede i PSRM"),
     _r("PSRM-602", "602", "Fordring {efi} er allerede {state}",

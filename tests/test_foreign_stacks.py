@@ -116,7 +116,7 @@ def test_example_delivery_is_judged_action_by_action(server: tuple[str, InProces
     others = [(code, st) for code, st in statuses if code != "OPRETFORDRING"]
     assert others == [("NEDSKRIV", "AFVIST"), ("TILBAGEKALD", "AFVIST")]
     numbers = {n.text for n in reply.iter("{*}MFAktionAfvistNummer")}
-    assert numbers == {"OIR-401"}
+    assert numbers == {"509"}  # PSRM: "Den angivne FordringID er ikke kendt af systemet"
 
 
 def test_prefixes_and_default_namespaces_do_not_matter(server: tuple[str, InProcessEmulator]

@@ -117,8 +117,10 @@ def _fields(action: etree._Element, **paths: str) -> dict[str, str | None]:
 
 def received(emu: InProcessEmulator, code: str) -> list[dict[str, str | None]]:
     """The EFI id, amount, write-down reason and date of each ``code`` action PSRM got."""
-    return [_fields(a, efi="DMIFordringEFIFordringID", amount="DMIFordringBeløb",
-                    reason="DMIFordringNedskrivÅrsagKode", effective="DMIFordringVirkningDato")
+    amount = "FordringNedskrivningBeløb" if code == "NEDSKRIV" else "DMIFordringBeløb"
+    return [_fields(a, efi="DMIFordringEFIFordringID", amount=amount,
+                    reason="FordringNedskrivningÅrsagKode",
+                    effective="FordringNedskrivningVirkningFra")
             for a in _actions(emu, code)]
 
 
@@ -221,7 +223,8 @@ def test_oir_nedskriv_before_the_efi_id_reduces_the_psrm_part_and_is_sent_later(
     efi = claim_view(emu, number).findtext(f"{Q}PSRM/{Q}EFIFordringID")
     assert efi
     assert received(emu, "NEDSKRIV") == [
-        {"efi": efi, "amount": "99.99", "reason": "REGU", "effective": "2026-03-04"}]
+        # a REGU write-down carries no effective date (PSRM rejects one: 519)
+        {"efi": efi, "amount": "99.99", "reason": "REGU", "effective": None}]
     assert D(psrm_claim(emu, efi)["remaining"]) == D("900.01")
     assert pending(emu) == []
 
@@ -261,7 +264,7 @@ def pending_recalls(emu: InProcessEmulator) -> list[tuple[str, str, date]]:
 def recalls(emu: InProcessEmulator) -> list[dict[str, str | None]]:
     """Every TILBAGEKALD that reached PSRM and was answered (see :func:`_actions`)."""
     return [_fields(a, efi="DMIFordringEFIFordringID",
-                    reason="DMIFordringTilbagekaldÅrsagKode", effective="DMIFordringVirkningDato")
+                    reason="HovedFordringTilbageÅrsagKode", effective="DMIFordringVirkningFra")
             for a in _actions(emu, "TILBAGEKALD")]
 
 
@@ -311,7 +314,8 @@ def test_a_recall_before_the_efi_id_is_sent_once_when_the_receipt_comes_again(
     emu.admin("POST", "/clock/advance", days=3)
 
     assert len(received(emu, "OPRETFORDRING")) == 2  # the repeat did reach PSRM
-    assert recalls(emu) == [{"efi": efi, "reason": "FEJL", "effective": "2026-03-05"}]
+    # a recall for FEJL carries no effective date (PSRM rejects one: 546)
+    assert recalls(emu) == [{"efi": efi, "reason": "FEJL", "effective": None}]
     assert psrm_claim(emu, efi)["status"] == "TILBAGEKALDT"
     assert claim_view(emu, number).findtext(f"{Q}Status") == "TILBAGEKALDT"
     assert pending_recalls(emu) == []
@@ -377,7 +381,7 @@ def hand_over_again(emu: InProcessEmulator, claim_id: str) -> None:
 
 def resubmissions(emu: InProcessEmulator) -> list[dict[str, str | None]]:
     return [_fields(a, efi="DMIFordringEFIFordringID", amount="DMIFordringBeløb")
-            for a in _actions(emu, "GENINDSEND")]
+            for a in _actions(emu, "GENINDSENDFORDRING")]
 
 
 def test_a_claim_handed_over_again_while_its_recall_waits_is_recalled_then_resubmitted(

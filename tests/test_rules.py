@@ -190,6 +190,7 @@ TRIGGERS: dict[str, Callable[[], list[Violation]]] = {
     "PSRM-548": lambda: act(change(PsrmActionCode.WRITE_DOWN,
                                    effective_date=TODAY + timedelta(days=1))),
     "PSRM-568": lambda: check(founded=date(1899, 12, 31)),
+    "PSRM-600": lambda: act(create(action_id="F-0")),
     "PSRM-569": lambda: check(period_from=date(2026, 10, 1)),
     "PSRM-533": lambda: check(settlement_date=TODAY + timedelta(days=1)),
     "PSRM-574": lambda: check(type_code="UDGAAET"),
