@@ -274,8 +274,11 @@ def hand_over(conn: Connection, runtime: Runtime, claim: Claim, account: DebtorA
     types = runtime.claim_types(conn)
     resolved = mapping.resolve_art(claim, art, types)
     view = _without(claim, planned)
-    if claim.state in (ClaimState.REJECTED, ClaimState.RECALLED):
-        # sent before: PSRM gets the corrected claim again (GENINDSEND)
+    if claim.state is ClaimState.RECALLED and claim.psrm is not None \
+            and claim.psrm.resubmittable:
+        # recalled for a reason PSRM lets a claim come back after (HENS, KLAG, BORD, HAFT):
+        # PSRM gets it again under its own id (GENINDSENDFORDRING); after a rejection, or a
+        # recall for FEJL or BORT, it is a new claim (OPRETFORDRING)
         action = mapping.genindsend_action(
             view, account, creditor_id=runtime.config.creditor_for(account.authority_cvr),
             efi_claim_id=claim.psrm.efi_claim_id if claim.psrm else None, art=resolved,
@@ -320,8 +323,12 @@ def resubmit_after_recall(conn: Connection, runtime: Runtime, claim: Claim, *,
                           rejected: bool, day: date, now: datetime) -> HandoverResult:
     """PSRM has answered the hand-over that was recalled and then handed over again:
     release the recall (sent as ``TILBAGEKALD`` now that the id is known, dropped when
-    PSRM rejected the first hand-over) and hand the claim over again, as ``GENINDSEND``
-    with PSRM's id, with what is open today."""
+    PSRM rejected the first hand-over) and hand the claim over again with what is open
+    today: ``GENINDSENDFORDRING`` with PSRM's id when the recall's reason allows it, else
+    ``OPRETFORDRING``."""
+    pending = ledger.pending_recall(conn, claim.id)
+    if pending is not None and claim.psrm is not None:
+        claim.psrm.recall_reason = RecallReason(pending.reason)
     release_pending_recall(conn, runtime, claim, send=not rejected, now=now)
     claim.state = ClaimState.REJECTED if rejected else ClaimState.RECALLED
     account = ledger.get_account(conn, claim.account_number)

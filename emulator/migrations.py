@@ -24,6 +24,7 @@ _ADDED = (
     ("psrm_actions", "ref_action_id", "VARCHAR(64)"),
     ("psrm_actions", "annulled_by", "VARCHAR(64)"),
     ("psrm_claims", "closed_reason", "VARCHAR(20)"),
+    ("claims", "psrm_recall_reason", "VARCHAR(4)"),
 )
 #: Columns whose type has widened (PostgreSQL enforces the old one; SQLite does not).
 _WIDENED = (

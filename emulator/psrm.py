@@ -35,6 +35,7 @@ from oir_adapter.model import (
     PsrmAction,
     PsrmActionCode,
     PsrmStatus,
+    RecallReason,
     RejectionReason,
     mask_cpr,
     money,
@@ -107,7 +108,7 @@ UNREADABLE = "OIR-403"
 ACTION_ID_BASE = 110_000_000_000
 EFI_ID_BASE = 120_000_000_000
 #: Recall reasons after which a claim may be sent again (GENINDSENDFORDRING; rule 539).
-RESUBMITTABLE = frozenset({"HENS", "KLAG", "BORD", "HAFT"})
+RESUBMITTABLE = frozenset(r.value for r in RecallReason if r.resubmittable)
 _CLOSED = (RECALLED, RETURNED)
 
 

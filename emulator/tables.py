@@ -87,6 +87,7 @@ claims = Table(
     Column("psrm_action_id", String(64), nullable=True),
     Column("psrm_efi_claim_id", String(64), nullable=True, index=True),
     Column("psrm_reasons", JSON, nullable=True),
+    Column("psrm_recall_reason", String(4), nullable=True),  # RecallReason, when recalled
     UniqueConstraint("account_number", "fagsystem_claim_id", name="uq_claim_reference"),
 )
 

@@ -2,7 +2,7 @@
 and notifications back to the events the fagsystem's callback receives.
 
 Outbound (DESIGN §2.2, §3.4): a claim the debtor system hands over becomes one
-``FordringAktion`` (``OPRETFORDRING``; ``NEDSKRIV``, ``TILBAGEKALD`` and ``GENINDSEND`` for
+``FordringAktion`` (``OPRETFORDRING``; ``NEDSKRIV``, ``TILBAGEKALD``, ``GENINDSENDFORDRING`` and the others for
 what follows) built as an lxml tree in exactly the element order of ``xsd/psrm/MF.xsd``.
 Deliveries of at most ``max_actions`` actions stream lazily, so a bulk hand-over of 100 000
 claims never holds more than one delivery in memory.
@@ -889,7 +889,7 @@ def state_after_receipt(claim: Claim, action: PsrmAction) -> ClaimState:
 def events_from_receipt(claim: Claim, action: PsrmAction, *, on: date) -> list[FagsystemEvent]:
     """What the fagsystem hears of a receipt, given the claim as it was before it.
 
-    - OPRETFORDRING/GENINDSEND ``MODTAGET``, ``SAGSBEHANDL`` or ``UDFOERT``: one TILSTAND
+    - OPRETFORDRING/GENINDSENDFORDRING ``MODTAGET``, ``SAGSBEHANDL`` or ``UDFOERT``: one TILSTAND
       ``OVERDRAGET`` event the first time (when the claim was not handed over yet), nothing
       after — PSRM's internal progress is not the fagsystem's business;
     - ``AFVIST`` of a hand-over: TILSTAND ``AFVIST`` with PSRM's numbered reasons, every

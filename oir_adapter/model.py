@@ -280,6 +280,13 @@ class RecallReason(StrEnum):
     ERROR = "FEJL"
     WAIVED = "BORT"
 
+    @property
+    def resubmittable(self) -> bool:
+        """A claim recalled for this reason may be sent again with GENINDSENDFORDRING;
+        after FEJL or BORT it is a new claim (PSRM rejects a resubmission: 539)."""
+        return self in (RecallReason.DEFERRAL, RecallReason.COMPLAINT, RecallReason.ESTATE,
+                        RecallReason.LIABILITY)
+
 
 @dataclass(slots=True)
 class PsrmHandover:
@@ -292,6 +299,13 @@ class PsrmHandover:
     action_id: str | None = None
     efi_claim_id: str | None = None
     reasons: list[RejectionReason] = field(default_factory=list)
+    recall_reason: RecallReason | None = None  # why the municipality recalled it, if it did
+
+    @property
+    def resubmittable(self) -> bool:
+        """PSRM holds the claim as recalled for a reason that allows GENINDSENDFORDRING."""
+        return bool(self.efi_claim_id) and self.recall_reason is not None \
+            and self.recall_reason.resubmittable
 
 
 @dataclass(slots=True)

@@ -4,7 +4,7 @@ Each file is a SOAP 1.1 envelope or a bare body element, of any operation, reque
 response. The body element is validated against its schema (every error, with line and
 path); a claim-carrying request is then decoded and judged by the rule catalogue the way
 the debtor end (``OpretFordringRequest``) or PSRM's indgangsfilter (``MFFordringIndberet_I``,
-each OPRETFORDRING/GENINDSEND as a hand-over) would, and a ``RetFordringTilstandRequest``
+each OPRETFORDRING/GENINDSENDFORDRING as a hand-over) would, and a ``RetFordringTilstandRequest``
 as far as the request shows on its own. A file reports *everything* wrong with it at once.
 
 Exit status: 0 when every file is clean (warnings allowed), 1 when any has a schema error

@@ -389,7 +389,8 @@ def test_a_claim_handed_over_again_while_its_recall_waits_is_recalled_then_resub
     """Recalled and handed over again while the first OPRETFORDRING still waits in the
     outbox: sent at once, the second hand-over would reach PSRM beside the first (PSRM
     refuses it as a duplicate and collects the first, while the debtor system says AFVIST).
-    It waits with the recall instead: PSRM gets OPRETFORDRING, TILBAGEKALD, GENINDSEND, as
+    It waits with the recall instead: PSRM gets OPRETFORDRING, TILBAGEKALD (KLAG),
+    GENINDSENDFORDRING, as
     if it had answered in time, and holds the claim once."""
     number, claim_id = handed_over_unanswered(emu)
     pay(emu, claim_id, D("100.00"))
@@ -424,8 +425,8 @@ def test_a_claim_handed_over_again_while_its_recall_waits_is_recalled_then_resub
 
 def test_a_claim_handed_over_again_after_a_rejected_first_hand_over_is_resubmitted_alone(
         emu: InProcessEmulator) -> None:
-    """PSRM rejects the first hand-over: nothing to recall; the second goes as GENINDSEND
-    without an id, and the fagsystem hears only its outcome."""
+    """PSRM rejects the first hand-over: nothing to recall; the second goes as a new
+    OPRETFORDRING (PSRM never held the claim), and the fagsystem hears only its outcome."""
     number, claim_id = handed_over_unanswered(emu)
     recall(emu, claim_id)
     hand_over_again(emu, claim_id)
@@ -435,7 +436,8 @@ def test_a_claim_handed_over_again_after_a_rejected_first_hand_over_is_resubmitt
     emu.admin("POST", "/poll")
 
     assert recalls(emu) == []
-    assert resubmissions(emu) == [{"efi": None, "amount": "1000.00"}]
+    assert resubmissions(emu) == []
+    assert [a["amount"] for a in received(emu, "OPRETFORDRING")] == ["1000.00", "1000.00"]
     assert emu.admin("GET", "/psrm")["claims"] == []
     assert claim_view(emu, number).findtext(f"{Q}Status") == "AFVIST"  # the resubmission's
     events = [e["status"] for e in emu.admin("GET", f"/fagsystem/events?claim_id={claim_id}")]

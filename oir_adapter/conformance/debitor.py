@@ -1158,12 +1158,12 @@ def hnd_bank_day(ctx: CaseContext) -> None:
                   "(INDR) or for offsetting only (MODR); here a recalled claim is handed over "
                   "again as MODR.",
       source="DESIGN §2.1 (RetFordringTilstand: hand over for recovery or offsetting only), "
-             "§2.2 (GENINDSEND, DMIFordringFordringArtKode)", area="HND",
+             "§2.2 (GENINDSENDFORDRING, DMIFordringFordringArtKode)", area="HND",
       needs=(NEEDS_CLOCK, NEEDS_CAPTURE), phase=2,
       steps=("hand over a claim (SRB today-10, advance 1 day)", "Tilbagekald FEJL",
              "RetFordringTilstand Overdrag FordringArt MODR", "read the deliveries PSRM received"),
       assertions=("the answer says OVERDRAGET",
-                  "the claim reaches PSRM again (GENINDSEND or OPRETFORDRING) with art MODR"))
+                  "the claim reaches PSRM again (GENINDSENDFORDRING or OPRETFORDRING) with art MODR"))
 def hnd_explicit(ctx: CaseContext) -> None:
     ctx.require(NEEDS_CLOCK, NEEDS_CAPTURE)
     account, claim = _handed_over(ctx)
@@ -1176,7 +1176,7 @@ def hnd_explicit(ctx: CaseContext) -> None:
     ctx.settle()
 
     def again() -> list[tuple[Captured, ActionRequest]]:
-        return [(c, a) for code in ("GENINDSEND", "OPRETFORDRING")
+        return [(c, a) for code in ("GENINDSENDFORDRING", "OPRETFORDRING")
                 for c, a in actions_for(deliveries(ctx), claim_ref=claim.claim_id, code=code)
                 if a.claim is not None and a.claim.art is ClaimArt.OFFSETTING_ONLY]
     found = ctx.eventually(again)

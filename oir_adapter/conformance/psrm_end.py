@@ -356,14 +356,15 @@ def _no_liable(ctx: CaseContext, rule: Rule) -> None:
 
 
 def _on_claim(make: Callable[[CaseContext, str], list[etree._Element]], *,
-              prepare: Callable[[CaseContext, str], None] | None = None) -> PsrmRun:
+              prepare: Callable[[CaseContext, str], None] | None = None,
+              also: tuple[str, ...] = ()) -> PsrmRun:
     """Deliver a good claim, optionally act on it, then the probing action(s)."""
     def run(ctx: CaseContext, rule: Rule) -> None:
         efi = accepted(ctx, psrm_claim(ctx))
         if prepare is not None:
             prepare(ctx, efi)
         reply = deliver(ctx, make(ctx, efi), f"an action breaking {rule.id}")
-        rejected_for(ctx, reply.first_action, rule.code)
+        rejected_for(ctx, reply.first_action, rule.code, also=also)
     return run
 
 
@@ -446,8 +447,11 @@ def _empty_note(ctx: CaseContext, claim: Claim) -> etree._Element:
 
 
 def _twice_liable(ctx: CaseContext, claim: Claim) -> etree._Element:
-    claim.co_liable = [claim.co_liable[0], claim.co_liable[0]]
-    return opret(ctx, claim)
+    action = opret(ctx, claim)  # the adapter names each party once: copy the hæftelse
+    hæftelse = action.find(f".//{_M}MFHæftelseStruktur")
+    assert hæftelse is not None
+    hæftelse.addnext(deepcopy(hæftelse))
+    return action
 
 
 def _with_action_id(action: etree._Element, action_id: str) -> etree._Element:
@@ -682,8 +686,7 @@ PSRM_PROBES: dict[str, PsrmProbe] = {
     "PSRM-546": PsrmProbe(("deliver a claim", "recall it (FEJL) with a date"),
                           _on_claim(_fejl_with_date)),
     "PSRM-568": PsrmProbe(("deliver a claim founded in 1899",),
-                          _create(_set(founded=lambda c: c.day(-365 * 130)),
-                                  also=("OIR-104",))),
+                          _create(_set(founded=lambda c: c.day(-365 * 130)))),
     "PSRM-571": PsrmProbe(("deliver a claim", "write it down (FAST)"),
                           _on_claim(lambda c, efi: _payment("100.00", WriteDownReason.FIXED)(
                               c, efi))),
@@ -727,7 +730,7 @@ PSRM_PROBES: dict[str, PsrmProbe] = {
     "OIR-118": PsrmProbe(("deliver a claim founded in three days",),
                          _create(_set(founded=lambda c: c.day(3)), also=("OIR-102",))),
     "OIR-201": PsrmProbe(("deliver a claim", "write it down in full", "write it down again"),
-                         _on_claim(_nedskriv("100.00"), prepare=_paid)),
+                         _on_claim(_nedskriv("100.00"), prepare=_paid, also=("OIR-203",))),
     "OIR-203": PsrmProbe(("deliver a claim of 1500.00", "write it down by 5000.00"),
                          _on_claim(_nedskriv("5000.00"))),
     "OIR-206": PsrmProbe(("deliver a claim", "write it down in full", "recall it"),
