@@ -1,6 +1,6 @@
 """The admin API under ``/_admin``: clock, reset, scenarios, journal, faults, health, and
 the PSRM behaviour switches. JSON in, JSON out; scripts and the conformance suite depend
-on these exact shapes (DESIGN §4).
+on these exact shapes (docs/design.md#admin-api, docs/admin-api.md).
 
 Errors are ``{"error": "<what>", "field": "<which>"}`` with HTTP 400 (or 404/401), never
 a traceback. When an admin token is configured every call needs

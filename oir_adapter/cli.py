@@ -125,7 +125,7 @@ def docs_rules(out: Path | None) -> None:
 
 @main.group()
 def conformance() -> None:
-    """Run the conformance suite (DESIGN §5) and list its cases."""
+    """Run the conformance suite (docs/design.md#the-conformance-suite) and list its cases."""
 
 
 _ROLES = ["debitor", "psrm-client", "fagsystem", "psrm"]

@@ -1,7 +1,7 @@
 """ØIR ↔ PSRM mapping: claims to ``MFFordringIndberet_I`` deliveries, and PSRM's receipts
 and notifications back to the events the fagsystem's callback receives.
 
-Outbound (DESIGN §2.2, §3.4): a claim the debtor system hands over becomes one
+Outbound (docs/design.md#the-psrm-services, #hand-over): a claim the debtor system hands over becomes one
 ``FordringAktion`` (``OPRETFORDRING``; ``NEDSKRIV``, ``TILBAGEKALD`` and ``GENINDSEND`` for
 what follows) built as an lxml tree in exactly the element order of ``xsd/psrm/MF.xsd``.
 Deliveries of at most ``max_actions`` actions stream lazily, so a bulk hand-over of 100 000
@@ -326,7 +326,7 @@ def opret_fordring_action(claim: Claim, account: DebtorAccount | None, *, credit
     """An ``OPRETFORDRING`` action handing ``claim``'s remainder to PSRM.
 
     The amount is the remaining principal (what is still owed after payments and offsets,
-    §3.4); the original principal rides along in ``FordringOprindeligBeløbStruktur``.
+    docs/design.md#hand-over); the original principal rides along in ``FordringOprindeligBeløbStruktur``.
     Sub-claims with nothing left are not sent.
     """
     return _opret_into(None, claim, account, creditor_id, art,

@@ -538,9 +538,9 @@ def test_latest_conformance_report_is_shown(client: FlaskClient, tmp_path: Path,
             "summary": {"pass": 1 + int(outcome == "pass"), "fail": int(outcome == "fail"),
                         "skip": 0, "error": 0},
             "results": [{"id": "OIR-REG-001", "title": "OpretFordring answers",
-                         "requirement": "DESIGN §2.1", "status": "pass", "reason": ""},
+                         "requirement": "docs/design.md#the-øir-services", "status": "pass", "reason": ""},
                         {"id": "OIR-REG-002", "title": "Rejects a bad CPR",
-                         "requirement": "DESIGN §3.1", "status": outcome,
+                         "requirement": "docs/design.md#front-door-rules", "status": outcome,
                          "reason": "<b>no FejlSamling</b>"}]}))
         (folder / "report.html").write_text(f"<html><body>{folder.name}</body></html>")
     past = time.time() - 3600

@@ -1,4 +1,4 @@
-"""The conformance suite (DESIGN §5): requirement-tagged cases run against a debtor
+"""The conformance suite (docs/design.md#the-conformance-suite): requirement-tagged cases run against a debtor
 system's ØIR services, a PSRM end, a PSRM client or a fagsystem's recorded traffic, with
 JUnit XML, JSON and HTML reports. See ``docs/conformance.md``.
 """

@@ -45,7 +45,7 @@ NEEDS_ADMIN = "admin"  # the target's own admin API (journal, switches)
 class Case:
     """One requirement-tagged check.
 
-    ``source`` names where the requirement comes from (a DESIGN section, a rule id);
+    ``source`` names where the requirement comes from (a section of docs/design.md, a rule id, a law section);
     ``steps`` and ``assertions`` are what a reader of the report needs to reproduce it by
     hand; ``hint`` says how a failing implementation is usually fixed. ``phase`` orders
     the run: cases that judge what the whole run produced (PSRM deliveries) go last.
