@@ -87,6 +87,8 @@ def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: 
             self.cfg.set("keepalive", 5)
             self.cfg.set("graceful_timeout", 5)
             self.cfg.set("accesslog", None)
+            # X-Forwarded-Proto from the same proxies the WSDL's host and port come from
+            self.cfg.set("forwarded_allow_ips", ",".join(config.trusted_proxies))
             self.cfg.set("loglevel", level)
             self.cfg.set("on_starting", lambda _arbiter: configure_logging(level))
 

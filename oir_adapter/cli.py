@@ -78,8 +78,12 @@ def map_(source: Path, out: Path | None, max_actions: int, se_number: str, today
               help="Hand claims to this PSRM (base URL) instead of the emulator's own end.")
 @click.option("--callback-url", default=None, metavar="URL",
               help="Send fagsystem callbacks here instead of the emulator's own end.")
+@click.option("--strict-soapaction", is_flag=True,
+              help="Refuse a request whose SOAPAction is missing or is not its operation's "
+                   "(OIR_STRICT_SOAPACTION=1).")
 def serve(host: str, port: int, db: str | None, workers: int, scenario: Path | None, demo: bool,
-          insecure: bool, psrm_url: str | None, callback_url: str | None) -> None:
+          insecure: bool, psrm_url: str | None, callback_url: str | None,
+          strict_soapaction: bool) -> None:
     """Run the emulator (ØIR debtor end, fagsystem end, PSRM end, dashboard).
 
     \b
@@ -92,7 +96,8 @@ def serve(host: str, port: int, db: str | None, workers: int, scenario: Path | N
     from emulator.serving import run_server
 
     # EmulatorConfig.from_env reads these in every worker
-    for name, value in (("OIR_PSRM_URL", psrm_url), ("OIR_CALLBACK_URL", callback_url)):
+    for name, value in (("OIR_PSRM_URL", psrm_url), ("OIR_CALLBACK_URL", callback_url),
+                        ("OIR_STRICT_SOAPACTION", "1" if strict_soapaction else None)):
         if value:
             os.environ[name] = value
     raise SystemExit(run_server(host=host, port=port, db=db, workers=workers, scenario=scenario,

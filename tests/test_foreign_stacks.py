@@ -243,3 +243,39 @@ def test_every_operation_declares_the_served_fault_schema(
     detail = next(etree.fromstring(response.content).iter(f"{{{FAULT_NS}}}Violations"))
     schema = etree.XMLSchema(etree.fromstring(served.content))
     assert schema.validate(detail), schema.error_log
+
+
+# ---------------------------------------------------------------- SOAPAction
+
+#: How stacks spell SOAPAction for OpretDebitorkonto: none, empty, a URN, the bare name.
+LENIENT_SPELLINGS = (None, '""', '"urn:OpretDebitorkonto"', "OpretDebitorkonto")
+
+
+def _post_with_action(emu: InProcessEmulator, action: str | None) -> tuple[int, str]:
+    data = (EXAMPLES / "OpretDebitorkonto.request.xml").read_bytes()
+    headers = {} if action is None else {"SOAPAction": action}
+    response = emu.post_raw("/oir/DebitorRegistrering/1", data, headers=headers)
+    return response.status_code, response.get_data(as_text=True)
+
+
+def test_soap_action_is_lenient_by_default_and_strict_on_request(tmp_path: Path) -> None:
+    from .emulator_inproc import in_process
+
+    own = next(s for s in SERVICES if s.name == "DebitorRegistrering")
+    right = f'"{own.operation("OpretDebitorkonto").soap_action}"'
+    with in_process(tmp_path / "lenient") as emu:
+        for action in LENIENT_SPELLINGS + (right,):
+            assert _post_with_action(emu, action)[0] == 200, action
+    with in_process(tmp_path / "strict", strict_soap_action=True) as emu:
+        status, text = _post_with_action(emu, right)
+        assert status == 200, text
+        for action in LENIENT_SPELLINGS:
+            status, text = _post_with_action(emu, action)
+            assert status == 500 and "<faultcode>soap:Client</faultcode>" in text, action
+            assert own.operation("OpretDebitorkonto").soap_action in text  # what to send
+        assert "SOAPAction is missing" in _post_with_action(emu, None)[1]
+        # the adapter's own clients send the WSDL's action: they pass the strict check
+        body = etree.fromstring((EXAMPLES / "OpretDebitorkonto.request.xml").read_bytes()
+                                ).find(f"{{{SOAP}}}Body")
+        assert body is not None
+        assert emu.soap.debitor_registrering.call("OpretDebitorkonto", body[0]).ok
