@@ -40,6 +40,7 @@ from typing import Any
 
 from lxml import etree
 
+from .codecs.writing import timestamp_text
 from .contracts import (
     KONTEKST_NS,
     OIR_NS,
@@ -384,7 +385,7 @@ def _request_head(tag: str, *, se_number: str, transaction_id: str,
     root = etree.Element(tag, nsmap=NSMAP)  # type: ignore[arg-type]
     head = sub(sub(root, Q_KONTEKST), Q_HOVEDOPLYSNINGER)
     sub(head, Q_TRANSAKTIONS_ID).text = transaction_id
-    sub(head, Q_TRANSAKTIONS_TID).text = transaction_time.isoformat()
+    sub(head, Q_TRANSAKTIONS_TID).text = timestamp_text(transaction_time)
     sub(sub(root, Q_SYSTEM_ID), Q_SE).text = se_number
     return root
 
@@ -766,7 +767,7 @@ def callback_request(events: Iterable[FagsystemEvent], *, transaction_id: str,
                          nsmap=_OIR_NSMAP)  # type: ignore[arg-type]
     head = sub(root, _O + "Hovedoplysninger")
     sub(head, _O + "TransaktionsID").text = transaction_id
-    sub(head, _O + "TransaktionsTid").text = transaction_time.isoformat()
+    sub(head, _O + "TransaktionsTid").text = timestamp_text(transaction_time)
     sub(root, _O + "MyndighedCVR").text = authority_cvr
     sub(root, _O + "FagsystemID").text = fagsystem_id
     samling = sub(root, _O + "HaendelseSamling")
