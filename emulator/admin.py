@@ -1,6 +1,6 @@
-"""The admin API under ``/_admin``: clock, reset, scenarios, journal, faults, health, and
-the PSRM behaviour switches. JSON in, JSON out; scripts and the conformance suite depend
-on these exact shapes (docs/design.md#admin-api, docs/admin-api.md).
+"""The admin API under ``/_admin``: clock, reset, scenarios, saved state, journal, faults,
+health, and the PSRM behaviour switches. JSON in, JSON out; scripts and the conformance
+suite depend on these exact shapes (docs/design.md#admin-api, docs/admin-api.md).
 
 Errors are ``{"error": "<what>", "field": "<which>"}`` with HTTP 400 (or 404/401), never
 a traceback. When an admin token is configured every call needs
@@ -23,9 +23,10 @@ from werkzeug.exceptions import HTTPException
 
 from oir_adapter import __version__
 
-from . import chain, clock, fagsystem, faults, journal, ledger, outbox, psrm
+from . import chain, clock, fagsystem, faults, journal, ledger, outbox, psrm, state
 from . import tables as t
 from .runtime import Runtime
+from .store import LOCK_CHAIN
 
 
 class AdminError(Exception):
@@ -134,6 +135,23 @@ def admin_blueprint(runtime: Runtime) -> Blueprint:
         except ScenarioError as exc:
             raise AdminError(str(exc), exc.field) from None
         return jsonify(summary)
+
+    @bp.get("/state")
+    def get_state() -> Response:
+        """Everything but the journal, to put back later with ``PUT /state``."""
+        with runtime.store.snapshot() as conn:
+            return jsonify(state.export(conn))
+
+    @bp.put("/state")
+    def put_state() -> Response:
+        document = _json_body()
+        with runtime.store.exclusive(LOCK_CHAIN), runtime.store.transaction() as conn:
+            try:
+                counts = state.restore(conn, document)
+            except state.StateError as exc:
+                raise AdminError(str(exc), str(exc).split(":", 1)[0].split(".", 1)[0]
+                                 ) from None
+        return jsonify({"status": "restored", "rows": counts})
 
     @bp.get("/health")
     def health() -> Response:

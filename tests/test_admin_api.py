@@ -71,3 +71,36 @@ def test_a_claim_not_yet_in_psrm_is_a_warning_that_comes_true(demo: InProcessEmu
     ref = next(c["claim_ref"] for c in active if c["status"] == "AKTIV")
     assert "warning" not in demo.admin("POST", "/psrm/events", in_days=1, kind="write_off",
                                        claim_ref=ref)
+
+
+# ---------------------------------------------------------------- saved state
+
+def test_state_goes_out_and_back_in_leaving_the_journal(demo: InProcessEmulator) -> None:
+    saved = demo.admin("GET", "/state")
+    before = (demo.admin("GET", "/clock"), demo.admin("GET", "/accounts"),
+              demo.admin("GET", "/psrm"), demo.admin("GET", "/outbox"))
+    journal_before = len(demo.admin("GET", "/journal?limit=10000"))
+    # a run changes everything: the clock, PSRM, new accounts, a scripted event
+    demo.admin("POST", "/clock/advance", days=4)
+    demo.admin("POST", "/psrm/events", in_days=2, kind="write_off", claim_ref="F0000002")
+    assert demo.admin("GET", "/psrm") != before[2]
+    restored = demo.admin("PUT", "/state", **saved)
+    assert restored["status"] == "restored" and restored["rows"]["accounts"] == 3
+    assert (demo.admin("GET", "/clock"), demo.admin("GET", "/accounts"),
+            demo.admin("GET", "/psrm"), demo.admin("GET", "/outbox")) == before
+    # the journal is history: the run's exchanges stay
+    assert len(demo.admin("GET", "/journal?limit=10000")) > journal_before
+    # and the restored emulator works on from there as before
+    again = demo.admin("POST", "/clock/advance", days=4)["events"]
+    assert {"reminder_sent", "handover"} <= {e["event"] for e in again}
+
+
+def test_a_state_that_is_not_one_is_refused_and_changes_nothing(demo: InProcessEmulator
+                                                                ) -> None:
+    saved = demo.admin("GET", "/state")
+    error = demo.admin("PUT", "/state", expect=400, format="something else", tables={})
+    assert error["field"] == "format"
+    broken = {**saved, "tables": {**saved["tables"], "accounts": [{"nope": 1}]}}
+    error = demo.admin("PUT", "/state", expect=400, **broken)
+    assert "accounts has no column 'nope'" in error["error"]
+    assert len(demo.admin("GET", "/accounts")) == 3
