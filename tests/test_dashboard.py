@@ -521,7 +521,12 @@ def test_no_conformance_report_yet(client: FlaskClient, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OIR_REPORT_DIR", str(tmp_path / "none-here"))
     doc = page(client, "/conformance")
-    assert "none-here" in text(doc, "//p[@id='no-report']")
+    hint = text(doc, "//p[@id='no-report']")
+    assert "none-here" in hint
+    # a command that works right after `make`: no bare `oir` on the PATH needed
+    assert "make conformance" in hint
+    assert (f".venv/bin/oir conformance run --target http://localhost --report "
+            f"{tmp_path / 'none-here'}/debitor") in hint
     assert client.get("/conformance/report.html").status_code == 404
 
 
