@@ -130,7 +130,7 @@ def docs_rules(out: Path | None) -> None:
 
 @main.group()
 def conformance() -> None:
-    """Run the conformance suite (docs/design.md#the-conformance-suite) and list its cases."""
+    """Run the conformance suite and list its cases (docs/conformance.md)."""
 
 
 _ROLES = ["debitor", "psrm-client", "fagsystem", "psrm"]
