@@ -139,20 +139,26 @@ def test_no_hand_over_before_the_bank_day_after_srb(emulator: Flask) -> None:
     assert not not_passed(report), not_passed(report)
 
 
+def run_with_capture(tmp_path: Path, *, capture: str, sends_to: str, **options: Any
+                     ) -> RunReport:
+    """The suite with ``--psrm capture`` against an emulator that hands claims over to, and
+    calls back, ``sends_to`` (the capture point, or somewhere else)."""
+    def make(url: str) -> Flask:
+        return create_app(db_url=f"sqlite:///{tmp_path}/t.sqlite3", start_worker=False,
+                          base_url=url, psrm_url=sends_to,
+                          callback_url=f"{sends_to}/fagsystem/DaekningAfskrivningRegistrering/1")
+
+    with served(make) as url:
+        requests.put(f"{url}/_admin/clock", json={"now": START}, timeout=10)
+        return run_suite(SuiteOptions(target=url, psrm=capture, progress=False, **options))
+
+
 def test_debitor_role_with_a_separate_capture_point(tmp_path: Path) -> None:
     """The target sends PSRM deliveries and callbacks elsewhere; the suite serves that end
     itself (``--psrm`` on a free loopback port) and moves both clocks in step."""
     capture = f"http://127.0.0.1:{_free_port()}"
-
-    def make(url: str) -> Flask:
-        return create_app(db_url=f"sqlite:///{tmp_path}/t.sqlite3", start_worker=False,
-                          base_url=url, psrm_url=capture,
-                          callback_url=f"{capture}/fagsystem/DaekningAfskrivningRegistrering/1")
-
-    with served(make) as url:
-        requests.put(f"{url}/_admin/clock", json={"now": START}, timeout=10)
-        report = run_suite(SuiteOptions(target=url, psrm=capture, progress=False,
-                                        cases=("OIR-HND-00[1-4]", "OIR-CBK-*", "OIR-PSR-*")))
+    report = run_with_capture(tmp_path, capture=capture, sends_to=capture,
+                              cases=("OIR-HND-00[1-4]", "OIR-CBK-*", "OIR-PSR-*"))
     assert "served by the suite" in report.environment["capture"]
     assert report.environment["capture_clock"].startswith("set to the target's")
     assert not not_passed(report)
@@ -637,17 +643,9 @@ def test_a_capture_point_that_got_nothing_says_so_in_the_hint(tmp_path: Path) ->
     to a PSRM nobody listens on): the capture cases fail with a hint that says so, and no
     report field is an empty hint."""
     capture = f"http://127.0.0.1:{_free_port()}"
-    elsewhere = f"http://127.0.0.1:{_free_port()}"
-
-    def make(url: str) -> Flask:
-        return create_app(db_url=f"sqlite:///{tmp_path}/t.sqlite3", start_worker=False,
-                          base_url=url, psrm_url=elsewhere,
-                          callback_url=f"{elsewhere}/fagsystem/DaekningAfskrivningRegistrering/1")
-
-    with served(make) as url:
-        requests.put(f"{url}/_admin/clock", json={"now": START}, timeout=10)
-        report = run_suite(SuiteOptions(target=url, psrm=capture, progress=False, wait=1,
-                                        cases=("OIR-HND-001", "OIR-CBK-001", "OIR-REG-001")))
+    report = run_with_capture(tmp_path, capture=capture,
+                              sends_to=f"http://127.0.0.1:{_free_port()}", wait=1,
+                              cases=("OIR-HND-001", "OIR-CBK-001", "OIR-REG-001"))
     by_id = {r.case.id: r for r in report.results}
     assert by_id["OIR-REG-001"].status is Status.PASS
     for case_id in ("OIR-HND-001", "OIR-CBK-001"):
