@@ -66,7 +66,8 @@ def queue_events(conn: Connection, runtime: Runtime, account: DebtorAccount,
                                     transaction_time=now, authority_cvr=account.authority_cvr,
                                     fagsystem_id=account.fagsystem_id)
     queue(conn, target="fagsystem", operation="RegistrerDaekningAfskrivning", body=body,
-          context={"events": [e.event_id for e in events], "account": account.number},
+          context={"events": [e.event_id for e in events], "account": account.number,
+                   "claims": sorted({e.claim_id for e in events})},
           now=now)
 
 

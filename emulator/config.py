@@ -15,6 +15,8 @@ Environment variables (all optional):
 ``OIR_CHECK_SERVICEPLATFORM``           ``1``: require InvocationContext/AuthorityContext on ØIR
 ``OIR_MAX_BODY_BYTES``, ``OIR_MAX_DEPTH``, ``OIR_MAX_ELEMENTS``  request limits
 ``OIR_BODY_TIMEOUT_SECONDS``            a request body must arrive within this (30)
+``OIR_TRUSTED_PROXIES``                 whose ``X-Forwarded-*`` headers to believe (loopback)
+``OIR_STRICT_SOAPACTION``               ``1``: a missing or foreign SOAPAction is a fault
 ======================================  ===================================================
 """
 
@@ -27,6 +29,7 @@ from typing import Any
 
 from oir_adapter.mapping import CREDITOR_ID, parse_creditor_ids
 
+from .forwarded import LOOPBACK_PROXIES, parse_proxies
 from .soap import Limits
 
 
@@ -76,6 +79,10 @@ class EmulatorConfig:
     saml_issuer: str | None = None  # PSRM end: require a sender-vouches assertion from it
     saml_subject: str | None = None  # … about this subject (NameIdentifier)
     check_serviceplatform: bool = False  # ØIR ends: require InvocationContext/AuthorityContext
+    #: peers whose X-Forwarded-Proto/-Host/-Port are believed (addresses, networks, "*")
+    trusted_proxies: tuple[str, ...] = LOOPBACK_PROXIES
+    #: a request whose SOAPAction is missing or names no operation of its body is a fault
+    strict_soap_action: bool = False
 
     def creditor_for(self, authority_cvr: str | None) -> str:
         """The DMIFordringHaverID the debtor end sends for claims of ``authority_cvr``."""
@@ -179,4 +186,6 @@ _ENV: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("max_elements", "OIR_MAX_ELEMENTS", _positive),
     ("body_timeout_seconds", "OIR_BODY_TIMEOUT_SECONDS", _seconds),
     ("header_timeout_seconds", "OIR_HEADER_TIMEOUT_SECONDS", _seconds),
+    ("trusted_proxies", "OIR_TRUSTED_PROXIES", parse_proxies),
+    ("strict_soap_action", "OIR_STRICT_SOAPACTION", _flag),
 )

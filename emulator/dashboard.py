@@ -245,9 +245,11 @@ LABELS: dict[str, tuple[str, str]] = {
                             "Empties the database and puts the clock back to real time."),
     "conformance.title": ("Seneste konformitetsrapport", "Latest conformance report"),
     "conformance.none": ("Der er ikke kørt nogen konformitetstest endnu (ingen rapport i {dir}). "
-                         "Kør: oir conformance run --target URL --report {dir}",
+                         "Kør i projektets mappe: make conformance — eller "
+                         ".venv/bin/oir conformance run --target {url} --report {dir}/debitor",
                          "No conformance run yet (no report in {dir}). "
-                         "Run: oir conformance run --target URL --report {dir}"),
+                         "Run in the project's folder: make conformance — or "
+                         ".venv/bin/oir conformance run --target {url} --report {dir}/debitor"),
     "conformance.open_html": ("Åbn hele rapporten (HTML)", "Open the full report (HTML)"),
     "conformance.json": ("Rapporten som JSON", "The report as JSON"),
     "conformance.target": ("Mål", "Target"),

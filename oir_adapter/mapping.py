@@ -1,8 +1,9 @@
 """ØIR ↔ PSRM mapping: claims to ``MFFordringIndberet_I`` deliveries, and PSRM's receipts
 and notifications back to the events the fagsystem's callback receives.
 
-Outbound (DESIGN §2.2, §3.4): a claim the debtor system hands over becomes one
-``FordringAktion`` (``OPRETFORDRING``; ``NEDSKRIV``, ``TILBAGEKALD``, ``GENINDSENDFORDRING`` and the others for
+Outbound (docs/design.md#the-psrm-services, #hand-over): a claim the debtor system hands
+over becomes one ``FordringAktion`` (``OPRETFORDRING``; ``NEDSKRIV``, ``TILBAGEKALD``,
+``GENINDSENDFORDRING`` and the others for
 what follows) built as an lxml tree in exactly the element order of ``xsd/psrm/MF.xsd``.
 Deliveries of at most ``max_actions`` actions stream lazily, so a bulk hand-over of 100 000
 claims never holds more than one delivery in memory.
@@ -40,6 +41,7 @@ from typing import Any
 
 from lxml import etree
 
+from .codecs.writing import timestamp_text
 from .contracts import (
     KONTEKST_NS,
     OIR_NS,
@@ -358,7 +360,7 @@ def opret_fordring_action(claim: Claim, account: DebtorAccount | None, *, credit
     """An ``OPRETFORDRING`` action handing ``claim``'s remainder to PSRM.
 
     The amount is the remaining principal (what is still owed after payments and offsets,
-    §3.4); the original principal rides along in ``FordringOprindeligBeløbStruktur``.
+    docs/design.md#hand-over); the original principal rides along in ``FordringOprindeligBeløbStruktur``.
     Sub-claims with nothing left are not sent.
     """
     return _opret_into(None, claim, account, creditor_id, art,
@@ -533,7 +535,7 @@ def _request_head(tag: str, *, se_number: str, transaction_id: str,
     root = etree.Element(tag, nsmap=NSMAP)  # type: ignore[arg-type]
     head = sub(sub(root, Q_KONTEKST), Q_HOVEDOPLYSNINGER)
     sub(head, Q_TRANSAKTIONS_ID).text = transaction_id
-    sub(head, Q_TRANSAKTIONS_TID).text = transaction_time.isoformat()
+    sub(head, Q_TRANSAKTIONS_TID).text = timestamp_text(transaction_time)
     sub(sub(root, Q_SYSTEM_ID), Q_SE).text = se_number
     return root
 
@@ -967,7 +969,7 @@ def callback_request(events: Iterable[FagsystemEvent], *, transaction_id: str,
                          nsmap=_OIR_NSMAP)  # type: ignore[arg-type]
     head = sub(root, _O + "Hovedoplysninger")
     sub(head, _O + "TransaktionsID").text = transaction_id
-    sub(head, _O + "TransaktionsTid").text = transaction_time.isoformat()
+    sub(head, _O + "TransaktionsTid").text = timestamp_text(transaction_time)
     sub(root, _O + "MyndighedCVR").text = authority_cvr
     sub(root, _O + "FagsystemID").text = fagsystem_id
     samling = sub(root, _O + "HaendelseSamling")

@@ -1,4 +1,4 @@
-"""The front-door rule catalogue (DESIGN §3.1): the rules as data, and the validators.
+"""The front-door rule catalogue (docs/design.md#front-door-rules): the rules as data, and the validators.
 
 One catalogue serves the ØIR ``OpretFordring``/``RetFordringTilstand`` checks, the PSRM
 emulator's indgangsfilter, ``oir validate`` and the generated ``docs/rules.md``, so a rule
@@ -29,6 +29,7 @@ known debtors, action ids already seen, whether this is a hand-over) comes in a
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -219,7 +220,7 @@ RULES: tuple[Rule, ...] = (
     _r("PSRM-2", "2", "Fordringshaver {creditor} har ingen fordringshaveraftale",
        "Creditor {creditor} has no creditor agreement (fordringshaveraftale)",
        "creditor", {_P}, _PSRM_SRC + "; fires only when agreements are installed "
-       "(docs/psrm-end.md)", psrm_text="Fordringhaveraftale findes ikke"),
+       "(docs/design.md#agreements)", psrm_text="Fordringhaveraftale findes ikke"),
     _r("PSRM-5", "5", "Skyldner {party} er ukendt", "Debtor {party} is unknown",
        "co_liable.cpr", {_P}, _PSRM_SRC + "; checked only when the caller knows the debtors",
        psrm_text="Skyldner der er angivet findes ikke"),
@@ -227,7 +228,7 @@ RULES: tuple[Rule, ...] = (
        "Fordringstype {type_code} er ikke tilladt i fordringshaveraftalen for {creditor}",
        "Claim type {type_code} is not allowed by the creditor agreement of {creditor}",
        "type_code", {_P}, _PSRM_SRC + "; fires only when agreements are installed "
-       "(docs/psrm-end.md)",
+       "(docs/design.md#agreements)",
        psrm_text="Der må ikke indberettes på denne DMIFordringTypeKode ifølge "
                  "fordringhaveraftale"),
     _r("PSRM-152", "152", "Valutakoden skal være DKK (modtaget: {currency})",
@@ -394,11 +395,12 @@ RULES: tuple[Rule, ...] = (
                             "til inddrivelse i PSRM"),
     _r("PSRM-574", "574", "Fordringstype {type_code} er ikke aktiv",
        "Claim type {type_code} is inactive", "type_code", {_O, _P, _H},
-       _PSRM_SRC + "; claim type table (docs/coverage.md)",
+       _PSRM_SRC + "; claim type table (docs/design.md#tables)",
        psrm_text="Fordringstypen er inaktiv i PSRM og afvises"),
     _r("PSRM-600", "600", "Aktions-ID {action_id} findes allerede",
        "Action id {action_id} already exists", "action_id", {_P},
-       _PSRM_600_SRC + "; also a TransaktionsID reused with another body (docs/operations.md)",
+       _PSRM_600_SRC + "; also a TransaktionsID reused with another body "
+       "(docs/design.md#idempotency)",
        psrm_text="AktionId eksisterer allerede i PSRM"),
     _r("PSRM-602", "602", "Fordring {efi} er allerede {state}",
        "Claim {efi} is already {state}", "claim_id", {_E}, _PSRM_SRC,
@@ -410,18 +412,18 @@ RULES: tuple[Rule, ...] = (
        "{deadline}, vurderet {today})",
        "The last timely payment date (SRB) {srb} has not passed (payment on time up to "
        "{deadline}, judged {today})",
-       "srb", {_H}, "DESIGN §3.4 (hand-over after SRB); an SRB on a bank closing day moves "
+       "srb", {_H}, "docs/design.md#hand-over (hand-over after SRB); an SRB on a bank closing day moves "
                     "to the next bank day"),
     _r("OIR-102", None, "Stiftelsesdato {founded} ligger efter forfaldsdato {due_date}",
        "Founding date {founded} is after due date {due_date}", "founded", {_O, _P},
-       "DESIGN §3.1 (date consistency)"),
+       "docs/design.md#front-door-rules (date consistency)"),
     _r("OIR-103", None,
        "Forfaldsdato {due_date} ligger efter sidste rettidige betalingsdato {srb}",
        "Due date {due_date} is after the last timely payment date (SRB) {srb}", "due_date",
-       {_O, _P}, "DESIGN §3.1 (date consistency)"),
+       {_O, _P}, "docs/design.md#front-door-rules (date consistency)"),
     _r("OIR-104", None, "Fordringen er forældet (forældelsesdato {limitation_date})",
        "The claim is time-barred (limitation date {limitation_date})", "limitation_date",
-       {_O, _P, _H}, "Forældelsesloven (lov nr. 522 af 6. juni 2007); DESIGN §3.1"),
+       {_O, _P, _H}, "Forældelsesloven (lov nr. 522 af 6. juni 2007)"),
     _r("OIR-105", None, "CPR-nummer {number} er ugyldigt (format eller fødselsdato)",
        "CPR number {number} is not valid (format or birth date)", "co_liable.cpr", {_O, _P},
        "CPR: ten digits with a real birth date; modulus 11 not required since 2007 "
@@ -433,41 +435,41 @@ RULES: tuple[Rule, ...] = (
        "Delfordring {n} har fordringstype {type_code}; delfordringer må kun være renter "
        "eller gebyrer",
        "Sub-claim {n} has claim type {type_code}; sub-claims may only carry interest or fees",
-       "sub_claims.type_code", {_O, _P}, "DESIGN §2.1 (interest/fee sub-claims), §3.3a"),
+       "sub_claims.type_code", {_O, _P}, "docs/design.md#the-øir-services (interest/fee sub-claims); docs/design.md#tables"),
     _r("OIR-108", None, "Beløbet skal være positivt (modtaget: {amount})",
        "The amount must be positive (got {amount})", "principal", {_O, _P, _S},
-       "DESIGN §3.1"),
+       "docs/design.md#front-door-rules"),
     _r("OIR-109", None,
        "Rykkerproceduren er ikke gennemført før overdragelse (rykkerdato: {reminder_date}, "
        "SRB: {srb})",
        "The reminder procedure was not completed before hand-over (reminder date: "
        "{reminder_date}, SRB: {srb})",
-       "reminder_date", {_H}, "DESIGN §3.4 (hand-over after the reminder was sent)"),
+       "reminder_date", {_H}, "docs/design.md#hand-over (hand-over after the reminder was sent)"),
     _r("OIR-110", None, "Modregning er ikke tilladt for fordringen (ModregningTilladt=false)",
        "Offsetting is not allowed for this claim (ModregningTilladt=false)",
-       "offsetting_allowed", {_O, _H}, "DESIGN §3.3 (ModregningTilladt=false is never offset)"),
+       "offsetting_allowed", {_O, _H}, "docs/design.md#offsetting-order-and-limits (ModregningTilladt=false is never offset)"),
     _r("OIR-111", None, "Ydelsestype {benefit_type} må ikke modregnes i fordringstype {type_code}",
        "Benefit type {benefit_type} may not be offset against claim type {type_code}",
-       "type_code", {_O, _P, _H}, "DESIGN §3.3a (benefit-type × claim-type table)"),
+       "type_code", {_O, _P, _H}, "docs/design.md#tables (benefit-type × claim-type table)"),
     _r("OIR-112", None, "Fordringen har henstand til og med {deferral_until}",
        "The claim has a deferral until {deferral_until}", "deferral_until", {_H},
-       "DESIGN §3.3 (a claim with deferral is neither offset nor handed over)"),
+       "docs/design.md#offsetting-order-and-limits (a claim with deferral is neither offset nor handed over)"),
     _r("OIR-113", None, "Fordringstype {type_code} er ukendt", "Claim type {type_code} is unknown",
-       "type_code", {_O, _P, _H}, "Claim type table (DESIGN §3.3a)"),
+       "type_code", {_O, _P, _H}, "Claim type table (docs/design.md#tables)"),
     _r("OIR-114", None,
        "Fordringsart {art} er ikke tilladt for fordringstype {type_code} (tilladt: {allowed})",
        "Claim art {art} is not allowed for claim type {type_code} (allowed: {allowed})",
-       "art", {_O, _P, _H}, "Claim type table, allowed art INDR/MODR (DESIGN §3.3a, §3.4)"),
+       "art", {_O, _P, _H}, "Claim type table, allowed art INDR/MODR (docs/design.md#tables, #hand-over)"),
     _r("OIR-115", None, "Perioden begynder i fremtiden ({period_from})",
        "The period starts in the future ({period_from})", "period_from", {_O, _P},
-       "DESIGN §3.1; a warning, since e.g. day care is billed in advance", severity="warning"),
+       "docs/design.md#front-door-rules; a warning, since e.g. day care is billed in advance", severity="warning"),
     _r("OIR-116", None, "Fordringen har ingen hæfter", "The claim has no liable party (hæfter)",
-       "co_liable", {_P}, "DESIGN §2.2 (FordringHæftelseSamling)"),
+       "co_liable", {_P}, "docs/design.md#the-psrm-services (FordringHæftelseSamling)"),
     _r("OIR-117", None, "Hovedfordringens type {type_code} er en rente- eller gebyrtype",
        "Main claim type {type_code} is an interest or fee type", "type_code", {_O, _P},
-       "Claim type table, kind (DESIGN §3.3a)"),
+       "Claim type table, kind (docs/design.md#tables)"),
     _r("OIR-118", None, "Stiftelsesdato {founded} ligger i fremtiden",
-       "Founding date {founded} is in the future", "founded", {_O, _P}, "DESIGN §3.1"),
+       "Founding date {founded} is in the future", "founded", {_O, _P}, "docs/design.md#front-door-rules"),
     # -------- our own: state changes (RetFordringTilstand)
     _r("OIR-201", None, "Fordringen er lukket (status {state}); {change} er ikke mulig",
        "The claim is closed (state {state}); {change} is not possible", "claim_id", {_S, _E},
@@ -475,66 +477,67 @@ RULES: tuple[Rule, ...] = (
     _r("OIR-202", None,
        "Fordringen er overdraget til PSRM og skal tilbagekaldes før {change}",
        "The claim is with PSRM and must be recalled before {change}", "claim_id", {_S},
-       "DESIGN §2.1 (recall from PSRM), §2.2 (TILBAGEKALD)"),
+       "docs/design.md#the-øir-services (recall from PSRM); docs/design.md#the-psrm-services (TILBAGEKALD)"),
     _r("OIR-203", None, "Nedskrivningen {amount} er større end restbeløbet {outstanding}",
        "The write-down {amount} is larger than the outstanding amount {outstanding}",
-       "write_down.amount", {_S, _E}, "DESIGN §3.2 (øre-exact; nothing is lost)"),
+       "write_down.amount", {_S, _E}, "docs/design.md#coverage-order (øre-exact; nothing is lost)"),
     _r("OIR-204", None, "Henstandsdatoen {deferral_until} ligger ikke i fremtiden",
        "The deferral date {deferral_until} is not in the future", "deferral_until", {_S},
-       "DESIGN §2.1 (deferral)"),
+       "docs/design.md#the-øir-services (deferral)"),
     _r("OIR-205", None, "Fordringen er allerede overdraget til PSRM",
-       "The claim has already been handed over to PSRM", "claim_id", {_S}, "DESIGN §3.4"),
+       "The claim has already been handed over to PSRM", "claim_id", {_S},
+       "docs/design.md#hand-over"),
     _r("OIR-206", None,
        "Fordringen er ikke overdraget til PSRM og kan ikke tilbagekaldes (status {state})",
        "The claim is not with PSRM and cannot be recalled (state {state})", "claim_id", {_S, _E},
-       "DESIGN §2.1 (recall from PSRM)"),
+       "docs/design.md#the-øir-services (recall from PSRM)"),
     # -------- our own: service-level checks of the ØIR operations
     _r("OIR-301", None, "Debitorkonto {account} findes ikke hos myndigheden",
        "Debtor account {account} does not exist for this authority", "account_number", {_V},
-       "DESIGN §2.1; an account of another authority is reported as unknown"),
+       "docs/design.md#the-øir-services; an account of another authority is reported as unknown"),
     _r("OIR-302", None, "Fordring {claim_id} findes ikke hos myndigheden",
        "Claim {claim_id} does not exist for this authority", "claim_id", {_V, _S},
-       "DESIGN §2.1"),
+       "docs/design.md#the-øir-services"),
     _r("OIR-303", None,
        "FagsystemFordringID {ref} er allerede registreret på kontoen med et andet indhold",
        "FagsystemFordringID {ref} is already registered on the account with other content",
-       "claim_ref", {_V, _O}, "DESIGN §2.1 (idempotent registration)"),
+       "claim_ref", {_V, _O}, "docs/design.md#the-øir-services (idempotent registration)"),
     _r("OIR-304", None, "IndbetalingID {payment} er allerede brugt med et andet indhold",
        "IndbetalingID {payment} was already used with other content", "payment.id", {_V},
-       "DESIGN §2.1 (ForetagIndbetaling is idempotent on IndbetalingID)"),
+       "docs/design.md#the-øir-services (ForetagIndbetaling is idempotent on IndbetalingID)"),
     _r("OIR-305", None, "YdelsesudbetalingID {benefit} er allerede brugt med et andet indhold",
        "YdelsesudbetalingID {benefit} was already used with other content", "benefit.id", {_V},
-       "DESIGN §2.1 (ForetagModregning is idempotent on YdelsesudbetalingID)"),
+       "docs/design.md#the-øir-services (ForetagModregning is idempotent on YdelsesudbetalingID)"),
     _r("OIR-306", None,
        "Indbetalingen kan ikke placeres: angiv DebitorkontoNummer, BetalingsID, FordringID "
        "eller en kendt indbetaler",
        "The payment cannot be placed: give DebitorkontoNummer, BetalingsID, FordringID or a "
-       "known payer", "payment", {_V}, "DESIGN §2.1 (surplus is reported, never lost)"),
+       "known payer", "payment", {_V}, "docs/design.md#the-øir-services (surplus is reported, never lost)"),
     _r("OIR-307", None, "BetalingsID {payment_id} er ukendt",
        "Payment id (FIK) {payment_id} is unknown", "payment.payment_id", {_V},
-       "DESIGN §2.1 (opkrævning with FIK/OCR payment id)"),
+       "docs/design.md#the-øir-services (opkrævning with FIK/OCR payment id)"),
     _r("OIR-308", None, "Ydelsestype {benefit_type} er ukendt",
        "Benefit type {benefit_type} is unknown", "benefit.type", {_V},
-       "Benefit-type table (DESIGN §3.3a)"),
+       "Benefit-type table (docs/design.md#tables)"),
     _r("OIR-309", None,
        "Det beskyttede beløb {protected} skal ligge mellem 0 og bruttobeløbet {gross}",
        "The protected amount {protected} must lie between 0 and the gross amount {gross}",
-       "benefit.protected", {_V}, "DESIGN §3.3 (never more than gross minus protected)"),
+       "benefit.protected", {_V}, "docs/design.md#offsetting-order-and-limits (never more than gross minus protected)"),
     _r("OIR-310", None, "Fortsættelsestokenet er ugyldigt",
        "The continuation token is not valid", "search.token", {_V},
-       "DESIGN §2.1 (paged search with a continuation token)"),
+       "docs/design.md#the-øir-services (paged search with a continuation token)"),
     _r("OIR-311", None, "Debitor {number} er ugyldig (CPR/CVR)",
        "Debtor {number} is not valid (CPR/CVR)", "debtor.cpr", {_V},
        "python-stdnum dk.cpr / dk.cvr, as OIR-105/OIR-106"),
     _r("OIR-312", None,
        "FagsystemReference {reference} er allerede brugt for en anden debitor",
        "FagsystemReference {reference} is already used for another debtor",
-       "account_reference", {_V}, "DESIGN §2.1 (OpretDebitorkonto is idempotent on the "
+       "account_reference", {_V}, "docs/design.md#the-øir-services (OpretDebitorkonto is idempotent on the "
        "fagsystem's reference)"),
     # -------- our own: PSRM's checks against its own state
     _r("OIR-403", None, "Feltet kan ikke læses: {message}",
        "The field cannot be read: {message}", "action", {_E},
-       "DESIGN §4 (bad input gets a clear error naming the field)"),
+       "docs/design.md#requests-and-faults (bad input gets a clear error naming the field)"),
 )
 
 RULES_BY_ID: dict[str, Rule] = {r.id: r for r in RULES}
@@ -1187,8 +1190,14 @@ def validate_state_change(claim: Claim | None, change: StateChange, *, today: da
 
 # ---------------------------------------------------------------- documentation
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+_DOC_CITATION = re.compile(r"docs/([a-z-]+\.md(?:#[\w-]+)?)")
+
+
+def markdown_cell(text: str) -> str:
+    """``text`` for a Markdown table cell of a page in ``docs/``, a citation of another page
+    (``docs/design.md#coverage-order``) made a link."""
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return _DOC_CITATION.sub(lambda m: f"[{m.group(1)}]({m.group(1)})", text)
 
 
 def _code(path: str | None) -> str:
@@ -1203,11 +1212,11 @@ def catalogue_markdown() -> str:
         "<!-- Generated by `oir docs rules --out docs/rules.md` from `oir_adapter/rules.py`."
         " Do not edit by hand: a test fails when this file is stale. -->",
         "",
-        "The front-door rules of DESIGN §3.1, as the ØIR debtor end, the PSRM emulator's",
-        "indgangsfilter and `oir validate` apply them. Every violation of a message is",
-        "reported at once, each pointing at its field. The PSRM numbers are PSRM's published",
-        "rejection numbers; `OIR-…` rules have no published number and are this project's",
-        "own. Texts and sources are modelled (the official rule texts are not public).",
+        "The front-door rules ([design.md](design.md#front-door-rules)) as the ØIR debtor end,",
+        "the PSRM emulator's indgangsfilter and `oir validate` apply them. Every violation of a",
+        "message is reported at once, each pointing at its field. The PSRM numbers are PSRM's",
+        "published rejection numbers; `OIR-…` rules have no published number and are this",
+        "project's own. Texts and sources are modelled (the official rule texts are not public).",
         "",
         "- ØIR answers carry a `Fejl` per violation: `FejlKode` = rule id, `FejlTekst` =",
         "  Danish text, `Felt` = path in the request.",
@@ -1242,7 +1251,7 @@ def catalogue_markdown() -> str:
         "| context | meaning |",
         "|---|---|",
     ]
-    lines += [f"| `{name}` | {_cell(text)} |" for name, text in CONTEXTS.items()]
+    lines += [f"| `{name}` | {markdown_cell(text)} |" for name, text in CONTEXTS.items()]
     lines += [
         "",
         "## Rules",
@@ -1255,9 +1264,9 @@ def catalogue_markdown() -> str:
         paths = FIELD_PATHS[r.field]
         applies = ", ".join(f"`{c}`" for c in CONTEXTS if c in r.applies_to)
         lines.append(
-            f"| {r.id} | {r.psrm_number or '—'} | {r.severity} | {_cell(r.text_da)} | "
-            f"{_cell(r.text_en)} | `{r.field}` | {_code(paths.oir)} | {_code(paths.psrm)} | "
-            f"{applies} | {_cell(r.source)} |")
+            f"| {r.id} | {r.psrm_number or '—'} | {r.severity} | {markdown_cell(r.text_da)} | "
+            f"{markdown_cell(r.text_en)} | `{r.field}` | {_code(paths.oir)} | {_code(paths.psrm)} | "
+            f"{applies} | {markdown_cell(r.source)} |")
     lines += [
         "",
         "## Fields",

@@ -301,7 +301,7 @@ def test_psrm_delivery_examples_are_business_valid(name: str) -> None:
         assert_business_valid(action.claim, handed_over=True)
 
 
-# DESIGN §2.2, in order: the shape real fordringshaver systems send.
+# docs/design.md#the-psrm-services, in order: the shape real fordringshaver systems send.
 DELIVERY_ORDER = ["Kontekst", "FordringhaverSystemIDStruktur", "MFLeveranceID",
                   "FordringAktionSamling"]
 ACTION_ORDER = ["MFAktionKode", "DMIFordringHaverID", "AktionValg"]

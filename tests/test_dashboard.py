@@ -531,7 +531,12 @@ def test_no_conformance_report_yet(client: FlaskClient, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OIR_REPORT_DIR", str(tmp_path / "none-here"))
     doc = page(client, "/conformance")
-    assert "none-here" in text(doc, "//p[@id='no-report']")
+    hint = text(doc, "//p[@id='no-report']")
+    assert "none-here" in hint
+    # a command that works right after `make`: no bare `oir` on the PATH needed
+    assert "make conformance" in hint
+    assert (f".venv/bin/oir conformance run --target http://localhost --report "
+            f"{tmp_path / 'none-here'}/debitor") in hint
     assert client.get("/conformance/report.html").status_code == 404
 
 
@@ -548,9 +553,9 @@ def test_latest_conformance_report_is_shown(client: FlaskClient, tmp_path: Path,
             "summary": {"pass": 1 + int(outcome == "pass"), "fail": int(outcome == "fail"),
                         "skip": 0, "error": 0},
             "results": [{"id": "OIR-REG-001", "title": "OpretFordring answers",
-                         "requirement": "DESIGN §2.1", "status": "pass", "reason": ""},
+                         "requirement": "docs/design.md#the-øir-services", "status": "pass", "reason": ""},
                         {"id": "OIR-REG-002", "title": "Rejects a bad CPR",
-                         "requirement": "DESIGN §3.1", "status": outcome,
+                         "requirement": "docs/design.md#front-door-rules", "status": outcome,
                          "reason": "<b>no FejlSamling</b>"}]}))
         (folder / "report.html").write_text(f"<html><body>{folder.name}</body></html>")
     past = time.time() - 3600

@@ -436,7 +436,7 @@ def test_docs_mapping_md_holds_the_generated_tables() -> None:
 
 # ---------------------------------------------------------------- element order
 
-DESIGN_ORDER = {
+SENDER_ORDER = {
     "MFFordringIndberet_I": ["Kontekst", "FordringhaverSystemIDStruktur", "MFLeveranceID",
                              "FordringAktionSamling"],
     "Kontekst": ["HovedOplysninger"],
@@ -470,17 +470,17 @@ def test_element_order_is_the_design_tree() -> None:
     seen = set()
     for element in d.iter():
         name = etree.QName(element).localname
-        if name in DESIGN_ORDER and name not in seen:
+        if name in SENDER_ORDER and name not in seen:
             seen.add(name)
-            assert names(element) == DESIGN_ORDER[name], name
-    assert seen == set(DESIGN_ORDER)
+            assert names(element) == SENDER_ORDER[name], name
+    assert seen == set(SENDER_ORDER)
     notes = xp(d, "//p:MFOpretFordringStruktur/p:SagsbemærkningSamling/*/*/text()")
     assert notes[0].startswith("FagsystemID: ")
     assert xp(d, "//p:DokumentSamling") and not xp(d, "//p:DokumentSamling/*")
 
 
 def test_design_order_matches_the_psrm_xsd() -> None:
-    """The DESIGN tree and MF.xsd agree, so a valid tree is also a DESIGN-ordered one."""
+    """The senders' order and MF.xsd agree, so a valid tree is also one in that order."""
     xs = "{http://www.w3.org/2001/XMLSchema}"
     schema = etree.parse(str(xsd_path("psrm/MF.xsd")))
     for type_name, element in (("MFOpretFordringStrukturType", "MFOpretFordringStruktur"),
@@ -491,7 +491,7 @@ def test_design_order_matches_the_psrm_xsd() -> None:
         in_schema = [e.get("name") for e in t.iter(f"{xs}element")]
         # what a fordringshaver sends, in the schema's order (which also has the ids PSRM's
         # own intake adds)
-        assert [n for n in in_schema if n in DESIGN_ORDER[element]] == DESIGN_ORDER[element]
+        assert [n for n in in_schema if n in SENDER_ORDER[element]] == SENDER_ORDER[element]
 
 
 # ---------------------------------------------------------------- decisions in the builder

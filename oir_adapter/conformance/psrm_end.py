@@ -111,7 +111,7 @@ def rejected_for(ctx: CaseContext, outcome: ActionOutcome | None, number: str, *
 @case("PSE-DLV-001", "A good claim is received (MODTAGET)", role=Role.PSRM, area="DLV",
       requirement="PSRM answers a delivery synchronously: each accepted action MODTAGET with "
                   "its MFAktionID and PSRM's claim id, the fordringshaver's reference echoed.",
-      source="DESIGN §2.2 (MFFordringIndberet_O)", severity="critical",
+      source="docs/design.md#the-psrm-services (MFFordringIndberet_O)", severity="critical",
       steps=("MFFordringIndberet with one OPRETFORDRING",),
       assertions=("SvarReaktion OK", "MFAktionStatusKode MODTAGET, MFAktionID and "
                   "DMIFordringEFIFordringID given, DMIFordringFordringHaverRef echoed"))
@@ -128,7 +128,7 @@ def pse_accept(ctx: CaseContext) -> None:
 
 @case("PSE-DLV-002", "Each action of a delivery is judged on its own", role=Role.PSRM,
       area="DLV", requirement="One bad action never touches its neighbours.",
-      source="DESIGN §2.2 (one delivery carries many actions)", severity="critical",
+      source="docs/design.md#the-psrm-services (one delivery carries many actions)", severity="critical",
       steps=("MFFordringIndberet with a good claim, one with its period reversed, a good claim",),
       assertions=("MODTAGET, AFVIST [569], MODTAGET",))
 def pse_independent(ctx: CaseContext) -> None:
@@ -145,7 +145,7 @@ def pse_independent(ctx: CaseContext) -> None:
       area="DLV", requirement="The same delivery sent again (same MFLeveranceID and content, "
                               "new TransaktionsID) answers with its actions as they are; the "
                               "same MFLeveranceID with other content is refused (600).",
-      source="DESIGN §4 (idempotency; PSRM 600)",
+      source="docs/design.md#idempotency; PSRM rule 600",
       steps=("deliver D", "deliver D again with a new TransaktionsID",
              "deliver another claim under D's MFLeveranceID"),
       assertions=("the repeat answers with the same MFAktionID", "the reuse is AFVIST [600]"))
@@ -165,7 +165,7 @@ def pse_repeat(ctx: CaseContext) -> None:
 @case("PSE-DLV-004", "A schema-invalid delivery gets a SOAP Client fault", role=Role.PSRM,
       area="DLV", requirement="A delivery that does not validate against MF.xsd is a SOAP 1.1 "
                               "Client fault, HTTP 500.",
-      source="DESIGN §4 (invalid → SOAP 1.1 Fault, faultcode Client)",
+      source="docs/design.md#requests-and-faults (invalid → SOAP 1.1 Fault, faultcode Client)",
       steps=("MFFordringIndberet without MFLeveranceID",), assertions=("Client fault, HTTP 500",))
 def pse_schema(ctx: CaseContext) -> None:
     body = mapping.delivery([opret(ctx, psrm_claim(ctx))], se_number=ctx.env.options.se_number,
@@ -180,7 +180,7 @@ def pse_schema(ctx: CaseContext) -> None:
 
 @case("PSE-DLV-005", "NEDSKRIV and TILBAGEKALD act on a received claim", role=Role.PSRM,
       area="DLV", requirement="A write-down and a recall naming PSRM's claim id are received.",
-      source="DESIGN §2.2 (NEDSKRIV, TILBAGEKALD)",
+      source="docs/design.md#the-psrm-services (NEDSKRIV, TILBAGEKALD)",
       steps=("deliver a claim", "NEDSKRIV 200.00 INDB", "TILBAGEKALD HENS"),
       assertions=("both are MODTAGET",))
 def pse_write_down_recall(ctx: CaseContext) -> None:
@@ -197,7 +197,7 @@ def pse_write_down_recall(ctx: CaseContext) -> None:
 @case("PSE-RCP-001", "Receipts progress MODTAGET → SAGSBEHANDL → UDFOERT", role=Role.PSRM,
       area="RCP", needs=(NEEDS_CLOCK,), phase=2,
       requirement="MFKvitteringHent shows each action's status as PSRM works on it.",
-      source="DESIGN §2.2 (MFKvitteringHent)",
+      source="docs/design.md#the-psrm-services (MFKvitteringHent)",
       steps=("deliver a claim", "MFKvitteringHent", "advance the clock 1 day",
              "MFKvitteringHent", "advance 1 more day", "MFKvitteringHent"),
       assertions=("MODTAGET, then SAGSBEHANDL, then UDFOERT",))
@@ -219,7 +219,7 @@ def pse_receipts(ctx: CaseContext) -> None:
 @case("PSE-RCP-002", "Coverage collected by PSRM is notified", role=Role.PSRM, area="RCP",
       needs=(NEEDS_ADMIN,), requirement="MFUnderretSamlingHent reports coverage PSRM collected "
                                         "(dækning) for the claim, with the amount.",
-      source="DESIGN §2.2 (MFUnderretSamlingHent)",
+      source="docs/design.md#the-psrm-services (MFUnderretSamlingHent)",
       steps=("deliver a claim", "the debtor pays 400.00 in PSRM (admin API)",
              "MFUnderretSamlingHent after the last sequence number"),
       assertions=("a DAEKNING notification of 400.00 for PSRM's claim id",))
