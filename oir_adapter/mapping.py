@@ -41,6 +41,7 @@ from typing import Any
 
 from lxml import etree
 
+from .codecs.psrm import ACTION_ELEMENTS
 from .codecs.writing import timestamp_text
 from .contracts import (
     KONTEKST_NS,
@@ -417,19 +418,6 @@ def tilbagekald_action(efi_claim_id: str, reason: RecallReason, *, creditor_id: 
     return action
 
 
-_ELEMENT_OF = {
-    PsrmActionCode.WRITE_UP: "MFOpskrivningReguleringStruktur",
-    PsrmActionCode.WRITE_UP_ANNULLED_PAYMENT:
-        "MFOpskrivningAnnulleretNedskrivningIndbetalingStruktur",
-    PsrmActionCode.WRITE_UP_REVERSED_ADJUSTMENT:
-        "MFOpskrivningOmgjortNedskrivningReguleringStruktur",
-    PsrmActionCode.WRITE_DOWN_ANNULLED_WRITE_UP:
-        "MFNedskrivningAnnulleretOpskrivningReguleringStruktur",
-    PsrmActionCode.WRITE_DOWN_ANNULLED_PAYMENT_WRITE_UP:
-        "MFNedskrivningAnnulleretOpskrivningIndbetalingStruktur",
-}
-
-
 def opskrivning_action(efi_claim_id: str, amount: Decimal, *, creditor_id: str,
                        code: PsrmActionCode = PsrmActionCode.WRITE_UP,
                        ref_action_id: str | None = None, effective: date | None = None,
@@ -445,7 +433,7 @@ def opskrivning_action(efi_claim_id: str, amount: Decimal, *, creditor_id: str,
     if code is not PsrmActionCode.WRITE_UP and ref_action_id is None:
         raise MappingError(f"{code.value} names the write-down it reverses: ref_action_id")
     action, valg = _action_head(None, code, creditor_id)
-    s = etree.SubElement(valg, _M + _ELEMENT_OF[code])
+    s = etree.SubElement(valg, _M + ACTION_ELEMENTS[code])
     etree.SubElement(s, Q_EFI_ID).text = efi_claim_id
     virkning = None if effective is None else effective.isoformat()
     # the reversal of a REGU write-down has its date before the reference (real order)
@@ -478,7 +466,7 @@ def nedskrivning_annulleret_action(efi_claim_id: str, amount: Decimal, ref_actio
                     PsrmActionCode.WRITE_DOWN_ANNULLED_PAYMENT_WRITE_UP):
         raise MappingError(f"{code.value} is not a write-down annulling a write-up")
     action, valg = _action_head(None, code, creditor_id)
-    s = etree.SubElement(valg, _M + _ELEMENT_OF[code])
+    s = etree.SubElement(valg, _M + ACTION_ELEMENTS[code])
     etree.SubElement(s, Q_EFI_ID).text = efi_claim_id
     etree.SubElement(s, _M + "MFAktionIDRef").text = ref_action_id
     if effective is not None:
