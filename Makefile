@@ -25,7 +25,7 @@ conformance: $(STAMP)
 	$(BIN)/oir conformance run --target $(TARGET) --role debitor --report $(REPORTS)/debitor
 
 lint: $(STAMP)
-	$(BIN)/ruff check oir_adapter emulator tests benchmarks scripts
+	$(BIN)/ruff check oir_adapter emulator oir_cli tests benchmarks scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

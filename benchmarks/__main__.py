@@ -12,7 +12,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from .figures import Figure
+from benchmarks.figures import Figure
 
 SECTIONS = ("mapping", "coverage", "emulator")
 

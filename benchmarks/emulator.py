@@ -37,7 +37,7 @@ from pathlib import Path
 import requests
 from lxml import etree
 
-from .figures import Figure, best_of
+from benchmarks.figures import Figure, best_of
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -71,7 +71,7 @@ def _envelope(body: etree._Element) -> bytes:
 
 
 def _claim_request(account: str, n: int) -> bytes:
-    from oir_adapter import messages
+    from oir_adapter.codecs import oir_requests as messages
 
     caller = messages.Caller(CALLER_CVR, "DAGTILBUD")
     spec = messages.ClaimSpec(
@@ -128,8 +128,8 @@ def _time_claims(where: str | None, n: int, direct: bool) -> tuple[float, bytes,
     """Seconds per OpretFordring on a fresh emulator whose SQLite file lives in ``where``;
     also the last request and its reply."""
     from emulator.app import create_app, runtime_of
-    from oir_adapter import messages
-    from oir_adapter.model import Party
+    from oir_adapter.codecs import oir_requests as messages
+    from oir_adapter.domain.model import Party
 
     with tempfile.TemporaryDirectory(dir=where) as tmp:
         app = create_app(db_url=f"sqlite:///{tmp}/bench.sqlite3", start_worker=False)
@@ -163,7 +163,7 @@ def _time_claims(where: str | None, n: int, direct: bool) -> tuple[float, bytes,
 
 def _floor(request: bytes, reply: bytes) -> float:
     """Seconds for the bare-lxml minimum: parse, validate the body, build the reply."""
-    from emulator.soap import envelope_bytes
+    from emulator.soap.envelope import envelope_bytes
     from oir_adapter.contracts import OIR_NS, lxml_schema, safe_parser
 
     schema = lxml_schema(OIR_NS)
@@ -319,8 +319,8 @@ _TID = "00000000-0000-4000-8000-000000000000"
 
 def _templates(account: str) -> dict[str, bytes]:
     """Request bytes with ``@@N@@`` where each request puts its own number."""
-    from oir_adapter import messages
-    from oir_adapter.model import Party
+    from oir_adapter.codecs import oir_requests as messages
+    from oir_adapter.domain.model import Party
 
     caller = messages.Caller(CALLER_CVR, "DAGTILBUD")
     read = _envelope(messages.soeg_debitorkonto(caller, party=Party.cpr("0405871270"),
@@ -444,8 +444,8 @@ ROUNDS = 3  # load runs alternate between the two servers, so a busy neighbour h
 
 def over_http() -> list[Figure]:
     from emulator import serving
-    from oir_adapter import messages
-    from oir_adapter.model import Party
+    from oir_adapter.codecs import oir_requests as messages
+    from oir_adapter.domain.model import Party
 
     tool = "wrk" if shutil.which("wrk") else "Python threads"
     runs: dict[tuple[str, str], list[Load]] = {}

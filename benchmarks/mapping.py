@@ -16,7 +16,7 @@ from typing import NamedTuple
 from lxml import etree
 
 from oir_adapter import mapping as m
-from oir_adapter.model import (
+from oir_adapter.domain.model import (
     AccountType,
     Claim,
     CoLiable,
@@ -25,9 +25,9 @@ from oir_adapter.model import (
     Party,
     SubClaim,
 )
-from oir_adapter.tables import ClaimTypeTable
+from oir_adapter.domain.tables import ClaimTypeTable
 
-from .figures import Figure, best_of
+from benchmarks.figures import Figure, best_of
 
 CLAIMS = 20_000
 PER_DELIVERY = 500

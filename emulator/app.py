@@ -2,7 +2,7 @@
 
 Mounts each service of the contracts at its path (``/oir/…``, ``/fagsystem/…``,
 ``/psrm/…``), serves ``?wsdl`` with the address rewritten to the host that was called (as a trusted
-reverse proxy reports it, see :mod:`emulator.forwarded`),
+reverse proxy reports it, see :mod:`emulator.web.forwarded`),
 serves the XSDs under ``/xsd/``, and adds the admin API and the dashboard.
 """
 
@@ -16,11 +16,11 @@ from lxml import etree
 
 from oir_adapter.contracts import SERVICES, Service, contracts_root, wsdl_path
 
-from . import debtor, fagsystem, psrm
-from .config import EmulatorConfig
-from .endpoints import XML_CONTENT_TYPE, OperationHandler, serve
-from .forwarded import external_base
-from .runtime import Runtime
+from emulator.ends import debtor, fagsystem, psrm
+from emulator.config import EmulatorConfig
+from emulator.soap.pipeline import XML_CONTENT_TYPE, OperationHandler, serve
+from emulator.web.forwarded import external_base
+from emulator.runtime import Runtime
 
 log = logging.getLogger("emulator")
 
@@ -54,18 +54,18 @@ def create_app(config: EmulatorConfig | None = None, **overrides: Any) -> Flask:
             return Response("no such schema\n", 404, content_type="text/plain")
         return Response(target.read_bytes(), 200, content_type=XML_CONTENT_TYPE)
 
-    from .admin import admin_blueprint
+    from emulator.web.admin import admin_blueprint
 
     app.register_blueprint(admin_blueprint(runtime))
     try:
-        from .dashboard import dashboard_blueprint
+        from emulator.web.dashboard import dashboard_blueprint
     except ImportError:  # the dashboard is optional while it is being built
         pass
     else:
         app.register_blueprint(dashboard_blueprint(runtime))
 
     if config.start_worker:
-        from .outbox import OutboxWorker
+        from emulator.outbox import OutboxWorker
 
         runtime.worker = OutboxWorker(runtime)
         runtime.worker.start()

@@ -21,9 +21,9 @@ from lxml import etree
 from sqlalchemy import Connection, insert, select
 
 from oir_adapter import mapping
-from oir_adapter.coverage import apply_coverage, fill_claim, sum_per_claim
+from oir_adapter.domain.coverage import apply_coverage, fill_claim, sum_per_claim
 from oir_adapter.mapping import EventType, FagsystemEvent
-from oir_adapter.model import (
+from oir_adapter.domain.model import (
     ZERO,
     Claim,
     ClaimArt,
@@ -37,13 +37,13 @@ from oir_adapter.model import (
     RecallReason,
     WriteDownReason,
 )
-from oir_adapter.offsetting import plan_offsets
-from oir_adapter.rules import LOWER_LIMIT
+from oir_adapter.domain.offsetting import plan_offsets
+from oir_adapter.domain.rules import LOWER_LIMIT
 
-from . import ledger
-from . import tables as t
-from .runtime import Runtime
-from .store import next_number
+from emulator.storage import ledger
+from emulator.storage import schema as t
+from emulator.runtime import Runtime
+from emulator.storage.store import next_number
 
 # ---------------------------------------------------------------- the outbox
 

@@ -1,7 +1,7 @@
 """The virtual clock: real time until someone sets it, then frozen until set or advanced.
 
 Stored in the database so every worker and every restart sees the same time. Advancing
-is done by :mod:`emulator.chain`, which steps day by day and runs what falls due.
+is done by :mod:`emulator.days`, which steps day by day and runs what falls due.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from datetime import date, datetime
 
 from sqlalchemy import Connection
 
-from .store import get_setting, put_setting
+from emulator.storage.store import get_setting, put_setting
 
 _KEY = "clock"
 

@@ -29,8 +29,8 @@ from typing import Any
 
 from oir_adapter.mapping import CREDITOR_ID, parse_creditor_ids
 
-from .forwarded import LOOPBACK_PROXIES, parse_proxies
-from .soap import Limits
+from emulator.web.forwarded import LOOPBACK_PROXIES, parse_proxies
+from emulator.soap.envelope import Limits
 
 
 @dataclass
@@ -70,7 +70,7 @@ class EmulatorConfig:
     outbox_max_attempts: int = 8
     call_timeout_seconds: float = 10.0
     start_worker: bool = True
-    # access control (off by default on loopback; see emulator.security)
+    # access control (off by default on loopback; see emulator.soap.security)
     api_key: str | None = None
     api_key_header: str = "X-API-Key"
     admin_token: str | None = None

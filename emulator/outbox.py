@@ -22,18 +22,18 @@ from sqlalchemy import Connection, select, update
 
 from oir_adapter import mapping
 from oir_adapter.clients import ClientError, Reply
-from oir_adapter.model import ClaimState, PsrmAction, PsrmActionCode, PsrmStatus
+from oir_adapter.domain.model import ClaimState, PsrmAction, PsrmActionCode, PsrmStatus
 
-from . import journal, ledger
-from . import tables as t
-from .bookkeeping import (
+from emulator.storage import journal, ledger
+from emulator.storage import schema as t
+from emulator.bookkeeping import (
     queue_events,
     release_pending_recall,
     release_pending_writedowns,
     resubmit_after_recall,
     waits_for_recall,
 )
-from .runtime import Runtime
+from emulator.runtime import Runtime
 
 log = logging.getLogger("emulator.outbox")
 
@@ -129,7 +129,7 @@ def record_sent(conn: Connection, *, service: str, operation: str, request: byte
                 correlation: dict[str, Any], summary: str | None = None) -> None:
     """Journal one call the debtor end made (``oir`` ``out``): a delivery, a callback or
     a poll of PSRM, with its TransaktionsID, what it is about and a one-line summary."""
-    from . import clock
+    from emulator import clock
 
     response = etree.tostring(reply.element, encoding="UTF-8") if reply is not None else None
     status = "ok" if reply is not None and reply.ok else ("rejected" if reply else "error")
@@ -173,7 +173,7 @@ def _counted(counts: Counter[Any]) -> str:
 def take_receipts(conn: Connection, runtime: Runtime, element: etree._Element,
                   context: dict[str, Any]) -> list[dict[str, Any]]:
     """Update claims from PSRM receipts (a synchronous answer or ``MFKvitteringHent``)."""
-    from . import clock
+    from emulator import clock
 
     fired: list[dict[str, Any]] = []
     claim_ids: list[str] = list(context.get("claims", []))
@@ -301,7 +301,7 @@ class OutboxWorker:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        from . import chain
+        from emulator import chain
 
         while not self._stop.is_set():
             self._wake.wait(self.runtime.config.outbox_poll_seconds)

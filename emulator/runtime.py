@@ -14,15 +14,15 @@ from sqlalchemy import Connection
 
 from oir_adapter.clients import ServiceClient
 from oir_adapter.contracts import service
-from oir_adapter.tables import BenefitTable, ClaimTypeTable
+from oir_adapter.domain.tables import BenefitTable, ClaimTypeTable
 
-from .config import EmulatorConfig
-from .store import Store, get_setting
+from emulator.config import EmulatorConfig
+from emulator.storage.store import Store, get_setting
 
 if TYPE_CHECKING:
     from flask import Flask
 
-    from .outbox import OutboxWorker
+    from emulator.outbox import OutboxWorker
 
 
 class Runtime:
@@ -56,7 +56,7 @@ class Runtime:
             if self._session is None:
                 self._session = requests.Session()
                 if self.config.base_url is None and self.app is not None:
-                    from .wsgi_transport import WSGIAdapter
+                    from emulator.serving.wsgi_transport import WSGIAdapter
 
                     self._session.mount("http://emulator.invalid", WSGIAdapter(self.app))
             return self._session
@@ -76,13 +76,13 @@ class Runtime:
     def own_client_options(self, service_name: str) -> dict[str, Any]:
         """Keyword options for a ``ServiceClient`` calling one of this emulator's own ends:
         the credentials its access checks want (empty when they are off)."""
-        from .security import own_client_options
+        from emulator.soap.security import own_client_options
 
         return own_client_options(self.config, service(service_name))
 
     def client(self, service_name: str, endpoint: str) -> ServiceClient:
         """A cached zeep client for one service at one endpoint; calls to our own ends
-        carry our own credentials (see :mod:`emulator.security`)."""
+        carry our own credentials (see :mod:`emulator.soap.security`)."""
         key = (service_name, endpoint)
         with self._lock:
             found = self._clients.get(key)

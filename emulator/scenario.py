@@ -47,14 +47,15 @@ from typing import Any
 import requests
 from lxml import etree
 
-from oir_adapter import messages
+from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.clients import ClientError, ServiceClient
-from oir_adapter.model import Party
+from oir_adapter.domain.model import Party
 
-from . import chain, clock, psrm
-from .runtime import Runtime
-from .store import put_setting
-from .wsgi_transport import WSGIAdapter
+from emulator import days as chain, clock
+from emulator.ends import psrm
+from emulator.runtime import Runtime
+from emulator.storage.store import put_setting
+from emulator.serving.wsgi_transport import WSGIAdapter
 
 _BASE = "http://scenario.invalid"
 

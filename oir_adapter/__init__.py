@@ -1,7 +1,7 @@
 """ØIR ↔ PSRM adapter: domain model, rule catalogue, mapping, coverage and offsetting,
 XML codecs, SOAP clients and the ``oir`` command line."""
 
-from .model import (
+from oir_adapter.domain.model import (
     BenefitPayment,
     Claim,
     ClaimArt,

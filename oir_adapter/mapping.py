@@ -41,9 +41,9 @@ from typing import Any
 
 from lxml import etree
 
-from .codecs.psrm import ACTION_ELEMENTS
-from .codecs.writing import timestamp_text
-from .contracts import (
+from oir_adapter.codecs.psrm import ACTION_ELEMENTS
+from oir_adapter.codecs.writing import timestamp_text
+from oir_adapter.contracts import (
     KONTEKST_NS,
     OIR_NS,
     PSRM_NS,
@@ -52,7 +52,7 @@ from .contracts import (
     safe_parser,
     validate_element,
 )
-from .model import (
+from oir_adapter.domain.model import (
     ZERO,
     AccountType,
     Claim,
@@ -73,7 +73,7 @@ from .model import (
     WriteDownReason,
     money,
 )
-from .tables import ClaimTypeTable
+from oir_adapter.domain.tables import ClaimTypeTable
 
 
 class MappingError(ValueError):
@@ -1350,7 +1350,7 @@ def _account_from_json(obj: dict[str, Any], where: str) -> DebtorAccount | None:
 
 def _decode_request(element: etree._Element, where: str, today: date,
                     claim_id: str = "") -> Claim:
-    from .codecs import DecodeError, decode_opret_fordring
+    from oir_adapter.codecs import DecodeError, decode_opret_fordring
 
     violations = validate_element(element)
     if violations:

@@ -78,7 +78,7 @@ def shoot(chromium: str, url: str, out: Path, height: int, profile: Path) -> Non
 
 def first_delivery_entry(runtime: Any) -> int:
     """The journal entry of the first PSRM delivery the debtor end sent (a good example)."""
-    from emulator import journal
+    from emulator.storage import journal
 
     with runtime.store.transaction() as conn:
         rows = journal.query(conn, end="oir", operation="MFFordringIndberet", limit=1000)

@@ -13,11 +13,12 @@ from typing import Any
 from flask import Flask, Response, request
 from lxml import etree
 
-from emulator import debtor, ledger
+from emulator.ends import debtor
+from emulator.storage import ledger
 from emulator.app import create_app, runtime_of
-from emulator.endpoints import Call, OperationHandler, serve
+from emulator.soap.pipeline import Call, OperationHandler, serve
 from oir_adapter.contracts import OIR_NS, service
-from oir_adapter.model import COVERABLE_STATES
+from oir_adapter.domain.model import COVERABLE_STATES
 
 _O = "{" + OIR_NS + "}"
 

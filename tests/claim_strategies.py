@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from hypothesis import strategies as st
 
-from oir_adapter.model import Claim, ClaimState, Invoice, SubClaim
+from oir_adapter.domain.model import Claim, ClaimState, Invoice, SubClaim
 
 #: The § 4 ranks, restated here from the law rather than read from the engine.
 RANK = {"BOEDE": 1, "BIDRAGP": 2, "BIDRAGO": 3}

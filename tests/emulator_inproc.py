@@ -13,7 +13,7 @@ from flask import Flask
 
 from emulator.app import create_app, runtime_of
 from emulator.runtime import Runtime
-from emulator.wsgi_transport import WSGIAdapter
+from emulator.serving.wsgi_transport import WSGIAdapter
 from oir_adapter.clients import Clients, clients_for
 
 BASE = "http://emulator.test"
@@ -60,7 +60,7 @@ def live_server(tmp: Path, **config: Any) -> Iterator[tuple[str, InProcessEmulat
     """The app on a real loopback socket (werkzeug, threaded) for tests of the wire."""
     from emulator.serving import on_loopback
 
-    from .emulator_process import free_port
+    from tests.emulator_process import free_port
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"

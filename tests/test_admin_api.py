@@ -11,7 +11,7 @@ import pytest
 
 from emulator.serving import DEMO_SCENARIO
 
-from .emulator_inproc import InProcessEmulator, in_process
+from tests.emulator_inproc import InProcessEmulator, in_process
 
 
 @pytest.fixture

@@ -19,19 +19,19 @@ from lxml import etree
 from sqlalchemy import select
 from zeep.wsse.username import UsernameToken
 
-from emulator import security
-from emulator import tables as t
+from emulator.soap import security
+from emulator.storage import schema as t
 from emulator.config import EmulatorConfig
-from oir_adapter import messages
+from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.clients import Clients, ServiceClient, SoapFaultError, clients_for
 from oir_adapter.clients.soap import build_envelope
 from oir_adapter.contracts import SOAP11_ENV_NS
-from oir_adapter.model import Party
+from oir_adapter.domain.model import Party
 
-from .conftest import EXAMPLES
-from .emulator_inproc import BASE, InProcessEmulator, in_process
-from .emulator_process import OIR, EmulatorProcess, free_port
-from .test_debtor_end import CALLER, CPR, spec
+from tests.conftest import EXAMPLES
+from tests.emulator_inproc import BASE, InProcessEmulator, in_process
+from tests.emulator_process import OIR, EmulatorProcess, free_port
+from tests.test_debtor_end import CALLER, CPR, spec
 
 REG = "/oir/DebitorRegistrering/1"
 SEARCH = "/oir/DebitorForespoergsel/1"

@@ -28,7 +28,8 @@ import pytest
 import yaml
 from flask import Flask
 
-from emulator import chain, journal
+from emulator import days as chain
+from emulator.storage import journal
 from emulator.app import create_app, runtime_of
 from emulator.scenario import load_scenario
 from emulator.serving import on_loopback
@@ -368,7 +369,7 @@ def test_faults_are_armed_and_cleared_from_the_page(served: tuple[str, Flask],
                       ".map(td => td.textContent)")
     assert cells[1:] == ["ForetagIndbetaling", "delay", "3", "250"]
     with runtime_of(app).store.transaction() as conn:
-        from emulator import faults
+        from emulator.soap import faults
 
         assert [(f.operation, f.kind, f.remaining) for f in faults.armed(conn)] == [
             ("ForetagIndbetaling", "delay", 3)]

@@ -19,7 +19,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from oir_adapter.cli import main
+from oir_cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 USER_DOCS = ("docs/README.md", "docs/quickstart.md", "docs/operations.md",
@@ -127,7 +127,7 @@ def test_help_does_not_load_the_heavy_parts() -> None:
     zeep, SQLAlchemy or lxml (checked in a fresh interpreter)."""
     code = ("import sys\n"
             "from click.testing import CliRunner\n"
-            "from oir_adapter.cli import main\n"
+            "from oir_cli import main\n"
             "paths = [[]] + [p.split() for p in sys.argv[1:]]\n"
             "for path in paths:\n"
             "    assert CliRunner().invoke(main, [*path, '--help']).exit_code == 0\n"

@@ -21,9 +21,10 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from emulator.app import create_app, runtime_of
-from emulator.wsgi_transport import WSGIAdapter
-from oir_adapter import mapping, messages
-from oir_adapter.cli import main
+from emulator.serving.wsgi_transport import WSGIAdapter
+from oir_adapter import mapping
+from oir_adapter.codecs import oir_requests as messages
+from oir_cli import main
 from oir_adapter.clients import clients_for
 from oir_adapter.conformance import (
     Role,
@@ -38,10 +39,10 @@ from oir_adapter.conformance import (
 )
 from oir_adapter.conformance.psrm_end import judged_by_psrm
 from oir_adapter.conformance.rule_cases import DEBITOR_PROBES, psrm_only
-from oir_adapter.model import Claim, ClaimArt, CoLiable, Party
-from oir_adapter.rules import RULES
+from oir_adapter.domain.model import Claim, ClaimArt, CoLiable, Party
+from oir_adapter.domain.rules import RULES
 
-from .broken_debtors import BREAKAGES, broken_app
+from tests.broken_debtors import BREAKAGES, broken_app
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "http://target.invalid"

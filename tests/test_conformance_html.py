@@ -17,11 +17,11 @@ import pytest
 import requests
 
 from emulator.app import runtime_of
-from emulator.wsgi_transport import WSGIAdapter
+from emulator.serving.wsgi_transport import WSGIAdapter
 from oir_adapter.conformance import RunReport, Status, SuiteOptions, run_suite
 from oir_adapter.conformance.report import write_reports
 
-from .broken_debtors import broken_app
+from tests.broken_debtors import broken_app
 
 CHROMIUM = Path(os.environ.get("OIR_CHROMIUM", "/usr/bin/chromium"))
 BASE = "http://target.invalid"
@@ -127,7 +127,7 @@ def test_report_opens_in_chromium_without_console_errors(report: tuple[RunReport
                                                          tmp_path: Path) -> None:
     """Opened as a person would (a file URL in a real tab, DevTools protocol watching):
     no console error, no failed load, and the failing case with its evidence on screen."""
-    from .test_browser import Browser
+    from tests.test_browser import Browser
 
     _run, path = report
     browser = Browser(CHROMIUM, tmp_path / "devtools-profile")

@@ -44,8 +44,8 @@ from oir_adapter.contracts import (
     validate_element,
     wsdl_path,
 )
-from oir_adapter.model import ClaimKind, PsrmActionCode
-from oir_adapter.tables import BenefitTable, ClaimTypeTable
+from oir_adapter.domain.model import ClaimKind, PsrmActionCode
+from oir_adapter.domain.tables import BenefitTable, ClaimTypeTable
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples"

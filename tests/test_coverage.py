@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oir_adapter.coverage import (
+from oir_adapter.domain.coverage import (
     CoverageError,
     CoveragePlan,
     apply_coverage,
@@ -24,7 +24,7 @@ from oir_adapter.coverage import (
     coverage_order,
     plan_coverage,
 )
-from oir_adapter.model import (
+from oir_adapter.domain.model import (
     Claim,
     ClaimState,
     Coverage,
@@ -34,10 +34,10 @@ from oir_adapter.model import (
     Payment,
     SubClaim,
 )
-from oir_adapter.tables import ClaimTypeTable
+from oir_adapter.domain.tables import ClaimTypeTable
 
-from . import claim_strategies
-from .claim_strategies import CODES, COVERABLE, OPEN_LIKE, RANK, cents, days, part, share_left
+from tests import claim_strategies
+from tests.claim_strategies import CODES, COVERABLE, OPEN_LIKE, RANK, cents, days, part, share_left
 
 TYPES = ClaimTypeTable.default()
 DAY = date(2026, 3, 2)

@@ -16,13 +16,13 @@ from pathlib import Path
 import requests
 from lxml import etree
 
-from oir_adapter import messages
+from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.clients import ClientError, Clients, clients_for
 from oir_adapter.contracts import OIR_NS
-from oir_adapter.model import Party
+from oir_adapter.domain.model import Party
 
-from .emulator_process import EmulatorProcess
-from .test_debtor_end import CALLER
+from tests.emulator_process import EmulatorProcess
+from tests.test_debtor_end import CALLER
 
 THREADS = 4
 ROUNDS = 60  # per thread, each a claim and a payment: more than get through before the kill

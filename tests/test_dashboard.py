@@ -19,10 +19,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from lxml import html as lxml_html
 
-from emulator import chain, dashboard, faults, ledger, psrm
+from emulator import days as chain
+from emulator.web import dashboard
+from emulator.soap import faults
+from emulator.storage import ledger
+from emulator.ends import psrm
 from emulator.app import create_app, runtime_of
 from emulator.scenario import load_scenario
-from oir_adapter.model import ClaimState, OffsetStatus
+from oir_adapter.domain.model import ClaimState, OffsetStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "emulator" / "scenarios" / "demo.yaml"
@@ -242,7 +246,7 @@ def test_a_remote_psrm_is_told_from_what_the_debtor_end_knows(app: Flask,
     timeline comes from the claim's own PSRM status."""
     from sqlalchemy import delete
 
-    from emulator import tables
+    from emulator.storage import schema as tables
 
     runtime = runtime_of(app)
     chain.advance(runtime, days=3)

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from emulator import tables as t
-from oir_adapter import messages
+from emulator.storage import schema as t
+from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.clients import Reply
 from oir_adapter.contracts import OIR_NS
-from oir_adapter.model import Party
-from oir_adapter.rules import OIR_SERVICE, RULES
+from oir_adapter.domain.model import Party
+from oir_adapter.domain.rules import OIR_SERVICE, RULES
 
-from .emulator_inproc import InProcessEmulator, in_process
+from tests.emulator_inproc import InProcessEmulator, in_process
 
 CALLER = messages.Caller("29189846", "DAGTILBUD")
 OTHER = messages.Caller("55133018", "ANDEN")
@@ -81,7 +81,7 @@ def test_account_is_idempotent_on_the_fagsystem_reference(emu: InProcessEmulator
 
 
 def test_invoice_gets_a_fik_payment_id_with_check_digit(emu: InProcessEmulator) -> None:
-    from oir_adapter.identifiers import is_valid_payment_id
+    from oir_adapter.domain.identifiers import is_valid_payment_id
 
     r = claim(emu, account(emu), spec(sub_claims=(messages.SubClaimSpec("GEBYR", D("100.00")),)))
     assert r.ok, r.errors
@@ -173,7 +173,7 @@ def test_accounts_from_before_the_name_search_key_are_found_after_an_upgrade(
     when the emulator opens it."""
     from sqlalchemy import text
 
-    from emulator.store import Store
+    from emulator.storage.store import Store
 
     with in_process(tmp_path) as emu:
         number = named(emu, "Øster Åse", "OLD-1")

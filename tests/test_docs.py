@@ -10,9 +10,9 @@ import tomllib
 from pathlib import Path
 
 from oir_adapter.conformance import all_cases
-from oir_adapter.rules import RULES
+from oir_adapter.domain.rules import RULES
 
-from .conftest import ROOT
+from tests.conftest import ROOT
 
 #: An internal brief named as a document ("DESIGN", "DESIGN §3.1", "the design card"); a
 #: word like ``DESIGN_ORDER`` or "design.md" is not one.

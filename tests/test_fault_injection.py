@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from oir_adapter import messages
+from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.clients import (
     ClientTimeoutError,
     MalformedReplyError,
@@ -18,10 +18,10 @@ from oir_adapter.clients import (
     TransportError,
     clients_for,
 )
-from oir_adapter.model import Party
+from oir_adapter.domain.model import Party
 
-from .emulator_inproc import InProcessEmulator, live_server
-from .test_debtor_end import CALLER, CPR
+from tests.emulator_inproc import InProcessEmulator, live_server
+from tests.test_debtor_end import CALLER, CPR
 
 
 @pytest.fixture(scope="module")

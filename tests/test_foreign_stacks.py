@@ -27,8 +27,8 @@ from oir_adapter.contracts import (
     xsd_path,
 )
 
-from .conftest import EXAMPLES
-from .emulator_inproc import InProcessEmulator, live_server
+from tests.conftest import EXAMPLES
+from tests.emulator_inproc import InProcessEmulator, live_server
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 
@@ -259,7 +259,7 @@ def _post_with_action(emu: InProcessEmulator, action: str | None) -> tuple[int, 
 
 
 def test_soap_action_is_lenient_by_default_and_strict_on_request(tmp_path: Path) -> None:
-    from .emulator_inproc import in_process
+    from tests.emulator_inproc import in_process
 
     own = next(s for s in SERVICES if s.name == "DebitorRegistrering")
     right = f'"{own.operation("OpretDebitorkonto").soap_action}"'

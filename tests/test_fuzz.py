@@ -20,8 +20,8 @@ from lxml import etree
 
 from oir_adapter.contracts import SOAP11_ENV_NS, operation_for_element, validate_element
 
-from .conftest import EXAMPLES
-from .emulator_inproc import InProcessEmulator, in_process
+from tests.conftest import EXAMPLES
+from tests.emulator_inproc import InProcessEmulator, in_process
 
 ENV = f"{{{SOAP11_ENV_NS}}}"
 SEEDS = sorted(p for p in EXAMPLES.glob("*.request*.xml"))

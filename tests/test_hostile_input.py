@@ -22,13 +22,13 @@ import requests
 from lxml import etree
 from sqlalchemy import func, select
 
-from emulator import tables as t
-from emulator.soap import Limits
+from emulator.storage import schema as t
+from emulator.soap.envelope import Limits
 from oir_adapter.contracts import SERVICES, SOAP11_ENV_NS, Service
 
-from .conftest import EXAMPLES
-from .emulator_inproc import InProcessEmulator, in_process
-from .emulator_process import EmulatorProcess
+from tests.conftest import EXAMPLES
+from tests.emulator_inproc import InProcessEmulator, in_process
+from tests.emulator_process import EmulatorProcess
 
 ENV = f"{{{SOAP11_ENV_NS}}}"
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"

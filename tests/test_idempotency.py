@@ -12,12 +12,13 @@ import pytest
 from lxml import etree
 from sqlalchemy import func, select
 
-from emulator import tables as t
-from oir_adapter import mapping, messages
-from oir_adapter.model import Claim, Party
+from emulator.storage import schema as t
+from oir_adapter import mapping
+from oir_adapter.codecs import oir_requests as messages
+from oir_adapter.domain.model import Claim, Party
 
-from .emulator_inproc import InProcessEmulator, in_process
-from .test_debtor_end import CALLER, CPR, account, claim, counts, spec
+from tests.emulator_inproc import InProcessEmulator, in_process
+from tests.test_debtor_end import CALLER, CPR, account, claim, counts, spec
 
 TID = "5d0c9c39-4e57-4a8e-9d3a-2a6f0f5b6c01"
 WHEN = datetime(2026, 3, 2, 10, 0, 0)
@@ -95,7 +96,7 @@ def b_delivery(emu: InProcessEmulator, v: int) -> etree._Element:
               type_code="CFFAKTU", principal=D("500.00"), period_from=date(2025, 1, 1),
               period_to=date(2025, 1, 31), founded=date(2025, 1, 1), due_date=date(2025, 2, 1),
               srb=date(2025, 2, 10), received=date(2026, 3, 2), creditor_cvr="29189846")
-    from oir_adapter.model import CoLiable
+    from oir_adapter.domain.model import CoLiable
 
     c.co_liable.append(CoLiable(Party.cpr(CPR)))
     action = mapping.opret_fordring_action(c, None, creditor_id="29189846")

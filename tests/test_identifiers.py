@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oir_adapter.identifiers import (
+from oir_adapter.domain.identifiers import (
     cpr_birth_date,
     is_valid_cpr,
     is_valid_cvr,
@@ -17,7 +17,7 @@ from oir_adapter.identifiers import (
     make_payment_id,
     mod10_check_digit,
 )
-from oir_adapter.model import Party
+from oir_adapter.domain.model import Party
 
 TODAY = date(2026, 11, 23)
 

@@ -15,8 +15,8 @@ import pytest
 
 from emulator.serving import DEMO_SCENARIO
 
-from .conftest import ROOT
-from .emulator_inproc import InProcessEmulator, in_process
+from tests.conftest import ROOT
+from tests.emulator_inproc import InProcessEmulator, in_process
 
 #: an xs:dateTime value as element text, and whether a zone follows it
 _TIMESTAMP = re.compile(r">(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?)(Z|[+-]\d{2}:\d{2})?<")

@@ -12,13 +12,13 @@ from pathlib import Path
 import requests
 from lxml import etree
 
-from emulator.logs import CprMaskingFormatter, configure_logging, mask_cprs
-from emulator.soap import SoapFault, fault_bytes
+from emulator.serving.logs import CprMaskingFormatter, configure_logging, mask_cprs
+from emulator.soap.envelope import SoapFault, fault_bytes
 from oir_adapter.contracts import SchemaViolation
 
-from .emulator_process import EmulatorProcess
-from .test_e2e_story import CPR as STORY_CPR
-from .test_e2e_story import run_story
+from tests.emulator_process import EmulatorProcess
+from tests.test_e2e_story import CPR as STORY_CPR
+from tests.test_e2e_story import run_story
 
 # CPR numbers this file sends somewhere they could be echoed back
 SENT = ("0405871270", "1203852815", "3112999998")

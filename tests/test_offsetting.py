@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oir_adapter.coverage import CoverageError
-from oir_adapter.model import (
+from oir_adapter.domain.coverage import CoverageError
+from oir_adapter.domain.model import (
     BenefitPayment,
     Claim,
     ClaimState,
@@ -27,7 +27,7 @@ from oir_adapter.model import (
     Party,
     SubClaim,
 )
-from oir_adapter.offsetting import (
+from oir_adapter.domain.offsetting import (
     OffsetClass,
     OffsetPlan,
     SkipReason,
@@ -35,10 +35,10 @@ from oir_adapter.offsetting import (
     offset_class,
     plan_offsets,
 )
-from oir_adapter.tables import ANY_CLAIM_TYPE, BenefitRule, BenefitTable, ClaimTypeTable
+from oir_adapter.domain.tables import ANY_CLAIM_TYPE, BenefitRule, BenefitTable, ClaimTypeTable
 
-from . import claim_strategies
-from .claim_strategies import CODES, COVERABLE, DAY0, RANK, cents, days, part, share_left
+from tests import claim_strategies
+from tests.claim_strategies import CODES, COVERABLE, DAY0, RANK, cents, days, part, share_left
 
 TYPES = ClaimTypeTable.default()
 BENEFITS = BenefitTable.default()

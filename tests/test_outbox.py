@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import select, update
 
 from emulator import outbox
-from emulator import tables as t
-from oir_adapter import messages
+from emulator.storage import schema as t
+from oir_adapter.codecs import oir_requests as messages
 
-from .emulator_inproc import InProcessEmulator, in_process
-from .test_debtor_end import CALLER, account, claim
+from tests.emulator_inproc import InProcessEmulator, in_process
+from tests.test_debtor_end import CALLER, account, claim
 
 
 def _items(conn: object) -> list[tuple[str, str]]:
@@ -68,7 +68,7 @@ def test_the_journal_keeps_only_its_days_when_told_to(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """OIR_JOURNAL_KEEP_DAYS: the outbox worker deletes older entries, in batches, once a
     minute; newer ones and everything else stay."""
-    from emulator import journal
+    from emulator.storage import journal
     from emulator.config import EmulatorConfig
 
     assert EmulatorConfig.from_env({"OIR_JOURNAL_KEEP_DAYS": "30"}).journal_keep_days == 30

@@ -30,14 +30,14 @@ import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from emulator.store import Store, next_number, put_setting
-from oir_adapter import messages
+from emulator.storage.store import Store, next_number, put_setting
+from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.clients import clients_for
-from oir_adapter.model import Party
+from oir_adapter.domain.model import Party
 
-from .emulator_process import EmulatorProcess
-from .test_debtor_end import CALLER, spec
-from .test_e2e_story import run_story
+from tests.emulator_process import EmulatorProcess
+from tests.test_debtor_end import CALLER, spec
+from tests.test_e2e_story import run_story
 
 PG_URL = os.environ.get("OIR_TEST_PG_URL")
 

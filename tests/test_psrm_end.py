@@ -18,17 +18,18 @@ from flask import Flask
 from lxml import etree
 from sqlalchemy import func, select
 
-from emulator import clock, psrm
-from emulator import tables as t
+from emulator import clock
+from emulator.ends import psrm
+from emulator.storage import schema as t
 from emulator.app import create_app, runtime_of
 from emulator.runtime import Runtime
-from emulator.soap import envelope_bytes
-from emulator.wsgi_transport import WSGIAdapter
+from emulator.soap.envelope import envelope_bytes
+from emulator.serving.wsgi_transport import WSGIAdapter
 from oir_adapter import mapping
 from oir_adapter.clients import ServiceClient
 from oir_adapter.clients.reply import ActionOutcome, read_psrm_outcome
 from oir_adapter.contracts import KONTEKST_NS, PSRM_NS, safe_parser, validate_element
-from oir_adapter.model import (
+from oir_adapter.domain.model import (
     Claim,
     ClaimArt,
     CoLiable,
@@ -625,7 +626,7 @@ def test_script_event_takes_yaml_values(app: Flask, runtime: Runtime) -> None:
 def test_psrm_end_rules_are_in_the_catalogue() -> None:
     """The PSRM end's own rejections (triggered above) are catalogue rules, listed in
     docs/rules.md with their context."""
-    from oir_adapter.rules import PSRM_END, RULES
+    from oir_adapter.domain.rules import PSRM_END, RULES
 
     own = {r.id for r in RULES if r.applies_to == {PSRM_END}}
     assert psrm.UNREADABLE in own

@@ -22,13 +22,13 @@ from lxml import etree
 from sqlalchemy import select, update
 
 from emulator import outbox
-from emulator import tables as t
-from emulator.store import from_ore
-from oir_adapter import messages
+from emulator.storage import schema as t
+from emulator.storage.store import from_ore
+from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.contracts import OIR_NS
-from oir_adapter.model import Party
+from oir_adapter.domain.model import Party
 
-from .emulator_inproc import InProcessEmulator, in_process
+from tests.emulator_inproc import InProcessEmulator, in_process
 
 CALLER = messages.Caller("29189846", "DAGTILBUD")
 CPR = "0405871270"

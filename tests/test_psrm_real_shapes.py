@@ -18,13 +18,14 @@ import pytest
 import requests
 from lxml import etree
 
-from emulator import clock, psrm
+from emulator import clock
+from emulator.ends import psrm
 from oir_adapter import mapping
 from oir_adapter.clients.reply import read_psrm_outcome
 from oir_adapter.contracts import KONTEKST_NS, PSRM_NS, safe_parser, validate_element
-from oir_adapter.model import PsrmActionCode, PsrmStatus
+from oir_adapter.domain.model import PsrmActionCode, PsrmStatus
 
-from .emulator_inproc import InProcessEmulator, live_server
+from tests.emulator_inproc import InProcessEmulator, live_server
 
 M = "{" + PSRM_NS + "}"
 K = "{" + KONTEKST_NS + "}"

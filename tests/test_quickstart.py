@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from .conftest import ROOT
-from .emulator_process import EmulatorProcess, free_port
+from tests.conftest import ROOT
+from tests.emulator_process import EmulatorProcess, free_port
 
 PAGES = ("README.md", "docs/quickstart.md")
 SHELLS = ("sh", "bash", "shell", "console", "")

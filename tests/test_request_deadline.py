@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from emulator.request_deadline import DeadlineSource
+from emulator.serving.request_deadline import DeadlineSource
 
 
 @pytest.fixture

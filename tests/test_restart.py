@@ -9,12 +9,12 @@ from pathlib import Path
 
 import requests
 
-from oir_adapter import messages
+from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.clients import clients_for
-from oir_adapter.model import Party
+from oir_adapter.domain.model import Party
 
-from .emulator_process import EmulatorProcess
-from .test_debtor_end import CALLER, CPR
+from tests.emulator_process import EmulatorProcess
+from tests.test_debtor_end import CALLER, CPR
 
 
 def snapshot(url: str, account: str) -> dict[str, object]:

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from oir_adapter.bankdays import (
+from oir_adapter.domain.bankdays import (
     add_bank_days,
     bank_holidays,
     easter_sunday,
@@ -24,10 +24,10 @@ from oir_adapter.bankdays import (
     next_bank_day,
     previous_bank_day,
 )
-from oir_adapter.cli import main
+from oir_cli import main
 from oir_adapter.codecs.psrm import ActionRequest, Liability
 from oir_adapter.contracts import OIR_NS
-from oir_adapter.model import (
+from oir_adapter.domain.model import (
     Claim,
     ClaimArt,
     ClaimState,
@@ -37,7 +37,7 @@ from oir_adapter.model import (
     PsrmActionCode,
     SubClaim,
 )
-from oir_adapter.rules import (
+from oir_adapter.domain.rules import (
     CLAIM_CHECKS,
     CONTEXTS,
     FIELD_PATHS,

@@ -13,7 +13,7 @@ import pytest
 
 from emulator.serving import bind_problem
 
-from .emulator_process import OIR, ROOT
+from tests.emulator_process import OIR, ROOT
 
 
 def serve(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:

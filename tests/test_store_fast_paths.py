@@ -22,12 +22,12 @@ from gunicorn.workers.gthread import ThreadWorker
 from sqlalchemy import Connection, Row, bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-import emulator.balanced_worker as balanced_worker
-import emulator.store as store_module
-from emulator import tables as t
-from emulator.balanced_worker import DEFER_SECONDS, BalancedThreadWorker
-from emulator.prepared import Prepared
-from emulator.store import Store, _Checkpointer, _GroupCommit, get_setting, next_number, put_setting
+import emulator.serving.balanced_worker as balanced_worker
+import emulator.storage.store as store_module
+from emulator.storage import schema as t
+from emulator.serving.balanced_worker import DEFER_SECONDS, BalancedThreadWorker
+from emulator.storage.prepared import Prepared
+from emulator.storage.store import Store, _Checkpointer, _GroupCommit, get_setting, next_number, put_setting
 
 # ---------------------------------------------------------------- helpers
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from oir_adapter.cli import main
+from oir_cli import main
 
 TODAY = "2026-11-23"
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"

@@ -12,7 +12,7 @@ from lxml import etree
 
 from oir_adapter.contracts import SERVICES, Service
 
-from .emulator_inproc import InProcessEmulator, live_server
+from tests.emulator_inproc import InProcessEmulator, live_server
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def test_forwarded_headers_from_an_untrusted_peer_are_ignored(
 def test_trusted_proxies_are_configurable(tmp_path: Path) -> None:
     from emulator.config import EmulatorConfig
 
-    from .emulator_inproc import in_process
+    from tests.emulator_inproc import in_process
 
     config = EmulatorConfig.from_env({"OIR_TRUSTED_PROXIES": "10.0.0.0/8"})
     assert config.trusted_proxies == ("10.0.0.0/8",)

@@ -3,7 +3,7 @@
 See ``docs/clients.md``. Everything a caller needs is importable from here.
 """
 
-from .errors import (
+from oir_adapter.clients.errors import (
     BusinessFault,
     ClientError,
     ClientTimeoutError,
@@ -14,7 +14,7 @@ from .errors import (
     SoapFaultError,
     TransportError,
 )
-from .reply import (
+from oir_adapter.clients.reply import (
     ActionOutcome,
     BusinessError,
     Reply,
@@ -23,7 +23,7 @@ from .reply import (
     read_oir_outcome,
     read_psrm_outcome,
 )
-from .service import (
+from oir_adapter.clients.service import (
     CLIENT_CLASSES,
     ClientOptions,
     Clients,
@@ -40,7 +40,7 @@ from .service import (
     ServiceClient,
     clients_for,
 )
-from .soap import build_envelope, fault_violations, read_reply
+from oir_adapter.clients.soap import build_envelope, fault_violations, read_reply
 
 __all__ = [
     "CLIENT_CLASSES",

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from lxml import etree
 
-from ..contracts import SchemaViolation
+from oir_adapter.contracts import SchemaViolation
 
 if TYPE_CHECKING:
-    from .reply import BusinessError, Reply
+    from oir_adapter.clients.reply import BusinessError, Reply
 
 
 class Where(TypedDict, total=False):

@@ -14,7 +14,7 @@ from datetime import date, datetime
 
 from lxml import etree
 
-from ..contracts import KONTEKST_NS, OIR_NS, PSRM_NS, Operation
+from oir_adapter.contracts import KONTEKST_NS, OIR_NS, PSRM_NS, Operation
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,9 +29,9 @@ from lxml import etree
 from zeep.plugins import Plugin
 from zeep.wsse.username import UsernameToken
 
-from .. import contracts
-from ..contracts import SOAP11_ENV_NS, SchemaViolation, Service
-from .errors import (
+from oir_adapter import contracts
+from oir_adapter.contracts import SOAP11_ENV_NS, SchemaViolation, Service
+from oir_adapter.clients.errors import (
     BusinessFault,
     ClientError,
     ClientTimeoutError,
@@ -40,8 +40,8 @@ from .errors import (
     TransportError,
     Where,
 )
-from .reply import Reply, build_reply
-from .soap import CONTENT_TYPE, add_headers, build_envelope, fault_error, http_error, read_reply
+from oir_adapter.clients.reply import Reply, build_reply
+from oir_adapter.clients.soap import CONTENT_TYPE, add_headers, build_envelope, fault_error, http_error, read_reply
 
 log = logging.getLogger(__name__)
 

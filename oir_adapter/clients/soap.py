@@ -13,8 +13,8 @@ from typing import Unpack
 
 from lxml import etree
 
-from ..contracts import SOAP11_ENV_NS, SOAP12_ENV_NS, safe_parser
-from .errors import (
+from oir_adapter.contracts import SOAP11_ENV_NS, SOAP12_ENV_NS, safe_parser
+from oir_adapter.clients.errors import (
     HttpError,
     MalformedReplyError,
     ServiceUnavailableError,

@@ -1,8 +1,8 @@
 """XML ↔ model codecs for the ØIR and PSRM messages."""
 
-from .oir import ClaimRequest, OirHeader, decode_opret_fordring
-from .psrm import ActionRequest, Delivery, decode_delivery
-from .reading import DecodeError, Reader, parse_date
+from oir_adapter.codecs.oir import ClaimRequest, OirHeader, decode_opret_fordring
+from oir_adapter.codecs.psrm import ActionRequest, Delivery, decode_delivery
+from oir_adapter.codecs.reading import DecodeError, Reader, parse_date
 
 __all__ = [
     "ActionRequest",

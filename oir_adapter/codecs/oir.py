@@ -12,8 +12,8 @@ from datetime import date, datetime
 
 from lxml import etree
 
-from ..contracts import OIR_NS
-from ..model import (
+from oir_adapter.contracts import OIR_NS
+from oir_adapter.domain.model import (
     Address,
     Claim,
     ClaimArt,
@@ -23,7 +23,7 @@ from ..model import (
     PartyKind,
     SubClaim,
 )
-from .reading import Reader
+from oir_adapter.codecs.reading import Reader
 
 
 @dataclass(frozen=True, slots=True)

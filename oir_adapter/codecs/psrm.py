@@ -19,8 +19,8 @@ from decimal import Decimal
 
 from lxml import etree
 
-from ..contracts import KONTEKST_NS, PSRM_NS
-from ..model import (
+from oir_adapter.contracts import KONTEKST_NS, PSRM_NS
+from oir_adapter.domain.model import (
     Claim,
     ClaimArt,
     CoLiable,
@@ -29,7 +29,7 @@ from ..model import (
     PsrmActionCode,
     SubClaim,
 )
-from .reading import DecodeError, Reader
+from oir_adapter.codecs.reading import DecodeError, Reader
 
 #: The element each action code carries directly under ``AktionValg``.
 ACTION_ELEMENTS: dict[PsrmActionCode, str] = {

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from lxml import etree
 
-from ..model import MoneyError, money
+from oir_adapter.domain.model import MoneyError, money
 
 
 class DecodeError(ValueError):

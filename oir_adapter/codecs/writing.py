@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from lxml import etree
 
-from ..model import money
+from oir_adapter.domain.model import money
 
 
 def text_of(value: object) -> str:

@@ -3,10 +3,10 @@ system's ØIR services, a PSRM end, a PSRM client or a fagsystem's recorded traf
 JUnit XML, JSON and HTML reports. See ``docs/conformance.md``.
 """
 
-from .catalogue import AREAS, all_cases, cases_for, catalogue_markdown
-from .context import CaseContext, SuiteOptions, TargetUnreachable
-from .model import Case, Check, Evidence, Result, Role, RunReport, Status
-from .runner import run_case, run_suite
+from oir_adapter.conformance.catalogue import AREAS, all_cases, cases_for, catalogue_markdown
+from oir_adapter.conformance.context import CaseContext, SuiteOptions, TargetUnreachable
+from oir_adapter.conformance.model import Case, Check, Evidence, Result, Role, RunReport, Status
+from oir_adapter.conformance.runner import run_case, run_suite
 
 __all__ = [
     "AREAS",

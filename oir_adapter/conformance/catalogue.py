@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..rules import markdown_cell
-from .model import Case, Role, Severity
+from oir_adapter.domain.rules import markdown_cell
+from oir_adapter.conformance.model import Case, Role, Severity
 
 if TYPE_CHECKING:
-    from ..rules import Rule
-    from .context import CaseContext
+    from oir_adapter.domain.rules import Rule
+    from oir_adapter.conformance.context import CaseContext
 
 _CATALOGUE: dict[str, Case] = {}
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
@@ -72,7 +72,7 @@ def case(id: str, title: str, *, requirement: str, source: str, area: str,
 
 def all_cases() -> list[Case]:
     """Every case of every role, in run order (role, phase, id)."""
-    from . import debitor, fagsystem, psrm_client, psrm_end, rule_cases  # noqa: F401
+    from oir_adapter.conformance import debitor, fagsystem, psrm_client, psrm_end, rule_cases  # noqa: F401
 
     return sorted(_CATALOGUE.values(), key=lambda c: (list(Role).index(c.role), c.phase, c.id))
 

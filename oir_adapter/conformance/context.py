@@ -22,13 +22,13 @@ from typing import Any, TypeVar
 import requests
 from lxml import etree
 
-from .. import messages
-from ..clients import ClientError, Clients, Reply, SoapFaultError, TransportError
-from ..contracts import SERVICES
-from ..identifiers import is_valid_cpr
-from ..model import Party, PartyKind
-from .model import NEEDS_ADMIN, NEEDS_CAPTURE, NEEDS_CLOCK, Case, Check, Evidence, Role
-from .views import AccountView, account_view
+from oir_adapter.codecs import oir_requests as messages
+from oir_adapter.clients import ClientError, Clients, Reply, SoapFaultError, TransportError
+from oir_adapter.contracts import SERVICES
+from oir_adapter.domain.identifiers import is_valid_cpr
+from oir_adapter.domain.model import Party, PartyKind
+from oir_adapter.conformance.model import NEEDS_ADMIN, NEEDS_CAPTURE, NEEDS_CLOCK, Case, Check, Evidence, Role
+from oir_adapter.conformance.views import AccountView, account_view
 
 T = TypeVar("T")
 

@@ -15,16 +15,16 @@ from typing import Any
 
 from lxml import etree
 
-from ..clients import read_oir_outcome
-from ..codecs.oir import decode_opret_fordring
-from ..codecs.reading import DecodeError
-from ..contracts import OIR_NS, SOAP11_ENV_NS, safe_parser
-from ..identifiers import is_valid_cvr
-from ..rules import OIR_CREATE, RULES, Rule, RuleContext, validate_claim
-from .capture import body_of
-from .catalogue import case, register, rule_title
-from .context import CaseContext
-from .model import NEEDS_ADMIN, Case, Role
+from oir_adapter.clients import read_oir_outcome
+from oir_adapter.codecs.oir import decode_opret_fordring
+from oir_adapter.codecs.reading import DecodeError
+from oir_adapter.contracts import OIR_NS, SOAP11_ENV_NS, safe_parser
+from oir_adapter.domain.identifiers import is_valid_cvr
+from oir_adapter.domain.rules import OIR_CREATE, RULES, Rule, RuleContext, validate_claim
+from oir_adapter.conformance.capture import body_of
+from oir_adapter.conformance.catalogue import case, register, rule_title
+from oir_adapter.conformance.context import CaseContext
+from oir_adapter.conformance.model import NEEDS_ADMIN, Case, Role
 
 _O = "{" + OIR_NS + "}"
 
@@ -103,7 +103,7 @@ def _fault_code(q: Request) -> str | None:
                   "right SOAPAction; none got a Client fault.",
       source="docs/design.md#the-øir-services; docs/design.md#requests-and-faults (invalid → SOAP Client fault)",
       steps=("read the journal's faults",), assertions=("no Client fault",),
-      hint="Build requests from the WSDL/XSD (or oir_adapter.messages) and validate them.")
+      hint="Build requests from the WSDL/XSD (or oir_adapter.codecs.oir_requests) and validate them.")
 def fag_schema(ctx: CaseContext) -> None:
     for q in requests_of(ctx):
         if q.row.get("status") == "fault" and _fault_code(q) == "Client":

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from .context import CaseContext
+    from oir_adapter.conformance.context import CaseContext
 
 
 class Role(StrEnum):

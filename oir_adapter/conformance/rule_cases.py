@@ -1,4 +1,4 @@
-"""One case per rule of the catalogue, generated from :data:`oir_adapter.rules.RULES`.
+"""One case per rule of the catalogue, generated from :data:`oir_adapter.domain.rules.RULES`.
 
 For the ``debitor`` role each rule has a *probe*: a message that breaks exactly that rule
 (and, where the rule cannot be broken alone, the rules that necessarily come with it),
@@ -16,15 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from .. import messages
-from ..clients import Reply
-from ..identifiers import is_valid_cvr, make_payment_id
-from ..model import Party
-from ..rules import HANDOVER, OIR_CREATE, OIR_SERVICE, OIR_STATE, RULES, Rule, violation
-from .catalogue import register, rule_title
-from .context import Account, CaseContext, CaseErrored
-from .model import NEEDS_CLOCK, Case, Role
-from .views import offset_lines
+from oir_adapter.codecs import oir_requests as messages
+from oir_adapter.clients import Reply
+from oir_adapter.domain.identifiers import is_valid_cvr, make_payment_id
+from oir_adapter.domain.model import Party
+from oir_adapter.domain.rules import HANDOVER, OIR_CREATE, OIR_SERVICE, OIR_STATE, RULES, Rule, violation
+from oir_adapter.conformance.catalogue import register, rule_title
+from oir_adapter.conformance.context import Account, CaseContext, CaseErrored
+from oir_adapter.conformance.model import NEEDS_CLOCK, Case, Role
+from oir_adapter.conformance.views import offset_lines
 
 D = Decimal
 Run = Callable[[CaseContext, Rule], None]

@@ -20,10 +20,10 @@ from typing import Any
 
 import requests
 
-from .. import __version__
-from ..clients import clients_for
-from .catalogue import cases_for
-from .context import (
+from oir_adapter import __version__
+from oir_adapter.clients import clients_for
+from oir_adapter.conformance.catalogue import cases_for
+from oir_adapter.conformance.context import (
     CaseContext,
     CaseErrored,
     CaseFailed,
@@ -34,8 +34,8 @@ from .context import (
     probe_admin,
     probe_reachable,
 )
-from .model import NEEDS_CAPTURE, Case, Result, Role, RunReport, Status
-from .server import LocalEmulator, is_loopback
+from oir_adapter.conformance.model import NEEDS_CAPTURE, Case, Result, Role, RunReport, Status
+from emulator.serving.inprocess import LocalEmulator, is_loopback
 
 
 def run_case(env: Environment, case: Case) -> Result:

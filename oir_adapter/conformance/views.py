@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
-from ..contracts import OIR_NS
+from oir_adapter.contracts import OIR_NS
 
 _N = "{" + OIR_NS + "}"
 

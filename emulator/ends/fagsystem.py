@@ -1,0 +1,82 @@
+"""The fagsystem end: receives the debtor end's ``RegistrerDaekningAfskrivning`` callbacks
+and keeps every event for inspection (admin API, dashboard, conformance suite).
+
+Events are idempotent on ``HaendelseID``: a retried callback stores nothing twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from oir_adapter.domain import rules
+from oir_adapter.codecs import Reader
+from oir_adapter.contracts import OIR_NS
+
+from emulator.storage import schema as t
+from emulator.soap.pipeline import Call, OperationHandler
+from oir_adapter.codecs.oir_replies import Fejl, reply, sub, transaction_id_of
+from emulator.storage.store import from_ore, to_ore
+
+
+def _receive(call: Call) -> Any:
+    r = Reader(call.body, OIR_NS)
+    events = list(r.all("HaendelseSamling/Haendelse"))
+    stored = 0
+    for e in events:
+        event_id = e.text("HaendelseID")
+        exists = call.conn.execute(select(t.fagsystem_events.c.seq).where(
+            t.fagsystem_events.c.event_id == event_id)).first()
+        if exists is not None:
+            continue
+        amount = e.opt_money("Beloeb")
+        remaining = e.opt_money("Restbeloeb")
+        reasons = [{"number": a.text("AfvistNummer"), "text": a.text("AfvistTekst")}
+                   for a in e.all("AfvistAarsagSamling/AfvistAarsag")]
+        call.conn.execute(insert(t.fagsystem_events).values(
+            received_at=call.now, transaction_id=call.transaction_id or "", event_id=event_id,
+            event_type=e.text("HaendelseTypeKode"), account_number=e.text("DebitorkontoNummer"),
+            claim_id=e.text("FordringID"), fagsystem_claim_id=e.text("FagsystemFordringID"),
+            date=e.date("Dato"), amount_ore=to_ore(amount) if amount is not None else None,
+            source=e.opt_text("Kilde"), source_id=e.opt_text("KildeID"),
+            reason=e.opt_text("AarsagKode"), status=e.opt_text("Status"),
+            remaining_ore=to_ore(remaining) if remaining is not None else None,
+            reasons=reasons or None))
+        stored += 1
+    call.summary = f"{len(events)} events, {stored} new"
+    el = reply("RegistrerDaekningAfskrivningResponse", call.transaction_id, call.now)
+    sub(el, "ModtagetAntal", len(events))
+    return el
+
+
+def _refuse(call: Call, transaction_id: str) -> Any:
+    v = rules.violation("PSRM-600", fmt="oir", field="transaction_id", action_id=transaction_id)
+    return reply("RegistrerDaekningAfskrivningResponse", transaction_id, call.now,
+                 [Fejl(*v.to_fejl())])
+
+
+HANDLERS = {
+    "RegistrerDaekningAfskrivning": OperationHandler(_receive, _refuse, transaction_id_of),
+}
+
+
+def events(conn: Connection, *, claim_id: str | None = None,
+           limit: int = 1000) -> list[dict[str, Any]]:
+    """Received events, oldest first, as JSON-ready dicts."""
+    q = select(t.fagsystem_events).order_by(t.fagsystem_events.c.seq)
+    if claim_id:
+        q = q.where(t.fagsystem_events.c.claim_id == claim_id)
+    out = []
+    for r in conn.execute(q.limit(limit)).all():
+        out.append({
+            "seq": r.seq, "received_at": r.received_at.isoformat(), "event_id": r.event_id,
+            "type": r.event_type, "account_number": r.account_number, "claim_id": r.claim_id,
+            "fagsystem_claim_id": r.fagsystem_claim_id, "date": r.date.isoformat(),
+            "amount": None if r.amount_ore is None else str(from_ore(r.amount_ore)),
+            "source": r.source, "source_id": r.source_id, "reason": r.reason,
+            "status": r.status,
+            "remaining": None if r.remaining_ore is None else str(from_ore(r.remaining_ore)),
+            "reasons": r.reasons or [],
+        })
+    return out

@@ -1,0 +1,2 @@
+"""The SOAP side of the emulator: envelopes, the bytes → bytes request pipeline,
+header security and fault injection."""

@@ -1,0 +1,704 @@
+"""Storage: one SQLAlchemy engine, one transaction per request, SQLite (WAL) or PostgreSQL.
+
+``Store.transaction()`` yields a :class:`sqlalchemy.Connection` inside a transaction that
+commits when the block ends and rolls back on any exception, so a request either lands
+whole or leaves nothing. On SQLite every transaction starts ``BEGIN IMMEDIATE`` (one writer
+at a time, no lock-upgrade deadlocks) and the file runs in WAL with ``synchronous=FULL``:
+accepted means durable (``OIR_SQLITE_SYNC=NORMAL`` trades power-cut durability for speed).
+
+Several processes may share one database (``oir serve --workers N``, or several hosts on
+PostgreSQL). Work that must run once at a time — the clock's day-by-day chain — takes
+:meth:`Store.exclusive`: a PostgreSQL session advisory lock, or on SQLite an ``flock`` on
+a file next to the database. Counters and settings are written race-free on both.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar, overload
+from urllib.parse import quote
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import QueuePool, StaticPool
+
+from emulator.storage import migrations
+from emulator.storage import schema as t
+from emulator.storage.prepared import Prepared
+
+DEFAULT_DB_PATH = Path("var") / "oir.sqlite3"
+
+#: Tables of the access layer, kept apart from the business schema (``tables.metadata``)
+#: so a reset of the emulator's state does not forget which WS-Security nonces were seen.
+security_metadata = MetaData()
+wsse_nonces = Table(
+    "wsse_nonces", security_metadata,
+    Column("nonce", String(200), primary_key=True),
+    Column("seen", DateTime, nullable=False, index=True),
+)
+
+#: Advisory lock keys (PostgreSQL): one per kind of work that must not run twice at once.
+LOCK_SCHEMA = 0x4F49_5201
+LOCK_CHAIN = 0x4F49_5202
+LOCK_WRITERS = 0x4F49_5203  # one writing transaction at a time
+
+
+T = TypeVar("T")
+log = logging.getLogger("emulator.storage.store")
+
+
+def default_url() -> str:
+    return f"sqlite:///{DEFAULT_DB_PATH}"
+
+
+def to_ore(amount: Decimal) -> int:
+    """Decimal kroner → integer øre, exactly (amounts are øre-exact by construction)."""
+    ore = amount * 100
+    if ore != ore.to_integral_value():
+        raise ValueError(f"{amount} is not a whole number of øre")
+    return int(ore)
+
+
+def from_ore(ore: int) -> Decimal:
+    return (Decimal(ore) / 100).quantize(Decimal("0.01"))
+
+
+class Store:
+    """The emulator's database: schema creation, transactions, reset."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or default_url()
+        parsed = make_url(self.url)
+        self.dialect = parsed.get_backend_name()
+        kwargs: dict[str, Any] = {"future": True}
+        if self.dialect == "sqlite":
+            database = parsed.database or ""
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            # every transaction ends in an explicit commit or rollback, so the pool's own
+            # rollback on each check-in is a wasted call
+            kwargs["pool_reset_on_return"] = None
+            if database in ("", ":memory:"):
+                kwargs["poolclass"] = StaticPool  # one shared in-memory database
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine: Engine = create_engine(self.url, **kwargs)
+        if self.dialect == "sqlite":
+            _sqlite_pragmas(self.engine)
+        self._database = parsed.database or ""
+        self._exclusive: dict[int, _Exclusive] = {}
+        self._exclusive_guard = threading.Lock()
+        self._writers = (self.exclusive(LOCK_WRITERS) if self.dialect == "sqlite"
+                         and self._database not in ("", ":memory:") else None)
+        self._group = (_GroupCommit(self) if self._writers is not None and _GROUP_COMMIT
+                       else None)
+        self._checkpoints = _Checkpointer(self) if self._writers is not None else None
+        self._in_write = threading.local()  # this thread holds a writing transaction
+        self._read_engine: Engine | None = None
+        if self._writers is not None:  # a SQLite file: snapshots on read-only connections
+            self._read_engine = create_engine(
+                "sqlite://", creator=lambda: sqlite3.connect(
+                    f"file:{quote(str(Path(self._database).resolve()))}?mode=ro", uri=True,
+                    check_same_thread=False, timeout=30),
+                poolclass=QueuePool, pool_size=16, max_overflow=16, pool_reset_on_return=None)
+            _sqlite_pragmas(self._read_engine)
+        self.create_schema()
+
+    def exclusive(self, key: int) -> _Exclusive:
+        """A lock on ``key`` held across every thread and process using this database
+        (re-entrant within a thread): ``with store.exclusive(LOCK_CHAIN): …``."""
+        with self._exclusive_guard:
+            found = self._exclusive.get(key)
+            if found is None:
+                found = self._exclusive[key] = _Exclusive(self, key)
+            return found
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read-only transaction: a consistent view that takes no write lock, so reads
+        run side by side with each other and with a writer (SQLite in WAL mode). Writing
+        in it fails: on a SQLite file its connections are opened read-only (a pool of
+        their own, so they keep their page cache and compiled statements: flipping
+        ``PRAGMA query_only`` would expire every compiled statement each time); on
+        PostgreSQL it is a ``REPEATABLE READ, READ ONLY`` transaction. An in-memory SQLite
+        database has one shared connection: there it is an ordinary transaction."""
+        if self.dialect == "sqlite" and self._database in ("", ":memory:"):
+            with self.transaction() as shared:
+                yield shared
+            return
+        engine = self._read_engine or self.engine
+        with engine.connect().execution_options(oir_read_only=True) as conn, conn.begin():
+            if self.dialect == "postgresql":
+                # one view for the whole read, as a SQLite read transaction has (under READ
+                # COMMITTED each statement would see the writes committed since the last)
+                conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield conn
+
+    def create_schema(self) -> None:
+        """Create missing tables and bring older ones up to date (:mod:`.migrations`).
+        Several workers start at once, so they take turns: under an advisory lock on
+        PostgreSQL (two concurrent ``CREATE TABLE`` of one name would otherwise fail in
+        the second), under the writers' lock on a SQLite file."""
+        with self._writers or nullcontext(), self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                advisory_lock(conn, LOCK_SCHEMA)
+            t.metadata.create_all(conn)
+            security_metadata.create_all(conn)
+            applied = migrations.upgrade(conn)
+            if applied:
+                log.info("database brought up to date: %s", ", ".join(applied))
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One unit of work: commit at the end of the block, roll back on error.
+
+        On a SQLite file, writers queue on a lock of their own (threads, then processes
+        through ``flock``) before ``BEGIN IMMEDIATE``: SQLite's busy handler would
+        otherwise make them poll with sleeps of up to 100 ms, which under load turns
+        milliseconds of work into seconds of waiting."""
+        if self._writers is None and self.dialect != "postgresql":
+            with self.engine.begin() as conn:  # one shared in-memory SQLite connection
+                yield conn
+            return
+        if self._checkpoints is not None:
+            self._checkpoints.ensure_running()
+        if getattr(self._in_write, "active", False) or (
+                self._group is not None and self._group.is_current_thread()):
+            raise RuntimeError("a second writing transaction inside a writing transaction of "
+                               "the same thread would wait for itself (one writer at a time)")
+        # Writers take turns: on a SQLite file behind the writers' lock, on PostgreSQL
+        # behind one transaction-level advisory lock. Side by side under READ COMMITTED,
+        # two requests would read a claim's remainder, both subtract their payment and the
+        # second overwrite the first: money lost. Taking turns gives every request the
+        # state its predecessor left, across workers and hosts; reads (snapshots) still
+        # run beside them.
+        with self._writers or nullcontext(), self.engine.begin() as conn:
+            advisory_lock(conn, LOCK_WRITERS)  # PostgreSQL only
+            self._in_write.active = True
+            try:
+                yield conn
+            finally:
+                self._in_write.active = False
+
+    @overload
+    def write(self, work: Callable[[Connection], T]) -> T: ...
+
+    @overload
+    def write(self, work: Callable[[Connection], T], *, wait: bool) -> T | None: ...
+
+    def write(self, work: Callable[[Connection], T], *, wait: bool = True) -> T | None:
+        """Run ``work`` in a writing transaction and return what it returns, once that
+        transaction is committed; if ``work`` raises, nothing of it is kept.
+
+        ``wait=False`` is for what a *read* keeps (its journal entry, its answer for
+        replay): when a batch is being committed already, the work joins the queue and
+        the caller answers at once; the leader commits it within milliseconds (a crash in
+        between loses that record, never a state change). With no batch running, the
+        caller commits it itself, as with ``wait=True``. :meth:`settle` waits for all of
+        it, e.g. before the journal is read.
+
+        On a SQLite file the writes of concurrent requests are *group-committed*: one
+        thread of this process runs them one after another in a single transaction (each
+        under a savepoint of its own, so one failing undoes only itself) and commits them
+        together: one lock, one commit, one fsync for the lot. Each caller still gets its
+        answer only after the commit, so accepted still means durable. Elsewhere (one
+        shared in-memory SQLite, PostgreSQL with its many writers) it is an ordinary
+        :meth:`transaction`."""
+        if self._group is None:
+            with self.transaction() as conn:
+                return work(conn)
+        assert self._checkpoints is not None  # a group commit means a SQLite file
+        self._checkpoints.ensure_running()
+        return self._group.submit(work, wait=wait)
+
+    def settle(self) -> None:
+        """Wait until every write of this process queued so far is committed."""
+        if self._group is not None:
+            self._group.drain()
+
+    @contextmanager
+    def settled(self) -> Iterator[Connection]:
+        """A transaction that sees every write this process has queued, the records that
+        reads leave to be committed included: what the journal's views open."""
+        self.settle()
+        with self.transaction() as conn:
+            yield conn
+
+    def reset(self) -> None:
+        """Empty every table (schema stays)."""
+        with self.transaction() as conn:
+            for table in reversed(t.metadata.sorted_tables):
+                conn.execute(delete(table))
+
+    def dispose(self) -> None:
+        if self._group is not None:
+            self._group.stop()
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
+        if self._read_engine is not None:
+            self._read_engine.dispose()
+        for lock in list(self._exclusive.values()):
+            lock.close()
+        self.engine.dispose()
+
+
+class _Daemon:
+    """A daemon thread started on first use in each process: gunicorn forks its workers
+    after the store exists, and a thread does not survive a fork. ``loop(wake, stop)``
+    runs on it; :meth:`stop` sets both events and joins it."""
+
+    def __init__(self, name: str, loop: Callable[[threading.Event, threading.Event], None]
+                 ) -> None:
+        self._name = name
+        self._loop = loop
+        self.wake = threading.Event()
+        self._stop = threading.Event()
+        self.thread: threading.Thread | None = None
+        self._pid = 0
+        self._guard = threading.Lock()
+
+    def running_here(self) -> bool:
+        return self._pid == os.getpid()
+
+    def ensure(self) -> None:
+        if self._pid == os.getpid():
+            return
+        with self._guard:
+            if self._pid != os.getpid():
+                self.wake, self._stop = threading.Event(), threading.Event()
+                self.thread = threading.Thread(target=self._loop, args=(self.wake, self._stop),
+                                               name=self._name, daemon=True)
+                self._pid = os.getpid()
+                self.thread.start()
+
+    def stop(self) -> None:
+        thread = self.thread
+        if thread is not None and self._pid == os.getpid() and thread.is_alive():
+            self._stop.set()
+            self.wake.set()
+            thread.join(timeout=10)
+        self._pid = 0
+
+
+class _Job:
+    """One caller's work waiting for the group commit."""
+
+    __slots__ = ("work", "attached", "wake", "finished", "lead", "result", "error")
+
+    def __init__(self, work: Callable[[Connection], Any], attached: bool = True) -> None:
+        self.work = work
+        self.attached = attached  # its caller waits for it (else: committed by a leader)
+        self.wake = threading.Event()
+        self.finished = False  # committed (or failed): result or error is set
+        self.lead = False  # woken to lead the next batch instead
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class _GroupCommit:
+    """Group commit behind :meth:`Store.write` on a SQLite file, led by the callers.
+
+    SQLite has one writer at a time, and a commit under ``synchronous=FULL`` costs an fsync
+    whatever it holds, so under load most of a write's time is queueing for the lock and
+    the disk. Here writers queue in memory instead. A caller that finds no batch running
+    leads: it takes everything waiting (up to :attr:`MAX_BATCH`, its own work first),
+    runs it under the writers' lock, commits once and wakes each caller with its own
+    result or exception. Whoever arrived meanwhile waits; when the leader's own work is
+    done it hands the lead to the first of them. A lone writer therefore runs its work on
+    its own thread, with no hand-over at all."""
+
+    MAX_BATCH = 64
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._mutex = threading.Lock()
+        self._waiting: list[_Job] = []
+        self._leading = False
+        self._local = threading.local()
+        # The leaders' connection, kept between batches: checking one out of the pool and
+        # back for every batch cost more than the statements of a small write. Only the
+        # leader of the moment uses it.
+        self._conn: Connection | None = None
+        # commits work nobody waits for when its leader has gone (see _hand_over)
+        self._sweeper = _Daemon("oir-write-sweeper", self._sweep)
+
+    def _sweep(self, wake: threading.Event, stop: threading.Event) -> None:
+        while True:
+            wake.wait()
+            wake.clear()
+            if stop.is_set():
+                return
+            try:
+                self.drain()
+            except Exception:  # a failed batch is logged per job; try again next time
+                log.exception("sweeping queued writes failed")
+
+    def drain(self) -> None:
+        """Return once everything queued before is committed: a no-op write queued behind
+        it (batches are committed in order) leads, or waits behind the leader."""
+        self.submit(lambda _conn: None)
+
+    def is_current_thread(self) -> bool:
+        """Whether this thread is running a batch (a nested write would wait for itself)."""
+        return bool(getattr(self._local, "running", False))
+
+    def submit(self, work: Callable[[Connection], T], *, wait: bool = True) -> T | None:
+        if self.is_current_thread():
+            raise RuntimeError("Store.write() called from inside a group-committed write")
+        job = _Job(work, attached=wait)
+        with self._mutex:
+            self._waiting.append(job)
+            if not wait and (self._leading or self._sweeper.running_here()):
+                # a batch is running, or writes have run side by side here before: the
+                # leader or the sweeper commits it, the caller answers now
+                if not self._leading:
+                    self._sweeper.wake.set()
+                detached = True
+            else:
+                detached = False
+                lead = not self._leading
+                self._leading = True
+        if detached:
+            self._sweeper.ensure()
+            return None
+        while not lead:
+            job.wake.wait()
+            job.wake.clear()
+            if job.finished:
+                break
+            lead = job.lead
+        if not job.finished:
+            self._lead(job)
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def _lead(self, own: _Job) -> None:
+        """Run batches until ``own`` is committed, then pass the lead to a caller that
+        waits, or give it up, whatever happens meanwhile: a lead never handed on would
+        stop every writer."""
+        handed = False
+        try:
+            while True:
+                with self._mutex:
+                    if own.finished:
+                        handed = self._hand_over()
+                        return
+                    batch = self._waiting[:self.MAX_BATCH]
+                    del self._waiting[:len(batch)]
+                self._local.running = True
+                try:
+                    self._commit(batch)
+                finally:
+                    self._local.running = False
+                    for job in batch:
+                        if job is not own:
+                            if job.attached:
+                                job.wake.set()
+                            elif job.error is not None:
+                                log.error("a write nobody waited for failed: %r", job.error)
+        finally:
+            if not handed:  # an exception escaped: never leave the lead with nobody
+                with self._mutex:
+                    self._hand_over()
+
+    def _hand_over(self) -> bool:
+        """Under the mutex: give the lead to the first waiting caller, else give it up;
+        work nobody waits for that is still queued is left to the sweeper (a leader that
+        kept committing it would keep its own caller waiting as long as reads arrive)."""
+        if not self._leading:
+            return True
+        successor = next((job for job in self._waiting if job.attached), None)
+        if successor is not None:
+            successor.lead = True
+            successor.wake.set()
+            return True
+        self._leading = False
+        if self._waiting:  # only work nobody waits for is left: the sweeper takes it
+            self._sweeper.wake.set()
+        return True
+
+    def stop(self) -> None:
+        """Commit what is queued, stop the sweeper, close the leaders' connection."""
+        if self._waiting and not self._leading:
+            self.drain()
+        self._sweeper.stop()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def _connection(self) -> Connection:
+        conn = self._conn
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._conn = self._store.engine.connect()
+        return conn
+
+    def _commit(self, batch: list[_Job]) -> None:
+        store = self._store
+        alone = len(batch) == 1
+        try:
+            assert store._writers is not None
+            with store._writers:
+                conn = self._connection()
+                try:
+                    self._run_batch(conn, batch, alone)
+                except BaseException:
+                    if conn.invalidated:  # a broken connection is not kept
+                        self._conn = None
+                        conn.close()
+                    raise
+        except BaseException as exc:  # the commit (or the lock) failed: nothing was kept
+            for job in batch:
+                if job.error is None:
+                    job.error = exc
+                    job.result = None
+        finally:
+            for job in batch:
+                job.finished = True
+
+    @staticmethod
+    def _run_batch(conn: Connection, batch: list[_Job], alone: bool) -> None:
+        """One transaction for the batch: each job under a savepoint of its own (a lone
+        job needs none: its exception rolls the transaction back)."""
+        with conn.begin():
+            raw: Any = conn.connection.driver_connection
+            for job in batch:
+                if alone:
+                    try:
+                        job.result = job.work(conn)
+                    except BaseException as exc:
+                        job.error = exc
+                        raise
+                    continue
+                raw.execute("SAVEPOINT oir_write")
+                try:
+                    job.result = job.work(conn)
+                except BaseException as exc:  # undo this one, keep the others
+                    job.error = exc
+                    raw.execute("ROLLBACK TO oir_write")
+                raw.execute("RELEASE oir_write")
+
+
+class _Checkpointer:
+    """Copies the WAL back into a SQLite file from a thread of its own, every
+    :attr:`INTERVAL` seconds.
+
+    SQLite's automatic checkpoint runs inside the commit that crosses its threshold, under
+    the write lock, with an fsync of the whole database file: every few hundred requests
+    one of them (and every writer queued behind it) waited tens of milliseconds. A passive
+    checkpoint here takes no write lock; writers carry on while it copies."""
+
+    INTERVAL = 0.5
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._daemon = _Daemon("oir-checkpoint", self._run)
+
+    @property
+    def _thread(self) -> threading.Thread | None:
+        return self._daemon.thread
+
+    def ensure_running(self) -> None:
+        self._daemon.ensure()
+
+    def stop(self) -> None:
+        self._daemon.stop()
+
+    def _run(self, _wake: threading.Event, stop: threading.Event) -> None:
+        connection = sqlite3.connect(self._store._database, timeout=30,
+                                     check_same_thread=False, isolation_level=None)
+        try:
+            while not stop.wait(self.INTERVAL):
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:  # busy or gone: the next round tries again
+                    continue
+        finally:
+            connection.close()
+
+
+class _Exclusive:
+    """One cross-process lock: a thread lock in this process, then the database's own
+    (PostgreSQL advisory lock on a connection of its own, held outside any transaction,
+    released if the process dies) or an ``flock`` beside a SQLite file."""
+
+    def __init__(self, store: Store, key: int) -> None:
+        self.store = store
+        self.key = key
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._conn: Connection | None = None
+        self._fd: int | None = None  # the lock file while the lock is held
+        self._file: int | None = None  # the lock file, kept open between uses
+
+    def __enter__(self) -> _Exclusive:
+        self._thread_lock.acquire()
+        try:
+            if self._depth == 0:
+                self._acquire()
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._depth -= 1
+            if self._depth == 0:
+                self._release()
+        finally:
+            self._thread_lock.release()
+
+    def _acquire(self) -> None:
+        store = self.store
+        if store.dialect == "postgresql":
+            conn = store.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                conn.execute(select(func.pg_advisory_lock(self.key)))
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        elif store.dialect == "sqlite" and store._database not in ("", ":memory:"):
+            if self._file is None:  # opened once: an open() per lock costs more than flock
+                path = f"{store._database}.lock-{self.key:x}"
+                self._file = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+            self._fd = self._file
+
+    def _release(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                conn.execute(select(func.pg_advisory_unlock(self.key)))
+            finally:
+                conn.close()  # closing alone would keep a pooled session's lock
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        with self._thread_lock:
+            if self._file is not None:
+                os.close(self._file)
+                self._file = None
+
+
+def advisory_lock(conn: Connection, key: int) -> None:
+    """Hold a PostgreSQL transaction-level advisory lock on ``key`` until the transaction
+    ends (other dialects: nothing; SQLite's ``BEGIN IMMEDIATE`` already serialises)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(key)))
+
+
+#: ``OIR_SQLITE_SYNC``: FULL (default) fsyncs every commit, so an accepted request survives
+#: a power cut; NORMAL fsyncs only at checkpoints in WAL mode: a commit still survives the
+#: process being killed (the crash test holds), not the machine losing power.
+_SQLITE_SYNC = os.environ.get("OIR_SQLITE_SYNC", "FULL").strip().upper()
+if _SQLITE_SYNC not in ("FULL", "NORMAL", "EXTRA"):
+    raise ValueError(f"OIR_SQLITE_SYNC: {_SQLITE_SYNC!r} is not FULL, NORMAL or EXTRA")
+
+
+#: ``OIR_GROUP_COMMIT=0`` runs each write in its own transaction on the caller's thread.
+_GROUP_COMMIT = os.environ.get("OIR_GROUP_COMMIT", "1").strip() not in ("0", "false", "no")
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cur = dbapi_connection.cursor()
+        if cur.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={_SQLITE_SYNC}")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA mmap_size=1073741824")
+        # checkpoints are run by Store's own thread (see _Checkpointer), not by a commit
+        cur.execute("PRAGMA wal_autocheckpoint=0")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        read_only = conn.get_execution_options().get("oir_read_only")
+        # on the driver: every request begins a transaction, and SQLAlchemy's execution
+        # path costs several times what the statement does
+        conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+            "BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+# ---------------------------------------------------------------- small shared tables
+
+# Statements built once: SQLAlchemy then only looks up the compiled form (~20 µs a call
+# instead of ~60 µs for a statement made afresh with literal values).
+_COUNTER = Prepared(select(t.counters.c.value).where(t.counters.c.name == bindparam("name"))
+                    .with_for_update())
+_COUNTER_NEW = Prepared(insert(t.counters))
+_COUNTER_SET = Prepared(update(t.counters).where(t.counters.c.name == bindparam("name_"))
+                        .values(value=bindparam("value")))
+_SETTING = Prepared(select(t.settings.c.value).where(t.settings.c.key == bindparam("key")))
+_SETTING_KEY = Prepared(select(t.settings.c.key).where(t.settings.c.key == bindparam("key")))
+_SETTING_NEW = Prepared(insert(t.settings))
+_SETTING_SET = Prepared(update(t.settings).where(t.settings.c.key == bindparam("key_"))
+                        .values(value=bindparam("value")))
+
+
+def next_number(conn: Connection, name: str, start: int = 1) -> int:
+    """The next value of a named counter (gap-free within committed transactions).
+
+    On PostgreSQL two transactions may both find no row for a new counter; the row is
+    created with ``ON CONFLICT DO NOTHING`` first, so the second waits on the first's row
+    lock instead of failing on the primary key."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(pg_insert(t.counters).values(name=name, value=start - 1)
+                     .on_conflict_do_nothing(index_elements=[t.counters.c.name]))
+    row = _COUNTER.first(conn, {"name": name})
+    if row is None:
+        _COUNTER_NEW.run(conn, {"name": name, "value": start})
+        return start
+    value = int(row[0]) + 1
+    _COUNTER_SET.run(conn, {"name_": name, "value": value})
+    return value
+
+
+def get_setting(conn: Connection, key: str, default: Any = None) -> Any:
+    row = _SETTING.first(conn, {"key": key})
+    return default if row is None else row[0]
+
+
+def put_setting(conn: Connection, key: str, value: Any) -> None:
+    if conn.dialect.name == "postgresql":  # one statement: no race on a new key
+        stmt = pg_insert(t.settings).values(key=key, value=value)
+        conn.execute(stmt.on_conflict_do_update(index_elements=[t.settings.c.key],
+                                                set_={"value": stmt.excluded.value}))
+        return
+    if _SETTING_KEY.first(conn, {"key": key}) is None:
+        _SETTING_NEW.run(conn, {"key": key, "value": value})
+    else:
+        _SETTING_SET.run(conn, {"key_": key, "value": value})

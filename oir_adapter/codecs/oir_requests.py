@@ -1,0 +1,235 @@
+"""Builders of ØIR request messages, as a fagsystem sends them.
+
+Plain values in, a schema-valid request body element out. The emulator's scenario
+loader, the conformance suite and the tests all speak to a debtor system through these,
+so what they send is what the contract says, in the contract's element order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from lxml import etree
+
+from oir_adapter.codecs.writing import Writer
+from oir_adapter.contracts import OIR_NS
+from oir_adapter.domain.model import Party, PartyKind
+
+_W = Writer(OIR_NS, {"oir": OIR_NS})
+_sub, _opt, _fill = _W.sub, _W.opt, _W.fill
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who calls: the municipality (CVR) and its fagsystem."""
+
+    authority_cvr: str
+    fagsystem_id: str
+
+
+def _request(name: str, caller: Caller, transaction_id: str | None,
+             when: datetime | None) -> etree._Element:
+    root = _W.root(name)
+    head = _sub(root, "Hovedoplysninger")
+    _sub(head, "TransaktionsID", transaction_id or str(uuid.uuid4()))
+    _sub(head, "TransaktionsTid", when or datetime.now())
+    _sub(root, "MyndighedCVR", caller.authority_cvr)
+    _sub(root, "FagsystemID", caller.fagsystem_id)
+    return root
+
+
+def _party(parent: etree._Element, name: str, party: Party) -> None:
+    holder = _sub(parent, name)
+    _sub(holder, "CPRNummer" if party.kind is PartyKind.CPR else "CVRNummer", party.number)
+
+
+def opret_debitorkonto(caller: Caller, *, reference: str, party: Party, name: str,
+                       account_type: str = "PERSON", street: str | None = None,
+                       postcode: str | None = None, city: str | None = None,
+                       transaction_id: str | None = None,
+                       when: datetime | None = None) -> etree._Element:
+    root = _request("OpretDebitorkontoRequest", caller, transaction_id, when)
+    _sub(root, "FagsystemReference", reference)
+    debitor = _sub(root, "Debitor")
+    _party(debitor, "Part", party)
+    _sub(debitor, "Navn", name)
+    if street and postcode and city:
+        adr = _sub(debitor, "Adresse")
+        _sub(adr, "Vejnavn", street)
+        _sub(adr, "Postnummer", postcode)
+        _sub(adr, "By", city)
+    _sub(root, "Kontotype", account_type)
+    return root
+
+
+@dataclass(frozen=True, slots=True)
+class SubClaimSpec:
+    type_code: str
+    amount: Decimal
+    period_from: date | None = None
+    period_to: date | None = None
+    founded: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimSpec:
+    """The ``Fordring`` structure of ``OpretFordringRequest`` as values."""
+
+    fagsystem_claim_id: str
+    type_code: str
+    principal: Decimal
+    period_from: date
+    period_to: date
+    founded: date
+    due_date: date
+    srb: date
+    offsetting_allowed: bool = True
+    art: str | None = None
+    description: str | None = None
+    currency: str | None = None
+    limitation_date: date | None = None
+    judgment_date: date | None = None
+    settlement_date: date | None = None
+    co_liable: Sequence[tuple[Party, str | None]] = ()
+    sub_claims: Sequence[SubClaimSpec] = field(default_factory=tuple)
+
+
+def opret_fordring(caller: Caller, *, account_number: str, claim: ClaimSpec,
+                   transaction_id: str | None = None,
+                   when: datetime | None = None) -> etree._Element:
+    root = _request("OpretFordringRequest", caller, transaction_id, when)
+    _sub(root, "DebitorkontoNummer", account_number)
+    f = _sub(root, "Fordring")
+    c = claim
+    _fill(f, FagsystemFordringID=c.fagsystem_claim_id, FordringTypeKode=c.type_code,
+          FordringArt=c.art, Beskrivelse=c.description, ValutaKode=c.currency,
+          Hovedstol=c.principal, PeriodeFra=c.period_from, PeriodeTil=c.period_to,
+          StiftelsesDato=c.founded, ForfaldsDato=c.due_date,
+          SidsteRettidigeBetalingsDato=c.srb, ForaeldelsesDato=c.limitation_date,
+          DomsDato=c.judgment_date, ForligsDato=c.settlement_date,
+          ModregningTilladt=c.offsetting_allowed)
+    if c.co_liable:
+        samling = _sub(f, "HaefterSamling")
+        for party, name in c.co_liable:
+            h = _sub(samling, "Haefter")
+            _party(h, "Part", party)
+            _opt(h, "Navn", name)
+    if c.sub_claims:
+        samling = _sub(f, "DelfordringSamling")
+        for s in c.sub_claims:
+            _fill(_sub(samling, "Delfordring"), DelfordringTypeKode=s.type_code, Beloeb=s.amount,
+                  PeriodeFra=s.period_from, PeriodeTil=s.period_to, StiftelsesDato=s.founded)
+    return root
+
+
+def ret_fordring_tilstand(caller: Caller, *, claim_id: str, change: str,
+                          amount: Decimal | None = None, reason: str | None = None,
+                          deferral_until: date | None = None, art: str | None = None,
+                          effective: date | None = None, transaction_id: str | None = None,
+                          when: datetime | None = None) -> etree._Element:
+    """``change`` is one of Annuller, Nedskriv, Henstand, Overdrag, Tilbagekald."""
+    root = _request("RetFordringTilstandRequest", caller, transaction_id, when)
+    _sub(root, "FordringID", claim_id)
+    c = _sub(root, change)
+    if change == "Annuller":
+        _opt(c, "Begrundelse", reason)
+    elif change == "Nedskriv":
+        _sub(c, "Beloeb", amount)
+        _sub(c, "AarsagKode", reason or "REGU")
+        _opt(c, "VirkningsDato", effective)
+    elif change == "Henstand":
+        _sub(c, "HenstandTilDato", deferral_until)
+    elif change == "Overdrag":
+        _sub(c, "FordringArt", art or "INDR")
+    elif change == "Tilbagekald":
+        _sub(c, "AarsagKode", reason or "FEJL")
+    else:
+        raise ValueError(f"unknown change {change!r}")
+    return root
+
+
+def soeg_debitorkonto(caller: Caller, *, party: Party | None = None,
+                      account_number: str | None = None, reference: str | None = None,
+                      name_prefix: str | None = None, status: str | None = None,
+                      max_count: int | None = None, token: str | None = None,
+                      transaction_id: str | None = None,
+                      when: datetime | None = None) -> etree._Element:
+    root = _request("SoegDebitorkontoRequest", caller, transaction_id, when)
+    k = _sub(root, "Soegekriterier")
+    if party is not None:
+        _party(k, "Part", party)
+    _opt(k, "DebitorkontoNummer", account_number)
+    _opt(k, "FagsystemReference", reference)
+    _opt(k, "NavnPrefix", name_prefix)
+    _opt(k, "Status", status)
+    _opt(root, "MaksAntal", max_count)
+    _opt(root, "FortsaettelsesToken", token)
+    return root
+
+
+def hent_debitorkonto(caller: Caller, *, account_number: str, transaction_id: str | None = None,
+                      when: datetime | None = None) -> etree._Element:
+    root = _request("HentDebitorkontoRequest", caller, transaction_id, when)
+    _sub(root, "DebitorkontoNummer", account_number)
+    return root
+
+
+def _payment(name: str, caller: Caller, *, payment_id: str, amount: Decimal, paid: date,
+             payer: Party | None, account_number: str | None, fik: str | None,
+             claim_id: str | None, transaction_id: str | None,
+             when: datetime | None) -> etree._Element:
+    root = _request(name, caller, transaction_id, when)
+    i = _fill(_sub(root, "Indbetaling"), IndbetalingID=payment_id, Beloeb=amount,
+              BetalingsDato=paid)
+    if payer is not None:
+        _party(i, "Indbetaler", payer)
+    _fill(i, DebitorkontoNummer=account_number, BetalingsID=fik, FordringID=claim_id)
+    return root
+
+
+def foretag_indbetaling(caller: Caller, *, payment_id: str, amount: Decimal, paid: date,
+                        payer: Party | None = None, account_number: str | None = None,
+                        fik: str | None = None, claim_id: str | None = None,
+                        transaction_id: str | None = None,
+                        when: datetime | None = None) -> etree._Element:
+    return _payment("ForetagIndbetalingRequest", caller, payment_id=payment_id, amount=amount,
+                    paid=paid, payer=payer, account_number=account_number, fik=fik,
+                    claim_id=claim_id, transaction_id=transaction_id, when=when)
+
+
+def soeg_delfordring_til_indbetaling(caller: Caller, *, payment_id: str, amount: Decimal,
+                                     paid: date, payer: Party | None = None,
+                                     account_number: str | None = None, fik: str | None = None,
+                                     claim_id: str | None = None,
+                                     transaction_id: str | None = None,
+                                     when: datetime | None = None) -> etree._Element:
+    return _payment("SoegDelfordringTilIndbetalingRequest", caller, payment_id=payment_id,
+                    amount=amount, paid=paid, payer=payer, account_number=account_number,
+                    fik=fik, claim_id=claim_id, transaction_id=transaction_id, when=when)
+
+
+def foretag_modregning(caller: Caller, *, benefit_id: str, recipient: Party, benefit_type: str,
+                       payout: date, gross: Decimal, protected: Decimal,
+                       paying_authority_cvr: str | None = None, simulate: bool | None = None,
+                       transaction_id: str | None = None,
+                       when: datetime | None = None) -> etree._Element:
+    root = _request("ForetagModregningRequest", caller, transaction_id, when)
+    y = _sub(root, "Ydelsesudbetaling")
+    _sub(y, "YdelsesudbetalingID", benefit_id)
+    _party(y, "Modtager", recipient)
+    _fill(y, YdelsesTypeKode=benefit_type, UdbetalingsDato=payout, Bruttobeloeb=gross,
+          BeskyttetBeloeb=protected, UdbetalendeMyndighedCVR=paying_authority_cvr)
+    _opt(root, "Simulering", simulate)
+    return root
+
+
+def party_of(values: Iterable[tuple[str, str]]) -> Party:
+    """A party from ``("cpr", "…")`` or ``("cvr", "…")`` pairs (the first that is set)."""
+    for key, value in values:
+        if value:
+            return Party(PartyKind.CPR if key.lower() == "cpr" else PartyKind.CVR, str(value))
+    raise ValueError("cpr or cvr is required")
