@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+from benchmarks.figures import Figure, best_of
 from oir_adapter.domain.coverage import CoveragePlan, apply_coverage, plan_coverage
 from oir_adapter.domain.model import Claim, CoverageSource, SubClaim
 from oir_adapter.domain.tables import ClaimTypeTable
-
-from benchmarks.figures import Figure, best_of
 
 SECTION = "coverage"
 CLAIMS_PER_ACCOUNT = 10

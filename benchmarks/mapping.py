@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from lxml import etree
 
+from benchmarks.figures import Figure, best_of
 from oir_adapter import mapping as m
 from oir_adapter.domain.model import (
     AccountType,
@@ -26,8 +27,6 @@ from oir_adapter.domain.model import (
     SubClaim,
 )
 from oir_adapter.domain.tables import ClaimTypeTable
-
-from benchmarks.figures import Figure, best_of
 
 CLAIMS = 20_000
 PER_DELIVERY = 500

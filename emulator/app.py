@@ -14,13 +14,12 @@ from typing import Any
 from flask import Flask, Response, request
 from lxml import etree
 
-from oir_adapter.contracts import SERVICES, Service, contracts_root, wsdl_path
-
-from emulator.ends import debtor, fagsystem, psrm
 from emulator.config import EmulatorConfig
+from emulator.ends import debtor, fagsystem, psrm
+from emulator.runtime import Runtime
 from emulator.soap.pipeline import XML_CONTENT_TYPE, OperationHandler, serve
 from emulator.web.forwarded import external_base
-from emulator.runtime import Runtime
+from oir_adapter.contracts import SERVICES, Service, contracts_root, wsdl_path
 
 log = logging.getLogger("emulator")
 

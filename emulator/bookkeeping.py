@@ -20,9 +20,12 @@ from typing import Any
 from lxml import etree
 from sqlalchemy import Connection, insert, select
 
+from emulator.runtime import Runtime
+from emulator.storage import ledger
+from emulator.storage import schema as t
+from emulator.storage.store import next_number
 from oir_adapter import mapping
 from oir_adapter.domain.coverage import apply_coverage, fill_claim, sum_per_claim
-from oir_adapter.mapping import EventType, FagsystemEvent
 from oir_adapter.domain.model import (
     ZERO,
     Claim,
@@ -39,11 +42,7 @@ from oir_adapter.domain.model import (
 )
 from oir_adapter.domain.offsetting import plan_offsets
 from oir_adapter.domain.rules import LOWER_LIMIT
-
-from emulator.storage import ledger
-from emulator.storage import schema as t
-from emulator.runtime import Runtime
-from emulator.storage.store import next_number
+from oir_adapter.mapping import EventType, FagsystemEvent
 
 # ---------------------------------------------------------------- the outbox
 

@@ -27,10 +27,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from oir_adapter.mapping import CREDITOR_ID, parse_creditor_ids
-
-from emulator.web.forwarded import LOOPBACK_PROXIES, parse_proxies
 from emulator.soap.envelope import Limits
+from emulator.web.forwarded import LOOPBACK_PROXIES, parse_proxies
+from oir_adapter.mapping import CREDITOR_ID, parse_creditor_ids
 
 
 @dataclass

@@ -26,6 +26,12 @@ from typing import Any
 from lxml import etree
 from sqlalchemy import Connection, select
 
+from emulator import bookkeeping, clock, outbox
+from emulator.ends import psrm
+from emulator.runtime import Runtime
+from emulator.storage import ledger
+from emulator.storage import schema as t
+from emulator.storage.store import LOCK_CHAIN, get_setting, put_setting
 from oir_adapter import mapping
 from oir_adapter.clients import ClientError, Reply
 from oir_adapter.domain.coverage import apply_coverage, plan_coverage
@@ -35,13 +41,6 @@ from oir_adapter.domain.model import (
     CoverageSource,
     WriteOff,
 )
-
-from emulator import bookkeeping, clock, outbox
-from emulator.storage import ledger
-from emulator.ends import psrm
-from emulator.storage import schema as t
-from emulator.runtime import Runtime
-from emulator.storage.store import LOCK_CHAIN, get_setting, put_setting
 
 log = logging.getLogger("emulator.days")
 _PROCESSED = "processed_day"

@@ -20,12 +20,6 @@ from typing import Any
 from lxml import etree
 from sqlalchemy import Connection, select, update
 
-from oir_adapter import mapping
-from oir_adapter.clients import ClientError, Reply
-from oir_adapter.domain.model import ClaimState, PsrmAction, PsrmActionCode, PsrmStatus
-
-from emulator.storage import journal, ledger
-from emulator.storage import schema as t
 from emulator.bookkeeping import (
     queue_events,
     release_pending_recall,
@@ -34,6 +28,11 @@ from emulator.bookkeeping import (
     waits_for_recall,
 )
 from emulator.runtime import Runtime
+from emulator.storage import journal, ledger
+from emulator.storage import schema as t
+from oir_adapter import mapping
+from oir_adapter.clients import ClientError, Reply
+from oir_adapter.domain.model import ClaimState, PsrmAction, PsrmActionCode, PsrmStatus
 
 log = logging.getLogger("emulator.outbox")
 
@@ -301,7 +300,7 @@ class OutboxWorker:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        from emulator import chain
+        from emulator import days as chain
 
         while not self._stop.is_set():
             self._wake.wait(self.runtime.config.outbox_poll_seconds)

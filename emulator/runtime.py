@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING, Any
 import requests
 from sqlalchemy import Connection
 
+from emulator.config import EmulatorConfig
+from emulator.storage.store import Store, get_setting
 from oir_adapter.clients import ServiceClient
 from oir_adapter.contracts import service
 from oir_adapter.domain.tables import BenefitTable, ClaimTypeTable
-
-from emulator.config import EmulatorConfig
-from emulator.storage.store import Store, get_setting
 
 if TYPE_CHECKING:
     from flask import Flask

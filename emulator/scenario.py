@@ -47,15 +47,15 @@ from typing import Any
 import requests
 from lxml import etree
 
-from oir_adapter.codecs import oir_requests as messages
-from oir_adapter.clients import ClientError, ServiceClient
-from oir_adapter.domain.model import Party
-
-from emulator import days as chain, clock
+from emulator import clock
+from emulator import days as chain
 from emulator.ends import psrm
 from emulator.runtime import Runtime
-from emulator.storage.store import put_setting
 from emulator.serving.wsgi_transport import WSGIAdapter
+from emulator.storage.store import put_setting
+from oir_adapter.clients import ClientError, ServiceClient
+from oir_adapter.codecs import oir_requests as messages
+from oir_adapter.domain.model import Party
 
 _BASE = "http://scenario.invalid"
 

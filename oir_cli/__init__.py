@@ -65,7 +65,8 @@ def map_(source: Path, out: Path | None, max_actions: int, se_number: str,
     Example:
       oir map docs/examples/OpretFordring.request.xml --creditor-id 1229 --out delivery.xml
     """
-    from oir_adapter.mapping import parse_creditor_ids, run_map
+    from oir_adapter.domain.handover import parse_creditor_ids
+    from oir_cli.map_command import run_map
 
     try:
         ids = parse_creditor_ids(creditor_ids or "")
@@ -221,12 +222,15 @@ def conformance_run(target: str | None, role: str, report_dir: Path | None, psrm
         if not sep or not name.strip():
             raise click.UsageError(f"--header {header!r}: write it as 'Name: value'")
         pairs.append((name.strip(), value.strip()))
+    from emulator.serving.inprocess import LocalEmulator
+
     options = SuiteOptions(target=target or psrm or "", role=Role(role), psrm=psrm, wait=wait,
                            cases=cases, authority_cvr=authority_cvr,
                            fagsystem_id=fagsystem_id or "OIRKONF",
                            fagsystem_filter=fagsystem_id if role == "fagsystem" else None,
                            username=username, password=password, http_headers=tuple(pairs),
-                           admin_token=admin_token, restore_state=not leave_changes)
+                           admin_token=admin_token, restore_state=not leave_changes,
+                           local_end=LocalEmulator.at)
     report_dir = report_dir or Path("var") / "reports" / role
     try:
         report = run_suite(options)

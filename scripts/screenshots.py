@@ -25,7 +25,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from emulator import chain  # noqa: E402
+from emulator import days as chain  # noqa: E402
 from emulator.app import create_app, runtime_of  # noqa: E402
 from emulator.scenario import load_scenario  # noqa: E402
 from emulator.serving import on_loopback  # noqa: E402

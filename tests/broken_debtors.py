@@ -13,10 +13,10 @@ from typing import Any
 from flask import Flask, Response, request
 from lxml import etree
 
-from emulator.ends import debtor
-from emulator.storage import ledger
 from emulator.app import create_app, runtime_of
+from emulator.ends import debtor
 from emulator.soap.pipeline import Call, OperationHandler, serve
+from emulator.storage import ledger
 from oir_adapter.contracts import OIR_NS, service
 from oir_adapter.domain.model import COVERABLE_STATES
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from emulator.serving import DEMO_SCENARIO
-
 from tests.emulator_inproc import InProcessEmulator, in_process
 
 

@@ -19,15 +19,14 @@ from lxml import etree
 from sqlalchemy import select
 from zeep.wsse.username import UsernameToken
 
+from emulator.config import EmulatorConfig
 from emulator.soap import security
 from emulator.storage import schema as t
-from emulator.config import EmulatorConfig
-from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.clients import Clients, ServiceClient, SoapFaultError, clients_for
 from oir_adapter.clients.soap import build_envelope
+from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.contracts import SOAP11_ENV_NS
 from oir_adapter.domain.model import Party
-
 from tests.conftest import EXAMPLES
 from tests.emulator_inproc import BASE, InProcessEmulator, in_process
 from tests.emulator_process import OIR, EmulatorProcess, free_port

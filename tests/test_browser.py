@@ -29,10 +29,10 @@ import yaml
 from flask import Flask
 
 from emulator import days as chain
-from emulator.storage import journal
 from emulator.app import create_app, runtime_of
 from emulator.scenario import load_scenario
 from emulator.serving import on_loopback
+from emulator.storage import journal
 
 CHROMIUM = Path(os.environ.get("OIR_CHROMIUM", "/usr/bin/chromium"))
 ROOT = Path(__file__).resolve().parent.parent

@@ -23,9 +23,8 @@ from werkzeug.serving import make_server
 from emulator.app import create_app, runtime_of
 from emulator.serving.wsgi_transport import WSGIAdapter
 from oir_adapter import mapping
-from oir_adapter.codecs import oir_requests as messages
-from oir_cli import main
 from oir_adapter.clients import clients_for
+from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.conformance import (
     Role,
     RunReport,
@@ -41,7 +40,7 @@ from oir_adapter.conformance.psrm_end import judged_by_psrm
 from oir_adapter.conformance.rule_cases import DEBITOR_PROBES, psrm_only
 from oir_adapter.domain.model import Claim, ClaimArt, CoLiable, Party
 from oir_adapter.domain.rules import RULES
-
+from oir_cli import main
 from tests.broken_debtors import BREAKAGES, broken_app
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,7 +20,6 @@ from emulator.app import runtime_of
 from emulator.serving.wsgi_transport import WSGIAdapter
 from oir_adapter.conformance import RunReport, Status, SuiteOptions, run_suite
 from oir_adapter.conformance.report import write_reports
-
 from tests.broken_debtors import broken_app
 
 CHROMIUM = Path(os.environ.get("OIR_CHROMIUM", "/usr/bin/chromium"))

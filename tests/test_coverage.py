@@ -35,7 +35,6 @@ from oir_adapter.domain.model import (
     SubClaim,
 )
 from oir_adapter.domain.tables import ClaimTypeTable
-
 from tests import claim_strategies
 from tests.claim_strategies import CODES, COVERABLE, OPEN_LIKE, RANK, cents, days, part, share_left
 

@@ -16,11 +16,10 @@ from pathlib import Path
 import requests
 from lxml import etree
 
-from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.clients import ClientError, Clients, clients_for
+from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.contracts import OIR_NS
 from oir_adapter.domain.model import Party
-
 from tests.emulator_process import EmulatorProcess
 from tests.test_debtor_end import CALLER
 

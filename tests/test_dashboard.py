@@ -20,12 +20,12 @@ from flask.testing import FlaskClient
 from lxml import html as lxml_html
 
 from emulator import days as chain
-from emulator.web import dashboard
+from emulator.app import create_app, runtime_of
+from emulator.ends import psrm
+from emulator.scenario import load_scenario
 from emulator.soap import faults
 from emulator.storage import ledger
-from emulator.ends import psrm
-from emulator.app import create_app, runtime_of
-from emulator.scenario import load_scenario
+from emulator.web import dashboard
 from oir_adapter.domain.model import ClaimState, OffsetStatus
 
 ROOT = Path(__file__).resolve().parent.parent

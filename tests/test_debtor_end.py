@@ -12,12 +12,11 @@ import pytest
 from sqlalchemy import func, select
 
 from emulator.storage import schema as t
-from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.clients import Reply
+from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.contracts import OIR_NS
 from oir_adapter.domain.model import Party
 from oir_adapter.domain.rules import OIR_SERVICE, RULES
-
 from tests.emulator_inproc import InProcessEmulator, in_process
 
 CALLER = messages.Caller("29189846", "DAGTILBUD")

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from oir_adapter.conformance import all_cases
 from oir_adapter.domain.rules import RULES
-
 from tests.conftest import ROOT
 
 #: An internal brief named as a document ("DESIGN", "DESIGN §3.1", "the design card"); a

@@ -15,11 +15,10 @@ import pytest
 import requests
 from lxml import etree
 
-from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.clients import Clients, clients_for
+from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.contracts import OIR_NS
 from oir_adapter.domain.model import Party
-
 from tests.emulator_process import EmulatorProcess
 
 CALLER = messages.Caller("29189846", "DAGTILBUD")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.clients import (
     ClientTimeoutError,
     MalformedReplyError,
@@ -18,8 +17,8 @@ from oir_adapter.clients import (
     TransportError,
     clients_for,
 )
+from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.domain.model import Party
-
 from tests.emulator_inproc import InProcessEmulator, live_server
 from tests.test_debtor_end import CALLER, CPR
 

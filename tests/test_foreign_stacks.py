@@ -26,7 +26,6 @@ from oir_adapter.contracts import (
     validate_element,
     xsd_path,
 )
-
 from tests.conftest import EXAMPLES
 from tests.emulator_inproc import InProcessEmulator, live_server
 

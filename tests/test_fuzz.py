@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from oir_adapter.contracts import SOAP11_ENV_NS, operation_for_element, validate_element
-
 from tests.conftest import EXAMPLES
 from tests.emulator_inproc import InProcessEmulator, in_process
 

@@ -22,10 +22,9 @@ import requests
 from lxml import etree
 from sqlalchemy import func, select
 
-from emulator.storage import schema as t
 from emulator.soap.envelope import Limits
+from emulator.storage import schema as t
 from oir_adapter.contracts import SERVICES, SOAP11_ENV_NS, Service
-
 from tests.conftest import EXAMPLES
 from tests.emulator_inproc import InProcessEmulator, in_process
 from tests.emulator_process import EmulatorProcess

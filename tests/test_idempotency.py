@@ -16,7 +16,6 @@ from emulator.storage import schema as t
 from oir_adapter import mapping
 from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.domain.model import Claim, Party
-
 from tests.emulator_inproc import InProcessEmulator, in_process
 from tests.test_debtor_end import CALLER, CPR, account, claim, counts, spec
 

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from emulator.serving import DEMO_SCENARIO
-
 from tests.conftest import ROOT
 from tests.emulator_inproc import InProcessEmulator, in_process
 

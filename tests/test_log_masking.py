@@ -15,7 +15,6 @@ from lxml import etree
 from emulator.serving.logs import CprMaskingFormatter, configure_logging, mask_cprs
 from emulator.soap.envelope import SoapFault, fault_bytes
 from oir_adapter.contracts import SchemaViolation
-
 from tests.emulator_process import EmulatorProcess
 from tests.test_e2e_story import CPR as STORY_CPR
 from tests.test_e2e_story import run_story

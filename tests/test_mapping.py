@@ -19,9 +19,29 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from oir_cli import main
 from oir_adapter.codecs import decode_delivery, decode_opret_fordring
 from oir_adapter.contracts import KONTEKST_NS, OIR_NS, PSRM_NS, validate_element, xsd_path
+from oir_adapter.domain.model import (
+    AccountType,
+    Claim,
+    ClaimArt,
+    ClaimState,
+    CoLiable,
+    CoverageSource,
+    Debtor,
+    DebtorAccount,
+    MoneyError,
+    Party,
+    PsrmAction,
+    PsrmActionCode,
+    PsrmHandover,
+    PsrmStatus,
+    RecallReason,
+    RejectionReason,
+    SubClaim,
+    WriteDownReason,
+)
+from oir_adapter.domain.tables import ClaimTypeTable
 from oir_adapter.mapping import (
     DOC_BEGIN,
     DOC_END,
@@ -57,27 +77,7 @@ from oir_adapter.mapping import (
     stream_deliveries,
     tilbagekald_action,
 )
-from oir_adapter.domain.model import (
-    AccountType,
-    Claim,
-    ClaimArt,
-    ClaimState,
-    CoLiable,
-    CoverageSource,
-    Debtor,
-    DebtorAccount,
-    MoneyError,
-    Party,
-    PsrmAction,
-    PsrmActionCode,
-    PsrmHandover,
-    PsrmStatus,
-    RecallReason,
-    RejectionReason,
-    SubClaim,
-    WriteDownReason,
-)
-from oir_adapter.domain.tables import ClaimTypeTable
+from oir_cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples"

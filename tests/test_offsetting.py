@@ -36,7 +36,6 @@ from oir_adapter.domain.offsetting import (
     plan_offsets,
 )
 from oir_adapter.domain.tables import ANY_CLAIM_TYPE, BenefitRule, BenefitTable, ClaimTypeTable
-
 from tests import claim_strategies
 from tests.claim_strategies import CODES, COVERABLE, DAY0, RANK, cents, days, part, share_left
 

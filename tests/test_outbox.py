@@ -13,7 +13,6 @@ from sqlalchemy import select, update
 from emulator import outbox
 from emulator.storage import schema as t
 from oir_adapter.codecs import oir_requests as messages
-
 from tests.emulator_inproc import InProcessEmulator, in_process
 from tests.test_debtor_end import CALLER, account, claim
 
@@ -68,8 +67,8 @@ def test_the_journal_keeps_only_its_days_when_told_to(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """OIR_JOURNAL_KEEP_DAYS: the outbox worker deletes older entries, in batches, once a
     minute; newer ones and everything else stay."""
-    from emulator.storage import journal
     from emulator.config import EmulatorConfig
+    from emulator.storage import journal
 
     assert EmulatorConfig.from_env({"OIR_JOURNAL_KEEP_DAYS": "30"}).journal_keep_days == 30
     assert EmulatorConfig.from_env({}).journal_keep_days is None  # kept for ever by default

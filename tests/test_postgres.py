@@ -31,10 +31,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from emulator.storage.store import Store, next_number, put_setting
-from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.clients import clients_for
+from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.domain.model import Party
-
 from tests.emulator_process import EmulatorProcess
 from tests.test_debtor_end import CALLER, spec
 from tests.test_e2e_story import run_story

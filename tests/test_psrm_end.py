@@ -19,12 +19,12 @@ from lxml import etree
 from sqlalchemy import func, select
 
 from emulator import clock
-from emulator.ends import psrm
-from emulator.storage import schema as t
 from emulator.app import create_app, runtime_of
+from emulator.ends import psrm
 from emulator.runtime import Runtime
-from emulator.soap.envelope import envelope_bytes
 from emulator.serving.wsgi_transport import WSGIAdapter
+from emulator.soap.envelope import envelope_bytes
+from emulator.storage import schema as t
 from oir_adapter import mapping
 from oir_adapter.clients import ServiceClient
 from oir_adapter.clients.reply import ActionOutcome, read_psrm_outcome

@@ -27,7 +27,6 @@ from emulator.storage.store import from_ore
 from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.contracts import OIR_NS
 from oir_adapter.domain.model import Party
-
 from tests.emulator_inproc import InProcessEmulator, in_process
 
 CALLER = messages.Caller("29189846", "DAGTILBUD")

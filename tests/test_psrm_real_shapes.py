@@ -24,7 +24,6 @@ from oir_adapter import mapping
 from oir_adapter.clients.reply import read_psrm_outcome
 from oir_adapter.contracts import KONTEKST_NS, PSRM_NS, safe_parser, validate_element
 from oir_adapter.domain.model import PsrmActionCode, PsrmStatus
-
 from tests.emulator_inproc import InProcessEmulator, live_server
 
 M = "{" + PSRM_NS + "}"

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import requests
 
-from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.clients import clients_for
+from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.domain.model import Party
-
 from tests.emulator_process import EmulatorProcess
 from tests.test_debtor_end import CALLER, CPR
 

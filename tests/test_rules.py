@@ -16,6 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from oir_adapter.codecs.oir import decode_state_change
+from oir_adapter.codecs.psrm import ActionRequest, Liability
+from oir_adapter.contracts import OIR_NS
 from oir_adapter.domain.bankdays import (
     add_bank_days,
     bank_holidays,
@@ -24,9 +27,6 @@ from oir_adapter.domain.bankdays import (
     next_bank_day,
     previous_bank_day,
 )
-from oir_cli import main
-from oir_adapter.codecs.psrm import ActionRequest, Liability
-from oir_adapter.contracts import OIR_NS
 from oir_adapter.domain.model import (
     Claim,
     ClaimArt,
@@ -50,13 +50,13 @@ from oir_adapter.domain.rules import (
     StateChangeKind,
     Violation,
     catalogue_markdown,
-    decode_state_change,
     rule,
     validate_action,
     validate_claim,
     validate_state_change,
     violation,
 )
+from oir_cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2026, 11, 23)  # a Monday

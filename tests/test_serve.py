@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from emulator.serving import bind_problem
-
 from tests.emulator_process import OIR, ROOT
 
 

@@ -24,10 +24,17 @@ from sqlalchemy.exc import IntegrityError
 
 import emulator.serving.balanced_worker as balanced_worker
 import emulator.storage.store as store_module
-from emulator.storage import schema as t
 from emulator.serving.balanced_worker import DEFER_SECONDS, BalancedThreadWorker
+from emulator.storage import schema as t
 from emulator.storage.prepared import Prepared
-from emulator.storage.store import Store, _Checkpointer, _GroupCommit, get_setting, next_number, put_setting
+from emulator.storage.store import (
+    Store,
+    _Checkpointer,
+    _GroupCommit,
+    get_setting,
+    next_number,
+    put_setting,
+)
 
 # ---------------------------------------------------------------- helpers
 

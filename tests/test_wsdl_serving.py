@@ -11,7 +11,6 @@ import zeep
 from lxml import etree
 
 from oir_adapter.contracts import SERVICES, Service
-
 from tests.emulator_inproc import InProcessEmulator, live_server
 
 
@@ -100,7 +99,6 @@ def test_forwarded_headers_from_an_untrusted_peer_are_ignored(
 
 def test_trusted_proxies_are_configurable(tmp_path: Path) -> None:
     from emulator.config import EmulatorConfig
-
     from tests.emulator_inproc import in_process
 
     config = EmulatorConfig.from_env({"OIR_TRUSTED_PROXIES": "10.0.0.0/8"})

@@ -15,12 +15,27 @@ from decimal import Decimal
 
 from lxml import etree
 
+from emulator import bookkeeping
+from emulator.soap.pipeline import Call, OperationHandler, request_hash
+from emulator.storage import ledger
+from emulator.storage.store import next_number
 from oir_adapter import mapping
-from oir_adapter.domain import rules
-from oir_adapter.domain.bankdays import next_bank_day
 from oir_adapter.codecs import DecodeError, Reader
 from oir_adapter.codecs.oir import decode_claim, decode_debtor, decode_header, decode_party
+from oir_adapter.codecs.oir_replies import (
+    Fejl,
+    children,
+    fill,
+    opt,
+    party,
+    record,
+    reply,
+    sub,
+    transaction_id_of,
+)
 from oir_adapter.contracts import OIR_NS
+from oir_adapter.domain import rules
+from oir_adapter.domain.bankdays import next_bank_day
 from oir_adapter.domain.coverage import plan_coverage
 from oir_adapter.domain.identifiers import is_valid_party, make_payment_id
 from oir_adapter.domain.model import (
@@ -42,22 +57,6 @@ from oir_adapter.domain.model import (
     WriteOff,
 )
 from oir_adapter.domain.offsetting import plan_offsets
-
-from emulator import bookkeeping
-from emulator.storage import ledger
-from emulator.soap.pipeline import Call, OperationHandler, request_hash
-from oir_adapter.codecs.oir_replies import (
-    Fejl,
-    children,
-    fill,
-    opt,
-    party,
-    record,
-    reply,
-    sub,
-    transaction_id_of,
-)
-from emulator.storage.store import next_number
 
 
 def _r(element: etree._Element) -> Reader:

@@ -10,14 +10,13 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from oir_adapter.domain import rules
-from oir_adapter.codecs import Reader
-from oir_adapter.contracts import OIR_NS
-
-from emulator.storage import schema as t
 from emulator.soap.pipeline import Call, OperationHandler
-from oir_adapter.codecs.oir_replies import Fejl, reply, sub, transaction_id_of
+from emulator.storage import schema as t
 from emulator.storage.store import from_ore, to_ore
+from oir_adapter.codecs import Reader
+from oir_adapter.codecs.oir_replies import Fejl, reply, sub, transaction_id_of
+from oir_adapter.contracts import OIR_NS
+from oir_adapter.domain import rules
 
 
 def _receive(call: Call) -> Any:

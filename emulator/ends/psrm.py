@@ -26,7 +26,21 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
 
+from emulator import clock
+from emulator.soap.envelope import SoapFault
+from emulator.soap.pipeline import Call, OperationHandler
+from emulator.storage import schema as t
+from emulator.storage.store import from_ore, get_setting, next_number, put_setting, to_ore
 from oir_adapter.codecs.psrm import ActionRequest, decode_action
+from oir_adapter.codecs.psrm_replies import (
+    NotificationView,
+    action_structure,
+    answer,
+    indberet_answer,
+    notification_structure,
+    sub,
+    transaction_id_of,
+)
 from oir_adapter.codecs.reading import DecodeError, Reader
 from oir_adapter.contracts import PSRM_NS
 from oir_adapter.domain.model import (
@@ -49,21 +63,6 @@ from oir_adapter.domain.rules import (
     validate_action,
     violation,
 )
-
-from emulator import clock
-from emulator.storage import schema as t
-from emulator.soap.pipeline import Call, OperationHandler
-from oir_adapter.codecs.psrm_replies import (
-    NotificationView,
-    action_structure,
-    answer,
-    indberet_answer,
-    notification_structure,
-    sub,
-    transaction_id_of,
-)
-from emulator.soap.envelope import SoapFault
-from emulator.storage.store import from_ore, get_setting, next_number, put_setting, to_ore
 
 if TYPE_CHECKING:
     from emulator.runtime import Runtime

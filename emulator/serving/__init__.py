@@ -25,8 +25,8 @@ import yaml
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from emulator.serving.balanced_worker import BalancedThreadWorker
 from emulator.config import EmulatorConfig
+from emulator.serving.balanced_worker import BalancedThreadWorker
 from emulator.serving.logs import configure_logging
 from emulator.soap.security import check_bind
 from emulator.storage.store import Store, default_url

@@ -19,6 +19,7 @@ from functools import cache
 
 from lxml import etree
 
+from emulator.serving.logs import mask_cprs
 from oir_adapter.contracts import (
     FAULT_ELEMENT,
     FAULT_NS,
@@ -27,8 +28,6 @@ from oir_adapter.contracts import (
     SchemaViolation,
     safe_parser,
 )
-
-from emulator.serving.logs import mask_cprs
 
 FAULT_DETAIL_NS = FAULT_NS  # the detail schema: xsd/fault/Fault.xsd, served at /xsd/fault/Fault.xsd
 WSSE_NS = ("http://docs.oasis-open.org/wss/2004/01/"

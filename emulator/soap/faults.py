@@ -8,10 +8,9 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
-from oir_adapter.contracts import SERVICES
-
 from emulator.storage import schema as t
 from emulator.storage.prepared import Prepared
+from oir_adapter.contracts import SERVICES
 
 KINDS = ("soap_fault", "http_503", "delay", "malformed", "truncated", "drop")
 

@@ -25,19 +25,25 @@ from lxml import etree
 from sqlalchemy import Connection, bindparam, insert, select
 from werkzeug.exceptions import ClientDisconnected
 
+from emulator import clock
+from emulator.soap import faults, security
+from emulator.soap.content_coding import decode_body
+from emulator.soap.envelope import (
+    Envelope,
+    SoapFault,
+    envelope_bytes,
+    fault_bytes,
+    parse_envelope,
+    soap_action,
+)
+from emulator.storage import journal
+from emulator.storage import schema as t
+from emulator.storage.prepared import Prepared
 from oir_adapter.contracts import (
     Operation,
     Service,
     validate_element,
 )
-
-from emulator import clock
-from emulator.soap import faults, security
-from emulator.storage import journal
-from emulator.storage import schema as t
-from emulator.soap.content_coding import decode_body
-from emulator.storage.prepared import Prepared
-from emulator.soap.envelope import Envelope, SoapFault, envelope_bytes, fault_bytes, parse_envelope, soap_action
 
 if TYPE_CHECKING:
     from emulator.runtime import Runtime

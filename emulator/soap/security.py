@@ -42,10 +42,9 @@ from lxml import etree
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from oir_adapter.contracts import OIR_NS, Service
-
-from emulator.storage import store
 from emulator.soap.envelope import WSSE_NS, Envelope, SoapFault
+from emulator.storage import store
+from oir_adapter.contracts import OIR_NS, Service
 
 if TYPE_CHECKING:
     from emulator.config import EmulatorConfig

@@ -27,6 +27,9 @@ from sqlalchemy import (
     update,
 )
 
+from emulator.storage import schema as t
+from emulator.storage.prepared import Prepared
+from emulator.storage.store import from_ore, to_ore
 from oir_adapter.domain.bankdays import next_bank_day
 from oir_adapter.domain.model import (
     AccountStatus,
@@ -54,10 +57,6 @@ from oir_adapter.domain.model import (
     WriteOff,
     fold_name,
 )
-
-from emulator.storage import schema as t
-from emulator.storage.prepared import Prepared
-from emulator.storage.store import from_ore, to_ore
 
 # ---------------------------------------------------------------- accounts
 

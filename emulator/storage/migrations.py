@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, inspect, select, update
 
-from oir_adapter.domain.model import fold_name
-
 from emulator.storage import schema as t
+from oir_adapter.domain.model import fold_name
 
 #: Columns added since the first release: (table, column, SQL type).
 _ADDED = (

@@ -21,15 +21,15 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import Connection, select
 from werkzeug.exceptions import HTTPException
 
-from oir_adapter import __version__
-
-from emulator import days as chain, clock, outbox
+from emulator import clock, outbox
+from emulator import days as chain
 from emulator.ends import fagsystem, psrm
+from emulator.runtime import Runtime
 from emulator.soap import faults
 from emulator.storage import journal, ledger, state
 from emulator.storage import schema as t
-from emulator.runtime import Runtime
 from emulator.storage.store import LOCK_CHAIN
+from oir_adapter import __version__
 
 
 class AdminError(Exception):

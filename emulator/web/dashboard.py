@@ -29,6 +29,13 @@ from lxml import etree
 from markupsafe import Markup, escape
 from sqlalchemy import Connection, func, or_, select
 
+from emulator import clock
+from emulator.ends import psrm
+from emulator.runtime import Runtime
+from emulator.soap import faults
+from emulator.storage import journal, ledger
+from emulator.storage import schema as t
+from emulator.storage.store import from_ore
 from oir_adapter.contracts import SERVICES, safe_parser
 from oir_adapter.domain.model import (
     ZERO,
@@ -42,14 +49,6 @@ from oir_adapter.domain.model import (
     mask_cprs,
 )
 from oir_adapter.domain.rules import RULES, RULES_BY_ID, Rule
-
-from emulator import clock
-from emulator.soap import faults
-from emulator.storage import journal, ledger
-from emulator.ends import psrm
-from emulator.storage import schema as t
-from emulator.runtime import Runtime
-from emulator.storage.store import from_ore
 
 LANGS = ("da", "en")
 DEFAULT_LANG = "da"

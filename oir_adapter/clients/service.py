@@ -30,7 +30,6 @@ from zeep.plugins import Plugin
 from zeep.wsse.username import UsernameToken
 
 from oir_adapter import contracts
-from oir_adapter.contracts import SOAP11_ENV_NS, SchemaViolation, Service
 from oir_adapter.clients.errors import (
     BusinessFault,
     ClientError,
@@ -41,7 +40,15 @@ from oir_adapter.clients.errors import (
     Where,
 )
 from oir_adapter.clients.reply import Reply, build_reply
-from oir_adapter.clients.soap import CONTENT_TYPE, add_headers, build_envelope, fault_error, http_error, read_reply
+from oir_adapter.clients.soap import (
+    CONTENT_TYPE,
+    add_headers,
+    build_envelope,
+    fault_error,
+    http_error,
+    read_reply,
+)
+from oir_adapter.contracts import SOAP11_ENV_NS, SchemaViolation, Service
 
 log = logging.getLogger(__name__)
 

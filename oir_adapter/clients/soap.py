@@ -13,7 +13,6 @@ from typing import Unpack
 
 from lxml import etree
 
-from oir_adapter.contracts import SOAP11_ENV_NS, SOAP12_ENV_NS, safe_parser
 from oir_adapter.clients.errors import (
     HttpError,
     MalformedReplyError,
@@ -21,6 +20,7 @@ from oir_adapter.clients.errors import (
     SoapFaultError,
     Where,
 )
+from oir_adapter.contracts import SOAP11_ENV_NS, SOAP12_ENV_NS, safe_parser
 
 SOAP_NSMAP = {"soap": SOAP11_ENV_NS}
 CONTENT_TYPE = "text/xml; charset=utf-8"

@@ -12,6 +12,7 @@ from datetime import date, datetime
 
 from lxml import etree
 
+from oir_adapter.codecs.reading import DecodeError, Reader
 from oir_adapter.contracts import OIR_NS
 from oir_adapter.domain.model import (
     Address,
@@ -23,7 +24,7 @@ from oir_adapter.domain.model import (
     PartyKind,
     SubClaim,
 )
-from oir_adapter.codecs.reading import Reader
+from oir_adapter.domain.rules import StateChange, StateChangeKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,3 +128,25 @@ def decode_opret_fordring(element: etree._Element, *, received: date, claim_id: 
     claim = decode_claim(f, account_number=account, received=received,
                          creditor_cvr=header.authority_cvr, claim_id=claim_id)
     return ClaimRequest(header=header, account_number=account, claim=claim)
+
+
+def decode_state_change(element: etree._Element) -> tuple[str, StateChange]:
+    """``(FordringID, change)`` from a schema-valid ``RetFordringTilstandRequest``."""
+    r = Reader(element, OIR_NS)
+    claim_id = r.text("FordringID")
+    for kind in StateChangeKind:
+        c = r.find(kind.value)
+        if c is None:
+            continue
+        if kind is StateChangeKind.CANCEL:
+            return claim_id, StateChange(kind, reason=c.opt_text("Begrundelse"))
+        if kind is StateChangeKind.WRITE_DOWN:
+            return claim_id, StateChange(kind, amount=c.money("Beloeb"),
+                                         reason=c.text("AarsagKode"),
+                                         effective_date=c.opt_date("VirkningsDato"))
+        if kind is StateChangeKind.DEFERRAL:
+            return claim_id, StateChange(kind, deferral_until=c.date("HenstandTilDato"))
+        if kind is StateChangeKind.HAND_OVER:
+            return claim_id, StateChange(kind, art=ClaimArt(c.text("FordringArt")))
+        return claim_id, StateChange(kind, reason=c.text("AarsagKode"))
+    raise DecodeError(r.path_of(), "no Annuller, Nedskriv, Henstand, Overdrag or Tilbagekald")

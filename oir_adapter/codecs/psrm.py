@@ -13,13 +13,13 @@ whichever of them a structure has.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
 
 from lxml import etree
 
+from oir_adapter.codecs.reading import DecodeError, Reader
 from oir_adapter.contracts import KONTEKST_NS, PSRM_NS
+from oir_adapter.domain.actions import ActionRequest, Delivery, Liability
 from oir_adapter.domain.model import (
     Claim,
     ClaimArt,
@@ -29,26 +29,6 @@ from oir_adapter.domain.model import (
     PsrmActionCode,
     SubClaim,
 )
-from oir_adapter.codecs.reading import DecodeError, Reader
-
-#: The element each action code carries directly under ``AktionValg``.
-ACTION_ELEMENTS: dict[PsrmActionCode, str] = {
-    PsrmActionCode.CREATE: "OpretFordringAktion",
-    PsrmActionCode.WRITE_DOWN: "MFNedskrivFordringStruktur",
-    PsrmActionCode.RECALL: "MFTilbagekaldFordringStruktur",
-    PsrmActionCode.RESUBMIT: "MFGenindsendFordringStruktur",
-    PsrmActionCode.WRITE_UP: "MFOpskrivningReguleringStruktur",
-    PsrmActionCode.WRITE_UP_ANNULLED_PAYMENT:
-        "MFOpskrivningAnnulleretNedskrivningIndbetalingStruktur",
-    PsrmActionCode.WRITE_UP_REVERSED_ADJUSTMENT:
-        "MFOpskrivningOmgjortNedskrivningReguleringStruktur",
-    PsrmActionCode.WRITE_DOWN_ANNULLED_WRITE_UP:
-        "MFNedskrivningAnnulleretOpskrivningReguleringStruktur",
-    PsrmActionCode.WRITE_DOWN_ANNULLED_PAYMENT_WRITE_UP:
-        "MFNedskrivningAnnulleretOpskrivningIndbetalingStruktur",
-    PsrmActionCode.WRONG_PRINCIPAL: "MFFejlagtigHovedstolIndberetningStruktur",
-    PsrmActionCode.CHANGE: "MFAendrFordringStruktur",
-}
 
 #: Where the claim structure sits below the element under ``AktionValg``.
 CLAIM_STRUCTURE = "MFOpretFordringStruktur"
@@ -67,64 +47,6 @@ _REASON_TEXTS = ("NedskrivningÅrsagStruktur/FordringNedskrivningÅrsagBegr",
                  "HovedFordringTilbagekaldÅrsagStruktur/HovedFordringTilbageÅrsagBegr",
                  "OpskrivningÅrsagStruktur/FordringOpskrivningÅrsagBegr",
                  "FordringNedskrivningÅrsagBegr")
-
-
-@dataclass(frozen=True, slots=True)
-class Liability:
-    """What one ``MFHæftelseStruktur`` says about judgment and settlement (rules 531–533
-    read the booleans and the dates together)."""
-
-    index: int  # 1-based
-    judgment: bool | None
-    judgment_date: date | None
-    settlement: bool | None
-    settlement_date: date | None
-
-
-@dataclass(slots=True)
-class ActionRequest:
-    """One ``FordringAktion`` of a delivery, decoded."""
-
-    index: int  # 1-based position in the delivery
-    code: PsrmActionCode
-    creditor_id: str  # DMIFordringHaverID
-    element: etree._Element
-    choice: str | None  # local name of the element under AktionValg
-    claim: Claim | None = None  # OPRETFORDRING / GENINDSENDFORDRING
-    liabilities: list[Liability] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # MFNoteStruktur/MFNoteTekst
-    action_id: str | None = None  # MFAktionID, when the sender gives one
-    action_id_ref: str | None = None  # MFAktionIDRef: the action an annulment reverses
-    efi_claim_id: str | None = None  # the PSRM claim the action is about
-    amount: Decimal | None = None  # write-down/-up amount, corrected principal
-    amount_path: str | None = None  # where that amount sits in the structure
-    currency: str | None = None
-    reason: str | None = None  # write-down reason (INDB…), recall reason (HENS…)
-    reason_path: str | None = None
-    reason_text: str | None = None  # …ÅrsagBegr
-    effective_date: date | None = None  # …VirkningFra
-    effective_path: str | None = None
-    debtor: Party | None = None  # EFIKundeIdentStruktur
-    problems: list[DecodeError] = field(default_factory=list)
-
-    @property
-    def path(self) -> str:
-        return f"FordringAktionSamling/FordringAktion[{self.index}]"
-
-    @property
-    def expected_choice(self) -> str:
-        return ACTION_ELEMENTS[self.code]
-
-
-@dataclass(slots=True)
-class Delivery:
-    """A decoded ``MFFordringIndberet_I``."""
-
-    transaction_id: str | None
-    transaction_time: datetime | None
-    se_number: str
-    delivery_id: str
-    actions: list[ActionRequest]
 
 
 def reader(element: etree._Element) -> Reader:

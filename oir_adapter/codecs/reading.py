@@ -14,16 +14,7 @@ from functools import lru_cache
 
 from lxml import etree
 
-from oir_adapter.domain.model import MoneyError, money
-
-
-class DecodeError(ValueError):
-    """A value the schema let through but the model cannot hold (e.g. bad money)."""
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = path
-        self.message = message
+from oir_adapter.domain.model import DecodeError, MoneyError, money
 
 
 class Reader:

@@ -17,8 +17,8 @@ from lxml import etree
 from oir_adapter.clients import ActionOutcome, read_psrm_outcome
 from oir_adapter.codecs.psrm import ActionRequest, Delivery, decode_delivery
 from oir_adapter.codecs.reading import DecodeError
-from oir_adapter.contracts import SOAP11_ENV_NS, SchemaViolation, safe_parser, validate_element
 from oir_adapter.conformance.context import CaseContext
+from oir_adapter.contracts import SOAP11_ENV_NS, SchemaViolation, safe_parser, validate_element
 
 
 def body_of(xml: str | None) -> etree._Element | None:

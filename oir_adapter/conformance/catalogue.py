@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from oir_adapter.domain.rules import markdown_cell
 from oir_adapter.conformance.model import Case, Role, Severity
+from oir_adapter.domain.rules import markdown_cell
 
 if TYPE_CHECKING:
-    from oir_adapter.domain.rules import Rule
     from oir_adapter.conformance.context import CaseContext
+    from oir_adapter.domain.rules import Rule
 
 _CATALOGUE: dict[str, Case] = {}
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")

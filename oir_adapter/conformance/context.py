@@ -22,13 +22,21 @@ from typing import Any, TypeVar
 import requests
 from lxml import etree
 
-from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.clients import ClientError, Clients, Reply, SoapFaultError, TransportError
+from oir_adapter.codecs import oir_requests as messages
+from oir_adapter.conformance.model import (
+    NEEDS_ADMIN,
+    NEEDS_CAPTURE,
+    NEEDS_CLOCK,
+    Case,
+    Check,
+    Evidence,
+    Role,
+)
+from oir_adapter.conformance.views import AccountView, account_view
 from oir_adapter.contracts import SERVICES
 from oir_adapter.domain.identifiers import is_valid_cpr
 from oir_adapter.domain.model import Party, PartyKind
-from oir_adapter.conformance.model import NEEDS_ADMIN, NEEDS_CAPTURE, NEEDS_CLOCK, Case, Check, Evidence, Role
-from oir_adapter.conformance.views import AccountView, account_view
 
 T = TypeVar("T")
 
@@ -82,6 +90,9 @@ class SuiteOptions:
     #: True: a progress bar; False: silent; None: a bar on a terminal, else one line per
     #: case on stderr (so CI logs show the run moving)
     progress: bool | None = None
+    #: makes the ends the suite serves itself at a loopback URL (a context manager with a
+    #: ``url``): the CLI passes the emulator's ``LocalEmulator.at``
+    local_end: Callable[[str], Any] | None = None
     #: against an emulator: save its state first and put it back after the run
     #: (GET/PUT /_admin/state), so a shared emulator is left as the run found it
     restore_state: bool = True

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from lxml import etree
 
-from oir_adapter.contracts import safe_parser
 from oir_adapter.conformance.catalogue import AREAS
 from oir_adapter.conformance.model import Evidence, Result, RunReport, Status
+from oir_adapter.contracts import safe_parser
 
 JUNIT_NAME = "junit.xml"
 JSON_NAME = "report.json"

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -35,8 +36,22 @@ from oir_adapter.conformance.context import (
     probe_reachable,
 )
 from oir_adapter.conformance.model import NEEDS_CAPTURE, Case, Result, Role, RunReport, Status
-from emulator.serving.inprocess import LocalEmulator, is_loopback
 
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def is_loopback(url: str) -> bool:
+    return (urlsplit(url).hostname or "") in _LOOPBACK
+
+
+def _local_end(options: SuiteOptions, url: str) -> Any:
+    """The PSRM and fagsystem ends the suite serves itself at ``url`` (a capture point, or
+    the PSRM a ``psrm-client`` run delivers to), made by ``options.local_end`` — the CLI
+    passes the emulator's; the library does not import the emulator."""
+    if options.local_end is None:
+        raise CaseErrored(f"the suite must serve its own PSRM end at {url}, but no local "
+                          "end was given (run it with `oir conformance run`)")
+    return options.local_end(url)
 
 def run_case(env: Environment, case: Case) -> Result:
     """Run one case; every outcome, including a bug in the suite, becomes a result."""
@@ -111,7 +126,7 @@ def _capture(options: SuiteOptions, session: requests.Session, target: Endpoint,
                 _keep_state(found, stack, notes, "capture_state")
             return found
         if is_loopback(options.psrm):
-            emu = stack.enter_context(LocalEmulator.at(options.psrm))
+            emu = stack.enter_context(_local_end(options, options.psrm))
             notes["capture"] = f"{emu.url} (served by the suite for this run)"
             return Endpoint(emu.url, session, True, __version__)
         notes["capture"] = f"{options.psrm} does not answer /_admin/health: no capture point"
@@ -136,7 +151,7 @@ def environment(options: SuiteOptions) -> Iterator[tuple[Environment, dict[str, 
         role = options.role
         if role is Role.PSRM_CLIENT:
             listen = options.psrm or options.target
-            emu = stack.enter_context(LocalEmulator.at(listen))
+            emu = stack.enter_context(_local_end(options, listen))
             target = Endpoint(emu.url, session, True, __version__)
             notes["psrm_end"] = f"{emu.url} (served by the suite; point the system under test "\
                                 "at it)"

@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.text import Text
 
 from oir_adapter.codecs import decode_delivery, decode_opret_fordring
+from oir_adapter.codecs.oir import decode_state_change
 from oir_adapter.codecs.reading import DecodeError
 from oir_adapter.contracts import (
     SOAP11_ENV_NS,
@@ -38,7 +39,6 @@ from oir_adapter.contracts import (
 from oir_adapter.domain.rules import (
     RuleContext,
     Violation,
-    decode_state_change,
     validate_action,
     validate_claim,
     validate_state_change,

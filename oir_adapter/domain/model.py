@@ -20,6 +20,15 @@ from enum import StrEnum
 ZERO = Decimal("0.00")
 
 
+class DecodeError(ValueError):
+    """A value the schema let through but the model cannot hold (e.g. bad money)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
 class MoneyError(ValueError):
     """An amount that is not a whole number of øre (or not a number at all)."""
 

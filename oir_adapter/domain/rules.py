@@ -37,12 +37,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
-from lxml import etree
-
+from oir_adapter.domain.actions import ActionRequest
 from oir_adapter.domain.bankdays import next_bank_day
-from oir_adapter.codecs.psrm import ActionRequest
-from oir_adapter.codecs.reading import DecodeError, Reader
-from oir_adapter.contracts import OIR_NS
 from oir_adapter.domain.identifiers import is_valid_cpr, is_valid_cvr
 from oir_adapter.domain.model import (
     Claim,
@@ -1113,28 +1109,6 @@ class StateChange:
     effective_date: date | None = None  # Nedskriv
     deferral_until: date | None = None  # Henstand
     art: ClaimArt | None = None  # Overdrag
-
-
-def decode_state_change(element: etree._Element) -> tuple[str, StateChange]:
-    """``(FordringID, change)`` from a schema-valid ``RetFordringTilstandRequest``."""
-    r = Reader(element, OIR_NS)
-    claim_id = r.text("FordringID")
-    for kind in StateChangeKind:
-        c = r.find(kind.value)
-        if c is None:
-            continue
-        if kind is StateChangeKind.CANCEL:
-            return claim_id, StateChange(kind, reason=c.opt_text("Begrundelse"))
-        if kind is StateChangeKind.WRITE_DOWN:
-            return claim_id, StateChange(kind, amount=c.money("Beloeb"),
-                                         reason=c.text("AarsagKode"),
-                                         effective_date=c.opt_date("VirkningsDato"))
-        if kind is StateChangeKind.DEFERRAL:
-            return claim_id, StateChange(kind, deferral_until=c.date("HenstandTilDato"))
-        if kind is StateChangeKind.HAND_OVER:
-            return claim_id, StateChange(kind, art=ClaimArt(c.text("FordringArt")))
-        return claim_id, StateChange(kind, reason=c.text("AarsagKode"))
-    raise DecodeError(r.path_of(), "no Annuller, Nedskriv, Henstand, Overdrag or Tilbagekald")
 
 
 #: States from which nothing moves any more.
