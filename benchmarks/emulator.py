@@ -443,7 +443,7 @@ ROUNDS = 3  # load runs alternate between the two servers, so a busy neighbour h
 
 
 def over_http() -> list[Figure]:
-    from emulator import serving
+    from emulator.serving import server as serving_server
     from oir_adapter.codecs import oir_requests as messages
     from oir_adapter.domain.model import Party
 
@@ -456,7 +456,7 @@ def over_http() -> list[Figure]:
         emulator_cmd = [str(BIN / "oir"), "serve", "--host", "127.0.0.1", "--port", str(port),
                         "--db", f"sqlite:///{tmp}/http.sqlite3", "--workers", "2"]
         bare_cmd = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{bare_port}", "--workers", "2",
-                    "--worker-class", serving.WORKER_CLASS, "--threads", str(GUNICORN_THREADS),
+                    "--worker-class", serving_server.WORKER_CLASS, "--threads", str(GUNICORN_THREADS),
                     "--timeout", "120", "--graceful-timeout", "5", "--log-level", "warning",
                     "benchmarks.emulator:bare_app"]
         with _server(emulator_cmd, port, {"OIR_LOG_LEVEL": "warning"}) as proc, \

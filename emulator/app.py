@@ -64,7 +64,7 @@ def create_app(config: EmulatorConfig | None = None, **overrides: Any) -> Flask:
         app.register_blueprint(dashboard_blueprint(runtime))
 
     if config.start_worker:
-        from emulator.outbox import OutboxWorker
+        from emulator.worker import OutboxWorker
 
         runtime.worker = OutboxWorker(runtime)
         runtime.worker.start()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 import time
 from collections import Counter
 from datetime import datetime, timedelta
@@ -274,54 +273,3 @@ def prune_journal(runtime: Runtime, keep_days: int) -> int:
     if total:
         log.info("journal: %d entries older than %d days deleted", total, keep_days)
     return total
-
-
-class OutboxWorker:
-    """A daemon thread that drains the outbox when woken and every few seconds, and lets
-    the virtual day roll on when the clock follows real time."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="oir-outbox", daemon=True)
-        self._pruned = float("-inf")
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        from emulator import days as chain
-
-        while not self._stop.is_set():
-            self._wake.wait(self.runtime.config.outbox_poll_seconds)
-            self._wake.clear()
-            if self._stop.is_set():
-                break
-            try:
-                drain(self.runtime)
-                chain.catch_up(self.runtime)
-                self._prune_journal()
-            except Exception:  # keep the worker alive; the next round retries
-                log.exception("outbox worker round failed")
-
-    _PRUNE_EVERY_SECONDS = 60.0
-
-    def _prune_journal(self) -> None:
-        """Keep the journal to ``journal_keep_days`` (see :func:`journal.prune`): once a
-        minute, in batches, each in a short transaction of its own."""
-        keep = self.runtime.config.journal_keep_days
-        now = time.monotonic()
-        if keep is None or now - self._pruned < self._PRUNE_EVERY_SECONDS:
-            return
-        self._pruned = now
-        prune_journal(self.runtime, keep)

@@ -21,7 +21,7 @@ from oir_adapter.domain.tables import BenefitTable, ClaimTypeTable
 if TYPE_CHECKING:
     from flask import Flask
 
-    from emulator.outbox import OutboxWorker
+    from emulator.worker import OutboxWorker
 
 
 class Runtime:

@@ -42,6 +42,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -56,6 +57,9 @@ from emulator.storage.store import put_setting
 from oir_adapter.clients import ClientError, ServiceClient
 from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.domain.model import Party
+
+#: The demonstration story `make run` and `oir serve --demo` load.
+DEMO_SCENARIO = Path(__file__).resolve().parent / "scenarios" / "demo.yaml"
 
 _BASE = "http://scenario.invalid"
 

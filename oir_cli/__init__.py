@@ -33,7 +33,7 @@ def validate(files: tuple[Path, ...], today: object, as_json: bool) -> None:
     Example:
       oir validate docs/examples/OpretFordring.request.xml --today 2026-11-23
     """
-    from oir_adapter.contracts.validation import run_validate
+    from oir_cli.validate_command import run_validate
 
     day = today.date() if today is not None else date.today()  # type: ignore[attr-defined]
     raise SystemExit(run_validate(list(files), today=day, as_json=as_json))
@@ -105,7 +105,7 @@ def serve(host: str, port: int, db: str | None, workers: int, scenario: Path | N
     """
     import os
 
-    from emulator.serving import run_server
+    from emulator.serving.server import run_server
 
     # EmulatorConfig.from_env reads these in every worker
     for name, value in (("OIR_PSRM_URL", psrm_url), ("OIR_CALLBACK_URL", callback_url),

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from emulator import days as chain  # noqa: E402
 from emulator.app import create_app, runtime_of  # noqa: E402
 from emulator.scenario import load_scenario  # noqa: E402
-from emulator.serving import on_loopback  # noqa: E402
+from emulator.serving.server import on_loopback  # noqa: E402
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",

@@ -58,7 +58,7 @@ def in_process(tmp: Path, **config: Any) -> Iterator[InProcessEmulator]:
 @contextmanager
 def live_server(tmp: Path, **config: Any) -> Iterator[tuple[str, InProcessEmulator]]:
     """The app on a real loopback socket (werkzeug, threaded) for tests of the wire."""
-    from emulator.serving import on_loopback
+    from emulator.serving.server import on_loopback
     from tests.emulator_process import free_port
 
     port = free_port()

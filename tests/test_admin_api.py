@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.serving import DEMO_SCENARIO
+from emulator.scenario import DEMO_SCENARIO
 from tests.emulator_inproc import InProcessEmulator, in_process
 
 

@@ -31,7 +31,7 @@ from flask import Flask
 from emulator import days as chain
 from emulator.app import create_app, runtime_of
 from emulator.scenario import load_scenario
-from emulator.serving import on_loopback
+from emulator.serving.server import on_loopback
 from emulator.storage import journal
 
 CHROMIUM = Path(os.environ.get("OIR_CHROMIUM", "/usr/bin/chromium"))

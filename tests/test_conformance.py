@@ -21,6 +21,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from emulator.app import create_app, runtime_of
+from emulator.serving.inprocess import LocalEmulator
 from emulator.serving.wsgi_transport import WSGIAdapter
 from oir_adapter import mapping
 from oir_adapter.clients import clients_for
@@ -42,6 +43,11 @@ from oir_adapter.domain.model import Claim, ClaimArt, CoLiable, Party
 from oir_adapter.domain.rules import RULES
 from oir_cli import main
 from tests.broken_debtors import BREAKAGES, broken_app
+
+
+def suite_options(**given: Any) -> SuiteOptions:
+    """Suite options as the CLI makes them: the suite serves its own ends with the emulator's."""
+    return SuiteOptions(local_end=LocalEmulator.at, **given)
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "http://target.invalid"
@@ -106,7 +112,7 @@ def emulator(tmp_path: Path) -> Iterator[Flask]:
 # ---------------------------------------------------------------- the emulator passes
 
 def test_emulator_passes_its_own_suite_in_process(emulator: Flask) -> None:
-    report = run_suite(SuiteOptions(target=BASE, session=in_process(emulator), progress=False))
+    report = run_suite(suite_options(target=BASE, session=in_process(emulator), progress=False))
     assert len(report.results) == len(cases_for(Role.DEBITOR))
     assert set(not_passed(report)) <= set(KNOWN), not_passed(report)
     # the run exercised the hand-over: something reached PSRM and was judged
@@ -116,7 +122,7 @@ def test_emulator_passes_its_own_suite_in_process(emulator: Flask) -> None:
 
 
 def test_wsdl_address_is_the_one_called_in_process(emulator: Flask) -> None:
-    report = run_suite(SuiteOptions(target=BASE, session=in_process(emulator),
+    report = run_suite(suite_options(target=BASE, session=in_process(emulator),
                                     cases=("OIR-ERR-004",), progress=False))
     assert not not_passed(report)
 
@@ -128,13 +134,13 @@ def test_emulator_passes_its_own_suite_over_http(tmp_path: Path) -> None:
 
     with served(make) as url:
         requests.put(f"{url}/_admin/clock", json={"now": START}, timeout=10)
-        report = run_suite(SuiteOptions(target=url, progress=False))
+        report = run_suite(suite_options(target=url, progress=False))
     assert set(not_passed(report)) <= set(KNOWN_EMULATOR_ISSUES), not_passed(report)
     assert report.environment["capture"].startswith(url)
 
 
 def test_no_hand_over_before_the_bank_day_after_srb(emulator: Flask) -> None:
-    report = run_suite(SuiteOptions(target=BASE, session=in_process(emulator), progress=False,
+    report = run_suite(suite_options(target=BASE, session=in_process(emulator), progress=False,
                                     cases=("OIR-HND-009", "OIR-PSR-002")))
     assert not not_passed(report), not_passed(report)
 
@@ -150,7 +156,7 @@ def run_with_capture(tmp_path: Path, *, capture: str, sends_to: str, **options: 
 
     with served(make) as url:
         requests.put(f"{url}/_admin/clock", json={"now": START}, timeout=10)
-        return run_suite(SuiteOptions(target=url, psrm=capture, progress=False, **options))
+        return run_suite(suite_options(target=url, psrm=capture, progress=False, **options))
 
 
 def test_debitor_role_with_a_separate_capture_point(tmp_path: Path) -> None:
@@ -166,7 +172,7 @@ def test_debitor_role_with_a_separate_capture_point(tmp_path: Path) -> None:
 
 
 def test_psrm_role_passes_against_the_emulator(emulator: Flask) -> None:
-    report = run_suite(SuiteOptions(target=BASE, role=Role.PSRM, session=in_process(emulator),
+    report = run_suite(suite_options(target=BASE, role=Role.PSRM, session=in_process(emulator),
                                     progress=False))
     assert not not_passed(report)
     assert len(report.results) == len(cases_for(Role.PSRM))
@@ -189,7 +195,7 @@ def test_without_admin_api_clock_and_capture_cases_skip_with_a_reason(emulator: 
             return super().send(request, *args, **kwargs)
 
     session.mount(BASE, NoAdmin(emulator))
-    report = run_suite(SuiteOptions(target=BASE, session=session, progress=False,
+    report = run_suite(suite_options(target=BASE, session=session, progress=False,
                                     cases=("OIR-HND-001", "OIR-CBK-001", "OIR-PAY-001",
                                            "OIR-PSR-001")))
     status = {r.case.id: (r.status, r.reason) for r in report.results}
@@ -216,7 +222,7 @@ def test_broken_debtor_fails_exactly_the_cases_that_guard_it(breakage: str,
                                                              tmp_path: Path) -> None:
     app = broken_app(breakage, f"sqlite:///{tmp_path}/broken.sqlite3")
     try:
-        report = run_suite(SuiteOptions(target=BASE, session=in_process(app), progress=False))
+        report = run_suite(suite_options(target=BASE, session=in_process(app), progress=False))
     finally:
         runtime_of(app).close()
     failed = {r.case.id for r in report.results if r.status is Status.FAIL}
@@ -231,7 +237,7 @@ def test_broken_debtor_fails_exactly_the_cases_that_guard_it(breakage: str,
 def test_a_failure_names_the_assertion_and_carries_the_exchange(tmp_path: Path) -> None:
     app = broken_app("accepts-reversed-period", f"sqlite:///{tmp_path}/b.sqlite3")
     try:
-        report = run_suite(SuiteOptions(target=BASE, session=in_process(app), progress=False,
+        report = run_suite(suite_options(target=BASE, session=in_process(app), progress=False,
                                         cases=("OIR-RUL-PSRM-569",)))
     finally:
         runtime_of(app).close()
@@ -294,7 +300,7 @@ def _sender(*, broken: bool, done: threading.Event) -> Callable[[str], None]:
 @pytest.mark.parametrize("broken", [False, True], ids=["good", "broken"])
 def test_psrm_client_role_scores_what_arrives(broken: bool) -> None:
     done = threading.Event()
-    report = run_suite(SuiteOptions(target=f"http://127.0.0.1:{_free_port()}",
+    report = run_suite(suite_options(target=f"http://127.0.0.1:{_free_port()}",
                                     role=Role.PSRM_CLIENT, wait=1.0,
                                     ready=_sender(broken=broken, done=done), progress=False))
     assert done.is_set()
@@ -307,7 +313,7 @@ def test_psrm_client_role_scores_what_arrives(broken: bool) -> None:
 
 
 def test_psrm_client_role_fails_when_nothing_arrives() -> None:
-    report = run_suite(SuiteOptions(target=f"http://127.0.0.1:{_free_port()}",
+    report = run_suite(suite_options(target=f"http://127.0.0.1:{_free_port()}",
                                     role=Role.PSRM_CLIENT, wait=0, ready=lambda url: None,
                                     progress=False))
     assert {r.case.id for r in report.by_status(Status.FAIL)} == {"PSC-DLV-001"}
@@ -348,7 +354,7 @@ def _fagsystem_traffic(session: requests.Session, *, broken: bool) -> None:
 def test_fagsystem_role_judges_the_recorded_traffic(emulator: Flask, broken: bool) -> None:
     session = in_process(emulator)
     _fagsystem_traffic(session, broken=broken)
-    report = run_suite(SuiteOptions(target=BASE, role=Role.FAGSYSTEM, session=session,
+    report = run_suite(suite_options(target=BASE, role=Role.FAGSYSTEM, session=session,
                                     progress=False))
     failed = {r.case.id for r in report.by_status(Status.FAIL)}
     assert not_passed(report).keys() == failed
@@ -358,7 +364,7 @@ def test_fagsystem_role_judges_the_recorded_traffic(emulator: Flask, broken: boo
 def test_fagsystem_role_can_narrow_to_one_fagsystem(emulator: Flask) -> None:
     session = in_process(emulator)
     _fagsystem_traffic(session, broken=True)
-    report = run_suite(SuiteOptions(target=BASE, role=Role.FAGSYSTEM, session=session,
+    report = run_suite(suite_options(target=BASE, role=Role.FAGSYSTEM, session=session,
                                     fagsystem_filter="ANDETSYSTEM", progress=False))
     by_id = {r.case.id: r.status for r in report.results}
     assert by_id["FAG-TRF-001"] is Status.FAIL
@@ -460,9 +466,9 @@ def test_cli_needs_a_target() -> None:
 def test_an_unreachable_target_ends_the_run_before_any_case() -> None:
     url = f"http://127.0.0.1:{_free_port()}"
     with pytest.raises(TargetUnreachable, match="connection refused"):
-        run_suite(SuiteOptions(target=url, progress=False, timeout=5))
+        run_suite(suite_options(target=url, progress=False, timeout=5))
     with pytest.raises(TargetUnreachable, match="unknown host"):
-        run_suite(SuiteOptions(target="http://no-such-host.invalid:8080", progress=False))
+        run_suite(suite_options(target="http://no-such-host.invalid:8080", progress=False))
 
 
 def test_a_target_that_goes_away_mid_run_gives_errors_not_failures(tmp_path: Path) -> None:
@@ -470,7 +476,7 @@ def test_a_target_that_goes_away_mid_run_gives_errors_not_failures(tmp_path: Pat
     url = f"http://127.0.0.1:{_free_port()}"
     session = requests.Session()
     session.mount(url, _AnswersOnce())
-    report = run_suite(SuiteOptions(target=url, cases=("OIR-REG-001", "OIR-HND-001"),
+    report = run_suite(suite_options(target=url, cases=("OIR-REG-001", "OIR-HND-001"),
                                     session=session, progress=False, timeout=5))
     by_id = {r.case.id: r for r in report.results}
     assert by_id["OIR-REG-001"].status is Status.ERROR
@@ -508,7 +514,7 @@ def test_a_bug_in_a_case_becomes_an_error_result(emulator: Flask) -> None:
 
     c = Case(id="OIR-REG-999", title="buggy", requirement="r", source="s", role=Role.DEBITOR,
              area="REG", steps=("s",), assertions=("a",), severity="minor", run=buggy)
-    with environment(SuiteOptions(target=BASE, session=in_process(emulator))) as (env, _notes):
+    with environment(suite_options(target=BASE, session=in_process(emulator))) as (env, _notes):
         result = run_case(env, c)
     assert result.status is Status.ERROR
     assert result.reason.startswith("suite error: ZeroDivisionError: a bug in the suite")
@@ -524,7 +530,7 @@ def test_junit_and_json_reports(tmp_path: Path) -> None:
 
     app = broken_app("accepts-reversed-period", f"sqlite:///{tmp_path}/r.sqlite3")
     try:
-        report = run_suite(SuiteOptions(target=BASE, session=in_process(app), progress=False,
+        report = run_suite(suite_options(target=BASE, session=in_process(app), progress=False,
                                         psrm="http://capture.invalid",
                                         cases=("OIR-RUL-PSRM-569", "OIR-REG-001", "OIR-CBK-001")))
     finally:
@@ -558,9 +564,9 @@ def test_credentials_reach_the_soap_ends_and_the_admin_api(tmp_path: Path) -> No
                 headers={"Authorization": "Bearer adm1n-token"})
     chosen = ("OIR-REG-001", "OIR-HND-001")
     try:
-        without = run_suite(SuiteOptions(target=BASE, session=session, cases=chosen,
+        without = run_suite(suite_options(target=BASE, session=session, cases=chosen,
                                          progress=False))
-        with_them = run_suite(SuiteOptions(
+        with_them = run_suite(suite_options(
             target=BASE, session=session, cases=chosen, progress=False,
             http_headers=(("X-API-Key", "s3cret-key"),), admin_token="adm1n-token"))
     finally:
@@ -624,7 +630,7 @@ def test_a_run_against_a_shared_emulator_leaves_it_as_it_found_it(emulator: Flas
 
     before = seen()
     cases = ("OIR-REG-001", "OIR-HND-001", "OIR-PAY-002")
-    report = run_suite(SuiteOptions(target=BASE, session=session, cases=cases, progress=False))
+    report = run_suite(suite_options(target=BASE, session=session, cases=cases, progress=False))
     assert not not_passed(report), not_passed(report)
     assert report.environment["target_state"].startswith("restored after the run")
     assert seen() == before
@@ -633,7 +639,7 @@ def test_a_run_against_a_shared_emulator_leaves_it_as_it_found_it(emulator: Flas
                or row["operation"] == "OpretDebitorkonto"
                for row in session.get(f"{BASE}/_admin/journal?limit=500").json())
     # --leave-changes keeps them
-    run_suite(SuiteOptions(target=BASE, session=session, cases=cases, progress=False,
+    run_suite(suite_options(target=BASE, session=session, cases=cases, progress=False,
                            restore_state=False))
     assert len(session.get(f"{BASE}/_admin/accounts").json()) > len(before[1])
 

@@ -10,17 +10,23 @@ import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import lxml.html
 import pytest
 import requests
 
 from emulator.app import runtime_of
+from emulator.serving.inprocess import LocalEmulator
 from emulator.serving.wsgi_transport import WSGIAdapter
 from oir_adapter.conformance import RunReport, Status, SuiteOptions, run_suite
 from oir_adapter.conformance.report import write_reports
 from tests.broken_debtors import broken_app
+
+
+def suite_options(**given: Any) -> SuiteOptions:
+    """Suite options as the CLI makes them: the suite serves its own ends with the emulator's."""
+    return SuiteOptions(local_end=LocalEmulator.at, **given)
 
 CHROMIUM = Path(os.environ.get("OIR_CHROMIUM", "/usr/bin/chromium"))
 BASE = "http://target.invalid"
@@ -40,7 +46,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunReport
     session.mount(BASE, WSGIAdapter(app))
     session.put(f"{BASE}/_admin/clock", json={"now": "2026-03-02T09:00:00"})
     try:
-        run = run_suite(SuiteOptions(target=BASE, session=session, progress=False,
+        run = run_suite(suite_options(target=BASE, session=session, progress=False,
                                      psrm="http://capture.invalid",
                                      cases=(FAILING, "OIR-REG-001", "OIR-CBK-001")))
     finally:

@@ -30,7 +30,7 @@ from oir_adapter.domain.model import ClaimState, OffsetStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "emulator" / "scenarios" / "demo.yaml"
-TEMPLATES = ROOT / "emulator" / "templates" / "dashboard"
+TEMPLATES = ROOT / "emulator" / "web" / "templates" / "dashboard"
 
 
 def demo(**extra: Any) -> dict[str, Any]:

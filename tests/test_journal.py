@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from emulator.serving import DEMO_SCENARIO
+from emulator.scenario import DEMO_SCENARIO
 from tests.conftest import ROOT
 from tests.emulator_inproc import InProcessEmulator, in_process
 

@@ -72,12 +72,12 @@ from oir_adapter.mapping import (
     opskrivning_action,
     parse_creditor_ids,
     parse_trace_notes,
-    request_from_json,
     serialize,
     stream_deliveries,
     tilbagekald_action,
 )
 from oir_cli import main
+from oir_cli.map_command import request_from_json
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples"

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from emulator import outbox
 from emulator.storage import schema as t
+from emulator.worker import OutboxWorker
 from oir_adapter.codecs import oir_requests as messages
 from tests.emulator_inproc import InProcessEmulator, in_process
 from tests.test_debtor_end import CALLER, account, claim
@@ -86,7 +87,7 @@ def test_the_journal_keeps_only_its_days_when_told_to(tmp_path: Path,
                 at=datetime.now() - timedelta(days=31)))
             conn.execute(update(t.journal).where(t.journal.c.id == ids[17]).values(
                 at=datetime.now() - timedelta(days=29)))
-        worker = outbox.OutboxWorker(emu.runtime)
+        worker = OutboxWorker(emu.runtime)
         worker._prune_journal()
         with emu.runtime.store.transaction() as conn:
             left = conn.execute(select(t.journal.c.id).order_by(t.journal.c.id)).scalars().all()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.serving import bind_problem
+from emulator.serving.server import bind_problem
 from tests.emulator_process import OIR, ROOT
 
 

@@ -32,6 +32,7 @@ from sqlalchemy import Connection, func, or_, select
 from emulator import clock
 from emulator.ends import psrm
 from emulator.runtime import Runtime
+from emulator.scenario import DEMO_SCENARIO
 from emulator.soap import faults
 from emulator.storage import journal, ledger
 from emulator.storage import schema as t
@@ -60,7 +61,6 @@ DEFAULT_REPORT_DIR = Path("var") / "reports"
 HIGHLIGHT_LIMIT = 400_000
 ACCOUNTS_PER_PAGE = 50
 JOURNAL_PER_PAGE = 50
-DEMO_SCENARIO = Path(__file__).resolve().parent / "scenarios" / "demo.yaml"
 
 # ---------------------------------------------------------------- labels
 

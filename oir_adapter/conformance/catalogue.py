@@ -1,80 +1,29 @@
-"""The case catalogue: every case registers here when its module is imported.
+"""The case catalogue: every case module, collected and ordered.
 
-Cases are data (:class:`~.model.Case`) plus a function; :func:`case` turns a function
-into a registered case. :func:`all_cases` imports the case modules and returns the
-catalogue in run order, and :func:`catalogue_markdown` renders it for ``docs/``.
+Cases are data (:class:`~.model.Case`) plus a function; the case modules register them
+through :mod:`.registry`. Importing this module imports every case module, so
+:func:`all_cases` returns the whole catalogue in run order, and
+:func:`catalogue_markdown` renders it for ``docs/``.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from oir_adapter.conformance.model import Case, Role, Severity
+from oir_adapter.conformance import debitor, fagsystem, psrm_client, psrm_end, rule_cases  # noqa: F401
+from oir_adapter.conformance.model import Case, Role
+from oir_adapter.conformance.registry import AREAS, case, register, registered, rule_title
 from oir_adapter.domain.rules import markdown_cell
 
-if TYPE_CHECKING:
-    from oir_adapter.conformance.context import CaseContext
-    from oir_adapter.domain.rules import Rule
-
-_CATALOGUE: dict[str, Case] = {}
-_PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
-
-#: Requirement areas, in the order reports and docs show them.
-AREAS: dict[str, str] = {
-    "REG": "Registration (DebitorRegistrering)",
-    "QRY": "Queries (DebitorForespoergsel)",
-    "PAY": "Payments and coverage order (§ 4)",
-    "OFF": "Offsetting in benefit payments (§ 7)",
-    "HND": "Hand-over to PSRM",
-    "CBK": "Callbacks to the fagsystem",
-    "IDM": "Idempotency",
-    "ERR": "Faults and error paths",
-    "RUL": "Rule catalogue",
-    "PSR": "What reaches PSRM",
-    "DLV": "Deliveries to PSRM",
-    "RCP": "Receipts and notifications",
-    "TRF": "Fagsystem traffic",
-}
-
-
-def rule_title(rule: Rule) -> str:
-    """A case title for a rule: its id and English text with the value slots left out."""
-    return f"Rule {rule.id}: {_PLACEHOLDER.sub('…', rule.text_en)}"
-
-
-def register(c: Case) -> Case:
-    if c.id in _CATALOGUE:
-        raise ValueError(f"case id {c.id} registered twice")
-    if c.area not in AREAS:
-        raise ValueError(f"case {c.id}: unknown area {c.area}")
-    _CATALOGUE[c.id] = c
-    return c
-
-
-def case(id: str, title: str, *, requirement: str, source: str, area: str,
-         steps: Iterable[str], assertions: Iterable[str], severity: Severity = "major",
-         role: Role = Role.DEBITOR, hint: str = "", needs: Iterable[str] = (), phase: int = 1,
-         rule_id: str | None = None) -> Callable[[Callable[[CaseContext], None]],
-                                                 Callable[[CaseContext], None]]:
-    """Register the decorated function as a case."""
-    def deco(fn: Callable[[CaseContext], None]) -> Callable[[CaseContext], None]:
-        register(Case(id=id, title=title, requirement=requirement, source=source, role=role,
-                      area=area, steps=tuple(steps), assertions=tuple(assertions),
-                      severity=severity, run=fn, hint=hint, needs=frozenset(needs),
-                      phase=phase, rule_id=rule_id))
-        return fn
-    return deco
+__all__ = ["AREAS", "BEGIN", "END", "all_cases", "case", "cases_for", "catalogue_markdown",
+           "register", "rule_title", "update_markdown"]
 
 
 def all_cases() -> list[Case]:
     """Every case of every role, in run order (role, phase, id)."""
-    from oir_adapter.conformance import debitor, fagsystem, psrm_client, psrm_end, rule_cases  # noqa: F401
-
-    return sorted(_CATALOGUE.values(), key=lambda c: (list(Role).index(c.role), c.phase, c.id))
+    return sorted(registered(), key=lambda c: (list(Role).index(c.role), c.phase, c.id))
 
 
 def cases_for(role: Role, patterns: Iterable[str] = ()) -> list[Case]:

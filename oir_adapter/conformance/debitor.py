@@ -22,9 +22,9 @@ from oir_adapter.clients import SoapFaultError, build_envelope
 from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.codecs.psrm import ActionRequest
 from oir_adapter.conformance.capture import Captured, actions_for, body_of, deliveries
-from oir_adapter.conformance.catalogue import case
 from oir_adapter.conformance.context import Account, CaseContext, CaseErrored, Registered
 from oir_adapter.conformance.model import NEEDS_CAPTURE, NEEDS_CLOCK, Evidence
+from oir_adapter.conformance.registry import case
 from oir_adapter.conformance.views import Line, amount, coverage_lines, offset_lines, text
 from oir_adapter.contracts import OIR_NS, SOAP11_ENV_NS, safe_parser, service
 from oir_adapter.domain.bankdays import is_bank_day, next_bank_day

@@ -19,9 +19,9 @@ from oir_adapter.clients import read_oir_outcome
 from oir_adapter.codecs.oir import decode_opret_fordring
 from oir_adapter.codecs.reading import DecodeError
 from oir_adapter.conformance.capture import body_of
-from oir_adapter.conformance.catalogue import case, register, rule_title
 from oir_adapter.conformance.context import CaseContext
 from oir_adapter.conformance.model import NEEDS_ADMIN, Case, Role
+from oir_adapter.conformance.registry import case, register, rule_title
 from oir_adapter.contracts import OIR_NS, SOAP11_ENV_NS, safe_parser
 from oir_adapter.domain.identifiers import is_valid_cvr
 from oir_adapter.domain.rules import OIR_CREATE, RULES, Rule, RuleContext, validate_claim

@@ -16,10 +16,10 @@ from typing import Any
 from lxml import etree
 
 from oir_adapter.conformance.capture import Captured, deliveries
-from oir_adapter.conformance.catalogue import case, register, rule_title
 from oir_adapter.conformance.context import CaseContext
 from oir_adapter.conformance.model import Case, Role
 from oir_adapter.conformance.psrm_end import judged_by_psrm
+from oir_adapter.conformance.registry import case, register, rule_title
 from oir_adapter.domain.rules import RULES, Rule
 
 #: Rules PSRM only judges with context the suite's PSRM end does not have installed.

@@ -23,9 +23,9 @@ from lxml import etree
 
 from oir_adapter import mapping
 from oir_adapter.clients import ActionOutcome, Reply, SoapFaultError
-from oir_adapter.conformance.catalogue import case, register, rule_title
 from oir_adapter.conformance.context import CaseContext, CaseErrored
 from oir_adapter.conformance.model import NEEDS_ADMIN, NEEDS_CLOCK, Case, Role
+from oir_adapter.conformance.registry import case, register, rule_title
 from oir_adapter.contracts import PSRM_NS
 from oir_adapter.domain.identifiers import is_valid_cvr
 from oir_adapter.domain.model import (

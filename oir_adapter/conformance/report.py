@@ -16,8 +16,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from oir_adapter.conformance.catalogue import AREAS
 from oir_adapter.conformance.model import Evidence, Result, RunReport, Status
+from oir_adapter.conformance.registry import AREAS
 from oir_adapter.contracts import safe_parser
 
 JUNIT_NAME = "junit.xml"

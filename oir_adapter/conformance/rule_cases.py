@@ -18,9 +18,9 @@ from decimal import Decimal
 
 from oir_adapter.clients import Reply
 from oir_adapter.codecs import oir_requests as messages
-from oir_adapter.conformance.catalogue import register, rule_title
 from oir_adapter.conformance.context import Account, CaseContext, CaseErrored
 from oir_adapter.conformance.model import NEEDS_CLOCK, Case, Role
+from oir_adapter.conformance.registry import register, rule_title
 from oir_adapter.conformance.views import offset_lines
 from oir_adapter.domain.identifiers import is_valid_cvr, make_payment_id
 from oir_adapter.domain.model import Party
