@@ -183,7 +183,7 @@ def _load_account(sender: _Sender, item: Mapping[str, Any], where: str,
         name=str(item.get("name", item["reference"])),
         account_type=str(item.get("account_type", "PERSON")), street=item.get("street"),
         postcode=item.get("postcode"), city=item.get("city"))
-    reply = sender.call("DebitorRegistrering", "OpretDebitorkonto", body, where)
+    reply = sender.call("DebitorRegistreringAfsend", "OpretDebitorkonto", body, where)
     number = reply.findtext("DebitorkontoNummer")
     summary["accounts"][str(item["reference"])] = number
     for n, c in enumerate(item.get("claims") or [], start=1):
@@ -206,7 +206,7 @@ def _load_account(sender: _Sender, item: Mapping[str, Any], where: str,
                     for s in c.get("sub_claims") or []))
         except KeyError as exc:
             raise ScenarioError(f"missing {exc.args[0]}", cw) from None
-        reply = sender.call("DebitorRegistrering", "OpretFordring",
+        reply = sender.call("DebitorRegistreringAfsend", "OpretFordring",
                             messages.opret_fordring(caller, account_number=number, claim=spec), cw)
         summary["claims"][str(c["id"])] = reply.findtext("FordringID")
     for n, p in enumerate(item.get("payments") or [], start=1):
@@ -215,4 +215,4 @@ def _load_account(sender: _Sender, item: Mapping[str, Any], where: str,
             caller, payment_id=str(p["id"]), amount=_amount(p["amount"], f"{pw}.amount"),
             paid=_date(p["date"], f"{pw}.date"), account_number=number, fik=p.get("fik"),
             claim_id=summary["claims"].get(str(p.get("claim"))) if p.get("claim") else None)
-        sender.call("DebitorIndbetaling", "ForetagIndbetaling", body, pw)
+        sender.call("DebitorIndbetalingAfsend", "ForetagIndbetaling", body, pw)
