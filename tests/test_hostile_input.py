@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from emulator import tables as t
 from emulator.soap import Limits
-from oir_adapter.contracts import SERVICES, SOAP11_ENV_NS, Service
+from oir_adapter.contracts import SERVICES, SOAP11_ENV_NS, Service, service
 
 from .conftest import EXAMPLES
 from .emulator_inproc import InProcessEmulator, in_process
@@ -253,7 +253,7 @@ def test_hostile_input_gets_a_clear_fault_and_changes_nothing(
 
 
 def test_schema_fault_lists_each_violation_with_its_path(emu: InProcessEmulator) -> None:
-    svc = next(s for s in SERVICES if s.name == "DebitorRegistrering")
+    svc = service("DebitorRegistrering")
     data = swap_body_child(example(svc), b'<o:OpretDebitorkontoRequest xmlns:o='
                            b'"http://serviceplatformen.dk/xml/schemas/OIR/Debitor/1/">'
                            b"<o:MyndighedCVR>1</o:MyndighedCVR></o:OpretDebitorkontoRequest>")
@@ -266,7 +266,7 @@ def test_schema_fault_lists_each_violation_with_its_path(emu: InProcessEmulator)
 
 
 def test_soap_action_that_names_another_operation_is_refused(emu: InProcessEmulator) -> None:
-    svc = next(s for s in SERVICES if s.name == "DebitorRegistrering")
+    svc = service("DebitorRegistrering")
     response = emu.post_raw(svc.path, example(svc), headers={
         "SOAPAction": f'"{svc.operation("OpretFordring").soap_action}"'})
     code, text = fault_of(response.get_data())
@@ -275,8 +275,8 @@ def test_soap_action_that_names_another_operation_is_refused(emu: InProcessEmula
 
 
 def test_a_request_of_another_service_is_an_unknown_operation(emu: InProcessEmulator) -> None:
-    psrm = next(s for s in SERVICES if s.name == "MFKvitteringHent")
-    oir = next(s for s in SERVICES if s.name == "DebitorRegistrering")
+    psrm = service("MFKvitteringHent")
+    oir = service("DebitorRegistrering")
     response = emu.post_raw(psrm.path, example(oir))
     code, text = fault_of(response.get_data())
     assert code == "soap:Client" and "unknown operation" in text
@@ -284,7 +284,7 @@ def test_a_request_of_another_service_is_an_unknown_operation(emu: InProcessEmul
 
 def test_known_harmless_headers_are_accepted(emu: InProcessEmulator) -> None:
     """Serviceplatformen's headers and WS-Addressing, even marked mustUnderstand, pass."""
-    svc = next(s for s in SERVICES if s.name == "DebitorForespoergsel")
+    svc = service("DebitorForespoergsel")
     header = (b'<soap:Header><ic:InvocationContext soap:mustUnderstand="1" xmlns:ic='
               b'"http://serviceplatformen.dk/xml/schemas/InvocationContext/1/"/>'
               b'<wsa:Action soap:mustUnderstand="1" xmlns:wsa="http://www.w3.org/2005/08/'
@@ -296,7 +296,7 @@ def test_known_harmless_headers_are_accepted(emu: InProcessEmulator) -> None:
 
 # ---------------------------------------------------------------- compressed bodies
 
-SEARCH_SVC = next(s for s in SERVICES if s.name == "DebitorForespoergsel")
+SEARCH_SVC = service("DebitorForespoergsel")
 
 
 def raw_deflate(data: bytes) -> bytes:
@@ -358,7 +358,7 @@ def test_a_bad_compressed_body_gets_a_clear_answer_and_changes_nothing(
 
 
 def test_limits_are_configurable(tmp_path: Path) -> None:
-    svc = next(s for s in SERVICES if s.name == "DebitorForespoergsel")
+    svc = service("DebitorForespoergsel")
     data = example(svc)
     padded = data.replace(b"<soap:Body>", b"<soap:Body>" + b" " * 2000, 1)
     with in_process(tmp_path, limits=Limits(max_body_bytes=2048)) as small:
