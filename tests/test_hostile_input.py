@@ -508,7 +508,7 @@ def test_trickling_clients_do_not_starve_the_others(served: EmulatorProcess) -> 
     """Three times as many trickling connections as the worker has threads: each holds a
     thread for at most the header limit (1 s here), so a valid request waits seconds,
     not for as long as the trickle lasts (8 s)."""
-    svc = next(s for s in SERVICES if s.path == SEARCH)
+    svc = next(s for s in SERVICES if SEARCH in s.paths)
     trickle = Trickle(served.port, 24)
     try:
         time.sleep(0.2)
@@ -527,7 +527,7 @@ def test_trickling_clients_do_not_starve_the_others(served: EmulatorProcess) -> 
 def test_a_body_that_trickles_in_gets_408_within_the_body_limit(
         served: EmulatorProcess) -> None:
     """Each byte in time, the body as a whole too late: a total limit, not one per read."""
-    data = example(next(s for s in SERVICES if s.path == SEARCH))
+    data = example(next(s for s in SERVICES if SEARCH in s.paths))
     head = (b"POST " + SEARCH.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml"
             b"\r\nContent-Length: %d\r\n\r\n" % len(data))
     with socket.create_connection(("127.0.0.1", served.port), timeout=10) as s:
@@ -555,7 +555,7 @@ def test_clients_that_keep_a_closed_connection_open_do_not_stall_the_others(
     """Three clients ask for ``Connection: close``, read their answer and keep the socket
     open. gunicorn closed such a connection on the worker's main thread, waiting up to
     2 s for the client to close too, and no other connection was served meanwhile."""
-    svc = next(s for s in SERVICES if s.path == SEARCH)
+    svc = next(s for s in SERVICES if SEARCH in s.paths)
     data = example(svc)
     request = (b"POST " + SEARCH.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: "
                b"text/xml\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(data)
@@ -586,7 +586,7 @@ def test_silent_connections_hold_no_thread(served: EmulatorProcess) -> None:
     connects early): gunicorn 27 held a thread 5 s for each, and a valid request waited
     ~10 s behind them. They wait on the poller now; one that speaks up after a second is
     answered as usual."""
-    svc = next(s for s in SERVICES if s.path == SEARCH)
+    svc = next(s for s in SERVICES if SEARCH in s.paths)
     data = example(svc)
     silent = [socket.create_connection(("127.0.0.1", served.port), timeout=5)
               for _ in range(20)]
@@ -609,7 +609,7 @@ def test_silent_connections_hold_no_thread(served: EmulatorProcess) -> None:
 
 def test_a_burst_of_hostile_requests_leaves_every_worker_answering(
         served: EmulatorProcess) -> None:
-    svc = next(s for s in SERVICES if s.path == SEARCH)
+    svc = next(s for s in SERVICES if SEARCH in s.paths)
     payloads = [make(example(svc)) for name, (make, ctype, _status, _w) in CASES.items()
                 if ctype == XML and name != "20mb_body"]
 

@@ -21,14 +21,39 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, InPr
         yield pair
 
 
-@pytest.mark.parametrize("svc", SERVICES, ids=lambda s: s.name)
+PATHS = [(svc, path) for svc in SERVICES for path in svc.paths]
+
+
+@pytest.mark.parametrize(("svc", "path"), PATHS, ids=[p for _, p in PATHS])
 def test_wsdl_is_served_with_the_callers_address(server: tuple[str, InProcessEmulator],
-                                                 svc: Service) -> None:
+                                                 svc: Service, path: str) -> None:
+    """On the service's own path and on each earlier path kept as an alias: the address
+    is the path that was called, so a client keeps talking where it found the WSDL."""
     url, _emu = server
-    client = zeep.Client(f"{url}{svc.path}?wsdl")  # zeep fetches WSDL and XSD over HTTP
-    port = next(iter(next(iter(client.wsdl.services.values())).ports.values()))
-    assert port.binding_options["address"] == f"{url}{svc.path}"
+    client = zeep.Client(f"{url}{path}?wsdl")  # zeep fetches WSDL and XSD over HTTP
+    (wsdl_service,) = client.wsdl.services.values()
+    assert wsdl_service.name == f"{svc.name}Service"
+    (port,) = wsdl_service.ports.values()
+    assert port.name == f"{svc.name}Port"
+    assert port.binding_options["address"] == f"{url}{path}"
     assert sorted(port.binding._operations) == sorted(op.name for op in svc.operations)
+
+
+def test_oir_services_answer_at_serviceplatformen_paths_and_the_earlier_ones() -> None:
+    oir = {s.name: s.paths for s in SERVICES if s.end != "psrm"}
+    assert oir == {
+        "DebitorRegistreringAfsend": ("/service/OIR/DebitorRegistreringAfsend/1",
+                                      "/oir/DebitorRegistrering/1"),
+        "DebitorForespoergselAfsend": ("/service/OIR/DebitorForespoergselAfsend/1",
+                                       "/oir/DebitorForespoergsel/1"),
+        "DebitorIndbetalingAfsend": ("/service/OIR/DebitorIndbetalingAfsend/1",
+                                     "/oir/DebitorIndbetaling/1"),
+        "DebitorkontoAnmodningAfsend": ("/service/OIR/DebitorkontoAnmodningAfsend/1",),
+        "DebitorModregning": ("/service/OIR/DebitorModregning/1", "/oir/DebitorModregning/1"),
+        "DaekningAfskrivningRegistreringAfsend": (
+            "/service/OIR/DaekningAfskrivningRegistreringAfsend/1",
+            "/fagsystem/DaekningAfskrivningRegistrering/1"),
+    }
 
 
 def test_wsdl_address_follows_the_host_header(server: tuple[str, InProcessEmulator]) -> None:
@@ -52,5 +77,5 @@ def test_xsd_paths_cannot_escape_the_contract_folder(server: tuple[str, InProces
 def test_wsdl_files_on_disk_are_untouched(tmp_path: Path) -> None:
     from oir_adapter.contracts import wsdl_path
 
-    text = wsdl_path("oir/DebitorRegistrering.wsdl").read_text(encoding="utf-8")
-    assert "http://localhost:8080/oir/DebitorRegistrering/1" in text
+    text = wsdl_path("oir/DebitorRegistreringAfsend.wsdl").read_text(encoding="utf-8")
+    assert "http://localhost:8080/service/OIR/DebitorRegistreringAfsend/1" in text
