@@ -177,7 +177,8 @@ SERVICES: tuple[Service, ...] = (
     _oir("DaekningAfskrivningRegistreringAfsend", "fagsystem",
          (_req("RegistrerDaekningAfskrivning"), _req("RegistrerDebitorkontoStatus"),
           _req("FordringTilIndbetaling")),
-         was="DaekningAfskrivningRegistrering", source=DAEKNING_AFSEND),
+         was="DaekningAfskrivningRegistrering", source=DAEKNING_AFSEND,
+         published=("FordringTilIndbetaling",)),  # the message type, published with SF1590_B_03
     _psrm("MFFordringIndberet"),
     _psrm("MFKvitteringHent"),
     _psrm("MFUnderretSamlingHent"),
