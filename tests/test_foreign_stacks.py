@@ -12,16 +12,15 @@ JAX-WS (``make test`` does it first); without them those two tests skip."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import date, datetime
-from decimal import Decimal as D
-from pathlib import Path
-
 import base64
 import json
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterator
+from datetime import date, datetime
+from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 import requests
@@ -31,7 +30,6 @@ from lxml import etree
 from oir_adapter.contracts import (
     SERVICES,
     Operation,
-    Service,
     operation_for_element,
     validate_element,
 )
