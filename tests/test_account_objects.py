@@ -330,3 +330,10 @@ def test_fordring_til_indbetaling_reaches_subscribers_only(
     assert (m.findtext(f"{Q}FordringID"), m.findtext(f"{Q}Restbeloeb"),
             m.findtext(f"{Q}Opkraevning/{Q}Beloeb")) == (claim_id, "1050.00", "1050.00")
     emu.admin("PUT", "/subscriptions", expect=400, Ukendt=["*"])
+    # a scenario may set them too; "*" is every fagsystem
+    emu.admin("POST", "/scenario", subscriptions={"FordringTilIndbetaling": ["*"]})
+    assert emu.admin("GET", "/subscriptions") == {"FordringTilIndbetaling": ["*"]}
+    _claim(soap, number, "C-3")
+    emu.admin("POST", "/poll")
+    assert len(emu.admin("GET", "/journal?end=fagsystem&operation=FordringTilIndbetaling")) == 2
+    emu.admin("POST", "/scenario", expect=400, subscriptions={"FordringTilIndbetaling": "*"})

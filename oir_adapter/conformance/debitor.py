@@ -22,7 +22,14 @@ from .. import messages
 from ..bankdays import is_bank_day, next_bank_day
 from ..clients import Reply, SoapFaultError, build_envelope
 from ..codecs.psrm import ActionRequest
-from ..contracts import OIR_NS, SOAP11_ENV_NS, safe_parser, service, validate_element
+from ..contracts import (
+    OIR_NS,
+    SERVICES,
+    SOAP11_ENV_NS,
+    safe_parser,
+    service,
+    validate_element,
+)
 from ..identifiers import is_valid_payment_id
 from ..model import ClaimArt, Party
 from ..rules import RuleContext, validate_action
@@ -759,14 +766,13 @@ def err_soap_action(ctx: CaseContext) -> None:
       requirement="GET <endpoint>?wsdl serves the WSDL with soap:address pointing at the "
                   "endpoint called.",
       source="DESIGN §4 (GET <endpoint>?wsdl)", area="ERR", severity="minor",
-      steps=("GET ?wsdl on each of the four ØIR services",),
+      steps=("GET ?wsdl on each ØIR service the debtor system offers",),
       assertions=("HTTP 200 with a wsdl:definitions document",
                   "soap:address location is the endpoint itself"),
       hint="Rewrite soap:address (and schemaLocation) to the scheme, host and port the "
            "?wsdl request came in on, so generated clients call back the same endpoint.")
 def err_wsdl(ctx: CaseContext) -> None:
-    for name in ("DebitorRegistrering", "DebitorForespoergsel", "DebitorIndbetaling",
-                 "DebitorModregning"):
+    for name in (s.name for s in SERVICES if s.end == "oir"):
         endpoint = ctx.env.clients[name].endpoint
         try:
             r = ctx.env.target.session.get(f"{endpoint}?wsdl", timeout=ctx.env.options.timeout)
