@@ -327,3 +327,34 @@ def test_every_service_path_is_exercised_above() -> None:
         "/service/OIR/DaekningAfskrivningRegistreringAfsend/1",
         "/fagsystem/DaekningAfskrivningRegistrering/1", "/psrm/MFFordringIndberet/1"}
     assert len(WSDL_PATHS) == len(SERVICES) + sum(len(s.alias_paths) for s in SERVICES)
+
+
+@pytest.mark.parametrize("path", ["/service/OIR/DebitorRegistreringAfsend/1",
+                                  "/oir/DebitorRegistrering/1"])
+def test_a_client_generated_from_the_earlier_wsdl_still_works(
+        server: tuple[str, InProcessEmulator], path: str) -> None:
+    """Its SOAPAction carries the earlier WSDL namespace; the message elements did not
+    change, so it is answered on the new path and on the alias alike."""
+    url, _emu = server
+    old_action = ('"http://serviceplatformen.dk/xml/wsdl/soap11/OIR/DebitorRegistrering/1/'
+                  'HentDebitorkonto"')
+    body = _fresh_body(next(op for s in SERVICES for op in s.operations
+                            if op.name == "HentDebitorkonto"))
+    envelope = (f'<soap:Envelope xmlns:soap="{SOAP}"><soap:Body>'.encode()
+                + etree.tostring(body) + b"</soap:Body></soap:Envelope>")
+    # HentDebitorkonto lives on DebitorForespoergselAfsend: posting it to the registration
+    # service is an unknown operation there, whatever the action says
+    response = requests.post(f"{url}{path}", data=envelope, timeout=30,
+                             headers={"Content-Type": "text/xml", "SOAPAction": old_action})
+    assert response.status_code == 500 and b"unknown operation" in response.content
+    register = _fresh_body(next(op for s in SERVICES for op in s.operations
+                                if op.name == "OpretDebitorkonto"))
+    envelope = (f'<soap:Envelope xmlns:soap="{SOAP}"><soap:Body>'.encode()
+                + etree.tostring(register) + b"</soap:Body></soap:Envelope>")
+    response = requests.post(
+        f"{url}{path}", data=envelope, timeout=30,
+        headers={"Content-Type": "text/xml", "SOAPAction": old_action.replace(
+            "HentDebitorkonto", "OpretDebitorkonto")})
+    assert response.status_code == 200, response.text
+    reply = etree.fromstring(response.content).find(f"{{{SOAP}}}Body")
+    assert reply is not None and etree.QName(reply[0]).localname == "OpretDebitorkontoResponse"
