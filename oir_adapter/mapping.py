@@ -757,18 +757,27 @@ def events_from_notification(claim: Claim, notification: PsrmNotification
     return events
 
 
-def callback_request(events: Iterable[FagsystemEvent], *, transaction_id: str,
-                     transaction_time: datetime, authority_cvr: str,
-                     fagsystem_id: str) -> etree._Element:
-    """A ``RegistrerDaekningAfskrivningRequest`` reporting ``events`` to a fagsystem."""
+def _oir_head(tag: str, *, transaction_id: str, transaction_time: datetime, authority_cvr: str,
+              fagsystem_id: str) -> etree._Element:
+    """An ØIR request ``tag`` headed as the debtor system's callbacks are."""
     sub = etree.SubElement
-    root = etree.Element(_O + "RegistrerDaekningAfskrivningRequest",
-                         nsmap=_OIR_NSMAP)  # type: ignore[arg-type]
+    root = etree.Element(_O + tag, nsmap=_OIR_NSMAP)  # type: ignore[arg-type]
     head = sub(root, _O + "Hovedoplysninger")
     sub(head, _O + "TransaktionsID").text = transaction_id
     sub(head, _O + "TransaktionsTid").text = transaction_time.isoformat()
     sub(root, _O + "MyndighedCVR").text = authority_cvr
     sub(root, _O + "FagsystemID").text = fagsystem_id
+    return root
+
+
+def callback_request(events: Iterable[FagsystemEvent], *, transaction_id: str,
+                     transaction_time: datetime, authority_cvr: str,
+                     fagsystem_id: str) -> etree._Element:
+    """A ``RegistrerDaekningAfskrivningRequest`` reporting ``events`` to a fagsystem."""
+    sub = etree.SubElement
+    root = _oir_head("RegistrerDaekningAfskrivningRequest", transaction_id=transaction_id,
+                     transaction_time=transaction_time, authority_cvr=authority_cvr,
+                     fagsystem_id=fagsystem_id)
     samling = sub(root, _O + "HaendelseSamling")
     for e in events:
         h = sub(samling, _O + "Haendelse")
@@ -816,18 +825,6 @@ class StatusAdvice:
     request_kind: str | None = None
     request_status: str | None = None
     errors: tuple[tuple[str, str, str | None], ...] = ()  # (FejlKode, FejlTekst, Felt)
-
-
-def _oir_head(tag: str, *, transaction_id: str, transaction_time: datetime, authority_cvr: str,
-              fagsystem_id: str) -> etree._Element:
-    sub = etree.SubElement
-    root = etree.Element(_O + tag, nsmap=_OIR_NSMAP)  # type: ignore[arg-type]
-    head = sub(root, _O + "Hovedoplysninger")
-    sub(head, _O + "TransaktionsID").text = transaction_id
-    sub(head, _O + "TransaktionsTid").text = transaction_time.isoformat()
-    sub(root, _O + "MyndighedCVR").text = authority_cvr
-    sub(root, _O + "FagsystemID").text = fagsystem_id
-    return root
 
 
 def status_advice_request(advice: Iterable[StatusAdvice], *, transaction_id: str,
