@@ -1,4 +1,4 @@
-"""The ØIR debtor end: a working reference debtor system behind the four ØIR services.
+"""The ØIR debtor end: a working reference debtor system behind the ØIR services.
 
 Each handler decodes its (schema-valid) request, checks it against the rule catalogue and
 the ledger, and either answers with a ``FejlSamling`` leaving the store untouched, or
