@@ -3,7 +3,8 @@
 Mounts each service of the contracts at its path (the ØIR services and the fagsystem
 callback under Serviceplatformen's ``/service/OIR/<Service>/1``, PSRM's under ``/psrm/…``)
 and at its earlier paths (``/oir/…``, ``/fagsystem/…``, kept as aliases for one release),
-serves ``?wsdl`` on each with the address rewritten to the host and path that were called,
+serves ``?wsdl`` on each with the address rewritten to the host and path that were called
+(the host as a trusted reverse proxy reports it, see :mod:`emulator.forwarded`),
 serves the XSDs under ``/xsd/``, and adds the admin API and the dashboard.
 """
 
@@ -20,6 +21,7 @@ from oir_adapter.contracts import SERVICES, Service, contracts_root, wsdl_path
 from . import debtor, fagsystem, psrm
 from .config import EmulatorConfig
 from .endpoints import XML_CONTENT_TYPE, OperationHandler, serve
+from .forwarded import external_base
 from .runtime import Runtime
 
 log = logging.getLogger("emulator")
@@ -89,7 +91,10 @@ def _mount(app: Flask, runtime: Runtime, svc: Service) -> None:
 
     def get() -> Response:
         if "wsdl" in {k.lower() for k in request.args}:
-            return Response(wsdl_for(svc, request.host_url, request.path), 200,
+            base = external_base(scheme=request.scheme, host=request.host,
+                                 peer=request.remote_addr, headers=request.headers,
+                                 proxies=runtime.config.trusted_proxies)
+            return Response(wsdl_for(svc, base, request.path), 200,
                             content_type=XML_CONTENT_TYPE)
         alias = "" if request.path == svc.path else f" (earlier path; now {svc.path})"
         return Response(f"{svc.name}{alias}: POST SOAP 1.1 here, or GET ?wsdl\n", 200,
