@@ -33,6 +33,7 @@ from lxml import etree
 
 from oir_adapter.contracts import (
     FAULT_NS,
+    KONTEKST_NS,
     OIR_NS,
     SERVICES,
     Operation,
@@ -190,15 +191,30 @@ def _fresh_body(op: Operation) -> etree._Element:
     return element
 
 
-def _plain(element: etree._Element) -> object:
-    """An element as nested dicts and lists, the way suds and node-soap take arguments."""
+def _plain(element: etree._Element, prefixes: dict[str, str] | None = None,
+           own: str | None = None) -> object:
+    """An element as nested dicts and lists, the way suds and node-soap take arguments.
+
+    With ``prefixes`` (namespace → prefix), an element in another namespace than the
+    message's is named ``prefix:Name`` and the prefix declared on its parent (node-soap's
+    ``attributes``): node-soap 1.13 writes an element that an ``xs:choice`` takes by
+    ``ref`` from another schema — PSRM's ``Kontekst/k:HovedOplysninger`` — in the parent's
+    namespace unless its caller names it so."""
     kids = [c for c in element if isinstance(c.tag, str)]
     if not kids:
         return element.text or ""
     out: dict[str, object] = {}
+    own = own or etree.QName(element).namespace  # the message's namespace
     for c in kids:
         name = etree.QName(c).localname
-        value = _plain(c)
+        namespace = etree.QName(c).namespace
+        if prefixes is not None and namespace and namespace != own:
+            prefix = prefixes.setdefault(namespace, f"ns{len(prefixes)}")
+            name = f"{prefix}:{name}"
+            declared = out.setdefault("attributes", {})
+            assert isinstance(declared, dict)
+            declared[f"xmlns:{prefix}"] = namespace
+        value = _plain(c, prefixes, own)
         if name in out:
             held = out[name]
             out[name] = [*held, value] if isinstance(held, list) else [held, value]
@@ -261,7 +277,7 @@ def test_node_soap_calls_every_operation_of_every_wsdl(
     url, emu = server
     before = _faults(emu)
     calls = [{"wsdl": f"{url}{path}?wsdl", "operation": op.name,
-              "args": _plain(_fresh_body(op))}
+              "args": _plain(_fresh_body(op), {KONTEKST_NS: "k"})}
              for svc, path in WSDL_PATHS for op in svc.operations]
     (tmp_path / "calls.json").write_text(json.dumps(calls), encoding="utf-8")
     run = subprocess.run(["node", str(FOREIGN / "node" / "call_every.js"),
