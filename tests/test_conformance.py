@@ -146,7 +146,8 @@ def run_with_capture(tmp_path: Path, *, capture: str, sends_to: str, **options: 
     def make(url: str) -> Flask:
         return create_app(db_url=f"sqlite:///{tmp_path}/t.sqlite3", start_worker=False,
                           base_url=url, psrm_url=sends_to,
-                          callback_url=f"{sends_to}/fagsystem/DaekningAfskrivningRegistrering/1")
+                          callback_url=f"{sends_to}/service/OIR/"
+                                       "DaekningAfskrivningRegistreringAfsend/1")
 
     with served(make) as url:
         requests.put(f"{url}/_admin/clock", json={"now": START}, timeout=10)
@@ -162,7 +163,7 @@ def test_debitor_role_with_a_separate_capture_point(tmp_path: Path) -> None:
     assert "served by the suite" in report.environment["capture"]
     assert report.environment["capture_clock"].startswith("set to the target's")
     assert not not_passed(report)
-    assert len(report.results) == 11
+    assert len(report.results) == 12
 
 
 def test_psrm_role_passes_against_the_emulator(emulator: Flask) -> None:
