@@ -99,6 +99,40 @@ def serve(host: str, port: int, db: str | None, workers: int, scenario: Path | N
                                 demo=demo, insecure=insecure))
 
 
+@main.command()
+@click.option("--upstream", required=True, metavar="URL",
+              help="Base URL of the real endpoint (a PSRM or KOMBIT test system, an emulator).")
+@click.option("--port", default=8090, show_default=True, type=click.IntRange(1, 65535),
+              help="Where the system under test calls instead.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Recording folder (new, empty, or a recording to add to).")
+@click.option("--keep-cpr", is_flag=True, help="Keep CPR numbers as they are (masked by default).")
+@click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(0.1, 3600),
+              metavar="SECONDS", help="How long to wait for the upstream's answer.")
+@click.option("--threads", default=16, show_default=True, type=click.IntRange(1, 256),
+              help="Exchanges served at once.")
+@click.option("--mask-header", "mask_headers", multiple=True, metavar="NAME",
+              help="Also mask this HTTP header's value (Authorization, cookies, API keys and "
+                   "token headers always are); repeatable.")
+def record(upstream: str, port: int, host: str, out: Path, keep_cpr: bool, timeout: float,
+           threads: int, mask_headers: tuple[str, ...]) -> None:
+    """Record the SOAP traffic between a system under test and a real endpoint.
+
+    Forwards every exchange unchanged and writes each to OUT (request, response, timing,
+    upstream status) with an index; secrets and CPR numbers are masked in what is written.
+
+    \b
+    Example:
+      oir record --upstream http://psrm-test.local:8080 --port 8090 --out recordings/day1
+    """
+    from .recording.proxy import run_recorder
+
+    raise SystemExit(run_recorder(upstream=upstream, host=host, port=port, out=out,
+                                  keep_cpr=keep_cpr, timeout=timeout, threads=threads,
+                                  mask_headers=mask_headers))
+
+
 @main.group()
 def docs() -> None:
     """Generate documentation from the code."""
