@@ -15,6 +15,7 @@ Environment variables (all optional):
 ``OIR_CHECK_SERVICEPLATFORM``           ``1``: require InvocationContext/AuthorityContext on ØIR
 ``OIR_MAX_BODY_BYTES``, ``OIR_MAX_DEPTH``, ``OIR_MAX_ELEMENTS``  request limits
 ``OIR_BODY_TIMEOUT_SECONDS``            a request body must arrive within this (30)
+``OIR_REPLAY_DIR``                      answer the SOAP ends from this recording (``--replay``)
 ======================================  ===================================================
 """
 
@@ -71,6 +72,8 @@ class EmulatorConfig:
     saml_issuer: str | None = None  # PSRM end: require a sender-vouches assertion from it
     saml_subject: str | None = None  # … about this subject (NameIdentifier)
     check_serviceplatform: bool = False  # ØIR ends: require InvocationContext/AuthorityContext
+    #: answer every SOAP end from this recording (``oir serve --replay``; emulator.replay)
+    replay_dir: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object
@@ -161,4 +164,5 @@ _ENV: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("max_elements", "OIR_MAX_ELEMENTS", _positive),
     ("body_timeout_seconds", "OIR_BODY_TIMEOUT_SECONDS", _seconds),
     ("header_timeout_seconds", "OIR_HEADER_TIMEOUT_SECONDS", _seconds),
+    ("replay_dir", "OIR_REPLAY_DIR", _text),
 )

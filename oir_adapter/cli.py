@@ -78,21 +78,37 @@ def map_(source: Path, out: Path | None, max_actions: int, se_number: str, today
               help="Hand claims to this PSRM (base URL) instead of the emulator's own end.")
 @click.option("--callback-url", default=None, metavar="URL",
               help="Send fagsystem callbacks here instead of the emulator's own end.")
+@click.option("--replay", "replay", default=None, metavar="DIR",
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Answer every SOAP end from this recording (made by oir record).")
 def serve(host: str, port: int, db: str | None, workers: int, scenario: Path | None, demo: bool,
-          insecure: bool, psrm_url: str | None, callback_url: str | None) -> None:
+          insecure: bool, psrm_url: str | None, callback_url: str | None,
+          replay: Path | None) -> None:
     """Run the emulator (ØIR debtor end, fagsystem end, PSRM end, dashboard).
 
     \b
     Example:
       oir serve --port 8080 --db sqlite:///var/oir.sqlite3
       oir serve --callback-url http://fagsystem.local/cb --psrm-url http://psrm-test.local
+      oir serve --replay recordings/day1 --port 8080 --db sqlite:///var/replay.sqlite3
     """
     import os
 
     from emulator.serving import run_server
 
+    replay_dir = None
+    if replay is not None:
+        from .recording import Recording, RecordingError
+
+        try:
+            recording = Recording.open(replay)
+        except RecordingError as exc:
+            raise click.UsageError(f"--replay: {exc}") from None
+        replay_dir = str(replay.resolve())
+        click.echo(f"replaying {replay} ({len(recording.exchanges)} recorded exchanges)")
     # EmulatorConfig.from_env reads these in every worker
-    for name, value in (("OIR_PSRM_URL", psrm_url), ("OIR_CALLBACK_URL", callback_url)):
+    for name, value in (("OIR_PSRM_URL", psrm_url), ("OIR_CALLBACK_URL", callback_url),
+                        ("OIR_REPLAY_DIR", replay_dir)):
         if value:
             os.environ[name] = value
     raise SystemExit(run_server(host=host, port=port, db=db, workers=workers, scenario=scenario,
