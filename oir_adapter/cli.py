@@ -257,8 +257,52 @@ def conformance_run(target: str | None, role: str, report_dir: Path, psrm: str |
     raise SystemExit(0 if report.ok else 1)
 
 
+@conformance.command(name="judge")
+@click.argument("recording", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--report", "report_dir", required=True, type=click.Path(path_type=Path),
+              help="Folder for junit.xml, report.json and report.html.")
+@click.option("--judge", "judged", type=click.Choice(["debitor", "fagsystem", "psrm-client"]),
+              default="debitor", show_default=True,
+              help="Who is under test: the debtor system (its answers, deliveries and "
+                   "callbacks), the fagsystem (its requests) or a PSRM client (its deliveries).")
+@click.option("--case", "cases", multiple=True, metavar="ID",
+              help="Judge only with these cases (ids or patterns like 'REC-*'); repeatable.")
+@click.option("--fagsystem-id", default=None,
+              help="--judge fagsystem: only this fagsystem's requests.")
+def conformance_judge(recording: Path, report_dir: Path, judged: str, cases: tuple[str, ...],
+                      fagsystem_id: str | None) -> None:
+    """Judge a recording (made by oir record) with the suite's checks; exit 1 if one failed.
+
+    \b
+    Example:
+      oir conformance judge recordings/day1 --report reports/day1
+      oir conformance judge recordings/day1 --judge fagsystem --report reports/fag
+    """
+    from .conformance import Status
+    from .conformance.judge import judge_recording
+    from .conformance.report import write_reports
+    from .recording import RecordingError
+
+    try:
+        report = judge_recording(recording, judged=judged, cases=cases,
+                                 fagsystem_id=fagsystem_id)
+    except RecordingError as exc:
+        raise click.UsageError(str(exc)) from None
+    except KeyError as exc:
+        raise click.UsageError(str(exc.args[0])) from None
+    paths = write_reports(report, report_dir)
+    counts = report.counts()
+    click.echo(" ".join(f"{s.value} {counts[s.value]}" for s in Status) + f" ({len(report.results)}"
+               " cases)")
+    for r in report.results:
+        if r.status in (Status.FAIL, Status.ERROR):
+            click.echo(f"  {r.status.value.upper():5} {r.case.id}: {r.reason.splitlines()[0]}")
+    click.echo(f"reports: {paths['html']} {paths['json']} {paths['junit']}")
+    raise SystemExit(0 if report.ok else 1)
+
+
 @conformance.command(name="list")
-@click.option("--role", type=click.Choice(_ROLES), default=None,
+@click.option("--role", type=click.Choice([*_ROLES, "recorded"]), default=None,
               help="Only the cases of this role.")
 @click.option("--markdown", is_flag=True, help="Print the catalogue as Markdown tables.")
 @click.option("--update", type=click.Path(exists=True, dir_okay=False, path_type=Path),
