@@ -331,5 +331,33 @@ def conformance_list(role: str | None, markdown: bool, update: Path | None) -> N
             click.echo(f"{c.id:24} {c.role.value:12} {AREAS[c.area][:34]:34} {c.title}")
 
 
+@main.group()
+def contract() -> None:
+    """Compare the bundled WSDL/XSD contracts with official ones."""
+
+
+@contract.command(name="diff")
+@click.argument("official", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown",
+              show_default=True, help="Report format.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the report here instead of stdout.")
+def contract_diff(official: Path, fmt: str, out: Path | None) -> None:
+    """Compare a folder of official WSDL/XSD files with the bundled contracts.
+
+    Per operation and element: present or missing, namespace, order, type, cardinality,
+    facets, enumeration values; SOAPAction and binding style. Exit 0 when they match, 1
+    when they differ, 2 when the folder cannot be used.
+
+    \b
+    Example:
+      oir contract diff ~/official/oir --out diff.md
+      oir contract diff ~/official/psrm --format json
+    """
+    from .contract_diff import run_contract_diff
+
+    raise SystemExit(run_contract_diff(official, fmt=fmt, out=out))
+
+
 if __name__ == "__main__":
     main()
