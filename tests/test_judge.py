@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -201,3 +202,37 @@ def test_the_command_writes_the_suites_reports(tmp_path: Path) -> None:
     unknown = runner.invoke(main, ["conformance", "judge", str(folder), "--report",
                                    str(tmp_path / "x"), "--case", "NOPE-*"])
     assert unknown.exit_code == 2 and "NOPE-*" in unknown.output
+
+
+def test_a_refusal_for_what_the_account_holds_is_no_claim_rule_finding(tmp_path: Path) -> None:
+    """Registering a claim reference again with other content is refused (OIR-303) by what
+    the account holds, not by the claim: no claim rule may be held against it."""
+    from oir_adapter import messages
+
+    from .recorded_traffic import CALLER
+
+    app = create_app(db_url=f"sqlite:///{tmp_path}/e.sqlite3", start_worker=False)
+    try:
+        with loopback(app) as emu, loopback(recording_proxy(emu.url, tmp_path / "rec")) as p:
+            soap = clients_for(p.url)
+            reg = soap.debitor_registrering
+            account = reg.call("OpretDebitorkonto", messages.opret_debitorkonto(
+                CALLER, reference="K-1", party=Party.cpr("0405871270"), name="Mette")
+            ).findtext("DebitorkontoNummer")
+            today = date.today()
+            spec = messages.ClaimSpec("F-1", "DAGINST", Decimal("500.00"),
+                                      today - timedelta(days=40), today - timedelta(days=11),
+                                      today - timedelta(days=10), today + timedelta(days=20),
+                                      today + timedelta(days=45))
+            reg.call("OpretFordring", messages.opret_fordring(CALLER, account_number=account,
+                                                              claim=spec))
+            other = replace(spec, principal=Decimal("600.00"))
+            refused = reg.call("OpretFordring", messages.opret_fordring(
+                CALLER, account_number=account, claim=other))
+            soap.close()
+    finally:
+        runtime_of(app).close()
+    assert [e.code for e in refused.errors] == ["OIR-303"]
+    report = judge_recording(tmp_path / "rec", cases=["REC-RUL-*"])
+    assert failed(report) == set()
+    assert "REC-RUL-OIR-303" not in {r.case.id for r in report.results}

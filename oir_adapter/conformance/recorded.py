@@ -34,7 +34,7 @@ from ..model import (
     PsrmActionCode,
     SubClaim,
 )
-from ..rules import OIR_CREATE, RULES, Rule, RuleContext, validate_claim
+from ..rules import OIR_CREATE, OIR_SERVICE, RULES, Rule, RuleContext, validate_claim
 from ..tables import ClaimTypeTable
 from .capture import body_of, deliveries
 from .catalogue import case, register, rule_title
@@ -619,8 +619,14 @@ def rec_action_order(ctx: CaseContext) -> None:
 
 # ================================================================ one case per rule
 
+def _judged_from_the_claim(rule: Rule) -> bool:
+    """A front-door rule the claim alone decides (not one about what the account already
+    holds, such as a FagsystemFordringID registered with other content)."""
+    return OIR_CREATE in rule.applies_to and OIR_SERVICE not in rule.applies_to
+
+
 def _claim_rule_ids() -> frozenset[str]:
-    return frozenset(r.id for r in RULES if OIR_CREATE in r.applies_to)
+    return frozenset(r.id for r in RULES if _judged_from_the_claim(r))
 
 
 def _rule_case(rule: Rule) -> Case:
@@ -673,5 +679,5 @@ def _rule_case(rule: Rule) -> Case:
 
 
 for _rule in RULES:
-    if OIR_CREATE in _rule.applies_to and _rule.severity == "error":
+    if _judged_from_the_claim(_rule) and _rule.severity == "error":
         register(_rule_case(_rule))
