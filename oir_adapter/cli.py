@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .conformance import RunReport
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -181,6 +185,22 @@ def conformance() -> None:
 _ROLES = ["debitor", "psrm-client", "fagsystem", "psrm"]
 
 
+def _report_and_exit(report: RunReport, report_dir: Path) -> None:
+    """Write a run's reports, print its counts and failures, exit 1 if anything failed."""
+    from .conformance import Status
+    from .conformance.report import write_reports
+
+    paths = write_reports(report, report_dir)
+    counts = report.counts()
+    click.echo(" ".join(f"{s.value} {counts[s.value]}" for s in Status) + f" ({len(report.results)}"
+               " cases)")
+    for r in report.results:
+        if r.status in (Status.FAIL, Status.ERROR):
+            click.echo(f"  {r.status.value.upper():5} {r.case.id}: {r.reason.splitlines()[0]}")
+    click.echo(f"reports: {paths['html']} {paths['json']} {paths['junit']}")
+    raise SystemExit(0 if report.ok else 1)
+
+
 @conformance.command(name="run")
 @click.option("--target", default=None, metavar="URL",
               help="Base URL of the system under test (debitor, psrm, fagsystem: where its "
@@ -223,8 +243,7 @@ def conformance_run(target: str | None, role: str, report_dir: Path, psrm: str |
       oir conformance run --role psrm-client --target http://127.0.0.1:9090 --wait 120 \\
           --report reports/
     """
-    from .conformance import Role, Status, SuiteOptions, run_suite
-    from .conformance.report import write_reports
+    from .conformance import Role, SuiteOptions, run_suite
 
     if target is None and not (role == "psrm-client" and psrm):
         raise click.UsageError("--target URL is required")
@@ -246,15 +265,7 @@ def conformance_run(target: str | None, role: str, report_dir: Path, psrm: str |
         raise click.UsageError(str(exc.args[0])) from None
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    paths = write_reports(report, report_dir)
-    counts = report.counts()
-    click.echo(" ".join(f"{s.value} {counts[s.value]}" for s in Status) + f" ({len(report.results)}"
-               " cases)")
-    for r in report.results:
-        if r.status in (Status.FAIL, Status.ERROR):
-            click.echo(f"  {r.status.value.upper():5} {r.case.id}: {r.reason.splitlines()[0]}")
-    click.echo(f"reports: {paths['html']} {paths['json']} {paths['junit']}")
-    raise SystemExit(0 if report.ok else 1)
+    _report_and_exit(report, report_dir)
 
 
 @conformance.command(name="judge")
@@ -278,9 +289,7 @@ def conformance_judge(recording: Path, report_dir: Path, judged: str, cases: tup
       oir conformance judge recordings/day1 --report reports/day1
       oir conformance judge recordings/day1 --judge fagsystem --report reports/fag
     """
-    from .conformance import Status
     from .conformance.judge import judge_recording
-    from .conformance.report import write_reports
     from .recording import RecordingError
 
     try:
@@ -290,15 +299,7 @@ def conformance_judge(recording: Path, report_dir: Path, judged: str, cases: tup
         raise click.UsageError(str(exc)) from None
     except KeyError as exc:
         raise click.UsageError(str(exc.args[0])) from None
-    paths = write_reports(report, report_dir)
-    counts = report.counts()
-    click.echo(" ".join(f"{s.value} {counts[s.value]}" for s in Status) + f" ({len(report.results)}"
-               " cases)")
-    for r in report.results:
-        if r.status in (Status.FAIL, Status.ERROR):
-            click.echo(f"  {r.status.value.upper():5} {r.case.id}: {r.reason.splitlines()[0]}")
-    click.echo(f"reports: {paths['html']} {paths['json']} {paths['junit']}")
-    raise SystemExit(0 if report.ok else 1)
+    _report_and_exit(report, report_dir)
 
 
 @conformance.command(name="list")

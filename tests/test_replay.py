@@ -66,6 +66,7 @@ def test_the_story_told_again_gets_the_recorded_answers(story: tuple[Path, Story
     assert recorded_ids == oir
     page = requests.get(f"{replaying}/journal", timeout=10)
     assert page.status_code == 200 and "replayed recorded exchange" in page.text
+    assert requests.get(f"{replaying}/", timeout=10).status_code == 200  # the overview
 
 
 def test_every_recorded_request_sent_verbatim_gets_its_recorded_answer(

@@ -34,6 +34,7 @@ from .. import __version__
 from ..clients import clients_for
 from ..contracts import operation_for_element, safe_parser
 from ..recording import RecordedExchange, Recording
+from ..recording.matching import message_of
 from .catalogue import all_cases
 from .context import Endpoint, Environment, SuiteOptions
 from .model import Case, Result, Role, RunReport, Status
@@ -75,18 +76,6 @@ def judge_cases(role: Role, patterns: Iterable[str] = ()) -> list[tuple[Case, st
 
 # ---------------------------------------------------------------- recording → rows
 
-def _message(data: bytes | None, parser: etree.XMLParser) -> etree._Element | None:
-    if not data:
-        return None
-    try:
-        root = etree.fromstring(data, parser)
-    except etree.XMLSyntaxError:
-        return None
-    body = next((c for c in root if isinstance(c.tag, str)
-                 and etree.QName(c).localname == "Body"), None)
-    return None if body is None else next((c for c in body if isinstance(c.tag, str)), None)
-
-
 def _local_time(value: str) -> datetime | None:
     try:
         when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
@@ -104,12 +93,12 @@ def message_time(message: etree._Element | None) -> datetime | None:
 
 
 def _row(x: RecordedExchange, parser: etree.XMLParser) -> dict[str, Any] | None:
-    request = _message(x.request, parser)
+    request = message_of(x.request, parser)
     known = operation_for_element(str(request.tag)) if request is not None else None
     if request is None or known is None or not known[1]:
         return None
     op = known[0]
-    response = _message(x.response, parser)
+    response = message_of(x.response, parser)
     started = x.started.astimezone().replace(tzinfo=None)
     when = message_time(response) or message_time(request) or started
     fault = response is not None and etree.QName(response).localname == "Fault"

@@ -73,6 +73,17 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def read_index(path: Path) -> dict[str, Any]:
+    """A recording's ``index.json``, checked to be one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RecordingError(f"{path} cannot be read: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise RecordingError(f"{path} is not an {FORMAT} index")
+    return data
+
+
 def _json(data: Any) -> bytes:
     return (json.dumps(data, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
 
@@ -200,15 +211,7 @@ class RecordingWriter:
 
     def _read_index(self) -> dict[str, Any] | None:
         path = self.folder / INDEX
-        if not path.is_file():
-            return None
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise RecordingError(f"{path} cannot be read: {exc}") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise RecordingError(f"{path} is not an {FORMAT} index")
-        return data
+        return read_index(path) if path.is_file() else None
 
     def _write_index(self, data: dict[str, Any]) -> None:
         _write_atomically(self.folder / INDEX, _json(data), self.partial_dir)
@@ -268,10 +271,15 @@ class RecordingWriter:
 
     def commit(self, draft: Draft) -> str:
         """Mask and write one exchange; returns its id (``000001``…)."""
-        request, request_tmp = self._store(draft.request_raw,
-                                           _header(draft.request_headers, "Content-Encoding"))
-        response, response_tmp = self._store(draft.response_raw,
-                                             _header(draft.response_headers, "Content-Encoding"))
+        try:
+            request, request_tmp = self._store(
+                draft.request_raw, _header(draft.request_headers, "Content-Encoding"))
+            response, response_tmp = self._store(
+                draft.response_raw, _header(draft.response_headers, "Content-Encoding"))
+        finally:  # unmasked bytes go before the exchange appears
+            for raw in (draft.request_raw, draft.response_raw):
+                if raw is not None:
+                    raw.unlink(missing_ok=True)
         try:
             with self._locked():
                 data = self._read_index() or {"format": FORMAT, "exchanges": []}
@@ -295,9 +303,6 @@ class RecordingWriter:
             for tmp in (request_tmp, response_tmp):
                 if tmp is not None:
                     tmp.unlink(missing_ok=True)
-            for raw in (draft.request_raw, draft.response_raw):
-                if raw is not None:
-                    raw.unlink(missing_ok=True)
         self.written += 1
         return ident
 
@@ -453,12 +458,7 @@ class Recording:
         index_path = folder / INDEX
         if not index_path.is_file():
             raise RecordingError(f"{folder} is not a recording ({INDEX} missing)")
-        try:
-            index = json.loads(index_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise RecordingError(f"{index_path} cannot be read: {exc}") from None
-        if not isinstance(index, dict) or index.get("format") != FORMAT:
-            raise RecordingError(f"{index_path} is not an {FORMAT} index")
+        index = read_index(index_path)
         found = []
         for path in sorted((folder / EXCHANGES).glob("*.json")):
             try:

@@ -128,7 +128,7 @@ class Matcher:
         for x in recording.exchanges:
             if not x.answered_by_upstream or not x.request:
                 continue
-            message = _message_of(x.request, parser)
+            message = message_of(x.request, parser)
             if message is not None:
                 self.candidates.append(Candidate(x, request_view(message)))
 
@@ -164,8 +164,10 @@ class Matcher:
         return Matched(chosen.exchange, chosen.view, why)
 
 
-def _message_of(data: bytes, parser: etree.XMLParser) -> etree._Element | None:
+def message_of(data: bytes | None, parser: etree.XMLParser) -> etree._Element | None:
     """The SOAP Body's first element of an envelope, or ``None``."""
+    if not data:
+        return None
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError:
