@@ -1,7 +1,8 @@
 """``create_app``: the Flask application that plays every end.
 
 Mounts each service of the contracts at its path (``/oir/…``, ``/fagsystem/…``,
-``/psrm/…``), serves ``?wsdl`` with the address rewritten to the host that was called,
+``/psrm/…``), serves ``?wsdl`` with the address rewritten to the host that was called (as a trusted
+reverse proxy reports it, see :mod:`emulator.forwarded`),
 serves the XSDs under ``/xsd/``, and adds the admin API and the dashboard.
 """
 
@@ -18,6 +19,7 @@ from oir_adapter.contracts import SERVICES, Service, contracts_root, wsdl_path
 from . import debtor, fagsystem, psrm
 from .config import EmulatorConfig
 from .endpoints import XML_CONTENT_TYPE, OperationHandler, serve
+from .forwarded import external_base
 from .runtime import Runtime
 
 log = logging.getLogger("emulator")
@@ -94,7 +96,10 @@ def _mount(app: Flask, runtime: Runtime, svc: Service) -> None:
 
     def get() -> Response:
         if "wsdl" in {k.lower() for k in request.args}:
-            return Response(wsdl_for(svc, request.host_url), 200, content_type=XML_CONTENT_TYPE)
+            base = external_base(scheme=request.scheme, host=request.host,
+                                 peer=request.remote_addr, headers=request.headers,
+                                 proxies=runtime.config.trusted_proxies)
+            return Response(wsdl_for(svc, base), 200, content_type=XML_CONTENT_TYPE)
         return Response(f"{svc.name}: POST SOAP 1.1 here, or GET ?wsdl\n", 200,
                         content_type="text/plain; charset=utf-8")
 

@@ -15,6 +15,8 @@ Environment variables (all optional):
 ``OIR_CHECK_SERVICEPLATFORM``           ``1``: require InvocationContext/AuthorityContext on ØIR
 ``OIR_MAX_BODY_BYTES``, ``OIR_MAX_DEPTH``, ``OIR_MAX_ELEMENTS``  request limits
 ``OIR_BODY_TIMEOUT_SECONDS``            a request body must arrive within this (30)
+``OIR_TRUSTED_PROXIES``                 whose ``X-Forwarded-*`` headers to believe (loopback)
+``OIR_STRICT_SOAPACTION``               ``1``: a missing or foreign SOAPAction is a fault
 ``OIR_REPLAY_DIR``                      answer the SOAP ends from this recording (``--replay``)
 ======================================  ===================================================
 """
@@ -26,6 +28,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from oir_adapter.mapping import CREDITOR_ID, parse_creditor_ids
+
+from .forwarded import LOOPBACK_PROXIES, parse_proxies
 from .soap import Limits
 
 
@@ -50,7 +55,10 @@ class EmulatorConfig:
     validate_responses: bool = True
     # the debtor system's identity towards PSRM
     se_number: str = "29189846"
-    creditor_id: str = "29189846"  # DMIFordringHaverID
+    #: DMIFordringHaverID: Gældsstyrelsen's number for the fordringshaver (not a CVR), for
+    #: authorities ``creditor_ids`` does not name
+    creditor_id: str = "1000"
+    creditor_ids: dict[str, str] = field(default_factory=dict)  # authority CVR → its id
     creditor_number: str = "85123456"  # FIK kreditornummer on invoices
     # PSRM end behaviour
     psrm_days_to_process: int = 1  # MODTAGET → SAGSBEHANDL after this many days
@@ -72,8 +80,16 @@ class EmulatorConfig:
     saml_issuer: str | None = None  # PSRM end: require a sender-vouches assertion from it
     saml_subject: str | None = None  # … about this subject (NameIdentifier)
     check_serviceplatform: bool = False  # ØIR ends: require InvocationContext/AuthorityContext
+    #: peers whose X-Forwarded-Proto/-Host/-Port are believed (addresses, networks, "*")
+    trusted_proxies: tuple[str, ...] = LOOPBACK_PROXIES
+    #: a request whose SOAPAction is missing or names no operation of its body is a fault
+    strict_soap_action: bool = False
     #: answer every SOAP end from this recording (``oir serve --replay``; emulator.replay)
     replay_dir: str | None = None
+
+    def creditor_for(self, authority_cvr: str | None) -> str:
+        """The DMIFordringHaverID the debtor end sends for claims of ``authority_cvr``."""
+        return self.creditor_ids.get(authority_cvr or "", self.creditor_id)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object
@@ -145,10 +161,19 @@ def _text(raw: str) -> str:
     return raw
 
 
+def _creditor_id(raw: str) -> str:
+    value = raw.strip()
+    if not CREDITOR_ID.fullmatch(value):
+        raise ValueError("a fordringshaver id is a number of 1 to 10 digits")
+    return value
+
+
 _ENV: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("db_url", "OIR_DB", _text),
     ("base_url", "OIR_BASE_URL", _text),
     ("psrm_url", "OIR_PSRM_URL", _text),
+    ("creditor_id", "OIR_CREDITOR_ID", _creditor_id),
+    ("creditor_ids", "OIR_CREDITOR_IDS", parse_creditor_ids),
     ("callback_url", "OIR_CALLBACK_URL", _text),
     ("api_key", "OIR_API_KEY", _text),
     ("api_key_header", "OIR_API_KEY_HEADER", _text),
@@ -164,5 +189,7 @@ _ENV: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("max_elements", "OIR_MAX_ELEMENTS", _positive),
     ("body_timeout_seconds", "OIR_BODY_TIMEOUT_SECONDS", _seconds),
     ("header_timeout_seconds", "OIR_HEADER_TIMEOUT_SECONDS", _seconds),
+    ("trusted_proxies", "OIR_TRUSTED_PROXIES", parse_proxies),
+    ("strict_soap_action", "OIR_STRICT_SOAPACTION", _flag),
     ("replay_dir", "OIR_REPLAY_DIR", _text),
 )

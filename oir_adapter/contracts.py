@@ -22,6 +22,11 @@ PSRM_NS = "http://skat.dk/begrebsmodel/2009/01/15/"
 KONTEKST_NS = "http://skat.dk/begrebsmodel/xml/schemas/kontekst/2007/05/31/"
 SOAP11_ENV_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_ENV_NS = "http://www.w3.org/2003/05/soap-envelope"
+#: The detail of every SOAP fault the services answer with (``Violations``), declared as
+#: each operation's ``wsdl:fault`` and served under ``/xsd/``.
+FAULT_NS = "urn:oir-adapter:fault:1"
+FAULT_XSD = "fault/Fault.xsd"  # relative to xsd/
+FAULT_ELEMENT = "Violations"
 
 
 def contracts_root() -> Path:
@@ -206,18 +211,82 @@ def validate_element(element: etree._Element) -> list[SchemaViolation]:
 
 
 def explain(element: etree._Element, fallback: object = None) -> list[SchemaViolation]:
-    """All schema violations of ``element`` with their paths, through xmlschema."""
+    """All schema violations of ``element`` with their paths, through xmlschema.
+
+    Paths and messages do not depend on the prefixes the sender chose: the element is
+    explained as a copy written with the schema's own prefixes (see :func:`schema_path`),
+    and each violation keeps the line of the sender's element it points at."""
     namespace = etree.QName(element).namespace or ""
     out: list[SchemaViolation] = []
     try:
-        for err in explaining_schema(namespace).iter_errors(element):
+        schema = explaining_schema(namespace)
+        prefixes = own_prefixes(namespace)
+        copy, origin = _with_prefixes(element, prefixes)
+        for err in schema.iter_errors(copy, namespaces=prefixes):
             elem = err.elem
-            line = getattr(elem, "sourceline", None) if elem is not None else None
-            line = line if isinstance(line, int) else None
-            out.append(SchemaViolation(err.path or "/", err.reason or str(err), line))
+            if isinstance(elem, etree._Element):
+                path = schema_path(elem, prefixes)
+                line = getattr(origin.get(elem), "sourceline", None)
+            else:
+                path, line = err.path or "/", None
+            out.append(SchemaViolation(path, err.reason or str(err),
+                                       line if isinstance(line, int) else None))
     except Exception as exc:  # xmlschema cannot walk it: fall back to lxml's log
         out.append(SchemaViolation("/", f"cannot explain schema errors: {exc}"))
     if not out and fallback is not None:
         for entry in fallback:  # type: ignore[attr-defined]
             out.append(SchemaViolation(entry.path or "/", entry.message, entry.line))
     return out
+
+
+@cache
+def _own_prefixes(namespace: str) -> tuple[tuple[str, str], ...]:
+    declared = explaining_schema(namespace).namespaces
+    return tuple((p, uri) for p, uri in declared.items() if p and uri and p not in ("xml", "xs"))
+
+
+def own_prefixes(namespace: str) -> dict[str, str]:
+    """The prefixes the schema of a message namespace declares for itself and its imports
+    (``oir`` for ØIR; ``mf`` and ``k`` for PSRM): prefix → namespace."""
+    return dict(_own_prefixes(namespace))
+
+
+def schema_path(element: etree._Element, prefixes: dict[str, str]) -> str:
+    """``/oir:OpretFordringRequest/oir:Fordring/oir:Hovedstol``: the element's path from
+    the message element, each step with the schema's own prefix; an element of another
+    namespace in Clark notation (``{urn:x}Name``), one in no namespace by its bare name."""
+    by_uri = {uri: prefix for prefix, uri in prefixes.items()}
+    steps: list[str] = []
+    node: etree._Element | None = element
+    while node is not None and isinstance(node.tag, str):
+        qname = etree.QName(node)
+        uri = qname.namespace
+        steps.append(qname.localname if not uri else f"{by_uri[uri]}:{qname.localname}"
+                     if uri in by_uri else f"{{{uri}}}{qname.localname}")
+        node = node.getparent()
+    return "/" + "/".join(reversed(steps))
+
+
+def _with_prefixes(element: etree._Element, prefixes: dict[str, str]
+                   ) -> tuple[etree._Element, dict[etree._Element, etree._Element]]:
+    """A copy of ``element`` (elements, attributes, text) declaring ``prefixes`` at its
+    root, and a map from each copied element back to its original."""
+    origin: dict[etree._Element, etree._Element] = {}
+
+    def copy(source: etree._Element, parent: etree._Element | None) -> None:
+        made = (etree.Element(source.tag, nsmap=prefixes) if parent is None
+                else etree.SubElement(parent, source.tag))
+        for key, value in source.attrib.items():
+            made.set(key, value)
+        made.text = source.text
+        made.tail = source.tail if parent is not None else None
+        origin[made] = source
+        for child in source:
+            if isinstance(child.tag, str):
+                copy(child, made)
+        if parent is None:
+            roots.append(made)
+
+    roots: list[etree._Element] = []
+    copy(element, None)
+    return roots[0], origin

@@ -28,9 +28,10 @@ WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 
 @pytest.fixture
 def official(tmp_path: Path) -> Path:
-    """The ØIR WSDLs and XSD, copied with the layout their imports expect."""
+    """The ØIR WSDLs and XSDs (with the fault detail they import), copied with the layout
+    their imports expect."""
     folder = tmp_path / "official"
-    for part in ("wsdl/oir", "wsdl/fagsystem", "xsd/oir"):
+    for part in ("wsdl/oir", "wsdl/fagsystem", "xsd/oir", "xsd/fault"):
         shutil.copytree(ROOT / part, folder / part)
     return folder
 

@@ -131,35 +131,57 @@ def _deliver(soap: Clients, actions: list[Any], delivery_id: str) -> Any:
     return soap.mf_fordring_indberet.call("MFFordringIndberet", body)
 
 
-@pytest.mark.parametrize("after_recall", [False, True], ids=["in-order", "after-recall"])
+#: what is sent after handing a claim over (W write-down, R recall with its reason, G
+#: GENINDSENDFORDRING) → REC-HND-001's finding (``None``: it passes).
+ORDERS: dict[str, tuple[str, str | None]] = {
+    "in-order": ("W R:HENS", None),
+    "after-recall": ("R:HENS W", "nothing but GENINDSEND follows a recall (got NEDSKRIV on "
+                                 "{efi} after its TILBAGEKALD)"),
+    "resubmitted-after-deferral": ("R:HENS G", None),
+    "resubmitted-after-error": ("R:FEJL G", "a claim recalled with FEJL or BORT goes again as "
+                                            "OPRETFORDRING (got GENINDSENDFORDRING of {efi} "
+                                            "after its TILBAGEKALD FEJL)"),
+    "resubmitted-unrecalled": ("G", "GENINDSENDFORDRING only for a recalled claim (got "
+                                    "GENINDSENDFORDRING of {efi}, which is not recalled)"),
+}
+
+
+@pytest.mark.parametrize("order", sorted(ORDERS))
 def test_actions_for_one_claim_must_come_in_a_possible_order(tmp_path: Path,
-                                                             after_recall: bool) -> None:
+                                                             order: str) -> None:
+    steps, finding = ORDERS[order]
     app = create_app(db_url=f"sqlite:///{tmp_path}/psrm.sqlite3", start_worker=False)
     try:
         with loopback(app) as psrm, loopback(recording_proxy(psrm.url, tmp_path / "rec")) as p:
             soap = clients_for(p.url)
+            claim = _claim("REF-1")
             efi = _deliver(soap, [mapping.opret_fordring_action(
-                _claim("REF-1"), None, creditor_id="29189846")], "L-1").first_action.efi_claim_id
-            write_down = mapping.nedskriv_action(efi, Decimal("100.00"),
-                                                 WriteDownReason.PAYMENT, creditor_id="29189846")
-            recall = mapping.tilbagekald_action(efi, RecallReason.DEFERRAL,
-                                                creditor_id="29189846")
-            for n, action in enumerate([recall, write_down] if after_recall
-                                       else [write_down, recall], start=2):
+                claim, None, creditor_id="1229")], "L-1").first_action.efi_claim_id
+            assert efi is not None and efi.isdigit()  # PSRM's claim ids are numbers
+            for n, step in enumerate(steps.split(), start=2):
+                kind, _, reason = step.partition(":")
+                if kind == "W":
+                    action = mapping.nedskriv_action(efi, Decimal("100.00"),
+                                                     WriteDownReason.PAYMENT, creditor_id="1229")
+                elif kind == "R":
+                    action = mapping.tilbagekald_action(efi, RecallReason(reason),
+                                                        creditor_id="1229")
+                else:
+                    action = mapping.genindsend_action(claim, None, creditor_id="1229",
+                                                       efi_claim_id=efi)
                 _deliver(soap, [action], f"L-{n}")
             soap.close()
     finally:
         runtime_of(app).close()
     report = judge_recording(tmp_path / "rec", judged="psrm-client")
     by_id = {r.case.id: r for r in report.results}
-    order = by_id["REC-HND-001"]
-    if not after_recall:
-        assert order.status is Status.PASS, order.reason
+    judged = by_id["REC-HND-001"]
+    if finding is None:
+        assert judged.status is Status.PASS, judged.reason
         return
-    assert order.status is Status.FAIL
-    assert order.reason == ("nothing but GENINDSEND follows a recall (got NEDSKRIV on "
-                            f"{efi} after its TILBAGEKALD)")
-    assert order.evidence[-1].url.startswith("recorded exchange 000003 ")
+    assert judged.status is Status.FAIL
+    assert judged.reason == finding.format(efi=efi)
+    assert judged.evidence[-1].url.startswith(f"recorded exchange 00000{len(steps.split()) + 1} ")
 
 
 def test_a_group_the_recording_holds_nothing_of_is_skipped(tmp_path: Path) -> None:

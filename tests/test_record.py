@@ -152,6 +152,28 @@ def test_masking_is_the_same_for_any_chunking() -> None:
     assert mask_body(SECRET_ENVELOPE, keep_cpr=True).count(b"0405871270") == 1
 
 
+def test_psrm_numeric_ids_are_kept_whatever_their_digits() -> None:
+    """PSRM's ids are numbers; ten digits of one may read like a CPR number, but as an id
+    element's whole content it is kept (masked, two claims could become one), in any
+    chunking. The same digits anywhere else are masked."""
+    body = (b'<mf:MFFordringIndberet_O xmlns:mf="urn:x"><mf:MFAktionStruktur>'
+            b"<mf:MFAktionID>0405871270</mf:MFAktionID>"
+            b"<mf:DMIFordringEFIFordringID>0405871271</mf:DMIFordringEFIFordringID>"
+            b"<mf:DMIFordringHaverID>0405871272</mf:DMIFordringHaverID>"
+            b"<mf:PersonCPRNummer>0405871273</mf:PersonCPRNummer>"
+            b"<mf:MFNoteTekst>MFAktionID 0405871274</mf:MFNoteTekst>"
+            b"</mf:MFAktionStruktur></mf:MFFordringIndberet_O>")
+    whole = mask_body(body)
+    for kept in (b"0405871270", b"0405871271", b"0405871272"):
+        assert kept in whole
+    assert b"0405871273" not in whole and b"0405871274" not in whole
+    assert whole.count(b"0405871000") == 2
+    for size in (1, 3, 10, 17, 64):
+        masker = BodyMasker()
+        pieces = [masker.feed(body[i:i + size]) for i in range(0, len(body), size)]
+        assert b"".join(pieces) + masker.flush() == whole, size
+
+
 def test_header_masking() -> None:
     assert mask_header("Authorization", "Basic dXNlcjpwYXNz") == "Basic ***"
     assert mask_header("Cookie", "sid=1") == mask_header("X-Auth-Token", "t") == "***"

@@ -14,11 +14,14 @@ from typing import Any
 import pytest
 import requests
 from click.testing import CliRunner
+from lxml import etree
 
 from emulator.app import create_app, runtime_of
 from oir_adapter import messages
 from oir_adapter.cli import main
 from oir_adapter.clients import SoapFaultError, clients_for
+from oir_adapter.clients.reply import read_psrm_outcome
+from oir_adapter.contracts import KONTEKST_NS, PSRM_NS, SOAP11_ENV_NS, safe_parser
 from oir_adapter.model import Party
 from oir_adapter.recording import Recording
 
@@ -124,6 +127,44 @@ def test_the_answer_echoes_the_callers_transaction_id(story: tuple[Path, StoryAn
         soap.close()
     assert reply.transaction_id == "0f0f0f0f-1111-2222-3333-444444444444"
     assert reply.findtext("Debitorkonto/DebitorkontoNummer") == "100001"
+
+
+def test_psrm_traffic_is_matched_past_its_kontekst(story: tuple[Path, StoryAnswers],
+                                                  replaying: str) -> None:
+    """The debtor end's PSRM link, sent again with new TransaktionsIDs and times in the
+    Kontekst (PSRM's own namespace): each delivery, receipt fetch and notification search
+    gets its recorded answer — PSRM's numeric ids as they were — echoing the new
+    TransaktionsID in the answer's Kontekst."""
+    psrm = [x for x in Recording.open(story[0]).exchanges if x.meta["path"].startswith("/psrm/")]
+    assert {x.operation for x in psrm} >= {"MFFordringIndberet", "MFKvitteringHent",
+                                           "MFUnderretSamlingHent"}
+    head = f"{{{PSRM_NS}}}Kontekst/{{{KONTEKST_NS}}}HovedOplysninger/{{{KONTEKST_NS}}}"
+    for n, x in enumerate(psrm):
+        assert x.request is not None and x.response is not None
+        envelope = etree.fromstring(x.request, safe_parser())
+        message = _message(envelope)
+        tid = f"0f0f0f0f-1111-2222-3333-{n:012d}"
+        for name, value in (("TransaktionsID", tid), ("TransaktionsTid", "2030-01-01T12:00:00")):
+            found = message.find(head + name)
+            assert found is not None, x.id
+            found.text = value
+        r = requests.post(replaying + x.meta["path"],
+                          data=etree.tostring(envelope, encoding="utf-8"),
+                          headers={"Content-Type": "text/xml; charset=utf-8"}, timeout=10)
+        answer = _message(etree.fromstring(r.content, safe_parser()))
+        recorded = _message(etree.fromstring(x.response, safe_parser()))
+        got, want = read_psrm_outcome(answer), read_psrm_outcome(recorded)
+        assert r.status_code == x.status and got[1] == tid, x.id
+        assert (got[0], got[2], got[3]) == (want[0], want[2], want[3]), x.id
+        assert all(a.efi_claim_id is None or a.efi_claim_id.isdigit() for a in got[3])
+    rows = requests.get(f"{replaying}/_admin/journal?end=psrm&limit=100", timeout=10).json()
+    assert [r["correlation"]["recorded"] for r in reversed(rows)] == [x.id for x in psrm]
+
+
+def _message(envelope: etree._Element) -> etree._Element:
+    body = envelope.find(f"{{{SOAP11_ENV_NS}}}Body")
+    assert body is not None and len(body)
+    return body[0]
 
 
 def test_oir_serve_replay_with_two_workers(story: tuple[Path, StoryAnswers],

@@ -23,6 +23,7 @@ from lxml import etree
 
 from ..clients import BusinessError, read_oir_outcome
 from ..codecs.oir import decode_opret_fordring
+from ..codecs.psrm import ActionRequest
 from ..codecs.reading import DecodeError
 from ..contracts import OIR_NS, SOAP11_ENV_NS, validate_element
 from ..coverage import plan_coverage, sub_claim_order
@@ -32,11 +33,12 @@ from ..model import (
     CoverageSource,
     Invoice,
     PsrmActionCode,
+    RecallReason,
     SubClaim,
 )
 from ..rules import OIR_CREATE, OIR_SERVICE, RULES, Rule, RuleContext, validate_claim
 from ..tables import ClaimTypeTable
-from .capture import body_of, deliveries
+from .capture import Captured, body_of, deliveries
 from .catalogue import case, register, rule_title
 from .context import CaseContext
 from .model import Case, Role
@@ -564,23 +566,34 @@ def rec_coverage_order(ctx: CaseContext) -> None:
 @case("REC-HND-001", "The actions for one claim come in a possible order", role=_R,
       area="HND", severity="major",
       requirement="What is sent to PSRM for one claim follows its life there: a claim is "
-                  "handed over once (a resend of the same delivery aside) and nothing but a "
-                  "resubmission follows its recall.",
-      source="docs/mapping.md (claims → deliveries), docs/psrm-end.md (repeats)",
+                  "handed over once (a resend of the same delivery aside), nothing but a "
+                  "resubmission follows its recall, and GENINDSENDFORDRING goes only for a "
+                  "claim recalled with HENS, KLAG, BORD or HAFT (PSRM 539, 540).",
+      source="docs/mapping.md (claims → deliveries), docs/psrm-end.md (repeats); PSRM "
+             "rejections 539 and 540 (docs/rules.md)",
       steps=("read every recorded delivery and PSRM's answer per action",
-             "follow each claim by its reference and PSRM's claim id"),
+             "follow each claim by its fordringshaver id, reference and PSRM's claim id"),
       assertions=("no second OPRETFORDRING for a claim PSRM holds",
-                  "no action on a recalled claim but GENINDSEND"),
-      hint="Keep each claim's PSRM state (EFIFordringID, recalled or not) and send only the "
-           "actions that state allows.")
+                  "no action on a recalled claim but GENINDSEND",
+                  "GENINDSENDFORDRING only for a claim recalled with HENS, KLAG, BORD or HAFT"),
+      hint="Keep each claim's PSRM state (EFIFordringID, recalled and why) and send only the "
+           "actions that state allows; a claim recalled with FEJL or BORT goes again as "
+           "OPRETFORDRING.")
 def rec_action_order(ctx: CaseContext) -> None:
     found = [c for c in deliveries(ctx) if c.delivery is not None]
     if not found:
         ctx.skip("the recording holds no delivery to PSRM that could be read")
-    state: dict[str, str] = {}  # PSRM claim id -> live | recalled
-    efi_of: dict[str, str] = {}  # claim reference -> PSRM claim id
-    handed: dict[str, str] = {}  # claim reference -> the action id PSRM gave its hand-over
+    state: dict[str, str] = {}  # PSRM claim id -> "live", or the reason it was recalled
+    # a claim is (DMIFordringHaverID, DMIFordringFordringHaverRef), as PSRM keeps it (486)
+    efi_of: dict[tuple[str, str], str] = {}  # claim -> PSRM claim id
+    handed: dict[tuple[str, str], str] = {}  # claim -> the MFAktionID of its hand-over
     judged = unknown = 0
+
+    def wrong(c: Captured, a: ActionRequest, assertion: str, got: str) -> None:
+        assert c.delivery is not None
+        ctx.journal_evidence(c.row, f"action {a.index} of {c.delivery.delivery_id}")
+        ctx.check(False, assertion, got=got)
+
     for c in found:
         assert c.delivery is not None
         for a in c.delivery.actions:
@@ -588,33 +601,51 @@ def rec_action_order(ctx: CaseContext) -> None:
             received = outcome is not None and outcome.status != "AFVIST"
             if a.code in (PsrmActionCode.CREATE, PsrmActionCode.RESUBMIT) and a.claim:
                 ref = a.claim.fagsystem_claim_id
-                judged += 1
-                held = efi_of.get(ref)
-                again = outcome is not None and outcome.action_id == handed.get(ref)
-                if a.code is PsrmActionCode.CREATE and held and state.get(held) == "live" \
-                        and not again:
-                    ctx.journal_evidence(c.row, f"action {a.index} of {c.delivery.delivery_id}")
-                    ctx.check(False, "a claim PSRM holds is not handed over again",
-                              got=f"OPRETFORDRING of {ref} while PSRM holds it as {held}")
+                claim = (a.creditor_id, ref)
+                held = a.efi_claim_id or efi_of.get(claim)
+                if a.code is PsrmActionCode.RESUBMIT and (held is None or held not in state):
+                    unknown += 1  # handed over and recalled before the recording began
+                else:
+                    judged += 1
+                # the same action sent again (its MFAktionID: the sender's, or PSRM's own)
+                again = outcome is not None and outcome.action_id == handed.get(claim)
+                was = state.get(held) if held else None
+                if a.code is PsrmActionCode.CREATE and was == "live" and not again:
+                    wrong(c, a, "a claim PSRM holds is not handed over again",
+                          f"OPRETFORDRING of {ref} while PSRM holds it as {held}")
+                if a.code is PsrmActionCode.RESUBMIT and was is not None:
+                    if was == "live":
+                        wrong(c, a, "GENINDSENDFORDRING only for a recalled claim",
+                              f"GENINDSENDFORDRING of {held}, which is not recalled")
+                    elif not _resubmittable(was):
+                        wrong(c, a, "a claim recalled with FEJL or BORT goes again as "
+                                    "OPRETFORDRING", f"GENINDSENDFORDRING of {held} after "
+                                                     f"its TILBAGEKALD {was}")
                 if received and outcome is not None and outcome.efi_claim_id:
-                    efi_of[ref] = outcome.efi_claim_id
+                    efi_of[claim] = outcome.efi_claim_id
                     state[outcome.efi_claim_id] = "live"
-                    handed.setdefault(ref, outcome.action_id)
+                    handed.setdefault(claim, outcome.action_id)
                 continue
             efi = a.efi_claim_id
             if efi is None or efi not in state:
                 unknown += 1  # handed over before the recording began
                 continue
             judged += 1
-            if state[efi] == "recalled":
-                ctx.journal_evidence(c.row, f"action {a.index} of {c.delivery.delivery_id}")
-                ctx.check(False, "nothing but GENINDSEND follows a recall",
-                          got=f"{a.code.value} on {efi} after its TILBAGEKALD")
+            if state[efi] != "live":
+                wrong(c, a, "nothing but GENINDSEND follows a recall",
+                      f"{a.code.value} on {efi} after its TILBAGEKALD")
             if received and a.code is PsrmActionCode.RECALL:
-                state[efi] = "recalled"
+                state[efi] = a.reason or "?"
     ctx.note("actions judged", got=judged)
     if unknown:
         ctx.note("actions on claims handed over before the recording began", got=unknown)
+
+
+def _resubmittable(reason: str) -> bool:
+    try:
+        return RecallReason(reason).resubmittable
+    except ValueError:
+        return True  # a reason not known here: not held against the sender
 
 
 # ================================================================ one case per rule

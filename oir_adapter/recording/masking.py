@@ -14,7 +14,10 @@ tickets, so it must not carry what lets somebody act as the caller or identify a
   become ``000`` — ``0101701234`` is kept as ``0101701000``. The result is still a valid
   CPR number of the same person's birth date, so a masked recording still validates
   against the schemas and is judged by the same rules, and masking is the same every time,
-  so a replayed request can be matched against the masked recording.
+  so a replayed request can be matched against the masked recording. PSRM's own ids are
+  numbers too (``PSRM_NUMBER_ELEMENTS``: EFI claim ids, action ids, the fordringshaver
+  id); one that is an element's whole content is an id, not a person, and is kept —
+  masking it could make two claims one.
 
 Bodies are masked as a stream, chunk by chunk, with a bounded carry between chunks, so a
 message of any size is masked in constant memory (a secret element is dropped as it goes,
@@ -40,6 +43,14 @@ _SECRET_WORDS = ("token", "secret", "password", "passwd", "api-key", "apikey", "
 SECRET_ELEMENTS = ("Password", "BinarySecurityToken", "Assertion", "EncryptedAssertion")
 
 _CPR_BYTES = re.compile(CPR_IN_TEXT.pattern.encode("ascii"))
+#: PSRM's numeric ids (xsd/psrm/MF.xsd): ten of their digits may read like a CPR number.
+PSRM_NUMBER_ELEMENTS = ("DMIFordringEFIFordringID", "DMIFordringEFIHovedFordringID",
+                        "EFIFordringID", "DMIFordringHaverID", "MFAktionID", "MFAktionIDRef")
+#: The start tag of one of them, right before a number (any prefix, any attributes).
+_ID_START_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:" +
+                           "|".join(PSRM_NUMBER_ELEMENTS).encode("ascii") + rb")(?:\s[^<>]*)?>$")
+#: How much of what was already emitted is kept to see that start tag.
+_TAG_CONTEXT = 512
 _DIGIT_OR_HYPHEN = frozenset(b"0123456789-")
 #: A run of digits and hyphens longer than this at a chunk's end is cut anyway (a CPR
 #: number is eleven characters at most; only a pathological body comes near this).
@@ -79,31 +90,38 @@ def mask_header(name: str, value: str, *, keep_cpr: bool = False,
 
 # ---------------------------------------------------------------- streaming body masks
 
+def _is_psrm_id(text: bytes, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` is the whole content of a PSRM numeric-id element."""
+    return text.startswith(b"</", end) and \
+        _ID_START_TAG.search(text, max(0, start - _TAG_CONTEXT), start) is not None
+
+
 class _CprMask:
     """Masks CPR numbers in a byte stream; holds back a trailing run of digits and
-    hyphens (a number may continue in the next chunk) and remembers the last byte it let
-    through, so a number split over two chunks is seen whole and a longer number is never
-    mistaken for one."""
+    hyphens (a number may continue in the next chunk) and remembers the end of what it let
+    through, so a number split over two chunks is seen whole, a longer number is never
+    mistaken for one, and the start tag in front of a number is seen (a PSRM id is kept)."""
 
     def __init__(self) -> None:
         self.held = b""
-        self.before = b""  # the last byte already emitted: context for the look-behind
+        self.before = b""  # the end of what was already emitted: context to look behind
 
     def _segment(self, data: bytes) -> bytes:
         if not data:
             return b""
         context = self.before
+        text = context + data
         out: list[bytes] = []
         pos = 0
-        for m in _CPR_BYTES.finditer(context + data):
+        for m in _CPR_BYTES.finditer(text):
             start, end = m.start() - len(context), m.end() - len(context)
-            if start < 0:
+            if start < 0 or _is_psrm_id(text, m.start(), m.end()):
                 continue
             out.append(data[pos:start])
             out.append(_mask_cpr_match(m))
             pos = end
         out.append(data[pos:])
-        self.before = data[-1:]
+        self.before = text[-_TAG_CONTEXT:]
         return b"".join(out)
 
     def feed(self, data: bytes) -> bytes:
