@@ -66,6 +66,13 @@ def create_app(config: EmulatorConfig | None = None, **overrides: Any) -> Flask:
     else:
         app.register_blueprint(dashboard_blueprint(runtime))
 
+    if config.replay_dir:
+        from pathlib import Path
+
+        from .replay import install_replay
+
+        install_replay(app, runtime, Path(config.replay_dir))
+
     if config.start_worker:
         from .outbox import OutboxWorker
 

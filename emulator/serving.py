@@ -132,6 +132,11 @@ def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: 
     click.echo(f"  PSRM        {base}/psrm/MFFordringIndberet/1?wsdl  (and MFKvitteringHent, "
                "MFUnderretSamlingHent)")
     click.echo(f"  admin API   {base}/_admin/health")
+    if config.replay_dir:
+        from oir_adapter.recording import Recording
+
+        held = len(Recording.open(Path(config.replay_dir)).exchanges)
+        click.echo(f"  replaying   {config.replay_dir} ({held} recorded exchanges)")
     sys.stdout.flush()
     _App().run()
     return 0

@@ -382,7 +382,7 @@ def test_case_ids_are_unique_and_well_formed() -> None:
     ids = [c.id for c in all_cases()]
     assert len(ids) == len(set(ids))
     prefixes = {Role.DEBITOR: "OIR-", Role.PSRM: "PSE-", Role.PSRM_CLIENT: "PSC-",
-                Role.FAGSYSTEM: "FAG-"}
+                Role.FAGSYSTEM: "FAG-", Role.RECORDED: "REC-"}
     for c in all_cases():
         assert c.id.startswith(prefixes[c.role] + c.area + "-"), c.id
         assert c.steps and c.assertions and c.requirement and c.source, c.id

@@ -75,7 +75,7 @@ def case(id: str, title: str, *, requirement: str, source: str, area: str,
 
 def all_cases() -> list[Case]:
     """Every case of every role, in run order (role, phase, id)."""
-    from . import debitor, fagsystem, psrm_client, psrm_end, rule_cases  # noqa: F401
+    from . import debitor, fagsystem, psrm_client, psrm_end, recorded, rule_cases  # noqa: F401
 
     return sorted(_CATALOGUE.values(), key=lambda c: (list(Role).index(c.role), c.phase, c.id))
 

@@ -24,6 +24,8 @@ class Role(StrEnum):
     PSRM_CLIENT = "psrm-client"  # a fordringshaver system sending to PSRM: the suite is PSRM
     FAGSYSTEM = "fagsystem"  # a fagsystem: judged from the emulator's journal
     PSRM = "psrm"  # a PSRM end (the emulator's, or a test system): the suite is the sender
+    #: a debtor system judged from a recording of its real traffic (oir conformance judge)
+    RECORDED = "recorded"
 
 
 class Status(StrEnum):
