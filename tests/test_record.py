@@ -240,12 +240,12 @@ def test_a_wsdl_fetched_through_the_proxy_points_at_the_proxy(tmp_path: Path) ->
     app = create_app(db_url=f"sqlite:///{tmp_path}/e.sqlite3", start_worker=False)
     try:
         with loopback(app) as emu, loopback(recording_proxy(emu.url, tmp_path / "r")) as proxy:
-            wsdl = requests.get(f"{proxy.url}/oir/DebitorRegistrering/1?wsdl", timeout=10)
+            wsdl = requests.get(f"{proxy.url}/service/OIR/DebitorRegistreringAfsend/1?wsdl", timeout=10)
     finally:
         from emulator.app import runtime_of
         runtime_of(app).close()
     assert wsdl.status_code == 200
-    assert f'location="{proxy.url}/oir/DebitorRegistrering/1"'.encode() in wsdl.content
+    assert f'location="{proxy.url}/service/OIR/DebitorRegistreringAfsend/1"'.encode() in wsdl.content
     assert Recording.open(tmp_path / "r").exchanges == []  # a GET is forwarded, not recorded
 
 
