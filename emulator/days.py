@@ -26,7 +26,7 @@ from typing import Any
 from lxml import etree
 from sqlalchemy import Connection, select
 
-from emulator import bookkeeping, clock, outbox
+from emulator import anmodning, bookkeeping, clock, outbox
 from emulator.ends import psrm
 from emulator.runtime import Runtime
 from emulator.storage import ledger
@@ -43,6 +43,7 @@ from oir_adapter.domain.model import (
 )
 
 log = logging.getLogger("emulator.days")
+
 _PROCESSED = "processed_day"
 _LAST_SEQ = "psrm_last_seq"
 MAX_DAYS = 3660  # one advance never runs more than ten years of days
@@ -107,6 +108,7 @@ def _debtor_day(conn: Connection, runtime: Runtime, day: date, now: datetime
         fired.append({"end": "oir", "event": "payout_booked", "benefit_payment_id":
                       benefit.payment.id, "offset": str(sum((o.amount for o in lines), ZERO)),
                       "net_payout": str(net)})
+    fired.extend(anmodning.run_due(conn, runtime, day, now))
     for claim in ledger.claims_needing_reminder(conn, day):
         assert claim.invoice is not None
         claim.invoice.reminder_date = day

@@ -31,7 +31,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from oir_adapter.codecs.callback import callback_request, decode_callback_request
+from oir_adapter.codecs.callback import (
+    StatusAdvice,
+    callback_request,
+    decode_callback_request,
+    fordring_til_indbetaling_request,
+    status_advice_request,
+)
 from oir_adapter.codecs.psrm_actions import (
     NSMAP,
     Q_AKTION,
@@ -135,7 +141,7 @@ from oir_adapter.domain.lifecycle import (
     state_after_receipt,
 )
 
-__all__ = ["CREDITOR_ID", "DOC_BEGIN", "DOC_END", "EVENT_MAP", "EventType", "FIELD_MAP", "FagsystemEvent", "FieldRow", "MappingError", "NOTE_ACCOUNT", "NOTE_DESCRIPTION", "NOTE_FAGSYSTEM_CLAIM_ID", "NOTE_FAGSYSTEM_ID", "NOTE_KEYS", "NOTE_OFFSETTING", "NSMAP", "NotificationType", "PsrmNotification", "Q_AKTION", "Q_AKTION_KODE", "Q_AKTION_SAMLING", "Q_AKTION_VALG", "Q_ART", "Q_BELOEB", "Q_BELOEB_STRUKTUR", "Q_CPR", "Q_CVR", "Q_DOKUMENT_SAMLING", "Q_DOM", "Q_DOM_DATO", "Q_EFI_ID", "Q_FORAELDELSE", "Q_FORFALD", "Q_FORLIG", "Q_FORLIG_DATO", "Q_GENINDSEND_STRUKTUR", "Q_HAEFTELSE", "Q_HAEFTELSE_SAMLING", "Q_HAVER_ID", "Q_HOVEDOPLYSNINGER", "Q_INDBERET_I", "Q_KONTEKST", "Q_KUNDE", "Q_LEVERANCE_ID", "Q_NEDSKRIV_AARSAG", "Q_NEDSKRIV_AARSAG_STRUKTUR", "Q_NEDSKRIV_BELOEB", "Q_NEDSKRIV_BELOEB_STRUKTUR", "Q_NEDSKRIV_STRUKTUR", "Q_NEDSKRIV_VIRKNING", "Q_NOTE", "Q_NOTE_TEKST", "Q_OPRET_AKTION", "Q_OPRET_STRUKTUR", "Q_OPRINDELIG", "Q_OPRINDELIG_STRUKTUR", "Q_PERIODE", "Q_PERIODE_FRA", "Q_PERIODE_TIL", "Q_REF", "Q_SAGSBEM_SAMLING", "Q_SE", "Q_SRB", "Q_STIFTELSE", "Q_SYSTEM_ID", "Q_TILBAGEKALD_AARSAG", "Q_TILBAGEKALD_AARSAG_STRUKTUR", "Q_TILBAGEKALD_STRUKTUR", "Q_TRANSAKTIONS_ID", "Q_TRANSAKTIONS_TID", "Q_TYPE", "Q_UNDER", "Q_UNDER_SAMLING", "Q_VALG", "Q_VALUTA", "Q_VIRKNING", "aendr_fordring_action", "callback_request", "claim_ref", "creditor_for", "decode_callback_request", "decode_notifications", "decode_receipts", "delivery", "events_from_notification", "events_from_receipt", "fejlagtig_hovedstol_action", "field_map_markdown", "find_sub_claim", "genindsend_action", "kvittering_request", "liable_parties", "nedskriv_action", "nedskrivning_annulleret_action", "opret_fordring_action", "opskrivning_action", "parse_creditor_ids", "parse_trace_notes", "resolve_art", "serialize", "state_after_receipt", "stream_deliveries", "sub_claim_ref", "tilbagekald_action", "trace_notes", "underret_request", "update_doc"]
+__all__ = ["CREDITOR_ID", "DOC_BEGIN", "DOC_END", "EVENT_MAP", "EventType", "FIELD_MAP", "FagsystemEvent", "FieldRow", "MappingError", "NOTE_ACCOUNT", "NOTE_DESCRIPTION", "NOTE_FAGSYSTEM_CLAIM_ID", "NOTE_FAGSYSTEM_ID", "NOTE_KEYS", "NOTE_OFFSETTING", "NSMAP", "NotificationType", "PsrmNotification", "StatusAdvice", "Q_AKTION", "Q_AKTION_KODE", "Q_AKTION_SAMLING", "Q_AKTION_VALG", "Q_ART", "Q_BELOEB", "Q_BELOEB_STRUKTUR", "Q_CPR", "Q_CVR", "Q_DOKUMENT_SAMLING", "Q_DOM", "Q_DOM_DATO", "Q_EFI_ID", "Q_FORAELDELSE", "Q_FORFALD", "Q_FORLIG", "Q_FORLIG_DATO", "Q_GENINDSEND_STRUKTUR", "Q_HAEFTELSE", "Q_HAEFTELSE_SAMLING", "Q_HAVER_ID", "Q_HOVEDOPLYSNINGER", "Q_INDBERET_I", "Q_KONTEKST", "Q_KUNDE", "Q_LEVERANCE_ID", "Q_NEDSKRIV_AARSAG", "Q_NEDSKRIV_AARSAG_STRUKTUR", "Q_NEDSKRIV_BELOEB", "Q_NEDSKRIV_BELOEB_STRUKTUR", "Q_NEDSKRIV_STRUKTUR", "Q_NEDSKRIV_VIRKNING", "Q_NOTE", "Q_NOTE_TEKST", "Q_OPRET_AKTION", "Q_OPRET_STRUKTUR", "Q_OPRINDELIG", "Q_OPRINDELIG_STRUKTUR", "Q_PERIODE", "Q_PERIODE_FRA", "Q_PERIODE_TIL", "Q_REF", "Q_SAGSBEM_SAMLING", "Q_SE", "Q_SRB", "Q_STIFTELSE", "Q_SYSTEM_ID", "Q_TILBAGEKALD_AARSAG", "Q_TILBAGEKALD_AARSAG_STRUKTUR", "Q_TILBAGEKALD_STRUKTUR", "Q_TRANSAKTIONS_ID", "Q_TRANSAKTIONS_TID", "Q_TYPE", "Q_UNDER", "Q_UNDER_SAMLING", "Q_VALG", "Q_VALUTA", "Q_VIRKNING", "aendr_fordring_action", "callback_request", "claim_ref", "creditor_for", "decode_callback_request", "decode_notifications", "decode_receipts", "delivery", "events_from_notification", "events_from_receipt", "fejlagtig_hovedstol_action", "field_map_markdown", "fordring_til_indbetaling_request", "find_sub_claim", "genindsend_action", "kvittering_request", "liable_parties", "nedskriv_action", "nedskrivning_annulleret_action", "opret_fordring_action", "opskrivning_action", "parse_creditor_ids", "parse_trace_notes", "resolve_art", "serialize", "state_after_receipt", "stream_deliveries", "status_advice_request", "sub_claim_ref", "tilbagekald_action", "trace_notes", "underret_request", "update_doc"]
 
 
 

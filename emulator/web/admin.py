@@ -21,14 +21,14 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import Connection, select
 from werkzeug.exceptions import HTTPException
 
-from emulator import clock, outbox
+from emulator import bookkeeping, clock, outbox
 from emulator import days as chain
 from emulator.ends import fagsystem, psrm
 from emulator.runtime import Runtime
 from emulator.soap import faults
 from emulator.storage import journal, ledger, state
 from emulator.storage import schema as t
-from emulator.storage.store import LOCK_CHAIN
+from emulator.storage.store import LOCK_CHAIN, get_setting, put_setting
 from oir_adapter import __version__
 
 
@@ -240,6 +240,27 @@ def admin_blueprint(runtime: Runtime) -> Blueprint:
         with runtime.store.transaction() as conn:
             return jsonify(fagsystem.events(conn, claim_id=request.args.get("claim_id"),
                                             limit=_limit(default=1000)))
+
+    @bp.get("/subscriptions")
+    def subscriptions() -> Response:
+        with runtime.store.transaction() as conn:
+            return jsonify(get_setting(conn, bookkeeping.SUBSCRIPTIONS) or {})
+
+    @bp.put("/subscriptions")
+    def set_subscriptions() -> Response:
+        """Who receives a distributed message: ``{"FordringTilIndbetaling": ["FAG-1"]}``
+        (FagsystemIDs, or ``"*"`` for every fagsystem); replaces what was set."""
+        body = _json_body()
+        chosen = {name: body[name] for name in body}
+        for name, listed in chosen.items():
+            if name not in bookkeeping.DISTRIBUTED or not isinstance(listed, list) or \
+                    not all(isinstance(x, str) for x in listed):
+                raise AdminError(f"subscriptions: {name!r} must be one of "
+                                 f"{', '.join(bookkeeping.DISTRIBUTED)} with a list of "
+                                 "FagsystemIDs", "subscriptions")
+        with runtime.store.transaction() as conn:
+            put_setting(conn, bookkeeping.SUBSCRIPTIONS, chosen)
+        return jsonify(chosen)
 
     @bp.get("/accounts")
     def accounts() -> Response:

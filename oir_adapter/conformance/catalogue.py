@@ -12,7 +12,14 @@ import fnmatch
 from collections.abc import Iterable
 from pathlib import Path
 
-from oir_adapter.conformance import debitor, fagsystem, psrm_client, psrm_end, rule_cases  # noqa: F401
+from oir_adapter.conformance import (  # noqa: F401
+    debitor,
+    fagsystem,
+    psrm_client,
+    psrm_end,
+    recorded,
+    rule_cases,
+)
 from oir_adapter.conformance.model import Case, Role
 from oir_adapter.conformance.registry import AREAS, case, register, registered, rule_title
 from oir_adapter.domain.rules import markdown_cell
@@ -47,11 +54,13 @@ def catalogue_markdown() -> str:
         if not cases:
             continue
         lines += [f"### Role `{role.value}` ({len(cases)} cases)", "",
-                  "| id | title | area | severity | source | needs |", "|---|---|---|---|---|---|"]
+                  "| id | title | area | severity | source | rests on modelled content | needs |",
+                  "|---|---|---|---|---|---|---|"]
         for c in cases:
             needs = ", ".join(sorted(c.needs)) or "—"
             lines.append(f"| {c.id} | {markdown_cell(c.title)} | {AREAS[c.area]} | {c.severity} | "
-                         f"{markdown_cell(c.source)} | {needs} |")
+                         f"{markdown_cell(c.source)} | {markdown_cell(c.basis) or 'no'} | "
+                         f"{needs} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -21,8 +21,10 @@ _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 
 #: Requirement areas, in the order reports and docs show them.
 AREAS: dict[str, str] = {
-    "REG": "Registration (DebitorRegistrering)",
-    "QRY": "Queries (DebitorForespoergsel)",
+    "REG": "Registration (DebitorRegistreringAfsend)",
+    "END": "End-date operations (DebitorRegistreringAfsend, Afslut…)",
+    "ANM": "Anmodninger (DebitorkontoAnmodningAfsend)",
+    "QRY": "Queries (DebitorForespoergselAfsend)",
     "PAY": "Payments and coverage order (§ 4)",
     "OFF": "Offsetting in benefit payments (§ 7)",
     "HND": "Hand-over to PSRM",
@@ -54,14 +56,14 @@ def register(c: Case) -> Case:
 def case(id: str, title: str, *, requirement: str, source: str, area: str,
          steps: Iterable[str], assertions: Iterable[str], severity: Severity = "major",
          role: Role = Role.DEBITOR, hint: str = "", needs: Iterable[str] = (), phase: int = 1,
-         rule_id: str | None = None) -> Callable[[Callable[[CaseContext], None]],
-                                                 Callable[[CaseContext], None]]:
+         rule_id: str | None = None, modelled: str | None = None
+         ) -> Callable[[Callable[[CaseContext], None]], Callable[[CaseContext], None]]:
     """Register the decorated function as a case."""
     def deco(fn: Callable[[CaseContext], None]) -> Callable[[CaseContext], None]:
         register(Case(id=id, title=title, requirement=requirement, source=source, role=role,
                       area=area, steps=tuple(steps), assertions=tuple(assertions),
                       severity=severity, run=fn, hint=hint, needs=frozenset(needs),
-                      phase=phase, rule_id=rule_id))
+                      phase=phase, rule_id=rule_id, modelled=modelled))
         return fn
     return deco
 

@@ -36,6 +36,7 @@ from oir_adapter.conformance.context import (
     probe_reachable,
 )
 from oir_adapter.conformance.model import NEEDS_CAPTURE, Case, Result, Role, RunReport, Status
+from oir_adapter.contracts import service
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -225,7 +226,7 @@ def _capture_hint(env: Environment) -> str:
     assert env.capture is not None
     return (f"nothing reached {env.capture.url} — is your system's PSRM URL set to it "
             "(and its fagsystem callback URL to "
-            f"{env.capture.url}/fagsystem/DaekningAfskrivningRegistrering/1)?")
+            f"{env.capture.url}{service('DaekningAfskrivningRegistreringAfsend').path})?")
 
 
 def _await_deliveries(env: Environment, notes: dict[str, Any]) -> None:
