@@ -161,7 +161,7 @@ def record(upstream: str, port: int, host: str, out: Path, keep_cpr: bool, timeo
     Example:
       oir record --upstream http://psrm-test.local:8080 --port 8090 --out recordings/day1
     """
-    from oir_adapter.recording.proxy import run_recorder
+    from emulator.serving.recording_proxy import run_recorder
 
     raise SystemExit(run_recorder(upstream=upstream, host=host, port=port, out=out,
                                   keep_cpr=keep_cpr, timeout=timeout, threads=threads,

@@ -26,7 +26,7 @@ from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.contracts import service
 from oir_adapter.domain.model import Party
 from oir_adapter.recording.folder import RecordingWriter
-from oir_adapter.recording.proxy import RecordingProxy
+from emulator.serving.recording_proxy import RecordingProxy
 
 WSGIApp = Callable[..., Any]
 CALLER = messages.Caller("29189846", "DAGTILBUD")
