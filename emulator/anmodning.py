@@ -39,17 +39,19 @@ from oir_adapter.codecs import Reader
 from oir_adapter.codecs.oir_replies import Fejl, fill, reply, sub
 from oir_adapter.contracts import OIR_NS
 from oir_adapter.domain import rules
-from oir_adapter.domain.model import ZERO, AccountStatus, ClaimState, DebtorAccount
+from oir_adapter.domain.model import (
+    CLOSED_STATES,
+    OPEN_STATES,
+    ZERO,
+    AccountStatus,
+    ClaimState,
+    DebtorAccount,
+)
 
 MOVE_CLAIM, MOVE_SUB_CLAIMS, CHANGE_STATUS = "FLYT_FORDRING", "FLYT_DELFORDRING", "AENDR_KONTOSTATUS"
 RECEIVED, DONE, REFUSED = "MODTAGET", "UDFOERT", "AFVIST"
 _KIND_OF = {"FlytFordring": MOVE_CLAIM, "FlytDelfordring": MOVE_SUB_CLAIMS,
             "AendrKontostatus": CHANGE_STATUS}
-#: States in which a claim is settled and stays where it is.
-_CLOSED = frozenset({ClaimState.PAID, ClaimState.CANCELLED, ClaimState.WRITTEN_OFF,
-                     ClaimState.COVERED_BY_PSRM})
-_OPEN = frozenset({ClaimState.OPEN, ClaimState.HANDED_OVER, ClaimState.REJECTED,
-                   ClaimState.RECALLED})
 
 
 def _v(rule_id: str, field: str | None = None, **values: object) -> rules.Violation:
@@ -81,7 +83,7 @@ def check(conn: Connection, account: DebtorAccount, kind: str, payload: dict[str
         return _check_move_sub_claims(conn, account, payload)
     if payload["status"] == AccountStatus.CLOSED.value:
         open_amount = sum((c.outstanding for c in ledger.claims_for_accounts(conn, [account.number])
-                           if c.state in _OPEN), ZERO)
+                           if c.state in OPEN_STATES), ZERO)
         if open_amount > 0:
             return [_v("OIR-318", account=account.number, amount=open_amount)]
     return []
@@ -90,7 +92,7 @@ def check(conn: Connection, account: DebtorAccount, kind: str, payload: dict[str
 def _claim_movable(state: ClaimState, field: str, change: str) -> list[rules.Violation]:
     if state is ClaimState.HANDED_OVER:
         return [_v("OIR-202", field, change=change)]
-    if state in _CLOSED:
+    if state in CLOSED_STATES:
         return [_v("OIR-201", field, state=state.value, change=change)]
     return []
 

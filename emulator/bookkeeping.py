@@ -253,11 +253,7 @@ def write_down(claim: Claim, amount: Decimal) -> Decimal:
     order coverage uses); return what was taken. Used for write-offs and write-downs."""
     taken = ZERO
     for sub_id, part in fill_claim(claim, amount):
-        if sub_id is None:
-            assert claim.remaining_principal is not None
-            claim.remaining_principal -= part
-        else:
-            next(s for s in claim.sub_claims if s.id == sub_id).remaining -= part
+        claim.take(sub_id, part)
         taken += part
     return taken
 
@@ -380,11 +376,5 @@ def _without(claim: Claim, lines: Iterable[Offset]) -> Claim:
     subs = [dataclasses.replace(s) for s in claim.sub_claims]
     view = dataclasses.replace(claim, sub_claims=subs)
     for line in lines:
-        if line.sub_claim_id is None:
-            assert view.remaining_principal is not None
-            view.remaining_principal -= line.amount
-        else:
-            for s in subs:
-                if s.id == line.sub_claim_id:
-                    s.remaining -= line.amount
+        view.take(line.sub_claim_id, line.amount)
     return view

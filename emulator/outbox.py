@@ -31,7 +31,13 @@ from emulator.storage import journal, ledger
 from emulator.storage import schema as t
 from oir_adapter import mapping
 from oir_adapter.clients import ClientError, Reply
-from oir_adapter.domain.model import ClaimState, PsrmAction, PsrmActionCode, PsrmStatus
+from oir_adapter.domain.model import (
+    CLOSED_STATES,
+    ClaimState,
+    PsrmAction,
+    PsrmActionCode,
+    PsrmStatus,
+)
 
 log = logging.getLogger("emulator.outbox")
 
@@ -200,7 +206,6 @@ def _claim_for_action(conn: Connection, action: PsrmAction) -> Any:
 #: How far an action has come in PSRM: an answer never takes a claim back to an earlier one.
 _PROGRESS = {PsrmStatus.RECEIVED: 0, PsrmStatus.IN_PROCESS: 1, PsrmStatus.DONE: 2,
              PsrmStatus.REJECTED: 2}
-_SETTLED = frozenset({ClaimState.PAID, ClaimState.CANCELLED, ClaimState.WRITTEN_OFF})
 
 
 def _take_receipt(conn: Connection, runtime: Runtime, claim: Any, action: PsrmAction,
@@ -222,7 +227,7 @@ def _take_receipt(conn: Connection, runtime: Runtime, claim: Any, action: PsrmAc
     rejected = action.status is PsrmStatus.REJECTED
     # paid (or written off) while PSRM had not answered yet: it stays so, and the
     # fagsystem hears of no hand-over (the pending write-downs clear PSRM's side)
-    settled = claim.state in _SETTLED and not rejected
+    settled = claim.state in CLOSED_STATES and not rejected
     # recalled by the municipality (Tilbagekald; or returned by PSRM) before this answer:
     # it stays TILBAGEKALDT whatever PSRM says of the hand-over, AFVIST included — the
     # claim is back with the debtor system either way, that is what was asked for, and the

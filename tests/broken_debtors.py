@@ -18,7 +18,7 @@ from emulator.ends import debtor
 from emulator.soap.pipeline import Call, OperationHandler, serve
 from emulator.storage import ledger
 from oir_adapter.contracts import OIR_NS, service
-from oir_adapter.domain.model import COVERABLE_STATES
+from oir_adapter.domain.model import OPEN_STATES
 
 _O = "{" + OIR_NS + "}"
 
@@ -55,7 +55,7 @@ def _first_registered_first(handle: Handle) -> Handle:
         targeted = _child(i, "BetalingsID") is not None or _child(i, "FordringID") is not None
         if number is not None and not targeted:
             open_claims = [c for c in ledger.claims_for_accounts(call.conn, [number.text or ""])
-                           if c.state in COVERABLE_STATES and c.outstanding > 0]
+                           if c.state in OPEN_STATES and c.outstanding > 0]
             if open_claims:
                 etree.SubElement(i, _O + "FordringID").text = min(c.id for c in open_claims)
         return handle(call)

@@ -21,12 +21,12 @@ from typing import Any
 import requests
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from emulator.serving.recording_proxy import RecordingProxy
 from oir_adapter.clients import ClientError, Clients, clients_for
 from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.contracts import service
 from oir_adapter.domain.model import Party
 from oir_adapter.recording.folder import RecordingWriter
-from emulator.serving.recording_proxy import RecordingProxy
 
 WSGIApp = Callable[..., Any]
 CALLER = messages.Caller("29189846", "DAGTILBUD")

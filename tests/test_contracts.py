@@ -613,8 +613,16 @@ def backticked(cell: str) -> list[str]:
 
 def resolve(dotted: str) -> bool:
     """Whether ``module.Name[.attr…]`` names something in ``oir_adapter``."""
-    module_name, *attrs = dotted.split(".")
-    module = importlib.import_module(f"oir_adapter.{module_name}")
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):  # the longest prefix that is a module
+        try:
+            module = importlib.import_module("oir_adapter." + ".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        attrs = parts[cut:]
+        break
+    else:
+        return False
     obj: Any = module
     for attr in attrs:
         if hasattr(obj, attr):

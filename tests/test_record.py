@@ -27,12 +27,12 @@ import requests
 from click.testing import CliRunner
 
 from emulator.app import create_app
+from emulator.serving.recording_proxy import request_headers
 from oir_adapter.clients import SoapFaultError, clients_for
 from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.domain.model import Party
 from oir_adapter.recording import Recording, RecordingWriter, mask_body
 from oir_adapter.recording.masking import BodyMasker, mask_header
-from emulator.serving.recording_proxy import request_headers
 from oir_cli import main
 from tests.emulator_process import OIR, ROOT, free_port
 from tests.recorded_traffic import CALLER, loopback, record_story, recording_proxy

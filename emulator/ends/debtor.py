@@ -41,6 +41,7 @@ from oir_adapter.domain.bankdays import next_bank_day
 from oir_adapter.domain.coverage import plan_coverage
 from oir_adapter.domain.identifiers import is_valid_party, make_payment_id
 from oir_adapter.domain.model import (
+    OPEN_STATES,
     ZERO,
     AccountStatus,
     AccountType,
@@ -439,7 +440,7 @@ def account_element(call: Call, account: DebtorAccount, claims: list[Claim]) -> 
         _address(debitor, account.debtor.address, ended)
     payments = ledger.payments_for_account(conn, number)
     fill(d, Kontotype=account.account_type.value, Status=account.status.value,
-         Saldo=sum((c.outstanding for c in claims if c.state in _OPEN_STATES), ZERO),
+         Saldo=sum((c.outstanding for c in claims if c.state in OPEN_STATES), ZERO),
          Tilgodehavende=sum((p.surplus for p in payments), ZERO))
     children(d, "FordringSamling", (_claim_element(c) for c in claims))
     children(d, "IndbetalingSamling", (_payment_element(
@@ -484,8 +485,6 @@ def _role_element(name: str, role: AccountRole) -> etree._Element:
     return x
 
 
-_OPEN_STATES = frozenset({ClaimState.OPEN, ClaimState.HANDED_OVER, ClaimState.REJECTED,
-                          ClaimState.RECALLED})
 
 
 def _claim_element(c: Claim) -> etree._Element:

@@ -33,6 +33,7 @@ from emulator.storage.prepared import Prepared
 from emulator.storage.store import from_ore, to_ore
 from oir_adapter.domain.bankdays import next_bank_day
 from oir_adapter.domain.model import (
+    OPEN_STATES,
     AccountStatus,
     AccountType,
     Address,
@@ -188,8 +189,7 @@ def account_balances(conn: Connection, numbers: Sequence[str]) -> dict[str, Deci
     return out
 
 
-_BALANCE_STATES = frozenset({ClaimState.OPEN, ClaimState.HANDED_OVER, ClaimState.REJECTED,
-                             ClaimState.RECALLED})
+_BALANCE_STATES = OPEN_STATES
 
 
 def _balance_statement() -> Any:

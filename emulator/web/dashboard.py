@@ -39,6 +39,7 @@ from emulator.storage import schema as t
 from emulator.storage.store import from_ore
 from oir_adapter.contracts import SERVICES, safe_parser
 from oir_adapter.domain.model import (
+    OPEN_STATES,
     ZERO,
     Claim,
     ClaimState,
@@ -533,8 +534,7 @@ class Overview:
     surplus: Decimal
 
 
-_BALANCE_STATES = (ClaimState.OPEN.value, ClaimState.HANDED_OVER.value,
-                   ClaimState.REJECTED.value, ClaimState.RECALLED.value)
+_BALANCE_STATES = tuple(sorted(s.value for s in OPEN_STATES))
 
 
 def _sum(conn: Connection, column: Any, *where: Any) -> Decimal:

@@ -26,9 +26,9 @@ from oir_adapter.codecs.oir import decode_opret_fordring
 from oir_adapter.codecs.psrm import ActionRequest
 from oir_adapter.codecs.reading import DecodeError
 from oir_adapter.conformance.capture import Captured, body_of, deliveries
-from oir_adapter.conformance.registry import case, register, rule_title
 from oir_adapter.conformance.context import CaseContext
 from oir_adapter.conformance.model import Case, Role
+from oir_adapter.conformance.registry import case, register, rule_title
 from oir_adapter.conformance.views import Line, all_of, amount, coverage_lines, day, text
 from oir_adapter.contracts import OIR_NS, SOAP11_ENV_NS, validate_element
 from oir_adapter.domain.coverage import plan_coverage, sub_claim_order

@@ -37,7 +37,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from oir_adapter.domain.model import (
-    COVERABLE_STATES,
+    OPEN_STATES,
     ZERO,
     ØRE,
     Claim,
@@ -108,7 +108,7 @@ def is_coverable(claim: Claim) -> bool:
 
     Same as ``outstanding > 0`` for remainders that are never negative, without summing.
     """
-    if claim.state not in COVERABLE_STATES:
+    if claim.state not in OPEN_STATES:
         return False
     principal = claim.remaining_principal
     assert principal is not None
@@ -265,7 +265,7 @@ def apply_coverage(claims: Iterable[Claim], lines: Iterable[ClaimLine]) -> None:
         claim = by_id.get(line.claim_id)
         if claim is None:
             raise CoverageError(f"claim {line.claim_id} is not among the claims given")
-        if claim.state not in COVERABLE_STATES:
+        if claim.state not in OPEN_STATES:
             raise CoverageError(f"claim {claim.id} is {claim.state.value} and cannot be covered")
         part = (claim.id, line.sub_claim_id)
         pending[part] = pending.get(part, ZERO) + amount
@@ -276,12 +276,9 @@ def apply_coverage(claims: Iterable[Claim], lines: Iterable[ClaimLine]) -> None:
                                 f"{pending[part]} > remaining {remaining}")
     for (claim_id, sub_id), amount in pending.items():
         claim = by_id[claim_id]
-        if sub_id is None:
-            assert claim.remaining_principal is not None
-            claim.remaining_principal -= amount
-        else:
-            sub = _sub_claim(claim, sub_id)
-            sub.remaining -= amount
+        if sub_id is not None:
+            _sub_claim(claim, sub_id)  # a CoverageError naming the claim, not a KeyError
+        claim.take(sub_id, amount)
         if claim.state in _SETTLES_TO_PAID and claim.outstanding == 0:
             claim.state = ClaimState.PAID
 

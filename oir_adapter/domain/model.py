@@ -160,9 +160,14 @@ class ClaimState(StrEnum):
     COVERED_BY_PSRM = "DAEKKET_PSRM"
 
 
-#: States in which a claim can still be covered by payments and offsets.
-COVERABLE_STATES = frozenset({ClaimState.OPEN, ClaimState.HANDED_OVER, ClaimState.REJECTED,
-                              ClaimState.RECALLED})
+#: Open states: the claim counts on the debtor's balance and can still be covered by
+#: payments and offsets. The one definition; every balance, search and rule uses it.
+OPEN_STATES = frozenset({ClaimState.OPEN, ClaimState.HANDED_OVER, ClaimState.REJECTED,
+                         ClaimState.RECALLED})
+#: Closed states: settled, nothing moves any more (no payment, change, recall or answer
+#: from PSRM takes the claim out of them). Every state is open or closed, never both.
+CLOSED_STATES = frozenset({ClaimState.PAID, ClaimState.CANCELLED, ClaimState.WRITTEN_OFF,
+                           ClaimState.COVERED_BY_PSRM})
 
 
 class CoverageCategory(StrEnum):
@@ -370,6 +375,20 @@ class Claim:
 
     def deferred_on(self, day: date) -> bool:
         return self.deferral_until is not None and day <= self.deferral_until
+
+    def take(self, sub_claim_id: str | None, amount: Decimal) -> None:
+        """Take ``amount`` off the remaining principal (``sub_claim_id`` None) or off that
+        sub-claim's remainder: the one place a remainder goes down (payments, offsets,
+        write-downs, reservations). An unknown sub-claim raises ``KeyError``."""
+        if sub_claim_id is None:
+            assert self.remaining_principal is not None
+            self.remaining_principal -= amount
+            return
+        for sub in self.sub_claims:
+            if sub.id == sub_claim_id:
+                sub.remaining -= amount
+                return
+        raise KeyError(f"claim {self.id} has no sub-claim {sub_claim_id}")
 
 
 @dataclass(slots=True)

@@ -41,6 +41,7 @@ from oir_adapter.domain.actions import ActionRequest
 from oir_adapter.domain.bankdays import next_bank_day
 from oir_adapter.domain.identifiers import is_valid_cpr, is_valid_cvr
 from oir_adapter.domain.model import (
+    CLOSED_STATES,
     Claim,
     ClaimArt,
     ClaimKind,
@@ -1146,9 +1147,6 @@ class StateChange:
     art: ClaimArt | None = None  # Overdrag
 
 
-#: States from which nothing moves any more.
-CLOSED_STATES = frozenset({ClaimState.PAID, ClaimState.CANCELLED, ClaimState.WRITTEN_OFF,
-                           ClaimState.COVERED_BY_PSRM})
 
 
 def validate_state_change(claim: Claim | None, change: StateChange, *, today: date,
