@@ -68,7 +68,7 @@ def create_app(config: EmulatorConfig | None = None, **overrides: Any) -> Flask:
     if config.replay_dir:
         from pathlib import Path
 
-        from emulator.replay import install_replay
+        from emulator.ends.replay import install_replay
 
         install_replay(app, runtime, Path(config.replay_dir))
 

@@ -25,6 +25,7 @@ from emulator.storage import ledger
 from emulator.storage import schema as t
 from emulator.storage.store import get_setting, next_number
 from oir_adapter import mapping
+from oir_adapter.domain import lifecycle
 from oir_adapter.domain.coverage import apply_coverage, fill_claim, sum_per_claim
 from oir_adapter.domain.model import (
     ZERO,
@@ -149,8 +150,8 @@ def book_lines(conn: Connection, runtime: Runtime, account: DebtorAccount, claim
                 else:  # PSRM has not answered yet: the NEDSKRIV goes when its id comes
                     ledger.insert_pending_writedown(conn, claim.id, psrm_part,
                                                     WriteDownReason.PAYMENT.value, day, now)
-            if claim.outstanding == 0:
-                claim.state = ClaimState.PAID
+            claim.state = lifecycle.advance(claim.state, lifecycle.Step.COVERAGE_WITH_PSRM,
+                                            outstanding=claim.outstanding)
         ledger.save_claim(conn, claim)
         event_id = f"{source.value[:4]}-{source_id}-{claim.id}"
         events.append(FagsystemEvent(
@@ -319,13 +320,13 @@ def hand_over(conn: Connection, runtime: Runtime, claim: Claim, account: DebtorA
         # id, the TILBAGEKALD goes and this hand-over right after it (see
         # resubmit_after_recall), as if PSRM had answered in time.
         claim.art = resolved
-        claim.state = ClaimState.HANDED_OVER
+        claim.state = lifecycle.advance(claim.state, lifecycle.Step.HAND_OVER, outstanding=remainder)
         assert claim.psrm is not None  # a pending recall means an earlier hand-over
         claim.psrm.amount = remainder
         ledger.save_claim(conn, claim)
         return HandoverResult(claim.id, remainder, reserved, "handed_over")
     claim.art = resolved
-    claim.state = ClaimState.HANDED_OVER
+    claim.state = lifecycle.advance(claim.state, lifecycle.Step.HAND_OVER, outstanding=remainder)
     claim.psrm = PsrmHandover(art=resolved, status=None, status_date=day, amount=remainder)
     # the action carries what is left now: write-downs kept from an earlier hand-over that
     # never got its EFI id are in that amount already
@@ -354,7 +355,8 @@ def resubmit_after_recall(conn: Connection, runtime: Runtime, claim: Claim, *,
     if pending is not None and claim.psrm is not None:
         claim.psrm.recall_reason = RecallReason(pending.reason)
     release_pending_recall(conn, runtime, claim, send=not rejected, now=now)
-    claim.state = ClaimState.REJECTED if rejected else ClaimState.RECALLED
+    claim.state = lifecycle.advance(claim.state, lifecycle.Step.REJECTED if rejected else lifecycle.Step.RECALL,
+                          outstanding=claim.outstanding)
     account = ledger.get_account(conn, claim.account_number)
     assert account is not None
     result = hand_over(conn, runtime, claim, account, claim.art, day, now)

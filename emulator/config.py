@@ -83,7 +83,7 @@ class EmulatorConfig:
     trusted_proxies: tuple[str, ...] = LOOPBACK_PROXIES
     #: a request whose SOAPAction is missing or names no operation of its body is a fault
     strict_soap_action: bool = False
-    #: answer every SOAP end from this recording (``oir serve --replay``; emulator.replay)
+    #: answer every SOAP end from this recording (``oir serve --replay``; emulator.ends.replay)
     replay_dir: str | None = None
 
     def creditor_for(self, authority_cvr: str | None) -> str:

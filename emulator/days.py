@@ -26,18 +26,18 @@ from typing import Any
 from lxml import etree
 from sqlalchemy import Connection, select
 
-from emulator import anmodning, bookkeeping, clock, outbox
-from emulator.ends import psrm
+from emulator import bookkeeping, clock, outbox
+from emulator.ends import anmodning, psrm
 from emulator.runtime import Runtime
 from emulator.storage import ledger
 from emulator.storage import schema as t
 from emulator.storage.store import LOCK_CHAIN, get_setting, put_setting
 from oir_adapter import mapping
 from oir_adapter.clients import ClientError, Reply
+from oir_adapter.domain import lifecycle
 from oir_adapter.domain.coverage import apply_coverage, plan_coverage
 from oir_adapter.domain.model import (
     ZERO,
-    ClaimState,
     CoverageSource,
     WriteOff,
 )
@@ -248,18 +248,19 @@ def take_notification(conn: Connection, runtime: Runtime, note: mapping.PsrmNoti
         ledger.insert_coverage(conn, account.number, plan.lines)
         if claim.psrm is not None:
             claim.psrm.amount = max(ZERO, claim.psrm.amount - amount)
-        if claim.outstanding == 0:
-            claim.state = ClaimState.COVERED_BY_PSRM
+        claim.state = lifecycle.advance(claim.state, lifecycle.Step.PSRM_COVERAGE,
+                                        outstanding=claim.outstanding)
     elif kind is mapping.NotificationType.WRITE_OFF and amount > 0:
         bookkeeping.write_down(claim, amount)
         ledger.insert_write_off(conn, account.number, WriteOff(
             claim.id, amount, note.reason_code or "PSRM", note.date))
         if claim.psrm is not None:
             claim.psrm.amount = max(ZERO, claim.psrm.amount - amount)
-        if claim.outstanding == 0:
-            claim.state = ClaimState.WRITTEN_OFF
+        claim.state = lifecycle.advance(claim.state, lifecycle.Step.PSRM_WRITE_OFF,
+                                        outstanding=claim.outstanding)
     elif kind is mapping.NotificationType.RETURN:
-        claim.state = ClaimState.RECALLED
+        claim.state = lifecycle.advance(claim.state, lifecycle.Step.RETURNED,
+                                        outstanding=claim.outstanding)
     ledger.save_claim(conn, claim)
     bookkeeping.queue_events(conn, runtime, account, events, now)
     return [{"end": "oir", "event": f"psrm_{kind.value.lower()}", "claim_id": claim.id,

@@ -16,7 +16,8 @@ from decimal import Decimal
 
 from lxml import etree
 
-from emulator import anmodning, bookkeeping, end_dates
+from emulator import bookkeeping
+from emulator.ends import anmodning, end_dates
 from emulator.soap.pipeline import Call, OperationHandler, request_hash
 from emulator.storage import ledger
 from emulator.storage.ledger import AccountRole, Role
@@ -36,10 +37,11 @@ from oir_adapter.codecs.oir_replies import (
     transaction_id_of,
 )
 from oir_adapter.contracts import OIR_NS
-from oir_adapter.domain import rules
+from oir_adapter.domain import lifecycle, rules
 from oir_adapter.domain.bankdays import next_bank_day
 from oir_adapter.domain.coverage import plan_coverage
 from oir_adapter.domain.identifiers import is_valid_party, make_payment_id
+from oir_adapter.domain.lifecycle import oir_psrm_status
 from oir_adapter.domain.model import (
     OPEN_STATES,
     ZERO,
@@ -293,7 +295,7 @@ def ret_fordring_tilstand(call: Call) -> etree._Element:
                 creditor_id=rt.config.creditor_for(claim.creditor_cvr), effective=call.today),
                 claim.id)], call.now)
             claim.psrm.recall_reason = RecallReason.DEFERRAL
-            claim.state = ClaimState.RECALLED
+            claim.state = lifecycle.advance(claim.state, lifecycle.Step.RECALL, outstanding=claim.outstanding)
         ledger.save_claim(call.conn, claim)
     elif kind == "Overdrag":
         result = bookkeeping.hand_over(call.conn, rt, claim, account, ClaimArt(c.text("FordringArt")),
@@ -311,7 +313,7 @@ def ret_fordring_tilstand(call: Call) -> etree._Element:
         elif claim.state is ClaimState.HANDED_OVER and claim.psrm is not None:
             # PSRM has not answered yet: the TILBAGEKALD goes when its id comes
             ledger.put_pending_recall(call.conn, claim.id, recall.value, call.today, call.now)
-        claim.state = ClaimState.RECALLED
+        claim.state = lifecycle.advance(claim.state, lifecycle.Step.RECALL, outstanding=claim.outstanding)
         ledger.save_claim(call.conn, claim)
         events.append(mapping.FagsystemEvent(
             event_id=f"TILB-{call.transaction_id}-{claim.id}", type=mapping.EventType.STATE,
@@ -342,8 +344,8 @@ def _write_off(call: Call, account: DebtorAccount, claim: Claim, amount: Decimal
                reason: str, final: ClaimState) -> None:
     """Write ``amount`` off the claim (interest and fees first), report it."""
     bookkeeping.write_down(claim, amount)
-    if claim.outstanding == 0 or final is ClaimState.CANCELLED:
-        claim.state = final
+    claim.state = lifecycle.advance(claim.state, lifecycle.Step.CANCEL if final is ClaimState.CANCELLED
+                          else lifecycle.Step.WRITE_DOWN, outstanding=claim.outstanding)
     ledger.save_claim(call.conn, claim)
     if amount > 0:
         ledger.insert_write_off(call.conn, account.number, WriteOff(claim.id, amount, reason,
@@ -499,7 +501,7 @@ def _claim_element(c: Claim) -> etree._Element:
     if c.psrm is not None:
         p = fill(sub(f, "PSRM"), FordringArt=c.psrm.art.value,
                  EFIFordringID=c.psrm.efi_claim_id, MFAktionID=c.psrm.action_id,
-                 Status=c.psrm.status.value if c.psrm.status else "MODTAGET",
+                 Status=oir_psrm_status(c.psrm.status),
                  StatusDato=c.psrm.status_date, OverdragetBeloeb=c.psrm.amount)
         children(p, "AfvistAarsagSamling", (
             record("AfvistAarsag", AfvistNummer=r.number, AfvistTekst=r.text[:400])

@@ -36,6 +36,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Protocol
 
+from oir_adapter.domain import lifecycle
 from oir_adapter.domain.model import (
     OPEN_STATES,
     ZERO,
@@ -279,8 +280,7 @@ def apply_coverage(claims: Iterable[Claim], lines: Iterable[ClaimLine]) -> None:
         if sub_id is not None:
             _sub_claim(claim, sub_id)  # a CoverageError naming the claim, not a KeyError
         claim.take(sub_id, amount)
-        if claim.state in _SETTLES_TO_PAID and claim.outstanding == 0:
-            claim.state = ClaimState.PAID
+        claim.state = lifecycle.advance(claim.state, lifecycle.Step.COVERAGE, outstanding=claim.outstanding)
 
 
 def _sub_claim(claim: Claim, sub_id: str) -> SubClaim:

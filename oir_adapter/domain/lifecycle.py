@@ -1,5 +1,7 @@
-"""The claim's life after registration, as a state machine: what a PSRM receipt or
-notification does to a claim and what the fagsystem hears of it. No I/O.
+"""The claim's life after registration, as a state machine: which step takes a claim
+from which state to which (:func:`advance`, one table, :data:`TRANSITIONS`), what a PSRM
+receipt or notification does to it, and what the fagsystem hears of it. No I/O: the
+emulator asks this module for the new state and only persists it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any
 from oir_adapter.domain.actions import NotificationType, PsrmNotification
 from oir_adapter.domain.handover import MappingError, claim_ref, find_sub_claim
 from oir_adapter.domain.model import (
+    CLOSED_STATES,
+    OPEN_STATES,
     ZERO,
     Claim,
     ClaimState,
@@ -30,6 +34,68 @@ class EventType(StrEnum):
     COVERAGE = "DAEKNING"
     WRITE_OFF = "AFSKRIVNING"
     STATE = "TILSTAND"
+
+
+class Step(StrEnum):
+    """What can happen to a registered claim."""
+
+    HAND_OVER = "hand-over"  # OPRETFORDRING or GENINDSENDFORDRING goes to PSRM
+    ACCEPTED = "accepted"  # PSRM's receipt of a hand-over: received, in hearing, in process, done
+    REJECTED = "rejected"  # PSRM's receipt of a hand-over: AFVIST
+    RECALL = "recall"  # the municipality recalls (Tilbagekald, or a deferral while with PSRM)
+    RECALL_DONE = "recall-done"  # PSRM's receipt of a TILBAGEKALD: UDFOERT
+    RETURNED = "returned"  # PSRM's notification RETUR: PSRM sends the claim back
+    PSRM_COVERAGE = "psrm-coverage"  # PSRM's notification DAEKNING
+    PSRM_WRITE_OFF = "psrm-write-off"  # PSRM's notification AFSKRIVNING
+    COVERAGE = "coverage"  # a payment or an offset in the debtor system
+    # a payment in the debtor system on a claim with PSRM (PSRM gets a NEDSKRIV INDB)
+    COVERAGE_WITH_PSRM = "coverage-with-psrm"
+    WRITE_DOWN = "write-down"  # the municipality writes down (Nedskriv)
+    CANCEL = "cancel"  # the municipality cancels (Annuller)
+
+
+class IllegalStep(ValueError):
+    """A step the claim's state does not allow (a bug in the caller: the rules refuse such
+    requests before anything is booked)."""
+
+
+_WITH_PSRM = frozenset({ClaimState.HANDED_OVER})
+_AT_HOME = frozenset({ClaimState.OPEN, ClaimState.REJECTED, ClaimState.RECALLED})
+
+#: step → (the states it may start from, the state it leads to when something is left,
+#: the state it leads to when nothing is left; ``None``: the state stays).
+TRANSITIONS: dict[Step, tuple[frozenset[ClaimState], ClaimState | None, ClaimState | None]] = {
+    Step.HAND_OVER: (_AT_HOME | _WITH_PSRM, ClaimState.HANDED_OVER, ClaimState.HANDED_OVER),
+    Step.ACCEPTED: (OPEN_STATES, ClaimState.HANDED_OVER, ClaimState.HANDED_OVER),
+    Step.REJECTED: (OPEN_STATES, ClaimState.REJECTED, ClaimState.REJECTED),
+    Step.RECALL: (OPEN_STATES, ClaimState.RECALLED, ClaimState.RECALLED),
+    Step.RECALL_DONE: (OPEN_STATES, ClaimState.RECALLED, ClaimState.RECALLED),
+    Step.RETURNED: (OPEN_STATES, ClaimState.RECALLED, ClaimState.RECALLED),
+    Step.PSRM_COVERAGE: (OPEN_STATES, None, ClaimState.COVERED_BY_PSRM),
+    Step.PSRM_WRITE_OFF: (OPEN_STATES, None, ClaimState.WRITTEN_OFF),
+    Step.COVERAGE: (OPEN_STATES, None, ClaimState.PAID),
+    Step.COVERAGE_WITH_PSRM: (_WITH_PSRM, None, ClaimState.PAID),
+    Step.WRITE_DOWN: (OPEN_STATES, None, ClaimState.WRITTEN_OFF),
+    Step.CANCEL: (OPEN_STATES, ClaimState.CANCELLED, ClaimState.CANCELLED),
+}
+
+
+def advance(state: ClaimState, step: Step, *, outstanding: Decimal) -> ClaimState:
+    """The claim's state after ``step``, given what is still owed after it.
+
+    A closed state never moves. :attr:`Step.COVERAGE` settles a claim only while it is with
+    the debtor system; on a claim with PSRM the caller books the payment as
+    :attr:`Step.COVERAGE_WITH_PSRM`, once it has told PSRM of it.
+    """
+    if state in CLOSED_STATES:
+        raise IllegalStep(f"a claim in {state} is closed; {step} is not possible")
+    allowed, left, settled = TRANSITIONS[step]
+    if state not in allowed:
+        raise IllegalStep(f"{step} is not possible for a claim in {state}")
+    if step is Step.COVERAGE and state in _WITH_PSRM:
+        return state
+    after = settled if outstanding <= 0 else left
+    return state if after is None else after
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,16 +128,31 @@ def _event(claim: Claim, event_id: str, kind: EventType, day: date,
                           fagsystem_claim_id=claim.fagsystem_claim_id, date=day, **values)
 
 
+def oir_psrm_status(status: PsrmStatus | None) -> str:
+    """PSRM's status of a hand-over as the ØIR answers show it: not answered yet, or in
+    hearing (HOERING, PSRM asks the creditor and decides later), is received (MODTAGET)."""
+    if status is None or status is PsrmStatus.HEARING:
+        return PsrmStatus.RECEIVED.value
+    return status.value
+
+
+def step_of_receipt(action: PsrmAction) -> Step | None:
+    """The step a receipt is for the claim, or ``None`` when it moves nothing (the answer to
+    a write-down or write-up, a refused recall, a recall not done yet)."""
+    creates = action.code in (PsrmActionCode.CREATE, PsrmActionCode.RESUBMIT)
+    if creates:
+        return Step.REJECTED if action.status is PsrmStatus.REJECTED else Step.ACCEPTED
+    if action.code is PsrmActionCode.RECALL and action.status is PsrmStatus.DONE:
+        return Step.RECALL_DONE
+    return None
+
+
 def state_after_receipt(claim: Claim, action: PsrmAction) -> ClaimState:
     """The claim's state once the debtor system has taken in ``action``'s receipt."""
-    creates = action.code in (PsrmActionCode.CREATE, PsrmActionCode.RESUBMIT)
-    if action.status is PsrmStatus.REJECTED:
-        return ClaimState.REJECTED if creates else claim.state
-    if creates:
-        return ClaimState.HANDED_OVER
-    if action.code is PsrmActionCode.RECALL and action.status is PsrmStatus.DONE:
-        return ClaimState.RECALLED
-    return claim.state
+    step = step_of_receipt(action)
+    if step is None or claim.state in CLOSED_STATES:
+        return claim.state
+    return advance(claim.state, step, outstanding=claim.outstanding)
 
 
 def events_from_receipt(claim: Claim, action: PsrmAction, *, on: date) -> list[FagsystemEvent]:

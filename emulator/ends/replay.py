@@ -32,7 +32,7 @@ from oir_adapter.contracts import SERVICES, Service, operation_for_element
 from oir_adapter.recording import Recording, mask_body
 from oir_adapter.recording.matching import Matched, Matcher, Unmatched, request_view
 
-log = logging.getLogger("emulator.replay")
+log = logging.getLogger("emulator.ends.replay")
 SERVED = "replay_served"
 
 
