@@ -401,6 +401,8 @@ def redact_passwords(data: bytes) -> bytes:
     changed = False
     for el in root.iter(f"{_W}Password"):
         if el.get("Type", PASSWORD_TEXT) == PASSWORD_TEXT:
+            for part in list(el):  # a comment or PI splitting the password, and its tail
+                el.remove(part)
             el.text = "***"
             changed = True
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8") if changed else data

@@ -138,10 +138,18 @@ def operation_for_element(qname: str) -> tuple[Operation, bool] | None:
 
 # ---------------------------------------------------------------- parsing and validation
 
-#: Parser for anything that crosses a trust boundary: no DTDs, no entities, no network.
-def safe_parser(*, huge_tree: bool = False) -> etree.XMLParser:
+def safe_parser(*, huge_tree: bool = False, keep_comments: bool = False) -> etree.XMLParser:
+    """A parser for anything that crosses a trust boundary: no DTDs, no entities, no
+    network.
+
+    Comments and processing instructions are dropped while parsing, so a value split by
+    one (``<Beloeb>1<!-- -->00.00</Beloeb>``) reads as the one text the schema validates
+    (``100.00``): an element's ``.text`` is then all of its text, and what is checked is
+    what is booked. ``keep_comments`` keeps both, for showing a message as it was sent.
+    """
     return etree.XMLParser(resolve_entities=False, no_network=True, dtd_validation=False,
-                           load_dtd=False, huge_tree=huge_tree, remove_blank_text=False)
+                           load_dtd=False, huge_tree=huge_tree, remove_blank_text=False,
+                           remove_comments=not keep_comments, remove_pis=not keep_comments)
 
 
 _SCHEMA_FILES = {OIR_NS: "oir/Debitor.xsd", PSRM_NS: "psrm/MF.xsd"}

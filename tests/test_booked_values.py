@@ -1,0 +1,169 @@
+"""What is validated is what is booked: a value split by a comment or a processing
+instruction (``<Beloeb>1<!-- -->00.00</Beloeb>``) is one value to the schema, so it must be
+the same one value to every decoder — on the ØIR debtor end, the fagsystem callback end,
+the PSRM end, and in ``oir validate`` and ``oir map``. Character references and CDATA are
+part of the value too.
+
+Over the real SOAP pipeline (Flask's test client: parse, validate, handle, journal)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from lxml import etree
+
+from oir_adapter.cli import main
+
+from .conftest import EXAMPLES
+from .emulator_inproc import InProcessEmulator, in_process
+
+REGISTRATION = "/oir/DebitorRegistrering/1"
+SEARCH = "/oir/DebitorForespoergsel/1"
+PAYMENT = "/oir/DebitorIndbetaling/1"
+CALLBACK = "/fagsystem/DaekningAfskrivningRegistrering/1"
+DELIVERY = "/psrm/MFFordringIndberet/1"
+
+
+def example(name: str) -> bytes:
+    return (EXAMPLES / f"{name}.request.xml").read_bytes()
+
+
+def post(emu: InProcessEmulator, path: str, data: bytes) -> str:
+    response = emu.post_raw(path, data, headers={"SOAPAction": '""'})
+    text = response.get_data(as_text=True)
+    assert response.status_code == 200, text
+    assert "<oir:SvarReaktion>OK</oir:SvarReaktion>" in text, text
+    return text
+
+
+def found(text: str, element: str) -> list[str]:
+    return re.findall(rf"<(?:\w+:)?{element}>([^<]*)</", text)
+
+
+@pytest.fixture
+def emu(tmp_path: Path) -> Iterator[InProcessEmulator]:
+    with in_process(tmp_path) as e:
+        e.admin("PUT", "/clock", now="2025-08-20T10:00:00")
+        yield e
+
+
+def open_account(emu: InProcessEmulator, cpr: bytes = b"0405871270") -> str:
+    """An account for a debtor whose CPR is split by a comment and a PI."""
+    split = cpr[:4] + b"<!-- split -->" + cpr[4:7] + b"<?pi x?>" + cpr[7:]
+    data = example("OpretDebitorkonto").replace(b"0405871270", split)
+    assert split in data
+    [number] = found(post(emu, REGISTRATION, data), "DebitorkontoNummer")
+    return number
+
+
+def account_view(emu: InProcessEmulator, number: str) -> str:
+    return post(emu, SEARCH, example("HentDebitorkonto").replace(b"100004711", number.encode()))
+
+
+def test_a_split_principal_and_cpr_are_booked_whole_on_the_debtor_end(
+        emu: InProcessEmulator) -> None:
+    number = open_account(emu)
+    with emu.runtime.store.transaction() as conn:
+        from emulator import ledger
+
+        account = ledger.get_account(conn, number)
+    assert account is not None and account.debtor.party.number == "0405871270"
+    data = (example("OpretFordring").replace(b"100004711", number.encode())
+            .replace(b"<Hovedstol>1845.00", b"<Hovedstol>1<!-- -->845.00")
+            .replace(b"<Beloeb>100.00", b"<Beloeb>&#49;0<![CDATA[0]]>.<?x y?>00"))
+    answer = post(emu, REGISTRATION, data)
+    assert found(answer, "Beloeb") == ["1945.00"]  # the invoice: principal + fee
+    view = account_view(emu, number)
+    assert found(view, "Hovedstol") == ["1845.00"]
+    assert found(view, "Saldo") == ["1945.00"]
+
+
+def test_a_split_payment_and_account_number_are_booked_whole(emu: InProcessEmulator) -> None:
+    number = open_account(emu)
+    post(emu, REGISTRATION, example("OpretFordring").replace(b"100004711", number.encode()))
+    split_number = number[:3].encode() + b"<!---->" + number[3:].encode()
+    data = (example("ForetagIndbetaling")
+            .replace(b"<BetalingsID>001000047110241</BetalingsID>", b"")
+            .replace(b"100004711", split_number)
+            .replace(b"<Beloeb>1800.00", b"<Beloeb>9<?pi x?>99.00"))
+    answer = post(emu, PAYMENT, data)
+    assert found(answer, "DebitorkontoNummer") == [number]
+    assert found(answer, "Beloeb")[0] == "999.00"
+    view = account_view(emu, number)
+    assert found(view, "Saldo") == ["946.00"]  # 1945.00 - 999.00
+
+
+def test_a_split_amount_reaches_the_fagsystem_end_whole(emu: InProcessEmulator) -> None:
+    data = example("RegistrerDaekningAfskrivning").replace(
+        b"<Beloeb>45.00</Beloeb>", b"<Beloeb>4<!-- -->5.00</Beloeb>").replace(
+        b"<Restbeloeb>1800.00</Restbeloeb>", b"<Restbeloeb>1<?pi?>800.00</Restbeloeb>")
+    post(emu, CALLBACK, data)
+    events = emu.admin("GET", "/fagsystem/events")
+    first = next(e for e in events if e["event_id"] == "HAE-2025-0004461")
+    assert (first["amount"], first["remaining"]) == ("45.00", "1800.00")
+
+
+def psrm_claims_after(tmp_path: Path, delivery: bytes) -> list[dict[str, object]]:
+    with in_process(tmp_path) as emu:
+        emu.admin("PUT", "/clock", now="2025-12-01T10:00:00")
+        response = emu.post_raw(DELIVERY, delivery, headers={"SOAPAction": '""'})
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return list(emu.admin("GET", "/psrm")["claims"])
+
+
+def test_a_split_amount_and_cpr_reach_the_psrm_end_whole(tmp_path: Path) -> None:
+    """PSRM end, through its public wire only: a delivery whose amount and CPR number are
+    split by a comment and a PI leaves PSRM holding exactly what the plain one does (the
+    message bodies follow the PSRM contract: compare, do not spell out)."""
+    plain = example("MFFordringIndberet")
+    split = plain.replace("<DMIFordringBeløb>4250.00".encode(),
+                          "<DMIFordringBeløb>4<!-- -->250.00".encode(), 1).replace(
+        b">1702642201<", b">17026<?pi x?>42201<", 1)
+    assert split.count(b"<!-- -->") == 1 and split.count(b"<?pi x?>") == 1
+    expected = psrm_claims_after(tmp_path / "plain", plain)
+    got = psrm_claims_after(tmp_path / "split", split)
+    assert got == expected
+    ours = [c for c in got if c.get("claim_ref") == "CF-2025-0311"]
+    assert ours and Decimal(str(ours[0]["amount"])) > Decimal("4250.00")
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def opret_fordring_file(tmp_path: Path, principal: bytes) -> Path:
+    data = example("OpretFordring").replace(b"<Hovedstol>1845.00", b"<Hovedstol>" + principal)
+    path = tmp_path / "split.xml"
+    path.write_bytes(data)
+    return path
+
+
+def test_oir_validate_judges_the_whole_value(tmp_path: Path) -> None:
+    """``-<!-- -->1.00`` is -1.00 to the schema: the rules must see -1.00 (OIR-108), not
+    an unreadable ``-``; a due date ``2025-09-1<?pi x?>5`` is the 15th, after the SRB
+    (OIR-103)."""
+    runner = CliRunner()
+    result = runner.invoke(main, ["validate", "--today", "2025-08-20", "--json",
+                                  str(opret_fordring_file(tmp_path, b"-<!-- -->1.00"))])
+    assert result.exit_code == 1, result.output
+    assert '"OIR-108"' in result.output and "-1" in result.output
+    assert "schema_errors\": []" in result.output, result.output
+    path = opret_fordring_file(tmp_path, b"1845.00")
+    path.write_bytes(path.read_bytes().replace(b"<ForfaldsDato>2025-09-01",
+                                               b"<ForfaldsDato>2025-09-1<?pi x?>5"))
+    result = runner.invoke(main, ["validate", "--today", "2025-08-20", "--json", str(path)])
+    assert '"OIR-103"' in result.output and "2025-09-15" in result.output, result.output
+    assert "schema_errors\": []" in result.output, result.output
+
+
+def test_oir_map_maps_the_whole_value(tmp_path: Path) -> None:
+    src = opret_fordring_file(tmp_path, b"1<!-- -->845.00")
+    result = CliRunner().invoke(main, ["map", str(src), "--today", "2025-09-20"])
+    assert result.exit_code == 0, result.stderr
+    out = etree.fromstring(result.stdout_bytes)
+    amounts = [Decimal(e.text or "") for e in out.iter("{*}DMIFordringBeløb")]
+    assert amounts == [Decimal("1845.00"), Decimal("100.00")], amounts  # claim, fee
