@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -96,7 +97,8 @@ def admin_blueprint(runtime: Runtime) -> Blueprint:
         try:
             when = clock.parse_when(value)
         except ValueError:
-            raise AdminError(f"now: {value!r} is not an ISO date or datetime", "now") from None
+            raise AdminError(f"now: {value!r} is not an ISO date or datetime from "
+                             f"{clock.EARLIEST_DATE} to {clock.LATEST_CLOCK_DAY}", "now") from None
         new, events = chain.set_clock(runtime, when)
         return jsonify({"now": new.isoformat(), "events": events})
 
@@ -107,6 +109,12 @@ def admin_blueprint(runtime: Runtime) -> Blueprint:
         hours = _whole(body, "hours", 0, 24 * 3650)
         if not days and not hours:
             raise AdminError("days or hours: give a positive whole number", "days")
+        with runtime.store.transaction() as conn:
+            current = clock.now(conn)
+        try:
+            clock.check_range(current + timedelta(days=days, hours=hours))
+        except ValueError as exc:
+            raise AdminError(f"days: {exc}", "days") from None
         new, events = chain.advance(runtime, days=days, hours=hours)
         return jsonify({"now": new.isoformat(), "events": events})
 

@@ -25,8 +25,10 @@ from lxml import etree
 from sqlalchemy import Connection, bindparam, insert, select
 from werkzeug.exceptions import ClientDisconnected
 
+from oir_adapter.codecs import DecodeError
 from oir_adapter.contracts import (
     Operation,
+    SchemaViolation,
     Service,
     validate_element,
 )
@@ -302,11 +304,16 @@ def _respond(call: Call, handler: OperationHandler, service: Service, digest: st
     replay = _idempotent_replay(call.conn, service.end, call.transaction_id, digest, op)
     if isinstance(replay, bytes):
         return replay, "replayed", False
-    if replay == "conflict":
-        reply = handler.refuse_duplicate(call, call.transaction_id or "")
-        call.outcome = "rejected"
-    else:
-        reply = handler.handle(call)
+    try:
+        if replay == "conflict":
+            reply = handler.refuse_duplicate(call, call.transaction_id or "")
+            call.outcome = "rejected"
+        else:
+            reply = handler.handle(call)
+    except DecodeError as exc:  # schema-valid, yet no model can hold it: the caller's fault
+        raise SoapFault("Client", f"{op.request} holds a value the emulator cannot read: "
+                        f"{exc.path}: {exc.message}",
+                        [SchemaViolation(f"/{exc.path}", exc.message)]) from None
     problems = validate_element(reply) if call.runtime.config.validate_responses else []
     if problems:
         raise AssertionError(f"{op.response} fails its own schema: "

@@ -167,3 +167,102 @@ def test_oir_map_maps_the_whole_value(tmp_path: Path) -> None:
     out = etree.fromstring(result.stdout_bytes)
     amounts = [Decimal(e.text or "") for e in out.iter("{*}DMIFordringBeløb")]
     assert amounts == [Decimal("1845.00"), Decimal("100.00")], amounts  # claim, fee
+
+
+# ---------------------------------------------------------------- dates at the edges
+
+DATE = re.compile(rb"^-?\d{4,}-\d\d-\d\d(?:Z|[+-]\d\d:\d\d)?$")
+DATETIME = re.compile(rb"^-?\d{4,}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?$")
+EDGE_DATES = (b"9999-12-31", b"0001-01-01", b"-2026-01-01", b"10000-01-01", b"1899-12-31")
+EDGE_TIMES = (b"9999-12-31T23:59:59Z", b"10000-01-01T00:00:00", b"-2026-01-01T00:00:00",
+              b"2025-08-20T24:00:00")
+
+
+def service_path(operation: str) -> str:
+    from oir_adapter.contracts import SERVICES
+
+    return next(s.path for s in SERVICES for op in s.operations if op.name == operation)
+
+
+def edge_date_variants(data: bytes) -> Iterator[tuple[str, bytes]]:
+    """``data`` with one date or dateTime at a time set to each edge value, and a fresh
+    TransaktionsID (else a reused one is refused before any date is read)."""
+    import uuid
+
+    tree = etree.fromstring(data)
+    elements = [e for e in tree.iter() if isinstance(e.tag, str) and len(e) == 0 and e.text]
+    for n, element in enumerate(elements):
+        text = (element.text or "").strip().encode()
+        edges = EDGE_DATES if DATE.match(text) else EDGE_TIMES if DATETIME.match(text) else ()
+        for edge in edges:
+            element.text = edge.decode()
+            for tid in tree.iter("{*}TransaktionsID"):
+                tid.text = str(uuid.uuid4())
+            yield (f"{etree.QName(element).localname}[{n}]={edge.decode()}",
+                   etree.tostring(tree, encoding="UTF-8", xml_declaration=True))
+        element.text = text.decode()
+
+
+def assert_never_a_server_fault(emu: InProcessEmulator, name: str, data: bytes,
+                                replace: dict[bytes, bytes]) -> int:
+    """Every edge-date variant of ``name``'s example: a 200 or a Client fault that names
+    the element, never a Server fault; how many were sent."""
+    for old, new in replace.items():
+        data = data.replace(old, new)
+    sent = 0
+    for what, variant in edge_date_variants(data):
+        response = emu.post_raw(service_path(name), variant, headers={"SOAPAction": '""'})
+        text = response.get_data(as_text=True)
+        assert "soap:Server" not in text, (name, what, text[-600:])
+        assert response.status_code in (200, 500), (name, what, text[-600:])
+        if response.status_code == 500:
+            assert "<faultcode>soap:Client</faultcode>" in text, (name, what, text[-600:])
+            assert what.split("[")[0] in text, (name, what, text[-600:])
+        sent += 1
+    return sent
+
+
+OIR_EXAMPLES = ("OpretDebitorkonto", "OpretFordring", "RetFordringTilstand", "SoegDebitorkonto",
+                "HentDebitorkonto", "ForetagIndbetaling", "SoegDelfordringTilIndbetaling",
+                "ForetagModregning", "RegistrerDaekningAfskrivning")
+
+
+def test_dates_at_the_edges_get_a_client_fault_on_the_oir_and_fagsystem_ends(
+        emu: InProcessEmulator) -> None:
+    """9999-12-31 in ForfaldsDato overflowed (Server fault), a BetalingsDato of -2026-01-01
+    or 10000-01-01 could not be read (Server fault), and OpretFordring named the amount
+    rule OIR-108 for them. Every date and dateTime of every example, at each edge."""
+    number = open_account(emu)
+    answer = post(emu, REGISTRATION, example("OpretFordring").replace(
+        b"100004711", number.encode()))
+    [claim_id] = found(answer, "FordringID")
+    replace = {b"<BetalingsID>001000047110241</BetalingsID>": b"", b"100004711": number.encode(),
+               b"2025000183": claim_id.encode(), b"2025000241": claim_id.encode()}
+    sent = sum(assert_never_a_server_fault(emu, name, example(name), replace)
+               for name in OIR_EXAMPLES)
+    assert sent >= 60
+    emu.runtime.store.settle()
+    journal = emu.admin("GET", "/journal?status=fault&limit=1000")
+    assert not [j for j in journal if "Server" in (j["summary"] or "")]
+
+
+def test_dates_at_the_edges_never_get_a_server_fault_on_the_psrm_end(
+        emu: InProcessEmulator) -> None:
+    """The PSRM end, through its public wire (its message bodies follow its contract)."""
+    sent = sum(assert_never_a_server_fault(emu, name, example(name), {})
+               for name in ("MFFordringIndberet", "MFKvitteringHent", "MFUnderretSamlingHent"))
+    assert sent >= 20
+
+
+def test_the_virtual_clock_stays_inside_the_calendar(emu: InProcessEmulator) -> None:
+    for when in ("9999-12-31", "0001-01-01T00:00:00", "2950-01-01"):
+        response = emu.http.put("/_admin/clock", json={"now": when})
+        assert response.status_code == 400 and response.get_json()["field"] == "now"
+    from datetime import datetime
+
+    from emulator import clock
+
+    with emu.runtime.store.transaction() as conn:  # (stepping there day by day takes long)
+        clock.set_now(conn, datetime(2899, 12, 30, 10))
+    response = emu.http.post("/_admin/clock/advance", json={"days": 3})
+    assert response.status_code == 400 and response.get_json()["field"] == "days"
