@@ -23,6 +23,7 @@ from oir_adapter.contracts import OIR_NS
 from oir_adapter.coverage import plan_coverage
 from oir_adapter.identifiers import is_valid_party, make_payment_id
 from oir_adapter.model import (
+    LARGEST_AMOUNT,
     ZERO,
     AccountType,
     BenefitPayment,
@@ -68,6 +69,11 @@ def _fejl(violations: Sequence[rules.Violation]) -> list[Fejl]:
 
 def _v(rule_id: str, field: str | None = None, **values: object) -> rules.Violation:
     return rules.violation(rule_id, fmt="oir", field=field, **values)  # type: ignore[arg-type]
+
+
+def _too_large(total: str, amount: Decimal, field: str) -> rules.Violation:
+    """OIR-313: a sum the account's replies report would pass what they can carry."""
+    return _v("OIR-313", field, total=total, amount=amount, limit=LARGEST_AMOUNT)
 
 
 def _refuse(response: str) -> Callable[[Call, str], etree._Element]:
@@ -166,6 +172,9 @@ def opret_fordring(call: Call) -> etree._Element:
     errors = _fejl(violations)
     if errors:
         return _answer_errors(call, response, errors)
+    balance = ledger.account_balances(call.conn, [number])[number] + claim.total
+    if balance > LARGEST_AMOUNT:
+        return _answer_errors(call, response, [_too_large("Saldo", balance, "principal")])
     seq = next_number(call.conn, "claim")
     claim.id = f"F{seq:07d}"
     for n, s in enumerate(claim.sub_claims, start=1):
@@ -532,6 +541,12 @@ def foretag_indbetaling(call: Call) -> etree._Element:
         return _payment_reply(call, response, known.account_number, i, ledger.coverage_for_source(
             call.conn, CoverageSource.PAYMENT, payment_id), known.surplus)
     claims, lines, surplus = _plan_payment(call, account, i)
+    if surplus:
+        credit = sum((p.surplus for p in ledger.payments_for_account(call.conn, account.number)),
+                     surplus)
+        if credit > LARGEST_AMOUNT:
+            return _answer_errors(call, response, [
+                _too_large("Tilgodehavende", credit, "payment.amount")])
     bookkeeping.book_lines(call.conn, call.runtime, account, claims, lines,
                            source=CoverageSource.PAYMENT, source_id=payment_id,
                            day=i.date("BetalingsDato"), now=call.now)

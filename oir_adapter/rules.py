@@ -357,6 +357,13 @@ RULES: tuple[Rule, ...] = (
        "FagsystemReference {reference} is already used for another debtor",
        "account_reference", {_V}, "DESIGN §2.1 (OpretDebitorkonto is idempotent on the "
        "fagsystem's reference)"),
+    _r("OIR-313", None,
+       "Kontoens {total} ville blive {amount} kr., mere end de {limit} kr. et ØIR-svar kan "
+       "rumme",
+       "The account's {total} would become {amount} DKK, more than the {limit} DKK an ØIR "
+       "reply can hold", "principal", {_V},
+       "ØIR's BeloebType (15 digits, 2 of them decimals): the account must stay readable "
+       "by HentDebitorkonto and SoegDebitorkonto"),
     # -------- our own: PSRM's checks against its own state
     _r("OIR-401", None, "Fordringen {efi} er ukendt i PSRM for SE-nummer {se}",
        "Claim {efi} is unknown in PSRM for SE number {se}", "claim_id", {_E},

@@ -33,11 +33,12 @@ def example(name: str) -> bytes:
     return (EXAMPLES / f"{name}.request.xml").read_bytes()
 
 
-def post(emu: InProcessEmulator, path: str, data: bytes) -> str:
+def post(emu: InProcessEmulator, path: str, data: bytes, *, ok: bool = True) -> str:
+    """Send ``data``; the answer (200), which must say OK (``ok``) or FEJL."""
     response = emu.post_raw(path, data, headers={"SOAPAction": '""'})
     text = response.get_data(as_text=True)
     assert response.status_code == 200, text
-    assert "<oir:SvarReaktion>OK</oir:SvarReaktion>" in text, text
+    assert f"<oir:SvarReaktion>{'OK' if ok else 'FEJL'}</oir:SvarReaktion>" in text, text
     return text
 
 
@@ -266,3 +267,41 @@ def test_the_virtual_clock_stays_inside_the_calendar(emu: InProcessEmulator) -> 
         clock.set_now(conn, datetime(2899, 12, 30, 10))
     response = emu.http.post("/_admin/clock/advance", json={"days": 3})
     assert response.status_code == 400 and response.get_json()["field"] == "days"
+
+
+# ---------------------------------------------------------------- amounts the replies can carry
+
+
+def test_an_account_never_holds_more_than_its_replies_can_report(
+        emu: InProcessEmulator) -> None:
+    """Two claims of 9,999,999,999,999.99 on one account made HentDebitorkonto and every
+    search page holding it a Server fault (the balance had 16 digits). The second claim,
+    and a payment whose surplus would pass the limit, are refused with OIR-313; the
+    account stays readable."""
+    number = open_account(emu)
+    largest = b"9999999999999.99"
+    big = (example("OpretFordring").replace(b"100004711", number.encode())
+           .replace(b"<Hovedstol>1845.00", b"<Hovedstol>" + largest)
+           .replace(b"<DelfordringSamling>", b"<!--").replace(b"</DelfordringSamling>", b"-->"))
+    assert found(post(emu, REGISTRATION, big), "Beloeb") == [largest.decode()]
+    again = big.replace(b"1250aef4", b"2250aef4").replace(b"DT-2025-09", b"DT-2025-10")
+    refused = post(emu, REGISTRATION, again, ok=False)
+    assert found(refused, "FejlKode") == ["OIR-313"]
+    assert found(refused, "Felt") == ["Fordring/Hovedstol"]
+    assert "19999999999999,98" in refused
+    one_more = again.replace(b"<Hovedstol>" + largest, b"<Hovedstol>0.01").replace(
+        b"2250aef4", b"3250aef4")
+    assert found(post(emu, REGISTRATION, one_more, ok=False), "FejlKode") == ["OIR-313"]
+    # a payment of everything: no surplus; then one whose surplus would pass the limit
+    pay = (example("ForetagIndbetaling").replace(b"<BetalingsID>001000047110241</BetalingsID>", b"")
+           .replace(b"100004711", number.encode()).replace(b"<Beloeb>1800.00", b"<Beloeb>" + largest))
+    assert found(post(emu, PAYMENT, pay), "Overskud") == ["0.00"]
+    surplus = pay.replace(b"2c0ed7b9", b"3c0ed7b9").replace(b"NETS-20251103-000817", b"NETS-2")
+    assert found(post(emu, PAYMENT, surplus), "Overskud") == [largest.decode()]
+    third = surplus.replace(b"3c0ed7b9", b"4c0ed7b9").replace(b"NETS-2<", b"NETS-3<")
+    text = post(emu, PAYMENT, third, ok=False)
+    assert (found(text, "FejlKode"), found(text, "Felt")) == (["OIR-313"], ["Indbetaling/Beloeb"])
+    view = account_view(emu, number)
+    assert (found(view, "Saldo"), found(view, "Tilgodehavende")) == (["0.00"], [largest.decode()])
+    listed = post(emu, SEARCH, example("SoegDebitorkonto"))  # by name: finds the account
+    assert found(listed, "DebitorkontoNummer") == [number]
