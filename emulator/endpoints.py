@@ -27,6 +27,8 @@ from werkzeug.exceptions import ClientDisconnected
 
 from oir_adapter.codecs import DecodeError
 from oir_adapter.contracts import (
+    KONTEKST_NS,
+    OIR_NS,
     Operation,
     SchemaViolation,
     Service,
@@ -87,8 +89,33 @@ class OperationHandler:
     read_only: bool = False
 
 
+#: Not part of a request's business content: when it was sent (a resend changes it).
+_NOT_CONTENT = frozenset({f"{{{OIR_NS}}}TransaktionsTid", f"{{{KONTEKST_NS}}}TransaktionsTid"})
+
+
 def request_hash(body: etree._Element) -> str:
-    return hashlib.sha256(etree.tostring(body, method="c14n")).hexdigest()
+    """A digest of ``body``'s business content: what makes a resend *the same request*.
+
+    Counted: every element by namespace and local name, in order, with its attributes and
+    its text without surrounding whitespace (the decoders read values stripped). Not
+    counted: namespace prefixes, whitespace between elements, comments and processing
+    instructions (the parser drops them), and every ``TransaktionsTid``. A Python walk
+    (~1 µs an element): C14N would count prefixes and whitespace, C14N 2.0 with
+    ``strip_text`` and ``rewrite_prefixes`` took seven times as long."""
+    parts: list[str] = []
+    add = parts.append
+    for element in body.iter(etree.Element):
+        tag = element.tag
+        if tag in _NOT_CONTENT:
+            add("")
+            continue
+        add(tag)
+        add(str(len(element)))
+        if element.attrib:
+            add(repr(sorted(element.attrib.items())))
+        add((element.text or "").strip())
+    # U+001F cannot occur in XML text, so the joined parts read back one way only
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
 def serve(runtime: Runtime, service: Service, request: Request,
