@@ -32,6 +32,7 @@ from oir_adapter.contracts import (
     Operation,
     SchemaViolation,
     Service,
+    Violations,
     validate_element,
 )
 
@@ -235,7 +236,7 @@ class _Parsed:
     handler: OperationHandler
     admission: security.Admission
     transaction_id: str | None
-    violations: list[Any]  # the body's schema violations (answered as a fault)
+    violations: Violations  # the body's schema violations (answered as a fault)
     digest: str  # the body's hash for idempotency ("" when it does not validate)
 
 
@@ -272,7 +273,7 @@ class _Answer:
 
 def _answer(runtime: Runtime, service: Service, op: Operation, handler: OperationHandler,
             conn: Connection, envelope: Envelope, now: datetime, transaction_id: str | None,
-            started: float, data: bytes, violations: list[Any], digest: str) -> _Answer:
+            started: float, data: bytes, violations: Violations, digest: str) -> _Answer:
     """Everything of one request that happens inside its transaction (``violations`` and
     ``digest``: the body's schema check and hash, made before the transaction began)."""
 
@@ -300,9 +301,11 @@ def _answer(runtime: Runtime, service: Service, op: Operation, handler: Operatio
         return _Answer(Response(b"", 500), drop=True)
 
     if violations:
+        n = len(violations)
+        counted = (f"{n} violation{'s' if n != 1 else ''}" if violations.complete else
+                   f"more than {n} violations: listing stops at the first {n}")
         fault = SoapFault("Client", f"{op.request} does not validate against its schema "
-                          f"({len(violations)} violation{'s' if len(violations) != 1 else ''})",
-                          violations)
+                          f"({counted})", violations)
         body = fault_bytes(fault)
         note("fault", 500, body, str(fault))
         log.info("%s %s refused: %s", service.name, op.name, _first(fault))
