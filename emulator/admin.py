@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -22,10 +22,14 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from oir_adapter import __version__
+from oir_adapter.model import mask_cprs
 
-from . import chain, clock, fagsystem, faults, journal, ledger, outbox, psrm
+from . import chain, clock, fagsystem, faults, journal, ledger, outbox, psrm, web_guard
 from . import tables as t
 from .runtime import Runtime
+
+#: Entries read per transaction while the export streams.
+EXPORT_PAGE = 500
 
 
 class AdminError(Exception):
@@ -46,7 +50,24 @@ def _json_body() -> dict[str, Any]:
         raise AdminError(f"body is not JSON: {exc}") from None
     if not isinstance(value, dict):
         raise AdminError("body must be a JSON object")
+    _no_nul(value, "")
     return value
+
+
+def _no_nul(value: Any, where: str) -> None:
+    """Refuse a NUL character anywhere in a JSON body (PostgreSQL text cannot hold one:
+    the same 400 on both stores)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise AdminError(f"{where or 'body'}: a NUL character is not allowed",
+                             where or None)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key, where)
+            _no_nul(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            _no_nul(item, f"{where}[{n}]")
 
 
 def admin_blueprint(runtime: Runtime) -> Blueprint:
@@ -54,15 +75,26 @@ def admin_blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.before_request
     def _auth() -> Response | None:
+        """With a token: ``Authorization: Bearer <token>``, or the dashboard's session
+        cookie, and then for a state-changing call its CSRF token in ``X-CSRF-Token``."""
         token = runtime.config.admin_token
         if not token:
             return None
         given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            response = jsonify({"error": "admin token required (Authorization: Bearer …)"})
-            response.status_code = 401
+        if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return None
+        session = request.cookies.get(web_guard.SESSION_COOKIE, "")
+        if session and web_guard.session_valid(token, session):
+            if request.method not in web_guard.STATE_CHANGING or web_guard.csrf_valid(
+                    token, session, request.headers.get(web_guard.CSRF_HEADER, "")):
+                return None
+            response = jsonify({"error": f"the dashboard's CSRF token is required "
+                                         f"({web_guard.CSRF_HEADER})"})
+            response.status_code = 403
             return response
-        return None
+        response = jsonify({"error": "admin token required (Authorization: Bearer …)"})
+        response.status_code = 401
+        return response
 
     @bp.errorhandler(AdminError)
     def _admin_error(exc: AdminError) -> tuple[Response, int]:
@@ -180,7 +212,7 @@ def admin_blueprint(runtime: Runtime) -> Blueprint:
                                  full=args.get("full") in ("1", "true"))
         return jsonify(rows)
 
-    @bp.get("/journal/<int:exchange_id>")
+    @bp.get(f"/journal/<int(max={web_guard.MAX_ID}):exchange_id>")
     def journal_get(exchange_id: int) -> Response:
         with runtime.store.settled() as conn:
             row = journal.get(conn, exchange_id)
@@ -190,12 +222,28 @@ def admin_blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.get("/journal/export")
     def journal_export() -> Response:
-        """Every exchange, oldest first, as JSON lines (request and response XML included)."""
+        """Every exchange up to now, oldest first, as JSON lines (request and response XML
+        included), streamed a page at a time; CPR numbers masked unless ``?cpr=show``."""
+        unmask = request.args.get("cpr") == "show"
         with runtime.store.settled() as conn:
-            rows = journal.query(conn, limit=10_000, full=True)
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in reversed(rows))
-        return Response(text, 200, content_type="application/x-ndjson; charset=utf-8",
-                        headers={"Content-Disposition": "attachment; filename=journal.jsonl"})
+            last = journal.last_id(conn)
+
+        def lines() -> Iterator[str]:
+            after = 0
+            while True:
+                with runtime.store.snapshot() as conn:
+                    rows = journal.page_after(conn, after, last, limit=EXPORT_PAGE)
+                if not rows:
+                    return
+                for row in rows:
+                    yield json.dumps(row if unmask else journal.masked(row),
+                                     ensure_ascii=False) + "\n"
+                after = rows[-1]["id"]
+
+        return Response(lines(), 200, content_type="application/x-ndjson; charset=utf-8",
+                        headers={"Content-Disposition": "attachment; filename=journal.jsonl",
+                                 "X-CPR-Numbers": "shown" if unmask else "masked",
+                                 "X-Journal-Last-Id": str(last)})
 
     # ------------------------------------------------------------ faults
 
@@ -229,13 +277,20 @@ def admin_blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.get("/accounts")
     def accounts() -> Response:
+        """The accounts, CPR numbers masked wherever they appear (a caller may put one in
+        a name or a reference) unless ``?cpr=show``."""
         with runtime.store.transaction() as conn:
             found = ledger.search_accounts(conn, ledger.AccountCriteria(), after=None,
                                            limit=_limit())
             balances = ledger.account_balances(conn, [a.number for a in found])
-        return jsonify([{"number": a.number, "reference": a.fagsystem_reference,
-                         "name": a.debtor.name, "party": a.debtor.party.masked(),
-                         "authority_cvr": a.authority_cvr, "fagsystem_id": a.fagsystem_id,
+        shown: Callable[[str], str] = (
+            (lambda text: text) if request.args.get("cpr") == "show" else mask_cprs)
+        return jsonify([{"number": a.number, "reference": shown(a.fagsystem_reference),
+                         "name": shown(a.debtor.name),
+                         "party": shown(a.debtor.party.number) if request.args.get(
+                             "cpr") == "show" else a.debtor.party.masked(),
+                         "authority_cvr": a.authority_cvr,
+                         "fagsystem_id": shown(a.fagsystem_id),
                          "balance": str(balances[a.number])} for a in found])
 
     @bp.post("/psrm/behaviour")

@@ -52,6 +52,10 @@ def create_app(config: EmulatorConfig | None = None, **overrides: Any) -> Flask:
             return Response("no such schema\n", 404, content_type="text/plain")
         return Response(target.read_bytes(), 200, content_type=XML_CONTENT_TYPE)
 
+    from . import web_guard
+
+    web_guard.install(app, config)
+
     from .admin import admin_blueprint
 
     app.register_blueprint(admin_blueprint(runtime))

@@ -15,12 +15,15 @@ Environment variables (all optional):
 ``OIR_CHECK_SERVICEPLATFORM``           ``1``: require InvocationContext/AuthorityContext on ØIR
 ``OIR_MAX_BODY_BYTES``, ``OIR_MAX_DEPTH``, ``OIR_MAX_ELEMENTS``  request limits
 ``OIR_BODY_TIMEOUT_SECONDS``            a request body must arrive within this (30)
+``OIR_ALLOWED_HOSTS``                   names the emulator answers to (``a.example,.b.org``)
+``OIR_PROXY_HOPS``                      reverse proxies whose ``X-Forwarded-*`` to trust (0)
 ======================================  ===================================================
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -71,6 +74,10 @@ class EmulatorConfig:
     saml_issuer: str | None = None  # PSRM end: require a sender-vouches assertion from it
     saml_subject: str | None = None  # … about this subject (NameIdentifier)
     check_serviceplatform: bool = False  # ØIR ends: require InvocationContext/AuthorityContext
+    # the names browsers and callers may use (besides loopback, IP addresses and the
+    # host of base_url; see emulator.web_guard), and how many reverse proxies to trust
+    allowed_hosts: tuple[str, ...] = ()
+    proxy_hops: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object
@@ -142,6 +149,24 @@ def _text(raw: str) -> str:
     return raw
 
 
+_HOST_NAME = re.compile(r"^(\*|\.?[a-z0-9-]+(\.[a-z0-9-]+)*)$")
+
+
+def _names(raw: str) -> tuple[str, ...]:
+    names = tuple(n.strip().lower() for n in raw.split(",") if n.strip())
+    for name in names:
+        if not _HOST_NAME.match(name):
+            raise ValueError(f"{name!r} is not a host name (nor .domain, nor *)")
+    return names
+
+
+def _hops(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 5:
+        raise ValueError("must be a whole number of proxies from 0 to 5")
+    return value
+
+
 _ENV: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("db_url", "OIR_DB", _text),
     ("base_url", "OIR_BASE_URL", _text),
@@ -155,6 +180,8 @@ _ENV: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("saml_issuer", "OIR_SAML_ISSUER", _text),
     ("saml_subject", "OIR_SAML_SUBJECT", _text),
     ("check_serviceplatform", "OIR_CHECK_SERVICEPLATFORM", _flag),
+    ("allowed_hosts", "OIR_ALLOWED_HOSTS", _names),
+    ("proxy_hops", "OIR_PROXY_HOPS", _hops),
     ("journal_keep_days", "OIR_JOURNAL_KEEP_DAYS", _positive),
     ("max_body_bytes", "OIR_MAX_BODY_BYTES", _positive),
     ("max_depth", "OIR_MAX_DEPTH", _positive),

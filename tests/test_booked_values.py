@@ -277,7 +277,11 @@ def test_an_account_never_holds_more_than_its_replies_can_report(
     """Two claims of 9,999,999,999,999.99 on one account made HentDebitorkonto and every
     search page holding it a Server fault (the balance had 16 digits). The second claim,
     and a payment whose surplus would pass the limit, are refused with OIR-313; the
-    account stays readable."""
+    account stays readable. (On PostgreSQL too: tests/test_postgres.py.)"""
+    check_account_limits(emu)
+
+
+def check_account_limits(emu: InProcessEmulator) -> None:
     number = open_account(emu)
     largest = b"9999999999999.99"
     big = (example("OpretFordring").replace(b"100004711", number.encode())

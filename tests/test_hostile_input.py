@@ -227,6 +227,12 @@ def assert_clean(body: bytes) -> None:
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_hostile_input_gets_a_clear_fault_and_changes_nothing(
         emu: InProcessEmulator, svc: Service, case: str) -> None:
+    check_hostile_case(emu, svc, case)
+
+
+def check_hostile_case(emu: InProcessEmulator, svc: Service, case: str) -> None:
+    """One hostile input: its fault, in time, clean, and one journal row (status fault)
+    as the only change. (On PostgreSQL too: tests/test_postgres.py.)"""
     make, content_type, status, words = CASES[case]
     data = make(example(svc))
     before, last = table_counts(emu), last_journal_id(emu)
@@ -250,6 +256,33 @@ def test_hostile_input_gets_a_clear_fault_and_changes_nothing(
     assert added == [("fault", status)]
     assert {k: v for k, v in after.items() if k != "journal"} == \
         {k: v for k, v in before.items() if k != "journal"}
+
+
+def check_other_encodings(emu: InProcessEmulator) -> None:
+    """A valid request in UTF-16 or UTF-32 (with a byte-order mark, big- or little-endian)
+    is answered as in UTF-8, and journaled readable. Read as UTF-8 it was half NUL bytes,
+    which PostgreSQL text cannot hold: a Server fault there."""
+    svc = next(s for s in SERVICES if s.name == "DebitorForespoergsel")
+    text = example(svc).decode("utf-8")
+    for codec in ("utf-16", "utf-16-be", "utf-32", "utf-32-le"):
+        declared = "UTF-32" if "32" in codec else "UTF-16"
+        data = text.replace('encoding="UTF-8"', f'encoding="{declared}"').encode(codec)
+        if codec.endswith(("-be", "-le")):
+            data = {"utf-16-be": codecs.BOM_UTF16_BE, "utf-32-le": codecs.BOM_UTF32_LE}[
+                codec] + data
+        last = last_journal_id(emu)
+        response = emu.post_raw(svc.path, data, content_type="text/xml")
+        assert response.status_code == 200, (codec, response.get_data(as_text=True)[-300:])
+        assert b"<oir:SvarReaktion>OK</oir:SvarReaktion>" in response.get_data()
+        emu.runtime.store.settle()
+        with emu.runtime.store.transaction() as conn:
+            kept = conn.execute(select(t.journal.c.request_xml).where(t.journal.c.id > last)
+                                ).scalar_one()
+        assert "SoegDebitorkontoRequest" in kept and "\x00" not in kept, codec
+
+
+def test_utf16_and_utf32_requests_are_answered_and_journaled(emu: InProcessEmulator) -> None:
+    check_other_encodings(emu)
 
 
 def test_schema_fault_lists_each_violation_with_its_path(emu: InProcessEmulator) -> None:

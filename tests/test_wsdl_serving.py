@@ -17,7 +17,8 @@ from .emulator_inproc import InProcessEmulator, live_server
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, InProcessEmulator]]:
-    with live_server(tmp_path_factory.mktemp("wsdl")) as pair:
+    with live_server(tmp_path_factory.mktemp("wsdl"),
+                     allowed_hosts=("debitor.example.test",)) as pair:
         yield pair
 
 
@@ -32,6 +33,8 @@ def test_wsdl_is_served_with_the_callers_address(server: tuple[str, InProcessEmu
 
 
 def test_wsdl_address_follows_the_host_header(server: tuple[str, InProcessEmulator]) -> None:
+    """For a name the emulator serves (OIR_ALLOWED_HOSTS); any other is refused
+    (tests/test_web_guard.py)."""
     _url, emu = server
     response = emu.http.get("/oir/DebitorRegistrering/1?wsdl",
                             headers={"Host": "debitor.example.test:9443"})
