@@ -260,12 +260,12 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     b.close()
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, Flask]]:
+@contextlib.contextmanager
+def demo_served(tmp_path: Path, **config: Any) -> Iterator[tuple[str, Flask]]:
     """The emulator with the demo scenario on 2026-11-23 (KTCIVIL closed at PSRM, so a
     rejection shows), on a loopback port, its ends calling each other over HTTP."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    app = create_app(db_url=f"sqlite:///{tmp_path}/e.sqlite3", start_worker=False)
+    app = create_app(db_url=f"sqlite:///{tmp_path}/e.sqlite3", start_worker=False, **config)
     runtime = runtime_of(app)
     try:
         with on_loopback(app) as base:
@@ -277,6 +277,12 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Flask]]:
             yield base, app
     finally:
         runtime.close()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Flask]]:
+    with demo_served(tmp_path) as pair:
+        yield pair
 
 
 @pytest.fixture
@@ -404,19 +410,8 @@ def test_language_switch_and_cpr_toggle(served: tuple[str, Flask], page: Page) -
 @pytest.fixture
 def served_with_token(tmp_path: Path) -> Iterator[tuple[str, Flask]]:
     """As ``served``, with an admin token: the dashboard asks for it once."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    app = create_app(db_url=f"sqlite:///{tmp_path}/e.sqlite3", start_worker=False,
-                     admin_token=ADMIN_TOKEN)
-    runtime = runtime_of(app)
-    try:
-        with on_loopback(app) as base:
-            runtime.config.base_url = base
-            data = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
-            data["clock"] = "2026-11-23T09:00:00"
-            load_scenario(runtime, data)
-            yield base, app
-    finally:
-        runtime.close()
+    with demo_served(tmp_path, admin_token=ADMIN_TOKEN) as pair:
+        yield pair
 
 
 ADMIN_TOKEN = "browser-admin-token-0123456789"

@@ -524,7 +524,7 @@ def test_served_20mb_bodies_get_413_not_a_reset(served: EmulatorProcess) -> None
 
 def test_a_body_that_stops_arriving_gets_408_and_frees_the_thread(
         served: EmulatorProcess) -> None:
-    head = (b"POST " + SEARCH.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\n"
+    head = (b"POST " + SEARCH.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n"
             b"Content-Length: 5000\r\n\r\n")
     body = (EXAMPLES / "SoegDebitorkonto.request.xml").read_bytes()[:100]
     received, took = raw_exchange(served.port, head, body, shut=False)
@@ -546,7 +546,7 @@ class Trickle:
         self.socks = [socket.create_connection(("127.0.0.1", port), timeout=10)
                       for _ in range(count)]
         for s in self.socks:
-            s.sendall(b"POST " + SEARCH.encode() + b" HTTP/1.1\r\nHost: x\r\n")
+            s.sendall(b"POST " + SEARCH.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         self.stop = threading.Event()
         self.every, self.seconds = every, seconds
         self.thread = threading.Thread(target=self._drip, daemon=True)
@@ -616,7 +616,7 @@ def test_a_body_that_trickles_in_gets_408_within_the_body_limit(
         served: EmulatorProcess) -> None:
     """Each byte in time, the body as a whole too late: a total limit, not one per read."""
     data = example(next(s for s in SERVICES if s.path == SEARCH))
-    head = (b"POST " + SEARCH.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml"
+    head = (b"POST " + SEARCH.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml"
             b"\r\nContent-Length: %d\r\n\r\n" % len(data))
     with socket.create_connection(("127.0.0.1", served.port), timeout=10) as s:
         s.sendall(head)
@@ -645,7 +645,7 @@ def test_clients_that_keep_a_closed_connection_open_do_not_stall_the_others(
     2 s for the client to close too, and no other connection was served meanwhile."""
     svc = next(s for s in SERVICES if s.path == SEARCH)
     data = example(svc)
-    request = (b"POST " + SEARCH.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: "
+    request = (b"POST " + SEARCH.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                b"text/xml\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(data)
                + data)
     idle = [socket.create_connection(("127.0.0.1", served.port), timeout=5) for _ in range(3)]
@@ -687,7 +687,7 @@ def test_silent_connections_hold_no_thread(served: EmulatorProcess) -> None:
         assert time.perf_counter() - started < 0.5
         time.sleep(0.7)
         late = silent[0]
-        late.sendall(b"POST " + SEARCH.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: "
+        late.sendall(b"POST " + SEARCH.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                      b"text/xml\r\nContent-Length: %d\r\n\r\n" % len(data) + data)
         assert late.recv(100).startswith(b"HTTP/1.1 200")
     finally:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lxml import etree
@@ -122,15 +123,21 @@ def psrm_rows(emu: InProcessEmulator) -> dict[str, int]:
                 for tb in (t.psrm_actions, t.psrm_claims, t.fagsystem_events)}
 
 
+def call_once(emu: InProcessEmulator, operation: str) -> tuple[etree._Element, Any, Any]:
+    """``operation``'s variant-0 request, sent and accepted: its body, its answer, and the
+    state after it (what a repeat must leave as it is)."""
+    attr, op, build = CASES[operation]
+    body = build(emu, 0)
+    first = getattr(emu.soap, attr).call(op, body)
+    assert first.ok, (first.errors, first.actions)
+    return body, first, (counts(emu), psrm_rows(emu))
+
+
 @pytest.mark.parametrize("operation", sorted(CASES))
 def test_same_transaction_id_same_body_replays(emu: InProcessEmulator, operation: str) -> None:
     attr, op, build = CASES[operation]
-    client = getattr(emu.soap, attr)
-    body = build(emu, 0)
-    first = client.call(op, body)
-    assert first.ok, (first.errors, first.actions)
-    state = (counts(emu), psrm_rows(emu))
-    again = client.call(op, build(emu, 0))
+    _body, first, state = call_once(emu, operation)
+    again = getattr(emu.soap, attr).call(op, build(emu, 0))
     assert etree.tostring(again.element, method="c14n") == \
         etree.tostring(first.element, method="c14n")
     assert (counts(emu), psrm_rows(emu)) == state
@@ -222,12 +229,8 @@ def test_a_resend_in_another_form_replays_the_answer(emu: InProcessEmulator,
     is what is compared (docs/operations.md, "the same request")."""
     from oir_adapter.contracts import SERVICES
 
-    attr, op, build = CASES[operation]
-    client = getattr(emu.soap, attr)
-    body = build(emu, 0)
-    first = client.call(op, body)
-    assert first.ok, (first.errors, first.actions)
-    state = (counts(emu), psrm_rows(emu))
+    _attr, op, _build = CASES[operation]
+    body, first, state = call_once(emu, operation)
     path = next(s.path for s in SERVICES for o in s.operations if o.name == op)
     resent = same_request_in_another_form(body)
     assert b"<!-- resent -->" in resent and b"2031-01-02" in resent
