@@ -23,6 +23,7 @@ import yaml
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from . import web_guard
 from .balanced_worker import BalancedThreadWorker
 from .config import EmulatorConfig
 from .logs import configure_logging
@@ -120,6 +121,9 @@ def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: 
     click.echo(f"  PSRM        {base}/psrm/MFFordringIndberet/1?wsdl  (and MFKvitteringHent, "
                "MFUnderretSamlingHent)")
     click.echo(f"  admin API   {base}/_admin/health")
+    names = [n for n in web_guard.allowed_names(config) if n not in web_guard.LOOPBACK_NAMES]
+    click.echo("  answers to  localhost, IP addresses" + "".join(f", {n}" for n in names)
+               + ("" if config.allowed_hosts else "  (other names: set OIR_ALLOWED_HOSTS)"))
     sys.stdout.flush()
     _App().run()
     return 0

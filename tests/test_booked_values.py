@@ -309,3 +309,24 @@ def check_account_limits(emu: InProcessEmulator) -> None:
     assert (found(view, "Saldo"), found(view, "Tilgodehavende")) == (["0.00"], [largest.decode()])
     listed = post(emu, SEARCH, example("SoegDebitorkonto"))  # by name: finds the account
     assert found(listed, "DebitorkontoNummer") == [number]
+
+
+def check_the_overview_sums_past_64_bits(emu: InProcessEmulator) -> None:
+    """Totals over many accounts pass 2^63 øre (about 9 300 accounts at the largest
+    balance): SQLite's SUM raised "integer overflow" and the overview answered 500."""
+    from datetime import date
+
+    from emulator import tables as t
+
+    each = 10**18  # øre, more than any one account holds: ten of them pass 2^63
+    with emu.runtime.store.transaction() as conn:
+        conn.execute(t.payments.insert(), [dict(
+            id=f"P-{n}", account_number=f"{n}", amount_ore=each, date=date(2026, 1, 1),
+            surplus_ore=each, request_hash="x") for n in range(10)])
+    response = emu.http.get("/?lang=en")
+    assert response.status_code == 200
+    assert "100,000,000,000,000,000.00" in response.get_data(as_text=True)  # 10^19 øre
+
+
+def test_the_overview_sums_past_64_bits(emu: InProcessEmulator) -> None:
+    check_the_overview_sums_past_64_bits(emu)

@@ -428,8 +428,9 @@ def test_the_journal_export_streams_every_exchange_on_postgresql(tmp_path: Path,
 @needs_postgres
 def test_an_account_never_holds_more_than_its_replies_can_report_on_postgresql(
         tmp_path: Path, pg_db: str) -> None:
-    from .test_booked_values import check_account_limits
+    from .test_booked_values import check_account_limits, check_the_overview_sums_past_64_bits
 
     with in_process_on(tmp_path, pg_db) as emu:
         emu.admin("PUT", "/clock", now="2025-08-20T10:00:00")
         check_account_limits(emu)
+        check_the_overview_sums_past_64_bits(emu)
