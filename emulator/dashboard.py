@@ -527,7 +527,7 @@ _BALANCE_STATES = (ClaimState.OPEN.value, ClaimState.HANDED_OVER.value,
 
 
 #: Sums are taken in two parts, above and below this many øre: SQLite's SUM raises past
-#: 2^63 øre, which some 9 300 accounts at the largest balance reach (OIR-313 bounds one).
+#: 2^63 øre, which some 9 300 accounts at the largest balance reach (OIR-320 bounds one).
 _SPLIT = 10**9
 
 

@@ -72,8 +72,8 @@ def _v(rule_id: str, field: str | None = None, **values: object) -> rules.Violat
 
 
 def _too_large(total: str, amount: Decimal, field: str) -> rules.Violation:
-    """OIR-313: a sum the account's replies report would pass what they can carry."""
-    return _v("OIR-313", field, total=total, amount=amount, limit=LARGEST_AMOUNT)
+    """OIR-320: a sum the account's replies report would pass what they can carry."""
+    return _v("OIR-320", field, total=total, amount=amount, limit=LARGEST_AMOUNT)
 
 
 def _refuse(response: str) -> Callable[[Call, str], etree._Element]:

@@ -26,7 +26,7 @@ class MoneyError(ValueError):
 
 #: The largest amount a reply can carry: ØIR's ``BeloebType`` and PSRM's ``BeløbType``
 #: hold 15 digits, two of them decimals. Sums a reply reports (an account's balance, its
-#: credit) must stay within it, so what would pass it is refused at the door (OIR-313).
+#: credit) must stay within it, so what would pass it is refused at the door (OIR-320).
 LARGEST_AMOUNT = Decimal("9999999999999.99")
 
 

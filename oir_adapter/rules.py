@@ -357,7 +357,7 @@ RULES: tuple[Rule, ...] = (
        "FagsystemReference {reference} is already used for another debtor",
        "account_reference", {_V}, "DESIGN §2.1 (OpretDebitorkonto is idempotent on the "
        "fagsystem's reference)"),
-    _r("OIR-313", None,
+    _r("OIR-320", None,
        "Kontoens {total} ville blive {amount} kr., mere end de {limit} kr. et ØIR-svar kan "
        "rumme",
        "The account's {total} would become {amount} DKK, more than the {limit} DKK an ØIR "

@@ -276,7 +276,7 @@ def test_an_account_never_holds_more_than_its_replies_can_report(
         emu: InProcessEmulator) -> None:
     """Two claims of 9,999,999,999,999.99 on one account made HentDebitorkonto and every
     search page holding it a Server fault (the balance had 16 digits). The second claim,
-    and a payment whose surplus would pass the limit, are refused with OIR-313; the
+    and a payment whose surplus would pass the limit, are refused with OIR-320; the
     account stays readable. (On PostgreSQL too: tests/test_postgres.py.)"""
     check_account_limits(emu)
 
@@ -290,12 +290,12 @@ def check_account_limits(emu: InProcessEmulator) -> None:
     assert found(post(emu, REGISTRATION, big), "Beloeb") == [largest.decode()]
     again = big.replace(b"1250aef4", b"2250aef4").replace(b"DT-2025-09", b"DT-2025-10")
     refused = post(emu, REGISTRATION, again, ok=False)
-    assert found(refused, "FejlKode") == ["OIR-313"]
+    assert found(refused, "FejlKode") == ["OIR-320"]
     assert found(refused, "Felt") == ["Fordring/Hovedstol"]
     assert "19999999999999,98" in refused
     one_more = again.replace(b"<Hovedstol>" + largest, b"<Hovedstol>0.01").replace(
         b"2250aef4", b"3250aef4")
-    assert found(post(emu, REGISTRATION, one_more, ok=False), "FejlKode") == ["OIR-313"]
+    assert found(post(emu, REGISTRATION, one_more, ok=False), "FejlKode") == ["OIR-320"]
     # a payment of everything: no surplus; then one whose surplus would pass the limit
     pay = (example("ForetagIndbetaling").replace(b"<BetalingsID>001000047110241</BetalingsID>", b"")
            .replace(b"100004711", number.encode()).replace(b"<Beloeb>1800.00", b"<Beloeb>" + largest))
@@ -304,7 +304,7 @@ def check_account_limits(emu: InProcessEmulator) -> None:
     assert found(post(emu, PAYMENT, surplus), "Overskud") == [largest.decode()]
     third = surplus.replace(b"3c0ed7b9", b"4c0ed7b9").replace(b"NETS-2<", b"NETS-3<")
     text = post(emu, PAYMENT, third, ok=False)
-    assert (found(text, "FejlKode"), found(text, "Felt")) == (["OIR-313"], ["Indbetaling/Beloeb"])
+    assert (found(text, "FejlKode"), found(text, "Felt")) == (["OIR-320"], ["Indbetaling/Beloeb"])
     view = account_view(emu, number)
     assert (found(view, "Saldo"), found(view, "Tilgodehavende")) == (["0.00"], [largest.decode()])
     listed = post(emu, SEARCH, example("SoegDebitorkonto"))  # by name: finds the account

@@ -393,7 +393,7 @@ DEBITOR_PROBES: dict[str, Probe] = {
     "OIR-311": Probe(("OpretDebitorkonto for CPR 3213901234",), _bad_debtor),
     "OIR-312": Probe(("OpretDebitorkonto (reference R, CPR A)",
                       "OpretDebitorkonto (reference R, CPR B)"), _reference_reused),
-    "OIR-313": Probe(("OpretFordring of 9,999,999,999,999.99", "OpretFordring of 100.00 on the "
+    "OIR-320": Probe(("OpretFordring of 9,999,999,999,999.99", "OpretFordring of 100.00 on the "
                       "same account", "HentDebitorkonto"), _account_too_large),
 }
 
