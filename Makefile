@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench docs screenshots browser test-postgres clean
+.PHONY: run test lint typecheck pytest conformance bench docs screenshots browser test-postgres clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,13 @@ run: $(STAMP)
 	$(BIN)/oir serve --demo
 
 test: $(STAMP) browser lint typecheck pytest
+
+# The conformance suite against the emulator `make run` serves (or TARGET=URL), its report
+# where the dashboard looks; the emulator's state is put back afterwards.
+TARGET  ?= http://127.0.0.1:8080
+REPORTS ?= $(or $(OIR_REPORT_DIR),var/reports)
+conformance: $(STAMP)
+	$(BIN)/oir conformance run --target $(TARGET) --role debitor --report $(REPORTS)/debitor
 
 lint: $(STAMP)
 	$(BIN)/ruff check oir_adapter emulator tests benchmarks scripts

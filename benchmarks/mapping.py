@@ -32,9 +32,10 @@ from .figures import Figure, best_of
 CLAIMS = 20_000
 PER_DELIVERY = 500
 SE = "29189846"
-CREDITOR = "29189846"
+CREDITOR = "1229"
+AUTHORITY = "29189846"
 WHEN = datetime(2026, 3, 20, 8, 30, tzinfo=UTC)
-PREFIX = "BENCH"
+PREFIX = "2026032008"
 
 
 def _claims(n: int) -> list[tuple[Claim, DebtorAccount]]:
@@ -46,7 +47,7 @@ def _claims(n: int) -> list[tuple[Claim, DebtorAccount]]:
         account = DebtorAccount(
             number=f"K{i:08d}", fagsystem_reference=f"R{i}",
             debtor=Debtor(Party.cpr(f"{(i % 28) + 1:02d}0185{i % 10000:04d}"), f"Debitor {i}"),
-            account_type=AccountType.PERSON, authority_cvr=CREDITOR, fagsystem_id="DAGTILBUD")
+            account_type=AccountType.PERSON, authority_cvr=AUTHORITY, fagsystem_id="DAGTILBUD")
         subs = [SubClaim(f"{i}-1", "GEBYR", Decimal("100.00"), Decimal("100.00"),
                          founded=founded)]
         if i % 2:
@@ -58,7 +59,7 @@ def _claims(n: int) -> list[tuple[Claim, DebtorAccount]]:
             period_from=founded, period_to=founded + timedelta(days=29), founded=founded,
             due_date=founded + timedelta(days=14), srb=founded + timedelta(days=24),
             received=founded, description=f"Forældrebetaling {i}",
-            limitation_date=founded + timedelta(days=3 * 365), creditor_cvr=CREDITOR,
+            limitation_date=founded + timedelta(days=3 * 365), creditor_cvr=AUTHORITY,
             co_liable=[CoLiable(Party.cvr("13585628"))], sub_claims=subs)
         claim.remaining_principal = claim.principal - Decimal("0.50")
         out.append((claim, account))
@@ -139,7 +140,7 @@ def bare(rows: list[Row]) -> list[bytes]:
         sub(head, m.Q_TRANSAKTIONS_ID).text = next(ids)
         sub(head, m.Q_TRANSAKTIONS_TID).text = WHEN.isoformat()
         sub(sub(root, m.Q_SYSTEM_ID), m.Q_SE).text = SE
-        sub(root, m.Q_LEVERANCE_ID).text = f"{PREFIX}-{number:04d}"
+        sub(root, m.Q_LEVERANCE_ID).text = f"{PREFIX}{number:04d}"
         samling = sub(root, m.Q_AKTION_SAMLING)
         for row in rows[start:start + PER_DELIVERY]:
             (art, type_code, ref, founded, due, srb, amount, pfrom, pto, principal, notes,
@@ -166,22 +167,31 @@ def bare(rows: list[Row]) -> list[bytes]:
             sub(o, m.Q_OPRINDELIG).text = principal
             ns = sub(s, m.Q_SAGSBEM_SAMLING)
             for note in notes:
-                sub(ns, m.Q_SAGSBEM).text = note
+                sub(sub(ns, m.Q_NOTE), m.Q_NOTE_TEKST).text = note
             sub(s, m.Q_DOKUMENT_SAMLING)
             sub(s, m.Q_HAVER_ID).text = CREDITOR
-            h = sub(s, m.Q_HAEFTELSE_SAMLING)
-            for tag, number_text in parties:
-                hs = sub(h, m.Q_HAEFTELSE)
-                sub(sub(sub(hs, m.Q_KUNDE), m.Q_VALG), tag).text = number_text
-                if limitation is not None:
-                    sub(hs, m.Q_FORAELDELSE).text = limitation
+
+            def liable(parent: etree._Element, parties: list[tuple[str, str]] = parties,
+                       limitation: str | None = limitation) -> None:
+                h = sub(parent, m.Q_HAEFTELSE_SAMLING)
+                for tag, number_text in parties:
+                    hs = sub(h, m.Q_HAEFTELSE)
+                    sub(sub(sub(hs, m.Q_KUNDE), m.Q_VALG), tag).text = number_text
+                    if limitation is not None:
+                        sub(hs, m.Q_FORAELDELSE).text = limitation
+                    sub(hs, m.Q_DOM).text = "false"
+                    sub(hs, m.Q_FORLIG).text = "false"
+
+            liable(s)
             us = sub(choice, m.Q_UNDER_SAMLING)
             for code, sref, sfounded, samount, sfrom, sto in subs:
                 u = sub(us, m.Q_UNDER)
+                sub(u, m.Q_ART).text = art
                 sub(u, m.Q_TYPE).text = code
                 sub(u, m.Q_REF).text = sref
-                if sfounded is not None:
-                    sub(u, m.Q_STIFTELSE).text = sfounded
+                sub(u, m.Q_STIFTELSE).text = sfounded if sfounded is not None else founded
+                sub(u, m.Q_FORFALD).text = due
+                sub(u, m.Q_SRB).text = srb
                 ub = sub(u, m.Q_BELOEB_STRUKTUR)
                 sub(ub, m.Q_VALUTA).text = "DKK"
                 sub(ub, m.Q_BELOEB).text = samount
@@ -189,6 +199,13 @@ def bare(rows: list[Row]) -> list[bytes]:
                     up = sub(u, m.Q_PERIODE)
                     sub(up, m.Q_PERIODE_FRA).text = sfrom
                     sub(up, m.Q_PERIODE_TIL).text = sto
+                uo = sub(u, m.Q_OPRINDELIG_STRUKTUR)
+                sub(uo, m.Q_VALUTA).text = "DKK"
+                sub(uo, m.Q_OPRINDELIG).text = samount
+                sub(u, m.Q_SAGSBEM_SAMLING)
+                sub(u, m.Q_DOKUMENT_SAMLING)
+                sub(u, m.Q_HAVER_ID).text = CREDITOR
+                liable(u)
         out.append(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
     return out
 

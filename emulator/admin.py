@@ -1,6 +1,6 @@
-"""The admin API under ``/_admin``: clock, reset, scenarios, journal, faults, health, and
-the PSRM behaviour switches. JSON in, JSON out; scripts and the conformance suite depend
-on these exact shapes (DESIGN §4).
+"""The admin API under ``/_admin``: clock, reset, scenarios, saved state, journal, faults,
+health, and the PSRM behaviour switches. JSON in, JSON out; scripts and the conformance
+suite depend on these exact shapes (docs/design.md#admin-api, docs/admin-api.md).
 
 Errors are ``{"error": "<what>", "field": "<which>"}`` with HTTP 400 (or 404/401), never
 a traceback. When an admin token is configured every call needs
@@ -12,21 +12,22 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import yaml
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from werkzeug.exceptions import HTTPException
 
 from oir_adapter import __version__
 from oir_adapter.model import mask_cprs
 
-from . import chain, clock, fagsystem, faults, journal, ledger, outbox, psrm, web_guard
+from . import chain, clock, fagsystem, faults, journal, ledger, outbox, psrm, state, web_guard
 from . import tables as t
 from .runtime import Runtime
+from .store import LOCK_CHAIN
 
 #: Entries read per transaction while the export streams.
 EXPORT_PAGE = 500
@@ -174,6 +175,23 @@ def admin_blueprint(runtime: Runtime) -> Blueprint:
             raise AdminError(str(exc), exc.field) from None
         return jsonify(summary)
 
+    @bp.get("/state")
+    def get_state() -> Response:
+        """Everything but the journal, to put back later with ``PUT /state``."""
+        with runtime.store.snapshot() as conn:
+            return jsonify(state.export(conn))
+
+    @bp.put("/state")
+    def put_state() -> Response:
+        document = _json_body()
+        with runtime.store.exclusive(LOCK_CHAIN), runtime.store.transaction() as conn:
+            try:
+                counts = state.restore(conn, document)
+            except state.StateError as exc:
+                raise AdminError(str(exc), str(exc).split(":", 1)[0].split(".", 1)[0]
+                                 ) from None
+        return jsonify({"status": "restored", "rows": counts})
+
     @bp.get("/health")
     def health() -> Response:
         with runtime.store.transaction() as conn:
@@ -312,7 +330,21 @@ def admin_blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.post("/psrm/events")
     def psrm_events() -> Response:
-        return _psrm_call(psrm.script_event)
+        """Script a PSRM event for a later virtual day (``due``, or ``in_days`` from the
+        emulator's today). One that cannot fire is refused; one that may not find its
+        claim when it fires says so in the answer."""
+        body = _json_body()
+        with runtime.store.transaction() as conn:
+            today = clock.today(conn)
+            spec = _scripted_due(body, today)
+            _claim_known(conn, spec)
+            try:
+                result = psrm.script_event(conn, spec)
+            except ValueError as exc:
+                raise AdminError(str(exc), str(exc).split(":", 1)[0]) from None
+            warning = _scripted_warning(conn, runtime, result)
+        return jsonify({**result, "today": today.isoformat(),
+                        **({"warning": warning} if warning else {})})
 
     @bp.get("/psrm")
     def psrm_state() -> Response:
@@ -329,6 +361,63 @@ def admin_blueprint(runtime: Runtime) -> Blueprint:
         return jsonify(result if result is not None else {"status": "ok"})
 
     return bp
+
+
+def _scripted_due(body: dict[str, Any], today: date) -> dict[str, Any]:
+    """The event spec with ``in_days`` turned into ``due``; a day that is not after the
+    emulator's today is refused (the clock would never reach it)."""
+    spec = dict(body)
+    if "in_days" in spec:
+        if "due" in spec:
+            raise AdminError("in_days: give due or in_days, not both", "in_days")
+        days = _whole(spec, "in_days", 1, 3650)
+        del spec["in_days"]
+        spec["due"] = (today + timedelta(days=days)).isoformat()
+    due = spec.get("due")
+    try:
+        day = date.fromisoformat(due) if isinstance(due, str) else None
+    except ValueError:
+        day = None  # script_event names the bad value
+    if day is not None and day <= today:
+        raise AdminError(
+            f"due: {day.isoformat()} is not after the emulator's today ({today.isoformat()}); "
+            "a scripted event fires when the clock reaches its day: give a later date or "
+            "\"in_days\": N (POST /_admin/psrm/pay acts now)", "due")
+    return spec
+
+
+def _claim_known(conn: Connection, spec: dict[str, Any]) -> None:
+    """Refuse an event about a claim neither PSRM nor the debtor end has ever seen."""
+    ref, efi = spec.get("claim_ref"), spec.get("efi_claim_id")
+    c = t.psrm_claims.c
+    if isinstance(efi, str) and efi:
+        if conn.execute(select(c.efi_claim_id).where(c.efi_claim_id == efi)).first() is None:
+            raise AdminError(f"efi_claim_id: PSRM holds no claim {efi[:64]!r}", "efi_claim_id")
+    elif (isinstance(ref, str) and ref
+          and conn.execute(select(c.efi_claim_id).where(c.claim_ref == ref)).first() is None
+          and ledger.get_claim(conn, ref) is None):
+        raise AdminError(f"claim_ref: no claim {ref[:64]!r} in PSRM or at the debtor end "
+                             "(claim_ref is the debtor system's claim id, e.g. F0000001)",
+                             "claim_ref")
+
+
+def _scripted_warning(conn: Connection, runtime: Runtime, event: dict[str, Any]) -> str | None:
+    """Why a scripted event may do nothing when its day comes, if it may."""
+    if runtime.config.psrm_url:
+        return (f"claims are handed to {runtime.config.psrm_url}, not to this PSRM end: "
+                "the event changes only this emulator's PSRM end")
+    c = t.psrm_claims.c
+    ref, efi, due = event.get("claim_ref"), event.get("efi_claim_id"), event["due"]
+    where = c.efi_claim_id == efi if efi else c.claim_ref == ref
+    statuses = {row[0] for row in conn.execute(select(c.status).where(where))}
+    name = efi or ref
+    if not statuses:
+        return (f"{name} is not in PSRM yet: the event is skipped unless the claim is handed "
+                f"over before {due}")
+    if psrm.ACTIVE not in statuses:
+        return (f"{name} is {', '.join(sorted(statuses))} in PSRM, not {psrm.ACTIVE}: the "
+                "event is skipped unless it is handed over again before " + str(due))
+    return None
 
 
 def _whole(body: dict[str, Any], name: str, low: int, high: int) -> int:

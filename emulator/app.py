@@ -1,7 +1,9 @@
 """``create_app``: the Flask application that plays every end.
 
 Mounts each service of the contracts at its path (``/oir/…``, ``/fagsystem/…``,
-``/psrm/…``), serves ``?wsdl`` with the address rewritten to the host that was called,
+``/psrm/…``), serves ``?wsdl`` with the address rewritten to the host that was called (as a trusted
+reverse proxy reports it, see :mod:`emulator.forwarded`; only a name the emulator
+serves, see :mod:`emulator.web_guard`),
 serves the XSDs under ``/xsd/``, and adds the admin API and the dashboard.
 """
 
@@ -15,7 +17,7 @@ from lxml import etree
 
 from oir_adapter.contracts import SERVICES, Service, contracts_root, wsdl_path
 
-from . import debtor, fagsystem, psrm
+from . import debtor, fagsystem, psrm, web_guard
 from .config import EmulatorConfig
 from .endpoints import XML_CONTENT_TYPE, OperationHandler, serve
 from .runtime import Runtime
@@ -51,8 +53,6 @@ def create_app(config: EmulatorConfig | None = None, **overrides: Any) -> Flask:
         if root not in target.parents or target.suffix != ".xsd" or not target.is_file():
             return Response("no such schema\n", 404, content_type="text/plain")
         return Response(target.read_bytes(), 200, content_type=XML_CONTENT_TYPE)
-
-    from . import web_guard
 
     web_guard.install(app, config)
 
@@ -91,7 +91,9 @@ def _mount(app: Flask, runtime: Runtime, svc: Service) -> None:
 
     def get() -> Response:
         if "wsdl" in {k.lower() for k in request.args}:
-            return Response(wsdl_for(svc, request.host_url), 200, content_type=XML_CONTENT_TYPE)
+            # the name web_guard checked: a forwarded one only from a trusted proxy
+            base = web_guard.caller_base(request, runtime.config)
+            return Response(wsdl_for(svc, base), 200, content_type=XML_CONTENT_TYPE)
         return Response(f"{svc.name}: POST SOAP 1.1 here, or GET ?wsdl\n", 200,
                         content_type="text/plain; charset=utf-8")
 

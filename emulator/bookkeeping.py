@@ -38,15 +38,12 @@ from oir_adapter.model import (
     WriteDownReason,
 )
 from oir_adapter.offsetting import plan_offsets
+from oir_adapter.rules import LOWER_LIMIT
 
 from . import ledger
 from . import tables as t
 from .runtime import Runtime
 from .store import next_number
-
-#: PSRM's lower limit: claims under 100 kr may not be handed over (rule 215).
-HANDOVER_LOWER_LIMIT = Decimal("100.00")
-
 
 # ---------------------------------------------------------------- the outbox
 
@@ -69,7 +66,8 @@ def queue_events(conn: Connection, runtime: Runtime, account: DebtorAccount,
                                     transaction_time=now, authority_cvr=account.authority_cvr,
                                     fagsystem_id=account.fagsystem_id)
     queue(conn, target="fagsystem", operation="RegistrerDaekningAfskrivning", body=body,
-          context={"events": [e.event_id for e in events], "account": account.number},
+          context={"events": [e.event_id for e in events], "account": account.number,
+                   "claims": sorted({e.claim_id for e in events})},
           now=now)
 
 
@@ -79,7 +77,8 @@ def queue_psrm(conn: Connection, runtime: Runtime, actions: Sequence[tuple[etree
     if not actions:
         return
     config = runtime.config
-    delivery_id = f"{config.se_number}-{next_number(conn, 'psrm_delivery'):08d}"
+    # MFLeveranceID is a number, as real senders send it: the SE number, then a counter
+    delivery_id = f"{config.se_number}{next_number(conn, 'psrm_delivery'):08d}"
     body = mapping.delivery([a for a, _ in actions], se_number=config.se_number,
                             delivery_id=delivery_id, transaction_id=str(uuid.uuid4()),
                             transaction_time=now)
@@ -121,7 +120,8 @@ def book_lines(conn: Connection, runtime: Runtime, account: DebtorAccount, claim
                 if claim.psrm.efi_claim_id:
                     nedskriv.append((mapping.nedskriv_action(
                         claim.psrm.efi_claim_id, psrm_part, WriteDownReason.PAYMENT,
-                        creditor_id=runtime.config.creditor_id, effective=day), claim.id))
+                        creditor_id=runtime.config.creditor_for(account.authority_cvr),
+                        effective=day), claim.id))
                 else:  # PSRM has not answered yet: the NEDSKRIV goes when its id comes
                     ledger.insert_pending_writedown(conn, claim.id, psrm_part,
                                                     WriteDownReason.PAYMENT.value, day, now)
@@ -159,8 +159,8 @@ def release_pending_writedowns(conn: Connection, runtime: Runtime, claim: Claim,
     if not send or not efi_claim_id:
         return 0
     queue_psrm(conn, runtime, [(mapping.nedskriv_action(
-        efi_claim_id, p.amount, WriteDownReason(p.reason), creditor_id=runtime.config.creditor_id,
-        effective=p.effective), claim.id) for p in pending], now)
+        efi_claim_id, p.amount, WriteDownReason(p.reason),
+        creditor_id=runtime.config.creditor_for(claim.creditor_cvr), effective=p.effective), claim.id) for p in pending], now)
     return len(pending)
 
 
@@ -181,7 +181,8 @@ def release_pending_recall(conn: Connection, runtime: Runtime, claim: Claim, *, 
     efi_claim_id = claim.psrm.efi_claim_id if claim.psrm is not None else None
     if send and efi_claim_id:
         queue_psrm(conn, runtime, [(mapping.tilbagekald_action(
-            efi_claim_id, RecallReason(pending.reason), creditor_id=runtime.config.creditor_id,
+            efi_claim_id, RecallReason(pending.reason),
+            creditor_id=runtime.config.creditor_for(claim.creditor_cvr),
             effective=pending.effective), claim.id)], now)
     return True
 
@@ -269,21 +270,24 @@ def hand_over(conn: Connection, runtime: Runtime, claim: Claim, account: DebtorA
     remainder = claim.outstanding - reserved
     if remainder <= 0:
         return HandoverResult(claim.id, ZERO, reserved, "reserved_for_offsetting")
-    if remainder < HANDOVER_LOWER_LIMIT:
+    if remainder <= LOWER_LIMIT:  # PSRM 215: the amount must be above the limit
         return HandoverResult(claim.id, ZERO, reserved, "below_lower_limit")
     types = runtime.claim_types(conn)
     resolved = mapping.resolve_art(claim, art, types)
     view = _without(claim, planned)
-    if claim.state in (ClaimState.REJECTED, ClaimState.RECALLED):
-        # sent before: PSRM gets the corrected claim again (GENINDSEND)
+    if claim.state is ClaimState.RECALLED and claim.psrm is not None \
+            and claim.psrm.resubmittable:
+        # recalled for a reason PSRM lets a claim come back after (HENS, KLAG, BORD, HAFT):
+        # PSRM gets it again under its own id (GENINDSENDFORDRING); after a rejection, or a
+        # recall for FEJL or BORT, it is a new claim (OPRETFORDRING)
         action = mapping.genindsend_action(
-            view, account, creditor_id=runtime.config.creditor_id,
+            view, account, creditor_id=runtime.config.creditor_for(account.authority_cvr),
             efi_claim_id=claim.psrm.efi_claim_id if claim.psrm else None, art=resolved,
             claim_types=types)
     else:
-        action = mapping.opret_fordring_action(view, account,
-                                               creditor_id=runtime.config.creditor_id,
-                                               art=resolved, claim_types=types)
+        action = mapping.opret_fordring_action(
+            view, account, creditor_id=runtime.config.creditor_for(account.authority_cvr),
+            art=resolved, claim_types=types)
     if claim.state is ClaimState.RECALLED and ledger.pending_recall(conn, claim.id) and \
             psrm_delivery_on_its_way(conn, claim.id):
         # Recalled before PSRM named the claim, and the first hand-over may still reach
@@ -320,8 +324,12 @@ def resubmit_after_recall(conn: Connection, runtime: Runtime, claim: Claim, *,
                           rejected: bool, day: date, now: datetime) -> HandoverResult:
     """PSRM has answered the hand-over that was recalled and then handed over again:
     release the recall (sent as ``TILBAGEKALD`` now that the id is known, dropped when
-    PSRM rejected the first hand-over) and hand the claim over again, as ``GENINDSEND``
-    with PSRM's id, with what is open today."""
+    PSRM rejected the first hand-over) and hand the claim over again with what is open
+    today: ``GENINDSENDFORDRING`` with PSRM's id when the recall's reason allows it, else
+    ``OPRETFORDRING``."""
+    pending = ledger.pending_recall(conn, claim.id)
+    if pending is not None and claim.psrm is not None:
+        claim.psrm.recall_reason = RecallReason(pending.reason)
     release_pending_recall(conn, runtime, claim, send=not rejected, now=now)
     claim.state = ClaimState.REJECTED if rejected else ClaimState.RECALLED
     account = ledger.get_account(conn, claim.account_number)

@@ -17,13 +17,17 @@ first left it).
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from lxml import etree
 from sqlalchemy import Connection, select
 
 from oir_adapter import mapping
-from oir_adapter.clients import ClientError
+from oir_adapter.clients import ClientError, Reply
 from oir_adapter.coverage import apply_coverage, plan_coverage
 from oir_adapter.model import (
     ZERO,
@@ -82,10 +86,10 @@ def run_days(runtime: Runtime, until: datetime | None) -> list[dict[str, Any]]:
                        else clock.now(conn))
                 if until is not None:
                     clock.set_now(conn, now)
-                fired.extend(_debtor_day(conn, runtime, day, now))
+                fired.extend(on_day(day, _debtor_day(conn, runtime, day, now)))
             if runtime.config.psrm_url is None:
                 with runtime.store.transaction() as conn:
-                    fired.extend(psrm.progress(conn, runtime, day))
+                    fired.extend(on_day(day, psrm.progress(conn, runtime, day)))
             outbox.drain(runtime)
             fired.extend(poll_psrm(runtime, day))
             outbox.drain(runtime)
@@ -126,16 +130,45 @@ def _debtor_day(conn: Connection, runtime: Runtime, day: date, now: datetime
 
 def poll_psrm(runtime: Runtime, day: date) -> list[dict[str, Any]]:
     """Fetch receipts for claims PSRM has not finished, then new notifications (once at a
-    time across workers: two pollers would both book the same notifications)."""
+    time across workers: two pollers would both book the same notifications). Each call
+    is journaled as the debtor end's (``oir`` ``out``)."""
     with runtime.store.exclusive(LOCK_CHAIN):
-        return _poll_psrm(runtime, day)
+        return on_day(day, _poll_psrm(runtime, day))
+
+
+def on_day(day: date, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``events`` with the virtual day they happened on (``date``), unless they carry one."""
+    for event in events:
+        event.setdefault("date", day.isoformat())
+    return events
+
+
+def _call_psrm(runtime: Runtime, service: str, request: Any, correlation: dict[str, Any]
+               ) -> tuple[Reply, Callable[[Connection, str | None], None]]:
+    """Call one PSRM service; the answer, and how to journal the call in the transaction
+    that books it (a failed call is journaled at once, then raised)."""
+    sent = etree.tostring(request, encoding="UTF-8")
+    started = time.perf_counter()
+    try:
+        reply = runtime.client(service, runtime.psrm_url(service)).call(service, request)
+    except ClientError as exc:
+        with runtime.store.transaction() as conn:
+            outbox.record_sent(conn, service=service, operation=service, request=sent,
+                               reply=None, exc=exc, started=started, correlation=correlation)
+        raise
+
+    def journal(conn: Connection, summary: str | None) -> None:
+        outbox.record_sent(conn, service=service, operation=service, request=sent, reply=reply,
+                           exc=None, started=started, correlation=correlation, summary=summary)
+
+    return reply, journal
 
 
 def _poll_psrm(runtime: Runtime, day: date) -> list[dict[str, Any]]:
     fired: list[dict[str, Any]] = []
     when = datetime.combine(day, datetime.min.time()).replace(hour=7)
     with runtime.store.transaction() as conn:
-        awaiting = [c.psrm.action_id for c in ledger.claims_awaiting_psrm(conn)
+        awaiting = [c for c in ledger.claims_awaiting_psrm(conn)
                     if c.psrm is not None and c.psrm.action_id]
         last_seq = int(get_setting(conn, _LAST_SEQ, 0))
         in_psrm = conn.execute(select(t.claims.c.id).where(
@@ -145,25 +178,35 @@ def _poll_psrm(runtime: Runtime, day: date) -> list[dict[str, Any]]:
     try:
         se_number = runtime.config.se_number
         if awaiting:
-            req = mapping.kvittering_request(se_number=se_number, action_ids=awaiting,
+            action_ids = [c.psrm.action_id for c in awaiting if c.psrm and c.psrm.action_id]
+            req = mapping.kvittering_request(se_number=se_number, action_ids=action_ids,
                                              transaction_time=when)
-            client = runtime.client("MFKvitteringHent", runtime.psrm_url("MFKvitteringHent"))
-            reply = client.call("MFKvitteringHent", req)
+            reply, journal = _call_psrm(runtime, "MFKvitteringHent", req,
+                                        _about([c.id for c in awaiting]))
             with runtime.store.transaction() as conn:
                 fired.extend(outbox.take_receipts(conn, runtime, reply.element,
                                                   {"positional": False}))
+                journal(conn, None)
         for _ in range(100):  # pages
             req = mapping.underret_request(se_number=se_number, after=last_seq,
                                            transaction_time=when)
-            client = runtime.client("MFUnderretSamlingHent",
-                                    runtime.psrm_url("MFUnderretSamlingHent"))
-            reply = client.call("MFUnderretSamlingHent", req)
+            reply, journal = _call_psrm(runtime, "MFUnderretSamlingHent", req,
+                                        {"after_seq": last_seq})
             notes = mapping.decode_notifications(reply.element)
+            after = last_seq
             with runtime.store.transaction() as conn:
+                booked: list[dict[str, Any]] = []
                 for note in notes:
-                    fired.extend(take_notification(conn, runtime, note, day))
+                    booked.extend(take_notification(conn, runtime, note, day))
                     last_seq = max(last_seq, note.seq_no)
                 put_setting(conn, _LAST_SEQ, last_seq)
+                kinds = Counter(n.type.value for n in notes)
+                claims = sorted({str(e["claim_id"]) for e in booked if e.get("claim_id")})
+                journal(conn, f"{len(notes)} notifications after {after}"
+                              + (f" ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})"
+                                 if notes else "")
+                              + (f" on {', '.join(claims)}" if claims else ""))
+                fired.extend(booked)
             more = reply.findtext("MFFlereUnderretninger") == "true"
             if not notes or not more:
                 break
@@ -171,6 +214,12 @@ def _poll_psrm(runtime: Runtime, day: date) -> list[dict[str, Any]]:
         log.warning("polling PSRM failed: %s", exc)
         fired.append({"end": "oir", "event": "psrm_poll_failed", "error": str(exc)[:300]})
     return fired
+
+
+def _about(claims: list[str]) -> dict[str, Any]:
+    """The correlation of a call about ``claims`` (the key an answer's row uses too)."""
+    unique = sorted(set(claims))
+    return {"claim": unique[0]} if len(unique) == 1 else {"claims": unique}
 
 
 def take_notification(conn: Connection, runtime: Runtime, note: mapping.PsrmNotification,

@@ -16,7 +16,8 @@ Environment variables (all optional):
 ``OIR_MAX_BODY_BYTES``, ``OIR_MAX_DEPTH``, ``OIR_MAX_ELEMENTS``  request limits
 ``OIR_BODY_TIMEOUT_SECONDS``            a request body must arrive within this (30)
 ``OIR_ALLOWED_HOSTS``                   names the emulator answers to (``a.example,.b.org``)
-``OIR_PROXY_HOPS``                      reverse proxies whose ``X-Forwarded-*`` to trust (0)
+``OIR_TRUSTED_PROXIES``                 whose ``X-Forwarded-*`` headers to believe (loopback)
+``OIR_STRICT_SOAPACTION``               ``1``: a missing or foreign SOAPAction is a fault
 ======================================  ===================================================
 """
 
@@ -28,6 +29,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from oir_adapter.mapping import CREDITOR_ID, parse_creditor_ids
+
+from .forwarded import LOOPBACK_PROXIES, parse_proxies
 from .soap import Limits
 
 
@@ -52,7 +56,10 @@ class EmulatorConfig:
     validate_responses: bool = True
     # the debtor system's identity towards PSRM
     se_number: str = "29189846"
-    creditor_id: str = "29189846"  # DMIFordringHaverID
+    #: DMIFordringHaverID: Gældsstyrelsen's number for the fordringshaver (not a CVR), for
+    #: authorities ``creditor_ids`` does not name
+    creditor_id: str = "1000"
+    creditor_ids: dict[str, str] = field(default_factory=dict)  # authority CVR → its id
     creditor_number: str = "85123456"  # FIK kreditornummer on invoices
     # PSRM end behaviour
     psrm_days_to_process: int = 1  # MODTAGET → SAGSBEHANDL after this many days
@@ -75,9 +82,17 @@ class EmulatorConfig:
     saml_subject: str | None = None  # … about this subject (NameIdentifier)
     check_serviceplatform: bool = False  # ØIR ends: require InvocationContext/AuthorityContext
     # the names browsers and callers may use (besides loopback, IP addresses and the
-    # host of base_url; see emulator.web_guard), and how many reverse proxies to trust
+    # host of base_url; see emulator.web_guard)
     allowed_hosts: tuple[str, ...] = ()
-    proxy_hops: int = 0
+    #: peers whose X-Forwarded-Proto/-Host/-Port are believed (addresses, networks, "*");
+    #: the forwarded name must be an allowed one too (emulator.web_guard)
+    trusted_proxies: tuple[str, ...] = LOOPBACK_PROXIES
+    #: a request whose SOAPAction is missing or names no operation of its body is a fault
+    strict_soap_action: bool = False
+
+    def creditor_for(self, authority_cvr: str | None) -> str:
+        """The DMIFordringHaverID the debtor end sends for claims of ``authority_cvr``."""
+        return self.creditor_ids.get(authority_cvr or "", self.creditor_id)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object
@@ -160,10 +175,10 @@ def _names(raw: str) -> tuple[str, ...]:
     return names
 
 
-def _hops(raw: str) -> int:
-    value = int(raw)
-    if not 0 <= value <= 5:
-        raise ValueError("must be a whole number of proxies from 0 to 5")
+def _creditor_id(raw: str) -> str:
+    value = raw.strip()
+    if not CREDITOR_ID.fullmatch(value):
+        raise ValueError("a fordringshaver id is a number of 1 to 10 digits")
     return value
 
 
@@ -171,6 +186,8 @@ _ENV: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("db_url", "OIR_DB", _text),
     ("base_url", "OIR_BASE_URL", _text),
     ("psrm_url", "OIR_PSRM_URL", _text),
+    ("creditor_id", "OIR_CREDITOR_ID", _creditor_id),
+    ("creditor_ids", "OIR_CREDITOR_IDS", parse_creditor_ids),
     ("callback_url", "OIR_CALLBACK_URL", _text),
     ("api_key", "OIR_API_KEY", _text),
     ("api_key_header", "OIR_API_KEY_HEADER", _text),
@@ -181,11 +198,12 @@ _ENV: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("saml_subject", "OIR_SAML_SUBJECT", _text),
     ("check_serviceplatform", "OIR_CHECK_SERVICEPLATFORM", _flag),
     ("allowed_hosts", "OIR_ALLOWED_HOSTS", _names),
-    ("proxy_hops", "OIR_PROXY_HOPS", _hops),
     ("journal_keep_days", "OIR_JOURNAL_KEEP_DAYS", _positive),
     ("max_body_bytes", "OIR_MAX_BODY_BYTES", _positive),
     ("max_depth", "OIR_MAX_DEPTH", _positive),
     ("max_elements", "OIR_MAX_ELEMENTS", _positive),
     ("body_timeout_seconds", "OIR_BODY_TIMEOUT_SECONDS", _seconds),
     ("header_timeout_seconds", "OIR_HEADER_TIMEOUT_SECONDS", _seconds),
+    ("trusted_proxies", "OIR_TRUSTED_PROXIES", parse_proxies),
+    ("strict_soap_action", "OIR_STRICT_SOAPACTION", _flag),
 )

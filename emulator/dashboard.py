@@ -244,9 +244,11 @@ LABELS: dict[str, tuple[str, str]] = {
                             "Empties the database and puts the clock back to real time."),
     "conformance.title": ("Seneste konformitetsrapport", "Latest conformance report"),
     "conformance.none": ("Der er ikke kørt nogen konformitetstest endnu (ingen rapport i {dir}). "
-                         "Kør: oir conformance run --target URL --report {dir}",
+                         "Kør i projektets mappe: make conformance — eller "
+                         ".venv/bin/oir conformance run --target {url} --report {dir}/debitor",
                          "No conformance run yet (no report in {dir}). "
-                         "Run: oir conformance run --target URL --report {dir}"),
+                         "Run in the project's folder: make conformance — or "
+                         ".venv/bin/oir conformance run --target {url} --report {dir}/debitor"),
     "conformance.open_html": ("Åbn hele rapporten (HTML)", "Open the full report (HTML)"),
     "conformance.json": ("Rapporten som JSON", "The report as JSON"),
     "conformance.target": ("Mål", "Target"),
@@ -393,7 +395,7 @@ def _translate(text_da: str, template_da: str, template_en: str) -> str:
     return _PLACEHOLDER.sub(lambda p: values.get(p.group(1), "…"), template_en)
 
 
-def explain_reason(number: str, text: str) -> ExplainedReason:
+def explain_reason(number: str, text: str, path: str | None = None) -> ExplainedReason:
     """PSRM's ``(MFAktionAfvistNummer, MFAktionAfvistTekst)`` in plain Danish and English.
 
     The number is looked up as a published PSRM number first, then as one of our own rule
@@ -402,8 +404,7 @@ def explain_reason(number: str, text: str) -> ExplainedReason:
     """
     number = (number or "").strip()
     body = (text or "").strip()
-    path = None
-    m = _FIELD_SUFFIX.match(body)
+    m = _FIELD_SUFFIX.match(body)  # an older emulator wrote the path into the text
     if m:
         body, path = m.group("text"), m.group("path")
     found = _BY_PSRM_NUMBER.get(number) or RULES_BY_ID.get(number)
@@ -415,13 +416,15 @@ def explain_reason(number: str, text: str) -> ExplainedReason:
 
 
 def explain_reasons(reasons: Iterable[Mapping[str, Any] | Any]) -> list[ExplainedReason]:
-    """Explain stored reasons: dicts ``{"number", "text"}`` or RejectionReason objects."""
+    """Explain stored reasons: dicts ``{"number", "text", "path"}`` or RejectionReason
+    objects (the path is the element the reason is about, kept beside PSRM's text)."""
     out = []
     for r in reasons:
         if isinstance(r, Mapping):
-            out.append(explain_reason(str(r.get("number", "")), str(r.get("text", ""))))
+            out.append(explain_reason(str(r.get("number", "")), str(r.get("text", "")),
+                                      r.get("path") or None))
         else:
-            out.append(explain_reason(str(r.number), str(r.text)))
+            out.append(explain_reason(str(r.number), str(r.text), r.path))
     return out
 
 
@@ -693,13 +696,14 @@ def _psrm_actions_for(conn: Connection, claims: Sequence[Claim]) -> dict[str, li
     if by_efi:
         conditions.append(a.efi_claim_id.in_(list(by_efi)))
     rows = conn.execute(select(t.psrm_actions).where(or_(*conditions))).all()
-    for r in sorted(rows, key=lambda r: (r.received or r.status_changed, r.action_id)):
+    for r in sorted(rows, key=lambda r: (_day(r.received or r.status_changed), r.action_id)):
         owner = by_ref.get(r.claim_ref or "") or by_efi.get(r.efi_claim_id or "")
         if owner is None:
             continue
         out[owner].append({
             "action_id": r.action_id, "delivery_id": r.delivery_id, "code": r.code,
-            "status": r.status, "status_changed": r.status_changed, "received": r.received,
+            "status": r.status, "status_changed": _day(r.status_changed),
+            "received": None if r.received is None else _day(r.received),
             "efi_claim_id": r.efi_claim_id, "reasons": explain_reasons(r.reasons or [])})
     return out
 
@@ -727,6 +731,11 @@ def _exchanges_for(conn: Connection, *, claim_ids: Sequence[str] = (),
                                j.transaction_id, j.correlation, j.summary)
                         .where(or_(*conditions)).order_by(j.id).limit(limit)).all()
     return [dict(r._mapping) for r in rows]
+
+
+def _day(value: date | datetime) -> date:
+    """PSRM's receipt times as the timeline's days."""
+    return value.date() if isinstance(value, datetime) else value
 
 
 def _text_pair(da: str, en: str) -> dict[str, str]:

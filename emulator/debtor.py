@@ -241,8 +241,9 @@ def ret_fordring_tilstand(call: Call) -> etree._Element:
             effective = c.opt_date("VirkningsDato") or call.today
             if claim.psrm.efi_claim_id:
                 bookkeeping.queue_psrm(call.conn, rt, [(mapping.nedskriv_action(
-                    claim.psrm.efi_claim_id, part, reason, creditor_id=rt.config.creditor_id,
-                    effective=effective), claim.id)], call.now)
+                    claim.psrm.efi_claim_id, part, reason,
+                    creditor_id=rt.config.creditor_for(claim.creditor_cvr), effective=effective),
+                    claim.id)], call.now)
             elif part > 0:  # PSRM has not answered yet: the NEDSKRIV goes when its id comes
                 ledger.insert_pending_writedown(call.conn, claim.id, part, reason.value,
                                                 effective, call.now)
@@ -251,7 +252,9 @@ def ret_fordring_tilstand(call: Call) -> etree._Element:
         if claim.state is ClaimState.HANDED_OVER and claim.psrm and claim.psrm.efi_claim_id:
             bookkeeping.queue_psrm(call.conn, rt, [(mapping.tilbagekald_action(
                 claim.psrm.efi_claim_id, RecallReason.DEFERRAL,
-                creditor_id=rt.config.creditor_id, effective=call.today), claim.id)], call.now)
+                creditor_id=rt.config.creditor_for(claim.creditor_cvr), effective=call.today),
+                claim.id)], call.now)
+            claim.psrm.recall_reason = RecallReason.DEFERRAL
             claim.state = ClaimState.RECALLED
         ledger.save_claim(call.conn, claim)
     elif kind == "Overdrag":
@@ -260,9 +263,12 @@ def ret_fordring_tilstand(call: Call) -> etree._Element:
         call.summary = f"hand-over: {result.outcome}"
     elif kind == "Tilbagekald":
         recall = RecallReason(c.text("AarsagKode"))
+        if claim.psrm is not None:
+            claim.psrm.recall_reason = recall
         if claim.psrm is not None and claim.psrm.efi_claim_id:
             bookkeeping.queue_psrm(call.conn, rt, [(mapping.tilbagekald_action(
-                claim.psrm.efi_claim_id, recall, creditor_id=rt.config.creditor_id,
+                claim.psrm.efi_claim_id, recall,
+                creditor_id=rt.config.creditor_for(claim.creditor_cvr),
                 effective=call.today), claim.id)], call.now)
         elif claim.state is ClaimState.HANDED_OVER and claim.psrm is not None:
             # PSRM has not answered yet: the TILBAGEKALD goes when its id comes

@@ -247,7 +247,8 @@ def _parse(runtime: Runtime, service: Service, request: Request,
     (so it runs before any lock), or the operation (if known) and the fault to answer."""
     try:
         envelope = parse_envelope(data, runtime.config.limits)
-        op = _operation(service, envelope, request.headers.get("SOAPAction"))
+        op = _operation(service, envelope, request.headers.get("SOAPAction"),
+                        strict=runtime.config.strict_soap_action)
     except SoapFault as fault:
         return None, fault
     try:
@@ -456,14 +457,21 @@ def drop_connection(environ: dict[str, Any]) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
-def _operation(service: Service, envelope: Envelope, action_header: str | None) -> Operation:
+def _operation(service: Service, envelope: Envelope, action_header: str | None, *,
+               strict: bool = False) -> Operation:
     qname = etree.QName(envelope.body)
     for op in service.operations:
         if qname.namespace == op.namespace and qname.localname == op.request:
             # SOAP stacks spell SOAPAction in many ways (empty, the operation name, a URN);
             # only an action that names *another* operation of this service contradicts
-            # the body and is refused.
+            # the body and is refused — unless checking is strict (OIR_STRICT_SOAPACTION):
+            # then it must be the WSDL's soapAction of the body's operation.
             action = soap_action(action_header)
+            if strict and action != op.soap_action:
+                raise SoapFault("Client", (
+                    f"SOAPAction {action!r} is not {op.soap_action!r}, the action of "
+                    if action else "SOAPAction is missing; strict checking wants "
+                    f"{op.soap_action!r} for ") + f"the body element {qname.localname}")
             named = action.rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1].rsplit(":", 1)[-1]
             others = {o.name for o in service.operations if o.name != op.name}
             if action and action != op.soap_action and named in others:

@@ -48,6 +48,7 @@ from oir_adapter.model import (
     PartyKind,
     PsrmHandover,
     PsrmStatus,
+    RecallReason,
     RejectionReason,
     SubClaim,
     WriteOff,
@@ -249,11 +250,12 @@ def _psrm_values(p: PsrmHandover | None) -> dict[str, Any]:
     if p is None:
         return {"psrm_art": None, "psrm_status": None, "psrm_status_date": None,
                 "psrm_amount_ore": None, "psrm_action_id": None, "psrm_efi_claim_id": None,
-                "psrm_reasons": None}
+                "psrm_reasons": None, "psrm_recall_reason": None}
     return {"psrm_art": p.art.value, "psrm_status": p.status.value if p.status else None,
             "psrm_status_date": p.status_date, "psrm_amount_ore": to_ore(p.amount),
             "psrm_action_id": p.action_id, "psrm_efi_claim_id": p.efi_claim_id,
-            "psrm_reasons": [{"number": r.number, "text": r.text} for r in p.reasons]}
+            "psrm_reasons": [{"number": r.number, "text": r.text} for r in p.reasons],
+            "psrm_recall_reason": p.recall_reason.value if p.recall_reason else None}
 
 
 def save_claim(conn: Connection, claim: Claim) -> None:
@@ -282,7 +284,9 @@ def _claim(row: Any, subs: list[SubClaim]) -> Claim:
             status=PsrmStatus(row.psrm_status) if row.psrm_status else None,
             status_date=row.psrm_status_date, amount=from_ore(row.psrm_amount_ore),
             action_id=row.psrm_action_id, efi_claim_id=row.psrm_efi_claim_id,
-            reasons=[RejectionReason(r["number"], r["text"]) for r in row.psrm_reasons or []])
+            reasons=[RejectionReason(r["number"], r["text"]) for r in row.psrm_reasons or []],
+            recall_reason=RecallReason(row.psrm_recall_reason) if row.psrm_recall_reason
+            else None)
     return Claim(
         id=row.id, account_number=row.account_number, fagsystem_claim_id=row.fagsystem_claim_id,
         type_code=row.type_code, principal=from_ore(row.principal_ore),
@@ -405,6 +409,7 @@ def claims_awaiting_psrm(conn: Connection) -> list[Claim]:
     c = t.claims.c
     return _load_claims(conn, and_(c.state == ClaimState.HANDED_OVER.value,
                                    or_(c.psrm_status == PsrmStatus.RECEIVED.value,
+                                       c.psrm_status == PsrmStatus.HEARING.value,
                                        c.psrm_status == PsrmStatus.IN_PROCESS.value)))
 
 

@@ -16,15 +16,46 @@ from oir_adapter.model import fold_name
 
 from . import tables as t
 
+#: Columns added since the first release: (table, column, SQL type).
+_ADDED = (
+    ("psrm_actions", "amount_ore", "BIGINT"),
+    ("psrm_actions", "reason", "VARCHAR(4)"),
+    ("psrm_actions", "effective", "DATE"),
+    ("psrm_actions", "ref_action_id", "VARCHAR(64)"),
+    ("psrm_actions", "annulled_by", "VARCHAR(64)"),
+    ("psrm_claims", "closed_reason", "VARCHAR(20)"),
+    ("claims", "psrm_recall_reason", "VARCHAR(4)"),
+)
+#: Columns whose type has widened (PostgreSQL enforces the old one; SQLite does not).
+_WIDENED = (
+    ("psrm_actions", "code", "VARCHAR(64)"),
+    ("psrm_actions", "status_changed", "TIMESTAMP"),
+    ("psrm_actions", "received", "TIMESTAMP"),
+)
+
 
 def upgrade(conn: Connection) -> list[str]:
     """Apply what is missing; the names of the steps applied."""
     done = []
-    columns = {c["name"] for c in inspect(conn).get_columns("accounts")}
+    inspector = inspect(conn)
+    columns = {c["name"] for c in inspector.get_columns("accounts")}
     if "name_fold" not in columns:
         conn.exec_driver_sql("ALTER TABLE accounts ADD COLUMN name_fold VARCHAR(200)")
         done.append("accounts.name_fold")
         _fill_name_fold(conn)  # this version sets it on every account it makes
+    present = {table: {c["name"]: c for c in inspector.get_columns(table)}
+               for table in {t for t, _, _ in _ADDED + _WIDENED}}
+    for table, column, sql_type in _ADDED:
+        if column not in present[table]:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+            done.append(f"{table}.{column}")
+    if conn.dialect.name == "postgresql":
+        for table, column, sql_type in _WIDENED:
+            if str(present[table][column]["type"]).upper() != sql_type.split("(")[0] and \
+                    str(present[table][column]["type"]).upper() != sql_type:
+                conn.exec_driver_sql(
+                    f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {sql_type}")
+                done.append(f"{table}.{column} {sql_type}")
     return done
 
 

@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -112,17 +113,58 @@ def _failed(runtime: Runtime, item: dict[str, Any], exc: ClientError, started: f
 
 def _journal_out(conn: Connection, runtime: Runtime, service_name: str, item: dict[str, Any],
                  started: float, reply: Reply | None, exc: ClientError | None) -> None:
+    context = item["context"]
+    correlation: dict[str, Any] = {"outbox": item["id"], **{
+        k: v for k, v in context.items() if k in ("delivery_id", "account")}}
+    claims = sorted(set(context.get("claims") or ()))
+    if claims:
+        correlation.update({"claim": claims[0]} if len(claims) == 1 else {"claims": claims})
+    record_sent(conn, service=service_name, operation=item["operation"],
+                request=item["payload"], reply=reply, exc=exc, started=started,
+                correlation=correlation)
+
+
+def record_sent(conn: Connection, *, service: str, operation: str, request: bytes,
+                reply: Reply | None, exc: ClientError | None, started: float,
+                correlation: dict[str, Any], summary: str | None = None) -> None:
+    """Journal one call the debtor end made (``oir`` ``out``): a delivery, a callback or
+    a poll of PSRM, with its TransaktionsID, what it is about and a one-line summary."""
     from . import clock
 
     response = etree.tostring(reply.element, encoding="UTF-8") if reply is not None else None
     status = "ok" if reply is not None and reply.ok else ("rejected" if reply else "error")
+    sent = etree.fromstring(request)
+    found = sent.find(".//{*}TransaktionsID")
     journal.record(conn, journal.Exchange(
-        end="oir", direction="out", service=service_name, operation=item["operation"],
+        end="oir", direction="out", service=service, operation=operation,
         status=status, http_status=reply.http_status if reply else None, started=started,
-        request_xml=item["payload"], response_xml=response,
-        correlation={"outbox": item["id"], **{k: v for k, v in item["context"].items()
-                                              if k in ("delivery_id", "account")}},
-        summary=str(exc)[:400] if exc else None), virtual_at=clock.now(conn))
+        request_xml=request, response_xml=response,
+        transaction_id=found.text.strip() if found is not None and found.text else None,
+        correlation=correlation,
+        summary=str(exc)[:400] if exc else (summary or sent_summary(sent, reply))),
+        virtual_at=clock.now(conn))
+
+
+def sent_summary(request: etree._Element, reply: Reply | None) -> str:
+    """One line about a call the debtor end made: what it carried and what came back."""
+    name = etree.QName(request).localname
+    if name == "RegistrerDaekningAfskrivningRequest":
+        kinds = Counter(k.text for k in request.iter("{*}HaendelseTypeKode"))
+        claims = sorted({c.text or "" for c in request.iter("{*}FordringID")})
+        return (f"{sum(kinds.values())} events ({_counted(kinds)}) on {', '.join(claims)}"
+                + ("" if reply is None or reply.ok else f"; answered {reply.reaction}"))[:400]
+    statuses = Counter(a.status for a in reply.actions) if reply is not None else Counter()
+    if name == "MFFordringIndberet_I":
+        delivery = request.findtext("{*}MFLeveranceID")
+        actions = len(request.findall("{*}FordringAktionSamling/{*}FordringAktion"))
+        return f"{delivery}: {actions} actions, {_counted(statuses) or 'no answer'}"[:400]
+    if name == "MFKvitteringHent_I":
+        return f"receipts: {sum(statuses.values())} actions, {_counted(statuses) or 'none'}"
+    return name
+
+
+def _counted(counts: Counter[Any]) -> str:
+    return ", ".join(f"{n} {key}" for key, n in sorted(counts.items(), key=str))
 
 
 # ---------------------------------------------------------------- PSRM answers
@@ -195,7 +237,7 @@ def _take_receipt(conn: Connection, runtime: Runtime, claim: Any, action: PsrmAc
     before = dataclasses.replace(claim, state=ClaimState.OPEN) if first_answer else claim
     events = [] if keep else mapping.events_from_receipt(before, action, on=today)
     claim.psrm.status = action.status
-    claim.psrm.status_date = action.status_changed
+    claim.psrm.status_date = action.status_changed.date()
     claim.psrm.action_id = action.action_id
     claim.psrm.efi_claim_id = action.efi_claim_id or claim.psrm.efi_claim_id
     claim.psrm.reasons = list(action.reasons)

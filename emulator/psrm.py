@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -26,24 +26,26 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
 
-from oir_adapter.codecs.psrm import ACTION_ELEMENTS, ActionRequest, decode_action
+from oir_adapter.codecs.psrm import ActionRequest, decode_action
 from oir_adapter.codecs.reading import DecodeError, Reader
-from oir_adapter.contracts import KONTEKST_NS, PSRM_NS
+from oir_adapter.contracts import PSRM_NS
 from oir_adapter.model import (
     MoneyError,
     Party,
     PsrmAction,
     PsrmActionCode,
     PsrmStatus,
+    RecallReason,
     RejectionReason,
     mask_cpr,
     money,
 )
 from oir_adapter.rules import (
+    ANNULMENTS,
+    WRITE_DOWNS,
+    WRITE_UPS,
     RuleContext,
-    StateChangeKind,
     Violation,
-    rule,
     validate_action,
     violation,
 )
@@ -60,6 +62,7 @@ from .psrm_replies import (
     sub,
     transaction_id_of,
 )
+from .soap import SoapFault
 from .store import from_ore, get_setting, next_number, put_setting, to_ore
 
 if TYPE_CHECKING:
@@ -97,12 +100,24 @@ _SWITCHES = {"reject_types": REJECT_TYPES, "unknown_debtors": UNKNOWN_DEBTORS,
 #: The PSRM number for the behaviour switch ``psrm_reject_types``: "claim type inactive",
 #: which is what PSRM answers when it has closed a type for new claims.
 REJECT_TYPE_RULE = "PSRM-574"
-DUPLICATE_NUMBER = rule("PSRM-600").code
 
-#: PSRM's checks against its own state and the action's shape (catalogue context psrm.end).
-UNKNOWN_CLAIM = "OIR-401"
-CHOICE_MISMATCH = "OIR-402"
+#: PSRM's check of an action that cannot be read (catalogue context psrm.end).
 UNREADABLE = "OIR-403"
+
+#: PSRM's own ids are numbers: action ids and EFI claim ids count up from these.
+ACTION_ID_BASE = 110_000_000_000
+EFI_ID_BASE = 120_000_000_000
+#: Recall reasons after which a claim may be sent again (GENINDSENDFORDRING; rule 539).
+RESUBMITTABLE = frozenset(r.value for r in RecallReason if r.resubmittable)
+_CLOSED = (RECALLED, RETURNED)
+
+
+def action_id(number: int) -> str:
+    return str(ACTION_ID_BASE + number)
+
+
+def efi_id(number: int) -> str:
+    return str(EFI_ID_BASE + number)
 
 
 # ---------------------------------------------------------------- MFFordringIndberet
@@ -116,6 +131,7 @@ class _Judged:
     claim_ref: str | None = None
     efi_claim_id: str | None = None
     efi_main_claim_id: str | None = None
+    ref: dict[str, Any] | None = None  # the action an annulment reverses
 
 
 def _indberet(call: Call) -> etree._Element:
@@ -135,9 +151,9 @@ def _indberet(call: Call) -> etree._Element:
     if known is not None:
         if known == digest:
             return _repeat(call, se, delivery_id)
-        text = (f"MFLeveranceID {delivery_id} er allerede modtaget fra SE-nummer {se} "
-                "med et andet indhold")
-        return _refuse_all(call, se, delivery_id, elements, text)
+        return _refuse_all(call, se, delivery_id, elements,
+                           f"MFLeveranceID {delivery_id} er allerede modtaget fra SE-nummer "
+                           f"{se} med et andet indhold")
 
     call.conn.execute(insert(t.psrm_deliveries).values(
         delivery_id=delivery_id, se_number=se, transaction_id=call.transaction_id or "",
@@ -155,14 +171,16 @@ def _indberet(call: Call) -> etree._Element:
 def _delivery_answer(call: Call, se: str, delivery_id: str,
                      views: Sequence[PsrmAction]) -> etree._Element:
     counts = Counter(v.status for v in views)
-    rejected = counts.get(PsrmStatus.REJECTED, 0)
-    reaction = "OK" if rejected == 0 else ("FEJL" if rejected == len(views) else "ADVARSEL")
-    if rejected:
+    if counts.get(PsrmStatus.REJECTED, 0):
         call.outcome = "rejected"
     call.summary = (f"{delivery_id}: {len(views)} actions, "
                     + ", ".join(f"{n} {s.value}" for s, n in sorted(counts.items())))
-    return indberet_answer(transaction_id=call.transaction_id, now=call.now, reaction=reaction,
-                           se_number=se, delivery_id=delivery_id, actions=views)
+    reasons = [f"{v.action_id} {r.number} {r.path or ''}".rstrip()
+               for v in views for r in v.reasons][:20]
+    if reasons:  # where each rejection points: the journal's, not PSRM's text
+        call.summary += "; " + "; ".join(reasons)
+    return indberet_answer(transaction_id=call.transaction_id, now=call.now, se_number=se,
+                           delivery_id=delivery_id, actions=views)
 
 
 def _repeat(call: Call, se: str, delivery_id: str) -> etree._Element:
@@ -177,25 +195,26 @@ def _repeat(call: Call, se: str, delivery_id: str) -> etree._Element:
 
 
 def _refuse_all(call: Call, se: str, delivery_id: str, elements: Sequence[etree._Element],
-                text: str) -> etree._Element:
+                why: str) -> etree._Element:
     """Every action of a refused delivery ``AFVIST`` 600; no action or claim is stored: the
     refused actions get action ids of their own (never reused) so a sender can log them, but
     they belong to no delivery, so receipts for the original delivery stay as they were."""
-    reason = RejectionReason(DUPLICATE_NUMBER, text)
+    v = violation("PSRM-600", fmt="psrm", field="transaction_id", action_id=delivery_id)
+    number, text = v.to_afvist()
+    reason = RejectionReason(number, text, path=v.path)
     views = []
     for element in elements:
         a = Reader(element, PSRM_NS)
-        code = PsrmActionCode(a.opt_text("MFAktionKode") or PsrmActionCode.CREATE.value)
-        action_id = _new_action_id(call.conn)
-        view = PsrmAction(action_id=action_id, code=code,
-                          creditor_id=a.opt_text("DMIFordringHaverID") or se,
-                          status=PsrmStatus.REJECTED, status_changed=call.today,
-                          received=call.today, reasons=[reason])
+        code = _code_of(a.opt_text("MFAktionKode"))
+        view = PsrmAction(action_id=action_id(next_number(call.conn, "psrm_action")),
+                          code=code, creditor_id=a.opt_text("DMIFordringHaverID") or "0",
+                          status=PsrmStatus.REJECTED, status_changed=call.now,
+                          received=call.now, reasons=[reason])
         views.append(view)
     call.outcome = "rejected"
-    call.summary = f"{delivery_id}: refused (600): {text}"
-    return indberet_answer(transaction_id=call.transaction_id, now=call.now, reaction="FEJL",
-                           se_number=se, delivery_id=delivery_id, actions=views)
+    call.summary = f"{delivery_id}: refused (600): {why}"
+    return indberet_answer(transaction_id=call.transaction_id, now=call.now, se_number=se,
+                           delivery_id=delivery_id, actions=views)
 
 
 def _refuse_indberet(call: Call, transaction_id: str) -> etree._Element:
@@ -207,10 +226,17 @@ def _refuse_indberet(call: Call, transaction_id: str) -> etree._Element:
                        f"TransaktionsID {transaction_id} er allerede brugt med et andet indhold")
 
 
+def _code_of(text: str | None) -> PsrmActionCode:
+    return PsrmActionCode(text) if text in _CODES else PsrmActionCode.CREATE
+
+
+_CODES = frozenset(c.value for c in PsrmActionCode)
+
+
 def _content_digest(body: etree._Element) -> str:
     """SHA-256 of the delivery without its Kontekst (TransaktionsID/-Tid change on resend)."""
     clone = copy.deepcopy(body)
-    for k in clone.findall(f"{{{KONTEKST_NS}}}Kontekst"):
+    for k in clone.findall(f"{{{PSRM_NS}}}Kontekst"):
         clone.remove(k)
     return hashlib.sha256(etree.tostring(clone, method="c14n")).hexdigest()
 
@@ -221,11 +247,8 @@ def _decode(element: etree._Element, index: int, today: date) -> ActionRequest:
         return decode_action(Reader(element, PSRM_NS), index, received=today)
     except (DecodeError, ValueError) as exc:
         a = Reader(element, PSRM_NS)
-        code = a.opt_text("MFAktionKode") or ""
         action = ActionRequest(
-            index=index,
-            code=PsrmActionCode(code) if code in {c.value for c in PsrmActionCode}
-            else PsrmActionCode.CREATE,
+            index=index, code=_code_of(a.opt_text("MFAktionKode")),
             creditor_id=a.opt_text("DMIFordringHaverID") or "", element=element, choice=None)
         action.problems.append(exc if isinstance(exc, DecodeError)
                                else DecodeError(a.path_of(), str(exc)))
@@ -247,14 +270,12 @@ def _base_context(call: Call) -> RuleContext:
                        known_debtor=known_debtor, handover=True)
 
 
-def _local(rule_id: str, path: str, **values: object) -> RejectionReason:
-    text = rule(rule_id).text_da.format(**values)
-    return RejectionReason(rule_id, f"{text} (felt: {path})" if path else text)
-
-
-def _afvist(v: Violation) -> RejectionReason:
+def _reason(v: Violation, prefix: str = "") -> RejectionReason:
+    """A violation as PSRM answers it: its number and PSRM's own text; the path travels
+    beside the text (journal, dashboard), never inside it."""
     number, text = v.to_afvist()
-    return RejectionReason(number, f"{text} (felt: {v.path})"[:1000] if v.path else text)
+    v = v.with_prefix(prefix)
+    return RejectionReason(number, text, path=v.path or None)
 
 
 class _Counter:
@@ -288,14 +309,15 @@ def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
 
 
 class _Batch:
-    """One delivery being judged and stored. The PSRM claims its actions name are loaded
-    once and kept current in memory (so action 3 sees what action 2 did), and the new rows
-    are written together at the end: a delivery of a thousand actions costs a handful of
-    statements, not thousands."""
+    """One delivery being judged and stored. The PSRM claims and earlier actions its
+    actions name are loaded once and kept current in memory (so action 3 sees what action
+    2 did), and the new rows are written together at the end: a delivery of a thousand
+    actions costs a handful of statements, not thousands."""
 
     def __init__(self, call: Call, se: str, delivery_id: str,
                  actions: Sequence[ActionRequest]) -> None:
-        self.conn, self.se, self.delivery_id, self.today = call.conn, se, delivery_id, call.today
+        self.conn, self.se, self.delivery_id = call.conn, se, delivery_id
+        self.today, self.now = call.today, call.now
         self.context = _base_context(call)
         self.closed_types: Mapping[str, str] = get_setting(call.conn, REJECT_TYPES) or {}
         refs = sorted({a.claim.fagsystem_claim_id for a in actions if a.claim is not None})
@@ -312,11 +334,24 @@ class _Batch:
         for chunk in _chunks(efis):
             for row in self.conn.execute(select(t.psrm_claims).where(c.efi_claim_id.in_(chunk))):
                 self.claims[row.efi_claim_id] = dict(row._mapping)
+        #: Earlier actions named by MFAktionID or MFAktionIDRef, as mutable dicts.
+        named = sorted({i for a in actions for i in (a.action_id, a.action_id_ref) if i})
+        self.actions: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(named):
+            for row in self.conn.execute(select(t.psrm_actions).where(
+                    t.psrm_actions.c.action_id.in_(chunk))):
+                self.actions[row.action_id] = dict(row._mapping)
         self.changed: set[str] = set()
+        self.annulled: set[str] = set()
         self.new_claims: list[dict[str, Any]] = []
         self.new_actions: list[dict[str, Any]] = []
         self.action_numbers = _Counter(self.conn, "psrm_action")
         self.efi_numbers = _Counter(self.conn, "psrm_efi_claim")
+        # ids a sender chose may lie where the counter will go: those numbers are skipped
+        first = action_id(self.action_numbers.value + 1)
+        last = action_id(self.action_numbers.value + len(actions))
+        self.taken = set(self.conn.execute(select(t.psrm_actions.c.action_id).where(
+            t.psrm_actions.c.action_id.between(first, last))).scalars())
 
     # ------------------------------------------------------------ the indgangsfilter
 
@@ -324,34 +359,34 @@ class _Batch:
         """Every reason one action is rejected for (none: accepted)."""
         judged = _Judged(action, [])
         reasons = judged.reasons
-        expected = ACTION_ELEMENTS[action.code]
-        if action.choice is not None and action.choice != expected:
-            reasons.append(_local(CHOICE_MISMATCH, "MFAktionKode", code=action.code.value,
-                                  choice=action.choice, expected=expected))
-            return judged
-        prefix = f"AktionValg/{action.choice or expected}"
+        prefix = f"AktionValg/{action.choice or action.expected_choice}"
         for problem in action.problems:
-            reasons.append(_local(UNREADABLE, _relative(problem.path, prefix),
-                                  message=problem.message))
+            v = violation(UNREADABLE, fmt="psrm", message=problem.message)
+            reasons.append(RejectionReason(v.rule.code, v.message_da,
+                                           path=_relative(problem.path, prefix)))
         context = self.context
         claim = action.claim
         if claim is not None:
             ref = claim.fagsystem_claim_id
             judged.claim_ref = ref
-            if (action.creditor_id, ref) in self.active:  # PSRM holds it already: 600
-                context = replace(context, seen_action_ids=frozenset({ref}))
+            if (action.creditor_id, ref) in self.active:  # PSRM holds it already: 486
+                context = replace(context, seen_refs=frozenset({ref}))
+        if action.action_id is not None and action.action_id in self.actions:
+            context = replace(context, seen_action_ids=frozenset({action.action_id}))
         violations = [v for v in validate_action(action, today=self.today, context=context)
                       if v.severity == "error"]
-        reasons.extend(_afvist(v) for v in violations)
+        reasons.extend(_reason(v) for v in violations)
         if claim is not None and self.closed_types:
             reasons.extend(self._closed_types(action, violations))
-        if action.efi_claim_id is not None:
+        if action.efi_claim_id is not None and not action.problems \
+                and action.choice == action.expected_choice:
             self._judge_target(judged, prefix)
         return judged
 
     def _closed_types(self, action: ActionRequest, already: Sequence[Violation]
                       ) -> list[RejectionReason]:
-        """The ``psrm_reject_types`` switch: 574 with the scenario's text for a closed type."""
+        """The ``psrm_reject_types`` switch: 574 for a closed type, with the scenario's text
+        when it gives one (else PSRM's own)."""
         claim = action.claim
         assert claim is not None
         prefix = f"AktionValg/{action.choice}"
@@ -367,94 +402,201 @@ class _Batch:
                           ).with_prefix(prefix)
             if (v.rule.id, v.path) in seen:
                 continue
+            reason = _reason(v)
             text = str(self.closed_types[code] or "").strip()
-            if text:
-                v = replace(v, message_da=text)
-            out.append(_afvist(v))
+            if text:  # the scenario's own words for why the type is closed
+                reason = replace(reason, text=text[:1000])
+            out.append(reason)
         return out
 
     def _judge_target(self, judged: _Judged, prefix: str) -> None:
-        """NEDSKRIV, TILBAGEKALD and GENINDSEND name a PSRM claim: it must be this
-        sender's, and in a state the action makes sense in."""
+        """Every action but OPRETFORDRING names a PSRM claim: it must be this sender's, and
+        in a state the action makes sense in; an annulment's MFAktionIDRef must name the
+        right kind of earlier action on that claim, not annulled yet, for the same amount."""
         action = judged.action
         efi = action.efi_claim_id
         assert efi is not None
         judged.efi_claim_id = efi
-        structure = {PsrmActionCode.WRITE_DOWN: "MFNedskrivFordringStruktur/",
-                     PsrmActionCode.RECALL: "MFTilbagekaldFordringStruktur/"
-                     }.get(action.code, "")
-        path = f"{prefix}/{structure}DMIFordringEFIFordringID"
         claim = self.claims.get(efi)
         if claim is None or claim["se_number"] != self.se:
-            judged.reasons.append(_local(UNKNOWN_CLAIM, path, efi=efi, se=self.se))
+            judged.reasons.append(_reason(violation("PSRM-509", fmt="psrm", efi=efi,
+                                                    se=self.se), prefix))
             return
         judged.efi_main_claim_id = claim["main_efi_claim_id"] or efi
         if judged.claim_ref is None:
             judged.claim_ref = claim["claim_ref"]
-        status, remaining = claim["status"], claim["remaining_ore"]
-        v: Violation | None = None
-        if action.code is PsrmActionCode.WRITE_DOWN:
-            if status != ACTIVE:
-                v = replace(violation("OIR-201", fmt="psrm", state=status,
-                                      change=StateChangeKind.WRITE_DOWN), path=path)
-            elif action.amount is not None and to_ore(action.amount) > remaining:
-                v = violation("OIR-203", fmt="psrm", amount=action.amount,
-                              outstanding=from_ore(remaining)).with_prefix(prefix)
-        elif action.code is PsrmActionCode.RECALL:
-            if status != ACTIVE:
-                v = replace(violation("OIR-206", fmt="psrm", state=status), path=path)
-        elif status == ACTIVE:  # GENINDSEND of a claim PSRM still holds
-            v = replace(violation("OIR-205", fmt="psrm"), path=path)
-        if v is not None:
-            judged.reasons.append(_afvist(v))
+        hits = list(self._target_checks(judged, claim))
+        judged.reasons.extend(_reason(v, prefix) for v in hits)
+
+    def _target_checks(self, judged: _Judged, claim: dict[str, Any]) -> Iterator[Violation]:
+        action, code = judged.action, judged.action.code
+        efi, status, remaining = claim["efi_claim_id"], claim["status"], claim["remaining_ore"]
+        amount = None if action.amount is None else to_ore(action.amount)
+        at = action.amount_path or ""
+
+        fields: dict[str, tuple[str, str | None]] = {
+            "PSRM-571": ("change.reason", action.reason_path), "OIR-203": ("change.amount", at),
+            "PSRM-510": ("change.amount", at)}
+
+        def v(rule_id: str, **values: object) -> Violation:
+            fld, structure = fields.get(rule_id, (None, None))
+            return violation(rule_id, fmt="psrm", field=fld, structure=structure,
+                             **{"efi": efi, "state": status, **values})
+
+        if code is PsrmActionCode.RESUBMIT:
+            if status == RETURNED or (status == RECALLED
+                                      and claim["closed_reason"] not in RESUBMITTABLE):
+                yield v("PSRM-539", reason=claim["closed_reason"])
+            elif status != RECALLED:
+                yield v("PSRM-540")
+            return
+        if code is PsrmActionCode.RECALL:
+            if status in _CLOSED:
+                yield v("PSRM-602")
+            elif status != ACTIVE:
+                yield v("OIR-206")
+            return
+        if code is PsrmActionCode.CHANGE:
+            if claim["art"] == "INDR":
+                yield v("PSRM-537")
+            elif status != ACTIVE:
+                yield v("OIR-201", change="AENDRFORDRING")
+            return
+        if status in _CLOSED:
+            yield v("PSRM-496" if code in WRITE_UPS or code is PsrmActionCode.WRONG_PRINCIPAL
+                    else "PSRM-498")
+            return
+        if code is PsrmActionCode.WRONG_PRINCIPAL:
+            if amount is not None and amount <= claim["amount_ore"]:
+                yield v("PSRM-510", amount=action.amount, previous=from_ore(claim["amount_ore"]))
+            return
+        if code in WRITE_DOWNS and status != ACTIVE:
+            yield v("OIR-201", change=code.value)
+        if code is PsrmActionCode.WRITE_DOWN and action.reason == "FAST":
+            yield v("PSRM-571")
+        if code in WRITE_DOWNS and amount is not None and amount > remaining:
+            yield v("OIR-203", amount=action.amount, outstanding=from_ore(remaining))
+        if code in ANNULMENTS and action.action_id_ref is not None:
+            yield from self._reference_checks(judged, efi)
+
+    def _reference_checks(self, judged: _Judged, efi: str) -> Iterator[Violation]:
+        action, code = judged.action, judged.action.code
+        ref_id = action.action_id_ref
+        ref = self.actions.get(ref_id or "")
+        if ref is None or ref["status"] == PsrmStatus.REJECTED.value:
+            yield violation("PSRM-526", fmt="psrm", ref=ref_id)
+            return
+        judged.ref = ref
+        expected = {
+            PsrmActionCode.WRITE_UP_ANNULLED_PAYMENT: ("PSRM-473", {"NEDSKRIV"}),
+            PsrmActionCode.WRITE_UP_REVERSED_ADJUSTMENT: ("PSRM-473", {"NEDSKRIV"}),
+            PsrmActionCode.WRITE_DOWN_ANNULLED_WRITE_UP: (
+                "PSRM-502", {PsrmActionCode.WRITE_UP.value,
+                             PsrmActionCode.WRITE_UP_REVERSED_ADJUSTMENT.value}),
+            PsrmActionCode.WRITE_DOWN_ANNULLED_PAYMENT_WRITE_UP: (
+                "PSRM-506", {PsrmActionCode.WRITE_UP_ANNULLED_PAYMENT.value}),
+        }[code]
+        if ref["code"] not in expected[1]:
+            yield violation(expected[0], fmt="psrm", ref=ref_id, code=ref["code"])
+            return
+        if ref["efi_claim_id"] != efi:
+            yield violation("PSRM-494", fmt="psrm", ref=ref_id, referenced=ref["efi_claim_id"],
+                            efi=efi)
+        if code is PsrmActionCode.WRITE_UP_ANNULLED_PAYMENT and ref["reason"] != "INDB":
+            yield violation("PSRM-471", fmt="psrm", ref=ref_id, reason=ref["reason"])
+        if code is PsrmActionCode.WRITE_UP_REVERSED_ADJUSTMENT and ref["reason"] != "REGU":
+            yield violation("PSRM-477", fmt="psrm", ref=ref_id, reason=ref["reason"])
+        if ref["annulled_by"]:
+            yield violation("PSRM-503", fmt="psrm", ref=ref_id, by=ref["annulled_by"])
+        if action.amount is not None and ref["amount_ore"] is not None \
+                and to_ore(action.amount) != ref["amount_ore"]:
+            rule_id = "PSRM-469" if code in WRITE_UPS else "PSRM-504"
+            yield violation(rule_id, fmt="psrm", field="change.amount",
+                            structure=action.amount_path, ref=ref_id, amount=action.amount,
+                            referenced=from_ore(ref["amount_ore"]))
 
     # ------------------------------------------------------------ effects
+
+    def _new_action_id(self, wanted: str | None) -> str:
+        if wanted is not None and wanted not in self.actions and len(wanted) <= 64:
+            return wanted
+        while True:
+            candidate = action_id(self.action_numbers.next())
+            if candidate not in self.taken and candidate not in self.actions:
+                return candidate
 
     def store(self, judged: _Judged) -> PsrmAction:
         """Record one judged action and apply an accepted one's effect on PSRM's claims."""
         action = judged.action
-        today = self.today
-        view = PsrmAction(action_id=f"A-{self.action_numbers.next():06d}",
-                          code=action.code, creditor_id=action.creditor_id,
-                          status=PsrmStatus.RECEIVED, status_changed=today,
-                          received=today, claim_ref=judged.claim_ref,
+        now = self.now
+        view = PsrmAction(action_id=self._new_action_id(action.action_id),
+                          code=action.code, creditor_id=action.creditor_id or "0",
+                          status=PsrmStatus.RECEIVED, status_changed=now,
+                          received=now, claim_ref=judged.claim_ref,
                           efi_claim_id=judged.efi_claim_id,
                           efi_main_claim_id=judged.efi_main_claim_id, reasons=judged.reasons)
-        creates = action.code in (PsrmActionCode.CREATE, PsrmActionCode.RESUBMIT)
+        creates = action.code.creates_claim
         if judged.reasons:
             view.status = PsrmStatus.REJECTED
             if creates:
                 view.efi_claim_id = view.efi_main_claim_id = None  # nothing was created
         elif creates:
-            claim = action.claim
-            assert claim is not None
-            efi = f"EFI-{self.efi_numbers.next():06d}"
-            total = to_ore(claim.principal) + sum(to_ore(s.amount) for s in claim.sub_claims)
-            party = claim.co_liable[0].party
-            self.new_claims.append(dict(
-                efi_claim_id=efi, se_number=self.se, creditor_id=action.creditor_id,
-                claim_ref=claim.fagsystem_claim_id, main_efi_claim_id=efi,
-                type_code=claim.type_code, art=claim.art.value if claim.art else "INDR",
-                party_kind=party.kind.value, party_number=party.number, amount_ore=total,
-                remaining_ore=total, status=ACTIVE, received=today))
-            self.active.add((action.creditor_id, claim.fagsystem_claim_id))
-            view.efi_claim_id = view.efi_main_claim_id = efi
+            self._create(action, view)
         else:
-            assert action.efi_claim_id is not None
-            target = self.claims[action.efi_claim_id]
-            if action.code is PsrmActionCode.WRITE_DOWN:
-                assert action.amount is not None
-                target["remaining_ore"] -= to_ore(action.amount)
-                if target["remaining_ore"] == 0:
-                    target["status"] = PAID
-            else:
-                target["status"] = RECALLED
-            if target["status"] != ACTIVE:
-                self.active.discard((target["creditor_id"], target["claim_ref"]))
-            self.changed.add(action.efi_claim_id)
-        self.new_actions.append(_action_row(view, se=self.se, delivery_id=self.delivery_id,
-                                            position=action.index))
+            self._change(judged, view)
+        row = _action_row(view, se=self.se, delivery_id=self.delivery_id,
+                          position=action.index)
+        if view.status is not PsrmStatus.REJECTED:
+            row.update(amount_ore=None if action.amount is None else to_ore(action.amount),
+                       reason=action.reason, effective=action.effective_date,
+                       ref_action_id=action.action_id_ref)
+        self.new_actions.append(row)
+        self.actions[view.action_id] = {**row, "annulled_by": None}
         return view
+
+    def _create(self, action: ActionRequest, view: PsrmAction) -> None:
+        claim = action.claim
+        assert claim is not None
+        efi = efi_id(self.efi_numbers.next())
+        total = to_ore(claim.principal) + sum(to_ore(s.amount) for s in claim.sub_claims)
+        party = claim.co_liable[0].party
+        self.new_claims.append(dict(
+            efi_claim_id=efi, se_number=self.se, creditor_id=action.creditor_id,
+            claim_ref=claim.fagsystem_claim_id, main_efi_claim_id=efi,
+            type_code=claim.type_code, art=claim.art.value if claim.art else "INDR",
+            party_kind=party.kind.value, party_number=party.number, amount_ore=total,
+            remaining_ore=total, status=ACTIVE, received=self.today, closed_reason=None))
+        self.active.add((action.creditor_id, claim.fagsystem_claim_id))
+        view.efi_claim_id = view.efi_main_claim_id = efi
+
+    def _change(self, judged: _Judged, view: PsrmAction) -> None:
+        """What an accepted non-claim action does to the claim it names."""
+        action, code = judged.action, judged.action.code
+        assert action.efi_claim_id is not None
+        target = self.claims[action.efi_claim_id]
+        ore = 0 if action.amount is None else to_ore(action.amount)
+        if code in WRITE_DOWNS:
+            target["remaining_ore"] -= ore
+            if target["remaining_ore"] == 0:
+                target["status"] = PAID
+        elif code in WRITE_UPS:
+            target["remaining_ore"] += ore
+            target["amount_ore"] += ore
+            if target["status"] == PAID:
+                target["status"] = ACTIVE  # owed again
+        elif code is PsrmActionCode.WRONG_PRINCIPAL:
+            raised = ore - target["amount_ore"]
+            target["amount_ore"] = ore
+            target["remaining_ore"] += raised
+        elif code is PsrmActionCode.RECALL:
+            target["status"] = RECALLED
+            target["closed_reason"] = action.reason
+        if judged.ref is not None:
+            judged.ref["annulled_by"] = view.action_id
+            self.annulled.add(judged.ref["action_id"])
+        if target["status"] != ACTIVE:
+            self.active.discard((target["creditor_id"], target["claim_ref"]))
+        self.changed.add(action.efi_claim_id)
 
     def flush(self) -> None:
         """Write what the delivery did: new claims, changed claims, every action."""
@@ -464,9 +606,14 @@ class _Batch:
             claim = self.claims[efi]
             self.conn.execute(update(t.psrm_claims).where(t.psrm_claims.c.efi_claim_id == efi)
                               .values(remaining_ore=claim["remaining_ore"],
-                                      status=claim["status"]))
+                                      amount_ore=claim["amount_ore"], status=claim["status"],
+                                      closed_reason=claim["closed_reason"]))
         if self.new_actions:
             self.conn.execute(insert(t.psrm_actions), self.new_actions)
+        for annulled in sorted(self.annulled):  # after the insert: it may be one of them
+            self.conn.execute(update(t.psrm_actions).where(
+                t.psrm_actions.c.action_id == annulled).values(
+                    annulled_by=self.actions[annulled]["annulled_by"]))
         self.action_numbers.save()
         self.efi_numbers.save()
 
@@ -477,10 +624,6 @@ def _relative(path: str, prefix: str) -> str:
     return path.split(marker, 1)[1] if marker in path else f"{prefix}/{path}".rstrip("/")
 
 
-def _new_action_id(conn: Connection) -> str:
-    return f"A-{next_number(conn, 'psrm_action'):06d}"
-
-
 def _action_row(view: PsrmAction, *, se: str, delivery_id: str, position: int
                 ) -> dict[str, Any]:
     return dict(
@@ -489,7 +632,8 @@ def _action_row(view: PsrmAction, *, se: str, delivery_id: str, position: int
         claim_ref=view.claim_ref if view.claim_ref and len(view.claim_ref) <= 64 else None,
         efi_claim_id=view.efi_claim_id, efi_main_claim_id=view.efi_main_claim_id,
         status=view.status.value, status_changed=view.status_changed, received=view.received,
-        reasons=[{"number": r.number, "text": r.text} for r in view.reasons])
+        reasons=[{"number": r.number, "text": r.text, "path": r.path} for r in view.reasons],
+        amount_ore=None, reason=None, effective=None, ref_action_id=None)
 
 
 def _view(row: Row[Any]) -> PsrmAction:
@@ -498,7 +642,8 @@ def _view(row: Row[Any]) -> PsrmAction:
         status=PsrmStatus(row.status),
         status_changed=row.status_changed, efi_claim_id=row.efi_claim_id,
         efi_main_claim_id=row.efi_main_claim_id, claim_ref=row.claim_ref, received=row.received,
-        reasons=[RejectionReason(str(r["number"]), str(r["text"])) for r in row.reasons or []])
+        reasons=[RejectionReason(str(r["number"]), str(r["text"]), path=r.get("path"))
+                 for r in row.reasons or []])
 
 
 # ---------------------------------------------------------------- PSRM's claims
@@ -568,16 +713,16 @@ def seed_claim(conn: Connection, spec: Mapping[str, Any]) -> dict[str, Any]:
     if art not in ("INDR", "MODR"):
         raise ValueError(f"art: {art!r} is not INDR or MODR")
     received = _spec_date(spec, "received", required=False) or clock.today(conn)
-    efi = _spec_text(spec, "efi_claim_id") or f"EFI-{next_number(conn, 'psrm_efi_claim'):06d}"
+    efi = _spec_text(spec, "efi_claim_id") or efi_id(next_number(conn, "psrm_efi_claim"))
     if _claim_by_efi(conn, efi) is not None:
         raise ValueError(f"efi_claim_id: {efi} exists already")
     se = _spec_text(spec, "se_number") or "29189846"
     values = dict(
-        efi_claim_id=efi, se_number=se, creditor_id=_spec_text(spec, "creditor_id") or se,
+        efi_claim_id=efi, se_number=se, creditor_id=_spec_text(spec, "creditor_id") or "1000",
         claim_ref=claim_ref, main_efi_claim_id=efi, type_code=_spec_text(spec, "type_code")
         or "CFFAKTU", art=art, party_kind="CPR" if len(party) == 10 else "CVR",
         party_number=party, amount_ore=to_ore(amount), remaining_ore=to_ore(remaining),
-        status=status, received=received)
+        status=status, received=received, closed_reason=None)
     conn.execute(insert(t.psrm_claims).values(**values))
     return _claim_json(values)
 
@@ -596,7 +741,8 @@ def _kvittering(call: Call) -> etree._Element:
         call.outcome = "rejected"
         call.summary = "neither MFLeveranceID nor MFAktionID given"
         return answer("MFKvitteringHent_O", transaction_id=call.transaction_id,
-                      service_id="MFKvitteringHent", now=call.now, reaction="FEJL")
+                      service_id="MFKvitteringHent", now=call.now,
+                      errors=[("MFKvitteringHent", "Angiv MFLeveranceID eller MFAktionID")])
     conditions = []
     if delivery_id is not None:
         conditions.append(t.psrm_actions.c.delivery_id == delivery_id)
@@ -605,13 +751,41 @@ def _kvittering(call: Call) -> etree._Element:
     rows = call.conn.execute(select(t.psrm_actions).where(
         t.psrm_actions.c.se_number == se, or_(*conditions))).all()
     rows = sorted(rows, key=lambda row: (_action_number(row.action_id), row.action_id))
+    done = sorted({row.efi_claim_id for row in rows
+                   if row.status == PsrmStatus.DONE.value and row.efi_claim_id})
+    balances = {efi: remaining for chunk in _chunks(done) for efi, remaining in call.conn.execute(
+        select(t.psrm_claims.c.efi_claim_id, t.psrm_claims.c.remaining_ore)
+        .where(t.psrm_claims.c.efi_claim_id.in_(chunk)))}
     el = answer("MFKvitteringHent_O", transaction_id=call.transaction_id,
-                service_id="MFKvitteringHent", now=call.now, reaction="OK")
+                service_id="MFKvitteringHent", now=call.now)
     samling = sub(el, "KvitteringSamling")
     for row in rows:
-        action_structure(samling, _view(row))
+        view = _view(row)
+        kvittering = sub(samling, "Kvittering")
+        action_structure(kvittering, view)
+        if view.status is PsrmStatus.DONE:
+            executed_structure(kvittering, view, balances.get(row.efi_claim_id))
     call.summary = f"{len(rows)} receipts"
     return el
+
+
+def executed_structure(parent: etree._Element, view: PsrmAction, remaining_ore: int | None
+                       ) -> None:
+    """``UdførtAktionValg`` of an executed action: the claim it created, or the balance it
+    left on the claim it changed."""
+    if view.efi_claim_id is None:
+        return
+    valg = sub(parent, "UdførtAktionValg")
+    if view.code.creates_claim:
+        s = sub(valg, "MFOpretFordringUdførtStruktur")
+        sub(s, "DMIFordringEFIFordringID", view.efi_claim_id)
+        sub(s, "DMIFordringEFIHovedFordringID", view.efi_main_claim_id or view.efi_claim_id)
+    else:
+        s = sub(valg, "MFFordringÆndretUdførtStruktur")
+        sub(s, "DMIFordringEFIFordringID", view.efi_claim_id)
+        b = sub(s, "FordringSaldoBeløbStruktur")
+        sub(b, "ValutaKode", "DKK")
+        sub(b, "DMIFordringBeløb", from_ore(remaining_ore or 0))
 
 
 def _action_number(action_id: str) -> int:
@@ -625,25 +799,70 @@ DEFAULT_PAGE = 100
 _MAX_SEQ = 1 << 62
 
 
+@dataclass(frozen=True, slots=True)
+class _Search:
+    """What an ``MFUnderretSamlingHent_I`` asks for (empty values count as not given)."""
+
+    creditors: tuple[str, ...]
+    since: date | None
+    first: int | None
+    last: int | None
+
+
+def _search(r: Reader) -> _Search:
+    """Read the search and refuse the combinations PSRM refuses, with its messages."""
+    since_text = r.opt_text("SøgeDatoFra/MFUnderretningDatoTid") or None
+    first_text = r.opt_text("UnderretNummerFra/MFUnderretningNummer") or None
+    last_text = r.opt_text("UnderretNummerTil/MFUnderretningNummer") or None
+    problems = []
+    if since_text and (first_text or last_text):
+        problems.append("If SøgeDatoFra has a value, the UnderretNummerFra and "
+                        "UnderretNummerTil must not have a value")
+    if first_text and since_text:
+        problems.append("If UnderretNummerFra has a value, SøgeDatoFra must not have a value")
+    if last_text and not first_text:
+        problems.append("If UnderretNummerTil has a value, UnderretNummerFra must have a "
+                        "value too")
+    first = None if first_text is None else min(int(first_text), _MAX_SEQ)
+    last = None if last_text is None else min(int(last_text), _MAX_SEQ)
+    if first is not None and last is not None and last < first:
+        problems.append("UnderretNummerTil must not be less than UnderretNummerFra")
+    if problems:
+        raise SoapFault("Client", "Request validation messages: " + " / ".join(problems))
+    creditors = tuple(dict.fromkeys(
+        (c.element.text or "").strip() for c in r.all("FordringHaverSamling/DMIFordringHaverID")
+        if (c.element.text or "").strip()))
+    return _Search(creditors, None if since_text is None else r.date(
+        "SøgeDatoFra/MFUnderretningDatoTid"), first, last)
+
+
 def _underret(call: Call) -> etree._Element:
     r = Reader(call.body, PSRM_NS)
     se = r.text("FordringhaverSystemIDStruktur/VirksomhedSENummer")
-    after = min(r.opt_int("MFUnderretSekvensNummerFra") or 0, _MAX_SEQ)
-    limit = r.opt_int("MFMaksAntal") or DEFAULT_PAGE
+    search = _search(r)
     call.correlation.update({"VirksomhedSENummer": se})
-    rows = call.conn.execute(select(t.psrm_notifications).where(
-        t.psrm_notifications.c.se_number == se, t.psrm_notifications.c.seq > after)
-        .order_by(t.psrm_notifications.c.seq).limit(limit + 1)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
+    n = t.psrm_notifications.c
+    query = select(t.psrm_notifications).where(n.se_number == se)
+    if search.creditors:
+        query = query.where(n.creditor_id.in_(search.creditors))
+    if search.since is not None:
+        query = query.where(n.date >= search.since)
+    if search.first is not None:
+        query = query.where(n.seq >= search.first)
+    if search.last is not None:
+        query = query.where(n.seq <= search.last)
+    rows = call.conn.execute(query.order_by(n.seq).limit(DEFAULT_PAGE + 1)).all()
+    more = len(rows) > DEFAULT_PAGE
+    rows = rows[:DEFAULT_PAGE]
     el = answer("MFUnderretSamlingHent_O", transaction_id=call.transaction_id,
-                service_id="MFUnderretSamlingHent", now=call.now, reaction="OK")
+                service_id="MFUnderretSamlingHent", now=call.now)
     samling = sub(el, "MFUnderretSamling")
     for row in rows:
         notification_structure(samling, _notification_view(row))
     sub(el, "MFFlereUnderretninger", "true" if more else "false")
-    sub(el, "MFSidsteSekvensNummer", rows[-1].seq if rows else after)
-    call.summary = f"{len(rows)} notifications after {after}" + (" (more)" if more else "")
+    after = (search.first or 1) - 1
+    sub(el, "MFSidsteUnderretningNummer", rows[-1].seq if rows else after)
+    call.summary = f"{len(rows)} notifications" + (" (more)" if more else "")
     return el
 
 
@@ -658,8 +877,9 @@ def _notification_view(row: Row[Any]) -> NotificationView:
 def _refuse_read(service_id: str) -> Any:
     def refuse(call: Call, transaction_id: str) -> etree._Element:
         call.summary = f"TransaktionsID {transaction_id} reused with another body"
+        v = violation("PSRM-600", fmt="psrm", field="transaction_id", action_id=transaction_id)
         return answer(f"{service_id}_O", transaction_id=transaction_id, service_id=service_id,
-                      now=call.now, reaction="FEJL")
+                      now=call.now, errors=[v.to_afvist()])
     return refuse
 
 
@@ -695,7 +915,8 @@ def _apply_event(conn: Connection, claim: Row[Any], *, kind: str, day: date,
     if kind == RETURN:
         code = reason or DEFAULT_RETURN_REASON
         conn.execute(update(t.psrm_claims).where(
-            t.psrm_claims.c.efi_claim_id == claim.efi_claim_id).values(status=RETURNED))
+            t.psrm_claims.c.efi_claim_id == claim.efi_claim_id).values(status=RETURNED,
+                                                                      closed_reason=code))
         event["seq"] = _notify(conn, claim, kind=RETURN, day=day, reason=code,
                                text=f"Fordringen returneres til fordringshaver ({code})")
         event["reason"] = code
@@ -851,6 +1072,10 @@ def _fire(conn: Connection, row: Row[Any]) -> dict[str, Any]:
     return {**event, "scripted_id": row.id}
 
 
+def _day(value: date | datetime) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
 def progress(conn: Connection, runtime: Runtime, day: date) -> list[dict[str, Any]]:
     """Run the PSRM end up to ``day``: accepted actions move ``MODTAGET`` → ``SAGSBEHANDL``
     (``psrm_days_to_process`` days after receipt) → ``UDFOERT`` (``psrm_days_to_done``),
@@ -861,22 +1086,25 @@ def progress(conn: Connection, runtime: Runtime, day: date) -> list[dict[str, An
     to_done = timedelta(days=cfg.psrm_days_to_done)
     events: list[dict[str, Any]] = []
     open_statuses = (PsrmStatus.RECEIVED.value, PsrmStatus.IN_PROCESS.value)
+    latest = datetime.combine(day - min(to_process, to_done), datetime.max.time())
     rows = conn.execute(select(t.psrm_actions).where(
         t.psrm_actions.c.status.in_(open_statuses), t.psrm_actions.c.received.is_not(None),
-        t.psrm_actions.c.received <= day - min(to_process, to_done))).all()
+        t.psrm_actions.c.received <= latest)).all()
     for row in sorted(rows, key=lambda r: (_action_number(r.action_id), r.action_id)):
         new_status, changed = None, None
-        if day >= row.received + to_done:
-            new_status, changed = PsrmStatus.DONE.value, row.received + to_done
-        elif day >= row.received + to_process and row.status == PsrmStatus.RECEIVED.value:
-            new_status, changed = PsrmStatus.IN_PROCESS.value, row.received + to_process
-        if new_status is None:
+        received = _day(row.received)
+        if day >= received + to_done:
+            new_status, changed = PsrmStatus.DONE.value, received + to_done
+        elif day >= received + to_process and row.status == PsrmStatus.RECEIVED.value:
+            new_status, changed = PsrmStatus.IN_PROCESS.value, received + to_process
+        if new_status is None or changed is None:
             continue
+        changed = datetime.combine(changed, datetime.min.time())  # the day it fell due
         conn.execute(update(t.psrm_actions).where(t.psrm_actions.c.action_id == row.action_id)
                      .values(status=new_status, status_changed=changed))
         events.append({"end": END, "event": "action_status", "action_id": row.action_id,
                        "delivery_id": row.delivery_id, "code": row.code, "status": new_status,
-                       "date": changed.isoformat() if changed else None,
+                       "date": changed.date().isoformat(),
                        "claim_ref": row.claim_ref, "efi_claim_id": row.efi_claim_id})
     due = conn.execute(select(t.psrm_scripted).where(
         t.psrm_scripted.c.done.is_(False), t.psrm_scripted.c.due <= day)

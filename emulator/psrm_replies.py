@@ -22,7 +22,7 @@ from oir_adapter.model import PsrmAction
 _M = "{" + PSRM_NS + "}"
 _K = "{" + KONTEKST_NS + "}"
 _NSMAP: dict[str | None, str] = {None: PSRM_NS, "k": KONTEKST_NS}
-#: ``MFAktionAfvistTekst`` is a TekstType of at most 1000 characters.
+#: PSRM's texts are short; longer ones are cut where the project always cut them.
 _MAX_TEXT = 1000
 _NO_TRANSACTION = "00000000-0000-0000-0000-000000000000"
 
@@ -33,27 +33,45 @@ sub = _W.sub
 _text = text_of
 
 
+def stamp(value: datetime | date) -> str:
+    """An ``xs:dateTime`` as PSRM writes its receipt dates: local time with milliseconds
+    (``2026-11-23T12:00:00.000``); a bare date is that day at midnight."""
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, datetime.min.time())
+    return value.isoformat(timespec="milliseconds")
+
+
 def answer(name: str, *, transaction_id: str | None, service_id: str, now: datetime,
-           reaction: str) -> etree._Element:
-    """A ``*_O`` element headed by ``Kontekst/HovedOplysningerSvar``."""
+           errors: Iterable[tuple[str, str]] = ()) -> etree._Element:
+    """A ``*_O`` element headed by ``Kontekst/HovedOplysningerSvar``: ``Kontekst`` in the
+    begrebsmodel namespace, its content in the kontekst namespace. ``SvarReaktion`` is
+    empty when the request was handled (per-action rejections are in the actions), and
+    holds one ``Fejl`` per ``(number, text)`` when the whole request was refused."""
     root = etree.Element(_M + name, nsmap=_NSMAP)  # type: ignore[arg-type]
-    head = etree.SubElement(etree.SubElement(root, _K + "Kontekst"), _K + "HovedOplysningerSvar")
+    head = etree.SubElement(etree.SubElement(root, _M + "Kontekst"), _K + "HovedOplysningerSvar")
     etree.SubElement(head, _K + "TransaktionsID").text = transaction_id or _NO_TRANSACTION
     etree.SubElement(head, _K + "ServiceID").text = service_id
-    etree.SubElement(head, _K + "TransaktionsTid").text = _text(now)
-    etree.SubElement(head, _K + "SvarReaktion").text = reaction
+    etree.SubElement(head, _K + "TransaktionsTid").text = stamp(now)
+    reaction = etree.SubElement(head, _K + "SvarReaktion")
+    for number, text in errors:
+        fejl = etree.SubElement(reaction, _K + "Fejl")
+        etree.SubElement(fejl, _K + "FejlNummer").text = number
+        etree.SubElement(fejl, _K + "FejlTekst").text = text
+        etree.SubElement(fejl, _K + "ServiceID").text = service_id
     return root
 
 
 def transaction_id_of(body: etree._Element) -> str | None:
-    """``Kontekst/HovedOplysninger/TransaktionsID`` of a PSRM request, if present."""
-    found = body.find(f"{_K}Kontekst/{_K}HovedOplysninger/{_K}TransaktionsID")
+    """``Kontekst/HovedOplysninger/TransaktionsID`` of a PSRM request, if present (real
+    senders may send an empty ``Kontekst``)."""
+    found = body.find(f"{_M}Kontekst/{_K}HovedOplysninger/{_K}TransaktionsID")
     return None if found is None or found.text is None else found.text.strip()
 
 
 def action_structure(parent: etree._Element, a: PsrmAction) -> etree._Element:
     """Append one ``MFAktionStruktur``; IDs that exceed the schema's 64 characters are
-    left out rather than truncated (they could only have come from a sender's typo)."""
+    left out rather than truncated (they could only have come from a sender's typo).
+    ``AfvistÅrsagSamling`` is always there, empty when the action is accepted."""
     s = sub(parent, "MFAktionStruktur")
     for name, value in (("DMIFordringEFIFordringID", a.efi_claim_id),
                         ("DMIFordringEFIHovedFordringID", a.efi_main_claim_id),
@@ -64,24 +82,22 @@ def action_structure(parent: etree._Element, a: PsrmAction) -> etree._Element:
     sub(s, "MFAktionKode", a.code.value)
     sub(s, "DMIFordringHaverID", a.creditor_id)
     sub(s, "MFAktionStatusKode", a.status.value)
-    sub(s, "MFAktionStatusÆndretDato", a.status_changed)
+    sub(s, "MFAktionStatusÆndretDato", stamp(a.status_changed))
     if a.received is not None:
-        sub(s, "DMIFordringModtagelseDato", a.received)
-    if a.reasons:
-        samling = sub(s, "AfvistÅrsagSamling")
-        for r in a.reasons:
-            afvist = sub(samling, "MFAktionAfvistStruktur")
-            sub(afvist, "MFAktionAfvistNummer", r.number)
-            sub(afvist, "MFAktionAfvistTekst", r.text[:_MAX_TEXT])
+        sub(s, "DMIFordringModtagelseDato", stamp(a.received))
+    samling = sub(s, "AfvistÅrsagSamling")
+    for r in a.reasons:
+        afvist = sub(samling, "MFAktionAfvistStruktur")
+        sub(afvist, "MFAktionAfvistNummer", r.number)
+        sub(afvist, "MFAktionAfvistTekst", r.text[:_MAX_TEXT])
     return s
 
 
-def indberet_answer(*, transaction_id: str | None, now: datetime, reaction: str,
-                    se_number: str, delivery_id: str,
-                    actions: Iterable[PsrmAction]) -> etree._Element:
+def indberet_answer(*, transaction_id: str | None, now: datetime, se_number: str,
+                    delivery_id: str, actions: Iterable[PsrmAction]) -> etree._Element:
     """``MFFordringIndberet_O``: the head, then ``FordringInfo`` with one status per action."""
     root = answer("MFFordringIndberet_O", transaction_id=transaction_id,
-                  service_id="MFFordringIndberet", now=now, reaction=reaction)
+                  service_id="MFFordringIndberet", now=now)
     info = sub(root, "FordringInfo")
     sub(sub(info, "FordringhaverSystemIDStruktur"), "VirksomhedSENummer", se_number)
     sub(info, "MFLeveranceID", delivery_id)
@@ -98,7 +114,8 @@ class NotificationView:
     seq: int
     kind: str  # DAEKNING | AFSKRIVNING | RETUR
     efi_claim_id: str
-    day: date
+    day: date  # the day it took effect
+    at: datetime | None = None  # when PSRM registered it (default: the day, midnight)
     claim_ref: str | None = None
     creditor_id: str | None = None
     amount: Decimal | None = None
@@ -109,14 +126,14 @@ class NotificationView:
 
 def notification_structure(parent: etree._Element, n: NotificationView) -> etree._Element:
     s = sub(parent, "MFUnderretStruktur")
-    sub(s, "MFUnderretSekvensNummer", n.seq)
+    sub(s, "MFUnderretningNummer", n.seq)
     sub(s, "MFUnderretTypeKode", n.kind)
     sub(s, "DMIFordringEFIFordringID", n.efi_claim_id)
     if n.claim_ref:
         sub(s, "DMIFordringFordringHaverRef", n.claim_ref)
     if n.creditor_id:
         sub(s, "DMIFordringHaverID", n.creditor_id)
-    sub(s, "MFUnderretDato", n.day)
+    sub(s, "MFUnderretningDatoTid", stamp(n.at or n.day))
     if n.kind == "DAEKNING":
         d = sub(s, "MFDækningStruktur")
         _amount(d, n.amount)

@@ -9,8 +9,10 @@ bind beyond loopback needs authentication configured or ``--insecure``.
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
+import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -64,6 +66,11 @@ def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: 
     refusal = check_bind(host, config, insecure)
     if refusal:
         raise click.UsageError(refusal)
+    # before anything is opened or printed: a port that cannot be had ends here, in one
+    # line, instead of after the banner, gunicorn's retries and a database touched for nothing
+    problem = bind_problem(host, port)
+    if problem:
+        raise click.ClickException(problem)
     level = os.environ.get("OIR_LOG_LEVEL", "warning")
     configure_logging(level)
     reach = "127.0.0.1" if host in ("0.0.0.0", "::") else host
@@ -88,6 +95,8 @@ def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: 
             self.cfg.set("keepalive", 5)
             self.cfg.set("graceful_timeout", 5)
             self.cfg.set("accesslog", None)
+            # X-Forwarded-Proto from the same proxies the WSDL's host and port come from
+            self.cfg.set("forwarded_allow_ips", ",".join(config.trusted_proxies))
             self.cfg.set("loglevel", level)
             self.cfg.set("on_starting", lambda _arbiter: configure_logging(level))
 
@@ -127,6 +136,40 @@ def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: 
     sys.stdout.flush()
     _App().run()
     return 0
+
+
+def bind_problem(host: str, port: int) -> str | None:
+    """Why ``oir serve`` cannot listen on ``host:port`` — what failed and what to do — or
+    None when it can (the address is bound and released again, as gunicorn will bind it:
+    with ``SO_REUSEADDR``)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        return (f"cannot listen on {host}:{port}: {host!r} is not an address of this machine "
+                f"({getattr(exc, 'strerror', None) or exc}); use 127.0.0.1, 0.0.0.0 or one of "
+                "its addresses")
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            return _bind_error(host, port, exc)
+    return None
+
+
+def _bind_error(host: str, port: int, exc: OSError) -> str:
+    where = f"cannot listen on {host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return (f"{where}: the port is in use (another oir serve, or another program); stop "
+                f"it or choose another --port")
+    if exc.errno == errno.EACCES:
+        return (f"{where}: ports below 1024 need root privileges; choose --port 1024 or "
+                "higher (e.g. 8080) and put a reverse proxy in front")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return (f"{where}: {host} is not an address of this machine; use 127.0.0.1, 0.0.0.0 "
+                "or one of its addresses")
+    return f"{where}: {exc.strerror or exc}"
 
 
 def _shown(url: str) -> str:

@@ -19,11 +19,18 @@ from functools import cache
 
 from lxml import etree
 
-from oir_adapter.contracts import SOAP11_ENV_NS, SOAP12_ENV_NS, SchemaViolation, safe_parser
+from oir_adapter.contracts import (
+    FAULT_ELEMENT,
+    FAULT_NS,
+    SOAP11_ENV_NS,
+    SOAP12_ENV_NS,
+    SchemaViolation,
+    safe_parser,
+)
 
 from .logs import mask_cprs
 
-FAULT_DETAIL_NS = "urn:oir-adapter:fault:1"
+FAULT_DETAIL_NS = FAULT_NS  # the detail schema: xsd/fault/Fault.xsd, served at /xsd/fault/Fault.xsd
 WSSE_NS = ("http://docs.oasis-open.org/wss/2004/01/"
            "oasis-200401-wss-wssecurity-secext-1.0.xsd")
 _ENV = f"{{{SOAP11_ENV_NS}}}"
@@ -252,7 +259,7 @@ def fault_bytes(fault: SoapFault) -> bytes:
     etree.SubElement(f, "faultstring").text = _xml_safe(mask_cprs(fault.message))
     if fault.violations:
         detail = etree.SubElement(f, "detail")
-        holder = etree.SubElement(detail, f"{{{FAULT_DETAIL_NS}}}Violations",
+        holder = etree.SubElement(detail, f"{{{FAULT_DETAIL_NS}}}{FAULT_ELEMENT}",
                                   nsmap={"v": FAULT_DETAIL_NS})
         for v in fault.violations:
             item = etree.SubElement(holder, f"{{{FAULT_DETAIL_NS}}}Violation")

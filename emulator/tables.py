@@ -87,6 +87,7 @@ claims = Table(
     Column("psrm_action_id", String(64), nullable=True),
     Column("psrm_efi_claim_id", String(64), nullable=True, index=True),
     Column("psrm_reasons", JSON, nullable=True),
+    Column("psrm_recall_reason", String(4), nullable=True),  # RecallReason, when recalled
     UniqueConstraint("account_number", "fagsystem_claim_id", name="uq_claim_reference"),
 )
 
@@ -250,15 +251,21 @@ psrm_actions = Table(
     Column("delivery_id", String(64), nullable=False, index=True),
     Column("se_number", String(8), nullable=False),
     Column("position", Integer, nullable=False),
-    Column("code", String(16), nullable=False),
+    Column("code", String(64), nullable=False),  # MFAktionKode (up to 44 characters)
     Column("creditor_id", String(64), nullable=False),
     Column("claim_ref", String(64), nullable=True),
     Column("efi_claim_id", String(64), nullable=True),
     Column("efi_main_claim_id", String(64), nullable=True),
     Column("status", String(12), nullable=False, index=True),
-    Column("status_changed", Date, nullable=False),
-    Column("received", Date, nullable=True),
+    Column("status_changed", DateTime, nullable=False),
+    Column("received", DateTime, nullable=True),
     Column("reasons", JSON, nullable=False),
+    # what an accepted change did, so a later annulment can be checked against it
+    Column("amount_ore", BigInteger, nullable=True),
+    Column("reason", String(4), nullable=True),  # write-down or recall reason code
+    Column("effective", Date, nullable=True),
+    Column("ref_action_id", String(64), nullable=True),  # MFAktionIDRef
+    Column("annulled_by", String(64), nullable=True),  # the action that annulled this one
 )
 
 psrm_claims = Table(
@@ -276,6 +283,8 @@ psrm_claims = Table(
     Column("remaining_ore", BigInteger, nullable=False),
     Column("status", String(16), nullable=False),  # AKTIV | INDFRIET | TILBAGEKALDT | RETUR
     Column("received", Date, nullable=False),
+    # why it was recalled (HENS, KLAG, … FEJL) or returned: rules 539 and 602 read it
+    Column("closed_reason", String(20), nullable=True),
 )
 
 psrm_notifications = Table(

@@ -27,9 +27,11 @@ never holds the token itself. Its pages carry a CSRF token bound to that session
 token itself is never written into a page. Login redirects only to a path of this site
 (:func:`safe_next`).
 
-Behind a reverse proxy, ``OIR_PROXY_HOPS`` says how many proxies to trust for
-``X-Forwarded-Host``/``-Proto``/``-Port``/``-For`` (werkzeug's ProxyFix); without it those
-headers are ignored. The forwarded name must be allowed too.
+Behind a reverse proxy, the name that counts is the one the caller used
+(:func:`caller_base`): ``X-Forwarded-Host``/``-Proto``/``-Port`` from a trusted proxy
+(``OIR_TRUSTED_PROXIES``, :mod:`emulator.forwarded`), else ``Host``. Those headers from
+any other peer are ignored, and a forwarded name must be allowed as ``Host`` must: the
+Host and Origin checks and the WSDL's addresses all use that one name.
 """
 
 from __future__ import annotations
@@ -40,12 +42,12 @@ import hmac
 import ipaddress
 import secrets
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response, jsonify, request
-from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .forwarded import external_base
 
 if TYPE_CHECKING:
     from .config import EmulatorConfig
@@ -126,8 +128,15 @@ def host_allowed(host: str, names: tuple[str, ...]) -> bool:
     return False
 
 
-def same_origin(origin: str, req: Request) -> bool:
-    """Whether ``Origin`` is the site the request came to (its name and port)."""
+def caller_base(req: Request, config: EmulatorConfig) -> str:
+    """``scheme://host[:port]`` as the caller addressed the emulator: what a trusted proxy
+    forwarded (well-formed), else the request's own scheme and ``Host``."""
+    return external_base(scheme=req.scheme, host=req.host, peer=req.remote_addr,
+                         headers=req.headers, proxies=config.trusted_proxies)
+
+
+def same_origin(origin: str, host: str) -> bool:
+    """Whether ``Origin`` is the site the caller addressed (``host``: its name and port)."""
     parts = urlsplit(origin)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return False
@@ -136,7 +145,7 @@ def same_origin(origin: str, req: Request) -> bool:
         origin_port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         return False
-    name, port = split_host(req.host)
+    name, port = split_host(host)
     if origin_name != name:
         return False
     # without an explicit port the request came to a default one (perhaps through a TLS
@@ -161,8 +170,11 @@ def _has_nul(req: Request) -> bool:
 
 def check(config: EmulatorConfig, names: tuple[str, ...]) -> Response | None:
     """The checks every request passes before any view; an answer when one fails."""
-    if not host_allowed(request.host, names):
-        return _refuse(400, f"unknown host {request.host[:100]!r}: this emulator answers to "
+    host = urlsplit(caller_base(request, config)).netloc
+    if not host_allowed(host, names):
+        via = ("" if split_host(host)[0] == split_host(request.host)[0]
+               else " (forwarded by a trusted proxy)")
+        return _refuse(400, f"unknown host {host[:100]!r}{via}: this emulator answers to "
                             "loopback names, IP addresses and OIR_ALLOWED_HOSTS")
     if _has_nul(request):
         return _refuse(400, "a NUL character is not allowed in a URL")
@@ -172,7 +184,7 @@ def check(config: EmulatorConfig, names: tuple[str, ...]) -> Response | None:
         if origin == "null" and site == "same-origin":
             origin = None  # an opaque origin the browser itself vouches is this site
         if site in ("cross-site", "same-site") or (
-                origin is not None and not same_origin(origin, request)):
+                origin is not None and not same_origin(origin, host)):
             return _refuse(403, f"cross-site {request.method} refused (Origin "
                                 f"{(origin or site)[:100]!r} is not this site)")
         if request.path.startswith(ADMIN_PREFIX + "/"):
@@ -252,12 +264,7 @@ def safe_next(target: str | None) -> str:
 
 
 def install(app: Flask, config: EmulatorConfig) -> None:
-    """Guard every request of ``app`` (and trust ``config.proxy_hops`` proxies)."""
-    if config.proxy_hops:
-        hops = config.proxy_hops
-        wrapped: Callable[..., Any] = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops,
-                                               x_host=hops, x_port=hops)
-        app.wsgi_app = wrapped  # type: ignore[method-assign]
+    """Guard every request of ``app``."""
 
     @app.before_request
     def _guard() -> Response | None:

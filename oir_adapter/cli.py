@@ -47,22 +47,33 @@ def validate(files: tuple[Path, ...], today: object, as_json: bool) -> None:
               help="Actions per delivery (MFLeveranceID).")
 @click.option("--se-number", default="12345678", show_default=True,
               help="The fordringshaver system's SE number.")
+@click.option("--creditor-id", default=None, metavar="ID",
+              help="DMIFordringHaverID: Gældsstyrelsen's number for the fordringshaver "
+                   "(e.g. 1229), for claims of authorities --creditor-ids does not name.")
+@click.option("--creditor-ids", default=None, metavar="CVR=ID,…",
+              help="A fordringshaver id per authority CVR (MyndighedCVR).")
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="Date the hand-over is judged on (default: today).")
-def map_(source: Path, out: Path | None, max_actions: int, se_number: str, today: object) -> None:
+def map_(source: Path, out: Path | None, max_actions: int, se_number: str,
+         creditor_id: str | None, creditor_ids: str | None, today: object) -> None:
     """Map ØIR OpretFordring requests to PSRM MFFordringIndberet_I deliveries.
 
-    SOURCE is one request file, a folder of them, or a JSON lines file.
+    SOURCE is one request file, a folder of them, or a JSON lines file. Every claim needs
+    a fordringshaver id: --creditor-id, or --creditor-ids for its authority.
 
     \b
     Example:
-      oir map docs/examples/OpretFordring.request.xml --out delivery.xml
+      oir map docs/examples/OpretFordring.request.xml --creditor-id 1229 --out delivery.xml
     """
-    from .mapping import run_map
+    from .mapping import parse_creditor_ids, run_map
 
+    try:
+        ids = parse_creditor_ids(creditor_ids or "")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--creditor-ids") from None
     day = today.date() if today is not None else date.today()  # type: ignore[attr-defined]
     raise SystemExit(run_map(source, out=out, max_actions=max_actions, se_number=se_number,
-                             today=day))
+                             today=day, creditor_id=creditor_id, creditor_ids=ids))
 
 
 @main.command()
@@ -78,8 +89,12 @@ def map_(source: Path, out: Path | None, max_actions: int, se_number: str, today
               help="Hand claims to this PSRM (base URL) instead of the emulator's own end.")
 @click.option("--callback-url", default=None, metavar="URL",
               help="Send fagsystem callbacks here instead of the emulator's own end.")
+@click.option("--strict-soapaction", is_flag=True,
+              help="Refuse a request whose SOAPAction is missing or is not its operation's "
+                   "(OIR_STRICT_SOAPACTION=1).")
 def serve(host: str, port: int, db: str | None, workers: int, scenario: Path | None, demo: bool,
-          insecure: bool, psrm_url: str | None, callback_url: str | None) -> None:
+          insecure: bool, psrm_url: str | None, callback_url: str | None,
+          strict_soapaction: bool) -> None:
     """Run the emulator (ØIR debtor end, fagsystem end, PSRM end, dashboard).
 
     \b
@@ -92,7 +107,8 @@ def serve(host: str, port: int, db: str | None, workers: int, scenario: Path | N
     from emulator.serving import run_server
 
     # EmulatorConfig.from_env reads these in every worker
-    for name, value in (("OIR_PSRM_URL", psrm_url), ("OIR_CALLBACK_URL", callback_url)):
+    for name, value in (("OIR_PSRM_URL", psrm_url), ("OIR_CALLBACK_URL", callback_url),
+                        ("OIR_STRICT_SOAPACTION", "1" if strict_soapaction else None)):
         if value:
             os.environ[name] = value
     raise SystemExit(run_server(host=host, port=port, db=db, workers=workers, scenario=scenario,
@@ -125,10 +141,13 @@ def docs_rules(out: Path | None) -> None:
 
 @main.group()
 def conformance() -> None:
-    """Run the conformance suite (DESIGN §5) and list its cases."""
+    """Run the conformance suite and list its cases (docs/conformance.md)."""
 
 
 _ROLES = ["debitor", "psrm-client", "fagsystem", "psrm"]
+#: ``oir conformance run``: the target did not answer at all, so nothing was judged
+#: (1 is a target that answered and failed; 2 is click's usage error).
+EXIT_UNREACHABLE = 3
 
 
 @conformance.command(name="run")
@@ -138,8 +157,9 @@ _ROLES = ["debitor", "psrm-client", "fagsystem", "psrm"]
                    "PSRM end listens).")
 @click.option("--role", type=click.Choice(_ROLES), default="debitor", show_default=True,
               help="What the target plays; the suite plays the other ends.")
-@click.option("--report", "report_dir", required=True, type=click.Path(path_type=Path),
-              help="Folder for junit.xml, report.json and report.html.")
+@click.option("--report", "report_dir", default=None, type=click.Path(path_type=Path),
+              help="Folder for junit.xml, report.json and report.html "
+                   "[default: var/reports/ROLE, where the dashboard looks].")
 @click.option("--psrm", default=None, metavar="URL",
               help="debitor: the capture point (an emulator) the target sends PSRM deliveries "
                    "and callbacks to; started here if it is a free loopback address. "
@@ -161,23 +181,40 @@ _ROLES = ["debitor", "psrm-client", "fagsystem", "psrm"]
               help="Extra HTTP header on every call, e.g. 'X-API-Key: …'; repeatable.")
 @click.option("--admin-token", default=None, envvar="OIR_ADMIN_TOKEN",
               help="Bearer token for the emulator's admin API (or set OIR_ADMIN_TOKEN).")
-def conformance_run(target: str | None, role: str, report_dir: Path, psrm: str | None,
+@click.option("--leave-changes", is_flag=True,
+              help="Against an emulator: keep what the run changed (clock, accounts, PSRM) "
+                   "instead of putting its saved state back afterwards.")
+def conformance_run(target: str | None, role: str, report_dir: Path | None, psrm: str | None,
                     wait: float, cases: tuple[str, ...], authority_cvr: str,
                     fagsystem_id: str | None, username: str | None, password: str | None,
-                    headers: tuple[str, ...], admin_token: str | None) -> None:
-    """Run the suite against TARGET and write the reports; exit 1 if a case failed.
+                    headers: tuple[str, ...], admin_token: str | None,
+                    leave_changes: bool) -> None:
+    """Run the suite against TARGET and write the reports.
+
+    Against an emulator the run saves its state first and puts it back afterwards
+    (GET/PUT /_admin/state), so a shared emulator is left as the run found it.
+
+    \b
+    Exit status:
+      0  every case passed (skips allowed)
+      1  a case failed, or could not be finished (error)
+      2  the command line is wrong
+      3  the target does not answer at all (nothing was run)
 
     \b
     Example:
-      oir conformance run --target http://127.0.0.1:8080 --role debitor --report reports/
+      oir conformance run --target http://127.0.0.1:8080 --role debitor
       oir conformance run --role psrm-client --target http://127.0.0.1:9090 --wait 120 \\
-          --report reports/
+          --report var/reports/my-psrm-client
     """
-    from .conformance import Role, Status, SuiteOptions, run_suite
+    from .conformance import Role, Status, SuiteOptions, TargetUnreachable, run_suite
     from .conformance.report import write_reports
 
     if target is None and not (role == "psrm-client" and psrm):
         raise click.UsageError("--target URL is required")
+    for name, url in (("--target", target), ("--psrm", psrm)):
+        if url is not None and not url.lower().startswith(("http://", "https://")):
+            raise click.UsageError(f"{name} {url!r}: give a URL, e.g. http://127.0.0.1:8080")
     pairs = []
     for header in headers:
         name, sep, value = header.partition(":")
@@ -189,9 +226,13 @@ def conformance_run(target: str | None, role: str, report_dir: Path, psrm: str |
                            fagsystem_id=fagsystem_id or "OIRKONF",
                            fagsystem_filter=fagsystem_id if role == "fagsystem" else None,
                            username=username, password=password, http_headers=tuple(pairs),
-                           admin_token=admin_token)
+                           admin_token=admin_token, restore_state=not leave_changes)
+    report_dir = report_dir or Path("var") / "reports" / role
     try:
         report = run_suite(options)
+    except TargetUnreachable as exc:
+        click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(EXIT_UNREACHABLE) from None
     except KeyError as exc:
         raise click.UsageError(str(exc.args[0])) from None
     except (OSError, ValueError) as exc:

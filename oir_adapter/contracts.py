@@ -23,6 +23,11 @@ PSRM_NS = "http://skat.dk/begrebsmodel/2009/01/15/"
 KONTEKST_NS = "http://skat.dk/begrebsmodel/xml/schemas/kontekst/2007/05/31/"
 SOAP11_ENV_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_ENV_NS = "http://www.w3.org/2003/05/soap-envelope"
+#: The detail of every SOAP fault the services answer with (``Violations``), declared as
+#: each operation's ``wsdl:fault`` and served under ``/xsd/``.
+FAULT_NS = "urn:oir-adapter:fault:1"
+FAULT_XSD = "fault/Fault.xsd"  # relative to xsd/
+FAULT_ELEMENT = "Violations"
 
 
 def contracts_root() -> Path:
@@ -276,7 +281,7 @@ def _streamed_violations(schema: etree.XMLSchema, element: etree._Element
     try:
         etree.fromstring(etree.tostring(element, encoding="UTF-8"), parser)
     except etree.XMLSyntaxError as exc:
-        root = f"/{etree.QName(element).localname}"
+        root = _indexed_path(element, element)
         log: etree._ListErrorLog = parser.error_log
         entries = [SchemaViolation(root, e.message) for e in log[:MAX_VIOLATIONS + 1]]
         return _bounded(entries or [SchemaViolation(root, str(exc))], more=False)
@@ -285,54 +290,133 @@ def _streamed_violations(schema: etree.XMLSchema, element: etree._Element
 
 def _located(element: etree._Element, log: etree._ListErrorLog) -> Violations:
     """libxml2's violations (a document too large for xmlschema), each with its line and
-    the path of the element it names (prefix-free), at most :data:`MAX_VIOLATIONS`."""
+    the path of the element it names (see :func:`_indexed_path`), at most
+    :data:`MAX_VIOLATIONS`."""
     out: list[SchemaViolation] = []
     entries = list(log)
     for entry in entries[:MAX_VIOLATIONS]:
-        path = f"/{etree.QName(element).localname}"
+        path = _indexed_path(element, element)
         # lxml validated ``element`` as the root of a document: the path's first step is
         # ``element`` itself (``/*/*[5]/*[15]/*[2]``)
         steps = _FIRST_STEP.match(entry.path or "")
         found = element.xpath("self::*" + steps.group(1)) if steps else []
         if found and isinstance(found, list) and isinstance(found[0], etree._Element):
-            path = _local_path(element, found[0])
+            path = _indexed_path(element, found[0])
         out.append(SchemaViolation(path, entry.message, entry.line or None))
     return _bounded(out, more=len(entries) > MAX_VIOLATIONS)
 
 
 _FIRST_STEP = re.compile(r"^/[^/]+((?:/[^/]+)*)$")
-_STEP = re.compile(r"(?:\{[^}]*\})?([^/{}]+)")  # ``{uri}name[n]`` → ``name[n]``
+_STEP = re.compile(r"(?:\{([^}]*)\})?([^/{}]+)")  # ``{uri}name[n]`` → uri, ``name[n]``
 
 
-def _local_path(top: etree._Element, node: etree._Element) -> str:
-    """``/Request/Fordring/Delfordring[3]/Beloeb``: ``node`` from ``top`` on, local names."""
+def _indexed_path(top: etree._Element, node: etree._Element) -> str:
+    """``/oir:OpretFordringRequest/oir:Fordring/oir:DelfordringSamling/oir:Delfordring[3]/
+    oir:Beloeb``: ``node`` from ``top`` on with the schema's own prefixes, as
+    :func:`schema_path` writes them, and, where an element has siblings of its name, its
+    position among them (libxml2 counts them in C: a large document has many)."""
+    by_uri = {uri: prefix for prefix, uri in
+              own_prefixes(etree.QName(top).namespace or "").items()}
+    first = etree.QName(top)
     if node is top:
-        return f"/{etree.QName(top).localname}"
-    below_root = _STEP.findall(top.getroottree().getelementpath(node))
+        return "/" + _step(first.namespace, first.localname, by_uri)
+    below_root = [_step(uri, name, by_uri)
+                  for uri, name in _STEP.findall(top.getroottree().getelementpath(node))]
     depth = sum(1 for _ in top.iterancestors())
-    steps = [etree.QName(top).localname, *below_root] if depth == 0 else below_root[depth - 1:]
+    steps = ([_step(first.namespace, first.localname, by_uri), *below_root] if depth == 0
+             else below_root[depth - 1:])
     return "/" + "/".join(steps)
+
+
+def _step(uri: str | None, name: str, by_uri: dict[str, str]) -> str:
+    """One step of a path: ``prefix:name`` with the schema's own prefix, ``{uri}name`` in
+    a namespace the schema does not name, ``name`` in none."""
+    if not uri:
+        return name
+    return f"{by_uri[uri]}:{name}" if uri in by_uri else f"{{{uri}}}{name}"
 
 
 def explain(element: etree._Element, fallback: object = None) -> Violations:
     """The schema violations of ``element`` with their paths, through xmlschema: at most
-    :data:`MAX_VIOLATIONS` (xmlschema finds each path by walking the tree from its root,
-    so listing every violation of a long document cost quadratic time)."""
+    :data:`MAX_VIOLATIONS` (listing every violation of a long document cost quadratic
+    time).
+
+    Paths and messages do not depend on the prefixes the sender chose: the element is
+    explained as a copy written with the schema's own prefixes (see :func:`schema_path`),
+    and each violation keeps the line of the sender's element it points at."""
     namespace = etree.QName(element).namespace or ""
     out: list[SchemaViolation] = []
     more = False
     try:
-        for err in explaining_schema(namespace).iter_errors(element):
+        schema = explaining_schema(namespace)
+        prefixes = own_prefixes(namespace)
+        copy, origin = _with_prefixes(element, prefixes)
+        for err in schema.iter_errors(copy, namespaces=prefixes):
             if len(out) == MAX_VIOLATIONS:
                 more = True
                 break
             elem = err.elem
-            line = getattr(elem, "sourceline", None) if elem is not None else None
-            line = line if isinstance(line, int) else None
-            out.append(SchemaViolation(err.path or "/", err.reason or str(err), line))
+            if isinstance(elem, etree._Element):
+                path = schema_path(elem, prefixes)
+                line = getattr(origin.get(elem), "sourceline", None)
+            else:
+                path, line = err.path or "/", None
+            out.append(SchemaViolation(path, err.reason or str(err),
+                                       line if isinstance(line, int) else None))
     except Exception as exc:  # xmlschema cannot walk it: fall back to lxml's log
         out.append(SchemaViolation("/", f"cannot explain schema errors: {exc}"))
     if not out and fallback is not None:
         for entry in fallback:  # type: ignore[attr-defined]
             out.append(SchemaViolation(entry.path or "/", entry.message, entry.line))
     return _bounded(out, more)
+
+
+@cache
+def _own_prefixes(namespace: str) -> tuple[tuple[str, str], ...]:
+    declared = explaining_schema(namespace).namespaces
+    return tuple((p, uri) for p, uri in declared.items() if p and uri and p not in ("xml", "xs"))
+
+
+def own_prefixes(namespace: str) -> dict[str, str]:
+    """The prefixes the schema of a message namespace declares for itself and its imports
+    (``oir`` for ØIR; ``mf`` and ``k`` for PSRM): prefix → namespace."""
+    return dict(_own_prefixes(namespace))
+
+
+def schema_path(element: etree._Element, prefixes: dict[str, str]) -> str:
+    """``/oir:OpretFordringRequest/oir:Fordring/oir:Hovedstol``: the element's path from
+    the message element, each step with the schema's own prefix; an element of another
+    namespace in Clark notation (``{urn:x}Name``), one in no namespace by its bare name."""
+    by_uri = {uri: prefix for prefix, uri in prefixes.items()}
+    steps: list[str] = []
+    node: etree._Element | None = element
+    while node is not None and isinstance(node.tag, str):
+        qname = etree.QName(node)
+        steps.append(_step(qname.namespace, qname.localname, by_uri))
+        node = node.getparent()
+    return "/" + "/".join(reversed(steps))
+
+
+def _with_prefixes(element: etree._Element, prefixes: dict[str, str]
+                   ) -> tuple[etree._Element, dict[etree._Element, etree._Element]]:
+    """A copy of ``element`` (elements, attributes, text) declaring ``prefixes`` at its
+    root, and a map from each copied element back to its original."""
+    origin: dict[etree._Element, etree._Element] = {}
+
+    def copy(source: etree._Element, parent: etree._Element | None) -> None:
+        made = (etree.Element(source.tag, nsmap=prefixes) if parent is None
+                else etree.SubElement(parent, source.tag))
+        for key, value in source.attrib.items():
+            made.set(key, value)
+        made.text = source.text
+        made.tail = source.tail if parent is not None else None
+        origin[made] = source
+        for child in source:
+            if isinstance(child.tag, str):
+                copy(child, made)
+        if parent is None:
+            roots.append(made)
+
+    roots: list[etree._Element] = []
+    copy(element, None)
+    return roots[0], origin

@@ -4,7 +4,7 @@ Pure functions over the domain model, no I/O: the debtor system's ``ForetagIndbe
 and ``SoegDelfordringTilIndbetaling``, the offsetting engine and the emulator all plan with
 these, so every end covers claims in the same order.
 
-The order (DESIGN §3.2):
+The order (docs/design.md#coverage-order):
 
 1. a claim the payment names (by FIK payment id or by claim id) is covered first;
 2. then every open claim by category — fines, private maintenance, public maintenance,

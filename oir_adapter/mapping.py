@@ -1,8 +1,9 @@
 """ØIR ↔ PSRM mapping: claims to ``MFFordringIndberet_I`` deliveries, and PSRM's receipts
 and notifications back to the events the fagsystem's callback receives.
 
-Outbound (DESIGN §2.2, §3.4): a claim the debtor system hands over becomes one
-``FordringAktion`` (``OPRETFORDRING``; ``NEDSKRIV``, ``TILBAGEKALD`` and ``GENINDSEND`` for
+Outbound (docs/design.md#the-psrm-services, #hand-over): a claim the debtor system hands
+over becomes one ``FordringAktion`` (``OPRETFORDRING``; ``NEDSKRIV``, ``TILBAGEKALD``,
+``GENINDSENDFORDRING`` and the others for
 what follows) built as an lxml tree in exactly the element order of ``xsd/psrm/MF.xsd``.
 Deliveries of at most ``max_actions`` actions stream lazily, so a bulk hand-over of 100 000
 claims never holds more than one delivery in memory.
@@ -30,7 +31,7 @@ import json
 import re
 import sys
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -40,6 +41,8 @@ from typing import Any
 
 from lxml import etree
 
+from .codecs.psrm import ACTION_ELEMENTS
+from .codecs.writing import timestamp_text
 from .contracts import (
     KONTEKST_NS,
     OIR_NS,
@@ -89,7 +92,7 @@ _ACTION_NSMAP: dict[str | None, str] = {None: PSRM_NS}
 _OIR_NSMAP: dict[str | None, str] = {None: OIR_NS}
 
 Q_INDBERET_I = _M + "MFFordringIndberet_I"
-Q_KONTEKST = _K + "Kontekst"
+Q_KONTEKST = _M + "Kontekst"  # begrebsmodel namespace; its content is kontekst's
 Q_HOVEDOPLYSNINGER = _K + "HovedOplysninger"
 Q_TRANSAKTIONS_ID = _K + "TransaktionsID"
 Q_TRANSAKTIONS_TID = _K + "TransaktionsTid"
@@ -102,9 +105,7 @@ Q_AKTION_KODE = _M + "MFAktionKode"
 Q_HAVER_ID = _M + "DMIFordringHaverID"
 Q_AKTION_VALG = _M + "AktionValg"
 Q_OPRET_AKTION = _M + "OpretFordringAktion"
-Q_GENINDSEND_AKTION = _M + "GenindsendFordringAktion"
-Q_NEDSKRIV_AKTION = _M + "NedskrivFordringAktion"
-Q_TILBAGEKALD_AKTION = _M + "TilbagekaldFordringAktion"
+Q_GENINDSEND_STRUKTUR = _M + "MFGenindsendFordringStruktur"
 Q_OPRET_STRUKTUR = _M + "MFOpretFordringStruktur"
 Q_NEDSKRIV_STRUKTUR = _M + "MFNedskrivFordringStruktur"
 Q_TILBAGEKALD_STRUKTUR = _M + "MFTilbagekaldFordringStruktur"
@@ -123,7 +124,8 @@ Q_PERIODE_TIL = _M + "DMIFordringPeriodeTilDato"
 Q_OPRINDELIG_STRUKTUR = _M + "FordringOprindeligBeløbStruktur"
 Q_OPRINDELIG = _M + "EFIFordringOprindeligBeløb"
 Q_SAGSBEM_SAMLING = _M + "SagsbemærkningSamling"
-Q_SAGSBEM = _M + "Sagsbemærkning"
+Q_NOTE = _M + "MFNoteStruktur"
+Q_NOTE_TEKST = _M + "MFNoteTekst"
 Q_DOKUMENT_SAMLING = _M + "DokumentSamling"
 Q_HAEFTELSE_SAMLING = _M + "FordringHæftelseSamling"
 Q_HAEFTELSE = _M + "MFHæftelseStruktur"
@@ -133,13 +135,20 @@ Q_CPR = _M + "PersonCPRNummer"
 Q_CVR = _M + "VirksomhedCVRNummer"
 Q_FORAELDELSE = _M + "HæftelseForældelseDato"
 Q_DOM = _M + "HæftelseDom"
+Q_DOM_DATO = _M + "HæftelseDomDato"
 Q_FORLIG = _M + "HæftelseForlig"
+Q_FORLIG_DATO = _M + "HæftelseForligDato"
 Q_UNDER_SAMLING = _M + "OpretUnderfordringSamling"
-Q_UNDER = _M + "MFOpretUnderfordringStruktur"
+Q_UNDER = _M + "MFOpretRelateretFordringStruktur"
 Q_EFI_ID = _M + "DMIFordringEFIFordringID"
-Q_NEDSKRIV_AARSAG = _M + "DMIFordringNedskrivÅrsagKode"
-Q_TILBAGEKALD_AARSAG = _M + "DMIFordringTilbagekaldÅrsagKode"
-Q_VIRKNING = _M + "DMIFordringVirkningDato"
+Q_NEDSKRIV_VIRKNING = _M + "FordringNedskrivningVirkningFra"
+Q_NEDSKRIV_AARSAG_STRUKTUR = _M + "NedskrivningÅrsagStruktur"
+Q_NEDSKRIV_AARSAG = _M + "FordringNedskrivningÅrsagKode"
+Q_NEDSKRIV_BELOEB_STRUKTUR = _M + "NedskrivningBeløbStruktur"
+Q_NEDSKRIV_BELOEB = _M + "FordringNedskrivningBeløb"
+Q_TILBAGEKALD_AARSAG_STRUKTUR = _M + "HovedFordringTilbagekaldÅrsagStruktur"
+Q_TILBAGEKALD_AARSAG = _M + "HovedFordringTilbageÅrsagKode"
+Q_VIRKNING = _M + "DMIFordringVirkningFra"
 
 _PARTY_TAG = {PartyKind.CPR: Q_CPR, PartyKind.CVR: Q_CVR}
 
@@ -238,64 +247,90 @@ def resolve_art(claim: Claim, art: ClaimArt | None, claim_types: ClaimTypeTable)
 
 # ---------------------------------------------------------------- ØIR → PSRM builders
 
+def _hæftelser(parent: etree._Element, claim: Claim, parties: Sequence[Party]) -> None:
+    """``FordringHæftelseSamling``: one ``MFHæftelseStruktur`` per liable party, with the
+    claim's limitation, judgment and settlement (both booleans always sent, their dates
+    when there are any, as real senders do)."""
+    sub = etree.SubElement
+    h = sub(parent, Q_HAEFTELSE_SAMLING)
+    limitation = claim.limitation_date.isoformat() if claim.limitation_date else None
+    judgment = claim.judgment_date.isoformat() if claim.judgment_date else None
+    settlement = claim.settlement_date.isoformat() if claim.settlement_date else None
+    for party in parties:
+        m = sub(h, Q_HAEFTELSE)
+        sub(sub(sub(m, Q_KUNDE), Q_VALG), _PARTY_TAG[party.kind]).text = party.number
+        if limitation is not None:
+            sub(m, Q_FORAELDELSE).text = limitation
+        sub(m, Q_DOM).text = "true" if judgment is not None else "false"
+        if judgment is not None:
+            sub(m, Q_DOM_DATO).text = judgment
+        sub(m, Q_FORLIG).text = "true" if settlement is not None else "false"
+        if settlement is not None:
+            sub(m, Q_FORLIG_DATO).text = settlement
+
+
+def _claim_fields(s: etree._Element, *, art: ClaimArt, type_code: str, ref: str,
+                  founded: date, due: date, srb: date, currency: str, amount: Decimal,
+                  period: tuple[date, date] | None, original: Decimal | None) -> None:
+    """The claim fields a main and a related claim structure share, up to the amounts."""
+    sub = etree.SubElement
+    sub(s, Q_ART).text = art.value
+    sub(s, Q_TYPE).text = type_code
+    sub(s, Q_REF).text = ref
+    sub(s, Q_STIFTELSE).text = founded.isoformat()
+    sub(s, Q_FORFALD).text = due.isoformat()
+    sub(s, Q_SRB).text = srb.isoformat()
+    b = sub(s, Q_BELOEB_STRUKTUR)
+    sub(b, Q_VALUTA).text = currency
+    sub(b, Q_BELOEB).text = _amount(amount)
+    if period is not None:
+        p = sub(s, Q_PERIODE)
+        sub(p, Q_PERIODE_FRA).text = period[0].isoformat()
+        sub(p, Q_PERIODE_TIL).text = period[1].isoformat()
+    if original is not None:
+        o = sub(s, Q_OPRINDELIG_STRUKTUR)
+        sub(o, Q_VALUTA).text = currency
+        sub(o, Q_OPRINDELIG).text = _amount(original)
+
+
 def _claim_structures(choice: etree._Element, claim: Claim, account: DebtorAccount | None,
                       creditor_id: str, art: ClaimArt) -> None:
-    """Append ``MFOpretFordringStruktur`` and ``OpretUnderfordringSamling`` to ``choice``."""
+    """Append ``MFOpretFordringStruktur`` and ``OpretUnderfordringSamling`` to ``choice``.
+
+    Each sub-claim with a remainder goes as a full ``MFOpretRelateretFordringStruktur``:
+    the main claim's art, dates and liable parties, its own type, reference and amount.
+    """
     sub = etree.SubElement
     ref = claim_ref(claim)
     currency = claim.currency
     remaining = claim.remaining_principal
     assert remaining is not None
+    parties = liable_parties(claim, account)
     s = sub(choice, Q_OPRET_STRUKTUR)
-    sub(s, Q_ART).text = art.value
-    sub(s, Q_TYPE).text = claim.type_code
-    sub(s, Q_REF).text = ref
-    sub(s, Q_STIFTELSE).text = claim.founded.isoformat()
-    sub(s, Q_FORFALD).text = claim.due_date.isoformat()
-    sub(s, Q_SRB).text = claim.srb.isoformat()
-    b = sub(s, Q_BELOEB_STRUKTUR)
-    sub(b, Q_VALUTA).text = currency
-    sub(b, Q_BELOEB).text = _amount(remaining)
-    p = sub(s, Q_PERIODE)
-    sub(p, Q_PERIODE_FRA).text = claim.period_from.isoformat()
-    sub(p, Q_PERIODE_TIL).text = claim.period_to.isoformat()
-    o = sub(s, Q_OPRINDELIG_STRUKTUR)
-    sub(o, Q_VALUTA).text = currency
-    sub(o, Q_OPRINDELIG).text = _amount(claim.principal)
+    _claim_fields(s, art=art, type_code=claim.type_code, ref=ref, founded=claim.founded,
+                  due=claim.due_date, srb=claim.srb, currency=currency, amount=remaining,
+                  period=(claim.period_from, claim.period_to), original=claim.principal)
     notes = sub(s, Q_SAGSBEM_SAMLING)
     for note in trace_notes(claim, account):
-        sub(notes, Q_SAGSBEM).text = note
+        sub(sub(notes, Q_NOTE), Q_NOTE_TEKST).text = note
     sub(s, Q_DOKUMENT_SAMLING)
     sub(s, Q_HAVER_ID).text = creditor_id
-    h = sub(s, Q_HAEFTELSE_SAMLING)
-    limitation = claim.limitation_date.isoformat() if claim.limitation_date else None
-    judgment = claim.judgment_date.isoformat() if claim.judgment_date else None
-    settlement = claim.settlement_date.isoformat() if claim.settlement_date else None
-    for party in liable_parties(claim, account):
-        m = sub(h, Q_HAEFTELSE)
-        sub(sub(sub(m, Q_KUNDE), Q_VALG), _PARTY_TAG[party.kind]).text = party.number
-        if limitation is not None:
-            sub(m, Q_FORAELDELSE).text = limitation
-        if judgment is not None:
-            sub(m, Q_DOM).text = judgment
-        if settlement is not None:
-            sub(m, Q_FORLIG).text = settlement
+    _hæftelser(s, claim, parties)
     u_samling = sub(choice, Q_UNDER_SAMLING)
     for sc in claim.sub_claims:
         if sc.remaining <= ZERO:
             continue  # covered already: nothing of it to hand over
         u = sub(u_samling, Q_UNDER)
-        sub(u, Q_TYPE).text = sc.type_code
-        sub(u, Q_REF).text = sub_claim_ref(ref, sc)
-        if sc.founded is not None:
-            sub(u, Q_STIFTELSE).text = sc.founded.isoformat()
-        ub = sub(u, Q_BELOEB_STRUKTUR)
-        sub(ub, Q_VALUTA).text = currency
-        sub(ub, Q_BELOEB).text = _amount(sc.remaining)
-        if sc.period_from is not None or sc.period_to is not None:
-            up = sub(u, Q_PERIODE)
-            sub(up, Q_PERIODE_FRA).text = (sc.period_from or sc.period_to).isoformat()  # type: ignore[union-attr]
-            sub(up, Q_PERIODE_TIL).text = (sc.period_to or sc.period_from).isoformat()  # type: ignore[union-attr]
+        start, end = sc.period_from or sc.period_to, sc.period_to or sc.period_from
+        _claim_fields(u, art=art, type_code=sc.type_code, ref=sub_claim_ref(ref, sc),
+                      founded=sc.founded or claim.founded, due=claim.due_date, srb=claim.srb,
+                      currency=currency, amount=sc.remaining,
+                      period=(start, end) if start is not None and end is not None else None,
+                      original=sc.amount)
+        sub(u, Q_SAGSBEM_SAMLING)
+        sub(u, Q_DOKUMENT_SAMLING)
+        sub(u, Q_HAVER_ID).text = creditor_id
+        _hæftelser(u, claim, parties)
 
 
 def _action_head(parent: etree._Element | None, code: PsrmActionCode,
@@ -326,7 +361,7 @@ def opret_fordring_action(claim: Claim, account: DebtorAccount | None, *, credit
     """An ``OPRETFORDRING`` action handing ``claim``'s remainder to PSRM.
 
     The amount is the remaining principal (what is still owed after payments and offsets,
-    §3.4); the original principal rides along in ``FordringOprindeligBeløbStruktur``.
+    docs/design.md#hand-over); the original principal rides along in ``FordringOprindeligBeløbStruktur``.
     Sub-claims with nothing left are not sent.
     """
     return _opret_into(None, claim, account, creditor_id, art,
@@ -336,12 +371,12 @@ def opret_fordring_action(claim: Claim, account: DebtorAccount | None, *, credit
 def genindsend_action(claim: Claim, account: DebtorAccount | None, *, creditor_id: str,
                       efi_claim_id: str | None = None, art: ClaimArt | None = None,
                       claim_types: ClaimTypeTable | None = None) -> etree._Element:
-    """A ``GENINDSEND`` action: the corrected claim sent again after a rejection or recall
+    """A ``GENINDSENDFORDRING`` action: the corrected claim sent again after a recall
     (with PSRM's claim id when PSRM had given one)."""
     resolved = resolve_art(claim, art, claim_types if claim_types is not None
                            else _default_types())
     action, valg = _action_head(None, PsrmActionCode.RESUBMIT, creditor_id)
-    choice = etree.SubElement(valg, Q_GENINDSEND_AKTION)
+    choice = etree.SubElement(valg, Q_GENINDSEND_STRUKTUR)
     if efi_claim_id is not None:
         etree.SubElement(choice, Q_EFI_ID).text = efi_claim_id
     _claim_structures(choice, claim, account, creditor_id, resolved)
@@ -352,28 +387,132 @@ def nedskriv_action(efi_claim_id: str, amount: Decimal, reason: WriteDownReason,
                     creditor_id: str, effective: date | None = None,
                     currency: str = "DKK") -> etree._Element:
     """A ``NEDSKRIV`` action: write a claim in PSRM down by ``amount`` (e.g. ``INDB`` when
-    the debtor system collected a payment or an offset itself)."""
+    the debtor system collected a payment or an offset itself). A ``REGU`` write-down
+    carries no effective date (PSRM rejects one with 519), so ``effective`` is left out."""
     action, valg = _action_head(None, PsrmActionCode.WRITE_DOWN, creditor_id)
-    n = etree.SubElement(etree.SubElement(valg, Q_NEDSKRIV_AKTION), Q_NEDSKRIV_STRUKTUR)
+    n = etree.SubElement(valg, _M + "MFNedskrivFordringStruktur")
     etree.SubElement(n, Q_EFI_ID).text = efi_claim_id
-    b = etree.SubElement(n, Q_BELOEB_STRUKTUR)
+    reason = WriteDownReason(reason)
+    if effective is not None and reason is not WriteDownReason.ADJUSTMENT:
+        etree.SubElement(n, Q_NEDSKRIV_VIRKNING).text = effective.isoformat()
+    etree.SubElement(etree.SubElement(n, Q_NEDSKRIV_AARSAG_STRUKTUR),
+                     Q_NEDSKRIV_AARSAG).text = reason.value
+    b = etree.SubElement(n, Q_NEDSKRIV_BELOEB_STRUKTUR)
     etree.SubElement(b, Q_VALUTA).text = currency
-    etree.SubElement(b, Q_BELOEB).text = _amount(amount)
-    etree.SubElement(n, Q_NEDSKRIV_AARSAG).text = WriteDownReason(reason).value
-    if effective is not None:
-        etree.SubElement(n, Q_VIRKNING).text = effective.isoformat()
+    etree.SubElement(b, Q_NEDSKRIV_BELOEB).text = _amount(amount)
     return action
 
 
 def tilbagekald_action(efi_claim_id: str, reason: RecallReason, *, creditor_id: str,
                        effective: date | None = None) -> etree._Element:
-    """A ``TILBAGEKALD`` action: take a claim back from PSRM (deferral, complaint, …)."""
+    """A ``TILBAGEKALD`` action: take a claim back from PSRM (deferral, complaint, …). A
+    recall for ``FEJL`` carries no effective date (PSRM rejects one with 546)."""
     action, valg = _action_head(None, PsrmActionCode.RECALL, creditor_id)
-    t = etree.SubElement(etree.SubElement(valg, Q_TILBAGEKALD_AKTION), Q_TILBAGEKALD_STRUKTUR)
+    t = etree.SubElement(valg, _M + "MFTilbagekaldFordringStruktur")
     etree.SubElement(t, Q_EFI_ID).text = efi_claim_id
-    etree.SubElement(t, Q_TILBAGEKALD_AARSAG).text = RecallReason(reason).value
-    if effective is not None:
+    reason = RecallReason(reason)
+    etree.SubElement(etree.SubElement(t, Q_TILBAGEKALD_AARSAG_STRUKTUR),
+                     Q_TILBAGEKALD_AARSAG).text = reason.value
+    if effective is not None and reason is not RecallReason.ERROR:
         etree.SubElement(t, Q_VIRKNING).text = effective.isoformat()
+    return action
+
+
+def opskrivning_action(efi_claim_id: str, amount: Decimal, *, creditor_id: str,
+                       code: PsrmActionCode = PsrmActionCode.WRITE_UP,
+                       ref_action_id: str | None = None, effective: date | None = None,
+                       reason_text: str | None = None, currency: str = "DKK"
+                       ) -> etree._Element:
+    """A write-up: ``OPSKRIVNINGREGULERING`` raises a claim in PSRM by ``amount``;
+    ``OPSKRIVNINGANNULLERETNEDSKRIVNINGINDBETALING`` and
+    ``OPSKRIVNINGOMGJORTNEDSKRIVNINGREGULERING`` reverse the write-down ``ref_action_id``
+    (an INDB payment that bounced, a REGU adjustment undone), for its exact amount."""
+    if code not in (PsrmActionCode.WRITE_UP, PsrmActionCode.WRITE_UP_ANNULLED_PAYMENT,
+                    PsrmActionCode.WRITE_UP_REVERSED_ADJUSTMENT):
+        raise MappingError(f"{code.value} is not a write-up")
+    if code is not PsrmActionCode.WRITE_UP and ref_action_id is None:
+        raise MappingError(f"{code.value} names the write-down it reverses: ref_action_id")
+    action, valg = _action_head(None, code, creditor_id)
+    s = etree.SubElement(valg, _M + ACTION_ELEMENTS[code])
+    etree.SubElement(s, Q_EFI_ID).text = efi_claim_id
+    virkning = None if effective is None else effective.isoformat()
+    # the reversal of a REGU write-down has its date before the reference (real order)
+    if code is PsrmActionCode.WRITE_UP_ANNULLED_PAYMENT:
+        etree.SubElement(s, _M + "MFAktionIDRef").text = ref_action_id
+    if virkning is not None:
+        etree.SubElement(s, _M + "FordringOpskrivningVirkningFra").text = virkning
+    if code is PsrmActionCode.WRITE_UP_REVERSED_ADJUSTMENT:
+        etree.SubElement(s, _M + "MFAktionIDRef").text = ref_action_id
+    if reason_text is not None:
+        etree.SubElement(etree.SubElement(s, _M + "OpskrivningÅrsagStruktur"),
+                         _M + "FordringOpskrivningÅrsagBegr").text = reason_text
+    b = etree.SubElement(s, _M + "OpskrivningBeløbStruktur")
+    etree.SubElement(b, Q_VALUTA).text = currency
+    etree.SubElement(b, _M + "FordringOpskrivningBeløb").text = _amount(amount)
+    return action
+
+
+def nedskrivning_annulleret_action(efi_claim_id: str, amount: Decimal, ref_action_id: str, *,
+                                   creditor_id: str,
+                                   code: PsrmActionCode =
+                                   PsrmActionCode.WRITE_DOWN_ANNULLED_WRITE_UP,
+                                   effective: date | None = None,
+                                   reason_text: str | None = None,
+                                   currency: str = "DKK") -> etree._Element:
+    """A write-down reversing the write-up ``ref_action_id``:
+    ``NEDSKRIVNINGANNULLERETOPSKRIVNINGREGULERING`` (an adjustment) or
+    ``NEDSKRIVNINGANNULLERETOPSKRIVNINGINDBETALING`` (a reversed payment write-down)."""
+    if code not in (PsrmActionCode.WRITE_DOWN_ANNULLED_WRITE_UP,
+                    PsrmActionCode.WRITE_DOWN_ANNULLED_PAYMENT_WRITE_UP):
+        raise MappingError(f"{code.value} is not a write-down annulling a write-up")
+    action, valg = _action_head(None, code, creditor_id)
+    s = etree.SubElement(valg, _M + ACTION_ELEMENTS[code])
+    etree.SubElement(s, Q_EFI_ID).text = efi_claim_id
+    etree.SubElement(s, _M + "MFAktionIDRef").text = ref_action_id
+    if effective is not None:
+        etree.SubElement(s, Q_NEDSKRIV_VIRKNING).text = effective.isoformat()
+    if reason_text is not None:
+        etree.SubElement(s, _M + "FordringNedskrivningÅrsagBegr").text = reason_text
+    b = etree.SubElement(s, Q_NEDSKRIV_BELOEB_STRUKTUR)
+    etree.SubElement(b, Q_VALUTA).text = currency
+    etree.SubElement(b, Q_NEDSKRIV_BELOEB).text = _amount(amount)
+    return action
+
+
+def fejlagtig_hovedstol_action(efi_claim_id: str, principal: Decimal, *, creditor_id: str,
+                               reason_text: str | None = None,
+                               currency: str = "DKK") -> etree._Element:
+    """``FEJLAGTIGHOVEDSTOLINDBERETNING``: the principal was reported too low; this is the
+    right (higher) original amount."""
+    action, valg = _action_head(None, PsrmActionCode.WRONG_PRINCIPAL, creditor_id)
+    s = etree.SubElement(valg, _M + "MFFejlagtigHovedstolIndberetningStruktur")
+    etree.SubElement(s, Q_EFI_ID).text = efi_claim_id
+    if reason_text is not None:
+        etree.SubElement(etree.SubElement(s, _M + "OpskrivningÅrsagStruktur"),
+                         _M + "FordringOpskrivningÅrsagBegr").text = reason_text
+    o = etree.SubElement(s, Q_OPRINDELIG_STRUKTUR)
+    etree.SubElement(o, Q_VALUTA).text = currency
+    etree.SubElement(o, Q_OPRINDELIG).text = _amount(principal)
+    return action
+
+
+def aendr_fordring_action(efi_claim_id: str, *, creditor_id: str, due: date | None = None,
+                          srb: date | None = None, notes: Iterable[str] = ()
+                          ) -> etree._Element:
+    """``AENDRFORDRING``: new master data (due date, SRB, case notes) for an offsetting
+    (MODR) claim; PSRM refuses it for recovery claims (537)."""
+    action, valg = _action_head(None, PsrmActionCode.CHANGE, creditor_id)
+    s = etree.SubElement(valg, _M + "MFAendrFordringStruktur")
+    etree.SubElement(s, Q_EFI_ID).text = efi_claim_id
+    if due is not None:
+        etree.SubElement(s, Q_FORFALD).text = due.isoformat()
+    if srb is not None:
+        etree.SubElement(s, Q_SRB).text = srb.isoformat()
+    texts = list(notes)
+    if texts:
+        holder = etree.SubElement(s, Q_SAGSBEM_SAMLING)
+        for text in texts:
+            etree.SubElement(etree.SubElement(holder, Q_NOTE), Q_NOTE_TEKST).text = text
     return action
 
 
@@ -384,7 +523,7 @@ def _request_head(tag: str, *, se_number: str, transaction_id: str,
     root = etree.Element(tag, nsmap=NSMAP)  # type: ignore[arg-type]
     head = sub(sub(root, Q_KONTEKST), Q_HOVEDOPLYSNINGER)
     sub(head, Q_TRANSAKTIONS_ID).text = transaction_id
-    sub(head, Q_TRANSAKTIONS_TID).text = transaction_time.isoformat()
+    sub(head, Q_TRANSAKTIONS_TID).text = timestamp_text(transaction_time)
     sub(sub(root, Q_SYSTEM_ID), Q_SE).text = se_number
     return root
 
@@ -415,16 +554,25 @@ def kvittering_request(*, se_number: str, action_ids: Iterable[str] = (),
     return root
 
 
-def underret_request(*, se_number: str, after: int = 0, max_count: int | None = None,
-                     transaction_id: str | None = None,
+def underret_request(*, se_number: str, after: int = 0, until: int | None = None,
+                     creditor_ids: Iterable[str] = (), transaction_id: str | None = None,
                      transaction_time: datetime | None = None) -> etree._Element:
-    """An ``MFUnderretSamlingHent_I`` asking for notifications after sequence no. ``after``."""
+    """An ``MFUnderretSamlingHent_I`` asking for the notifications numbered after
+    ``after`` (``UnderretNummerFra`` = ``after + 1``; ``UnderretNummerTil`` = ``until``),
+    for the fordringshaver ids ``creditor_ids`` (all of the sender's when none)."""
     root = _request_head(_M + "MFUnderretSamlingHent_I", se_number=se_number,
                          transaction_id=transaction_id or _new_uuid(),
                          transaction_time=transaction_time or datetime.now(UTC))
-    etree.SubElement(root, _M + "MFUnderretSekvensNummerFra").text = str(after)
-    if max_count is not None:
-        etree.SubElement(root, _M + "MFMaksAntal").text = str(max_count)
+    ids = list(creditor_ids)
+    if ids:
+        holder = etree.SubElement(root, _M + "FordringHaverSamling")
+        for creditor in ids:
+            etree.SubElement(holder, Q_HAVER_ID).text = creditor
+    etree.SubElement(etree.SubElement(root, _M + "UnderretNummerFra"),
+                     _M + "MFUnderretningNummer").text = str(after + 1)
+    if until is not None:
+        etree.SubElement(etree.SubElement(root, _M + "UnderretNummerTil"),
+                         _M + "MFUnderretningNummer").text = str(until)
     return root
 
 
@@ -445,8 +593,41 @@ def _new_uuid() -> str:
     return str(uuid.uuid4())
 
 
+def creditor_for(claim: Claim, creditor_ids: Mapping[str, str], default: str | None) -> str:
+    """The fordringshaver id (``DMIFordringHaverID``: Gældsstyrelsen's number for the
+    creditor, not its CVR) configured for the authority that owns ``claim``."""
+    creditor = creditor_ids.get(claim.creditor_cvr or "") or default
+    if not creditor:
+        raise MappingError(
+            f"claim {claim_ref(claim)!r}: no fordringshaver id (DMIFordringHaverID) is "
+            f"configured for authority CVR {claim.creditor_cvr or '(none)'}: pass "
+            "creditor_id or creditor_ids")
+    if not CREDITOR_ID.fullmatch(creditor):
+        raise MappingError(f"fordringshaver id {creditor!r} must be a number of 1 to 10 digits")
+    return creditor
+
+
+#: A DMIFordringHaverID: Gældsstyrelsen's number for a fordringshaver (e.g. 1229).
+CREDITOR_ID = re.compile(r"[0-9]{1,10}")
+
+
+def parse_creditor_ids(text: str) -> dict[str, str]:
+    """``"29189846=1229,55133018=1230"`` → ``{CVR: fordringshaver id}``; ``ValueError``
+    naming the item that is not ``<8-digit CVR>=<number>``."""
+    out: dict[str, str] = {}
+    for item in (i.strip() for i in text.split(",")):
+        if not item:
+            continue
+        cvr, sep, creditor = (part.strip() for part in item.partition("="))
+        if not sep or not re.fullmatch(r"[0-9]{8}", cvr) or not CREDITOR_ID.fullmatch(creditor):
+            raise ValueError(f"{item!r} is not CVR=ID (8 digits = a number of 1 to 10 digits)")
+        out[cvr] = creditor
+    return out
+
+
 def stream_deliveries(claims: Iterable[tuple[Claim, DebtorAccount | None]], *,
                       max_actions: int, se_number: str, creditor_id: str | None = None,
+                      creditor_ids: Mapping[str, str] | None = None,
                       claim_types: ClaimTypeTable | None = None,
                       transaction_time: datetime | None = None,
                       delivery_prefix: str | None = None,
@@ -455,15 +636,17 @@ def stream_deliveries(claims: Iterable[tuple[Claim, DebtorAccount | None]], *,
     """Yield ``MFFordringIndberet_I`` deliveries of at most ``max_actions`` OPRETFORDRING
     actions each, consuming ``claims`` only as far as the delivery being built needs.
 
-    ``creditor_id`` defaults to each claim's ``creditor_cvr`` (the ØIR ``MyndighedCVR``).
-    Deliveries are numbered ``<prefix>-0001``…; the prefix defaults to the SE number and
-    the transaction time, so two runs never reuse an MFLeveranceID.
+    Each claim's ``DMIFordringHaverID`` is ``creditor_ids[claim.creditor_cvr]`` (the ØIR
+    ``MyndighedCVR``), else ``creditor_id``. Deliveries are numbered ``<prefix>0001``…
+    (``MFLeveranceID`` is a number, as real senders send it); the prefix defaults to the
+    transaction time to the second, so two runs never reuse an MFLeveranceID.
     """
     if max_actions < 1:
         raise ValueError("max_actions must be at least 1")
     types = claim_types if claim_types is not None else _default_types()
     when = transaction_time or datetime.now(UTC)
-    prefix = delivery_prefix or f"{se_number}-{when:%Y%m%d%H%M%S}"
+    prefix = delivery_prefix or f"{when:%Y%m%d%H%M%S}"
+    ids = creditor_ids or {}
     it = iter(claims)
     for number in itertools.count(1):
         root: etree._Element | None = None
@@ -471,12 +654,9 @@ def stream_deliveries(claims: Iterable[tuple[Claim, DebtorAccount | None]], *,
         for claim, account in itertools.islice(it, max_actions):
             if root is None:
                 root, samling = _delivery_root(
-                    se_number=se_number, delivery_id=f"{prefix}-{number:04d}",
+                    se_number=se_number, delivery_id=f"{prefix}{number:04d}",
                     transaction_id=new_transaction_id(), transaction_time=when)
-            creditor = creditor_id or claim.creditor_cvr
-            if not creditor:
-                raise MappingError(f"claim {claim_ref(claim)!r} has no creditor "
-                                   "(DMIFordringHaverID): pass creditor_id")
+            creditor = creditor_for(claim, ids, creditor_id)
             _opret_into(samling, claim, account, creditor, None, types)
         if root is None:
             return
@@ -511,8 +691,8 @@ class NotificationType(StrEnum):
 class PsrmNotification:
     """One ``MFUnderretStruktur``: something PSRM did to a handed-over claim.
 
-    ``date`` is when it took effect (``DækningDato`` for coverage, else
-    ``MFUnderretDato``); ``notified`` is always ``MFUnderretDato``.
+    ``date`` is when it took effect (``DækningDato`` for coverage, else the day of
+    ``MFUnderretningDatoTid``); ``notified`` is always that day.
     """
 
     seq_no: int
@@ -557,6 +737,15 @@ def _opt_date(e: etree._Element, tag: str) -> date | None:
     return None if value is None else date.fromisoformat(value[:10])
 
 
+def _datetime(value: str) -> datetime:
+    """An ``xs:dateTime`` (or a bare date, as midnight) as PSRM writes it; the zone, when
+    there is one, is kept."""
+    text = value.strip().replace("Z", "+00:00")
+    if "T" not in text:
+        return datetime.combine(date.fromisoformat(text[:10]), datetime.min.time())
+    return datetime.fromisoformat(text)
+
+
 def _reasons(e: etree._Element, samling: str, item: str, number: str,
              text: str) -> list[RejectionReason]:
     return [RejectionReason(_req(r, number), _t(r, text) or "")
@@ -571,13 +760,14 @@ def decode_receipts(element: etree._Element) -> list[PsrmAction]:
     if name == "MFFordringIndberet_O":
         path = f"{_M}FordringInfo/{_M}FordringAktionStatusSamling/{_M}MFAktionStruktur"
     elif name == "MFKvitteringHent_O":
-        path = f"{_M}KvitteringSamling/{_M}MFAktionStruktur"
+        path = f"{_M}KvitteringSamling/{_M}Kvittering/{_M}MFAktionStruktur"
     else:
         raise MappingError(f"{name} is not a PSRM receipt (MFFordringIndberet_O, "
                            "MFKvitteringHent_O)")
     out = []
     for a in body.iterfind(path):
-        changed = date.fromisoformat(_req(a, _M + "MFAktionStatusÆndretDato")[:10])
+        changed = _datetime(_req(a, _M + "MFAktionStatusÆndretDato"))
+        received = _t(a, _M + "DMIFordringModtagelseDato")
         out.append(PsrmAction(
             action_id=_req(a, _M + "MFAktionID"),
             code=PsrmActionCode(_req(a, _M + "MFAktionKode")),
@@ -587,7 +777,7 @@ def decode_receipts(element: etree._Element) -> list[PsrmAction]:
             claim_ref=_t(a, Q_REF),
             efi_claim_id=_t(a, Q_EFI_ID),
             efi_main_claim_id=_t(a, _M + "DMIFordringEFIHovedFordringID"),
-            received=_opt_date(a, _M + "DMIFordringModtagelseDato"),
+            received=None if received is None else _datetime(received),
             reasons=_reasons(a, _M + "AfvistÅrsagSamling", _M + "MFAktionAfvistStruktur",
                              _M + "MFAktionAfvistNummer", _M + "MFAktionAfvistTekst"),
         ))
@@ -601,12 +791,13 @@ def decode_notifications(element: etree._Element) -> list[PsrmNotification]:
         raise MappingError(f"{etree.QName(body).localname} is not MFUnderretSamlingHent_O")
     out = []
     for u in body.iterfind(f"{_M}MFUnderretSamling/{_M}MFUnderretStruktur"):
-        notified = _opt_date(u, _M + "MFUnderretDato")
-        if notified is None:
-            raise MappingError("MFUnderretStruktur: MFUnderretDato missing")
+        notified_at = _t(u, _M + "MFUnderretningDatoTid")
+        if notified_at is None:
+            raise MappingError("MFUnderretStruktur: MFUnderretningDatoTid missing")
+        notified = _datetime(notified_at).date()
         kind = NotificationType(_req(u, _M + "MFUnderretTypeKode"))
         common: dict[str, Any] = dict(
-            seq_no=int(_req(u, _M + "MFUnderretSekvensNummer")), type=kind,
+            seq_no=int(_req(u, _M + "MFUnderretningNummer")), type=kind,
             efi_claim_id=_req(u, Q_EFI_ID), notified=notified, claim_ref=_t(u, Q_REF),
             creditor_id=_t(u, Q_HAVER_ID))
         d = u.find(_M + "MFDækningStruktur")
@@ -688,7 +879,7 @@ def state_after_receipt(claim: Claim, action: PsrmAction) -> ClaimState:
 def events_from_receipt(claim: Claim, action: PsrmAction, *, on: date) -> list[FagsystemEvent]:
     """What the fagsystem hears of a receipt, given the claim as it was before it.
 
-    - OPRETFORDRING/GENINDSEND ``MODTAGET``, ``SAGSBEHANDL`` or ``UDFOERT``: one TILSTAND
+    - OPRETFORDRING/GENINDSENDFORDRING ``MODTAGET``, ``SAGSBEHANDL`` or ``UDFOERT``: one TILSTAND
       ``OVERDRAGET`` event the first time (when the claim was not handed over yet), nothing
       after — PSRM's internal progress is not the fagsystem's business;
     - ``AFVIST`` of a hand-over: TILSTAND ``AFVIST`` with PSRM's numbered reasons, every
@@ -766,7 +957,7 @@ def callback_request(events: Iterable[FagsystemEvent], *, transaction_id: str,
                          nsmap=_OIR_NSMAP)  # type: ignore[arg-type]
     head = sub(root, _O + "Hovedoplysninger")
     sub(head, _O + "TransaktionsID").text = transaction_id
-    sub(head, _O + "TransaktionsTid").text = transaction_time.isoformat()
+    sub(head, _O + "TransaktionsTid").text = timestamp_text(transaction_time)
     sub(root, _O + "MyndighedCVR").text = authority_cvr
     sub(root, _O + "FagsystemID").text = fagsystem_id
     samling = sub(root, _O + "HaendelseSamling")
@@ -848,8 +1039,8 @@ class FieldRow:
 
 _S = "AktionValg/OpretFordringAktion/MFOpretFordringStruktur"
 _H = f"{_S}/FordringHæftelseSamling/MFHæftelseStruktur"
-_U = "AktionValg/OpretFordringAktion/OpretUnderfordringSamling/MFOpretUnderfordringStruktur"
-_NOTE = f"{_S}/SagsbemærkningSamling/Sagsbemærkning"
+_U = "AktionValg/OpretFordringAktion/OpretUnderfordringSamling/MFOpretRelateretFordringStruktur"
+_NOTE = f"{_S}/SagsbemærkningSamling/MFNoteStruktur/MFNoteTekst"
 
 #: ØIR ``OpretFordringRequest`` (and the account it names) → PSRM ``FordringAktion``.
 #: Source paths below ``OpretFordringRequest``; ``Debitorkonto/…`` is the account the
@@ -859,9 +1050,10 @@ FIELD_MAP: tuple[FieldRow, ...] = (
              "each delivery has its own Kontekst/HovedOplysninger/TransaktionsID"),
     FieldRow("Hovedoplysninger/TransaktionsTid", "—", "dropped",
              "each delivery has its own Kontekst/HovedOplysninger/TransaktionsTid"),
-    FieldRow("MyndighedCVR", "DMIFordringHaverID", "copy",
-             "unless a creditor id is configured (`creditor_id`)"),
-    FieldRow("MyndighedCVR", f"{_S}/DMIFordringHaverID", "copy",
+    FieldRow("MyndighedCVR", "DMIFordringHaverID", "derived",
+             "Gældsstyrelsen's fordringshaver id configured for the authority "
+             "(`creditor_ids`, else `creditor_id`); never the CVR itself"),
+    FieldRow("MyndighedCVR", f"{_S}/DMIFordringHaverID", "derived",
              "repeated inside the structure, as real senders do"),
     FieldRow("FagsystemID", _NOTE, "note", f"`{NOTE_FAGSYSTEM_ID}: …` (from the account)"),
     FieldRow("DebitorkontoNummer", _NOTE, "note", f"`{NOTE_ACCOUNT}: …`"),
@@ -888,8 +1080,13 @@ FIELD_MAP: tuple[FieldRow, ...] = (
     FieldRow("Fordring/SidsteRettidigeBetalingsDato", f"{_S}/DMIFordringSRBDato", "copy"),
     FieldRow("Fordring/ForaeldelsesDato", f"{_H}/HæftelseForældelseDato", "derived",
              "on every hæftelse"),
-    FieldRow("Fordring/DomsDato", f"{_H}/HæftelseDom", "derived", "on every hæftelse"),
-    FieldRow("Fordring/ForligsDato", f"{_H}/HæftelseForlig", "derived", "on every hæftelse"),
+    FieldRow("Fordring/DomsDato", f"{_H}/HæftelseDom", "derived",
+             "`true` when there is a date, else `false`; on every hæftelse"),
+    FieldRow("Fordring/DomsDato", f"{_H}/HæftelseDomDato", "derived", "on every hæftelse"),
+    FieldRow("Fordring/ForligsDato", f"{_H}/HæftelseForlig", "derived",
+             "`true` when there is a date, else `false`; on every hæftelse"),
+    FieldRow("Fordring/ForligsDato", f"{_H}/HæftelseForligDato", "derived",
+             "on every hæftelse"),
     FieldRow("Fordring/ModregningTilladt", _NOTE, "note",
              f"`{NOTE_OFFSETTING}: true` or `false`; governs the debtor system's own offsetting"),
     FieldRow("Debitorkonto/Debitor/Part/CPRNummer",
@@ -907,12 +1104,17 @@ FIELD_MAP: tuple[FieldRow, ...] = (
     FieldRow("Fordring/HaefterSamling/Haefter/Navn", "—", "dropped",
              "PSRM takes names from the CPR and CVR registers"),
     FieldRow("Fordring/DelfordringSamling/Delfordring/DelfordringTypeKode",
-             f"{_U}/DMIFordringTypeKode", "copy", "only sub-claims with a remainder are sent"),
+             f"{_U}/DMIFordringTypeKode", "copy",
+             "only sub-claims with a remainder are sent; each a full structure with the "
+             "main claim's art, due date, SRB, fordringshaver id and hæftelser"),
     FieldRow("Fordring/DelfordringSamling/Delfordring", f"{_U}/DMIFordringFordringHaverRef",
              "derived", "`<claim ref>-<sub-claim id>`"),
     FieldRow("Fordring/DelfordringSamling/Delfordring/Beloeb",
              f"{_U}/FordringBeløbStruktur/DMIFordringBeløb", "derived",
              "the sub-claim's remainder"),
+    FieldRow("Fordring/DelfordringSamling/Delfordring/Beloeb",
+             f"{_U}/FordringOprindeligBeløbStruktur/EFIFordringOprindeligBeløb", "copy",
+             "the sub-claim's original amount"),
     FieldRow("Fordring/DelfordringSamling/Delfordring/PeriodeFra",
              f"{_U}/FordringPeriodeStruktur/DMIFordringPeriodeFraDato", "copy",
              "a lone PeriodeTil fills both"),
@@ -920,7 +1122,8 @@ FIELD_MAP: tuple[FieldRow, ...] = (
              f"{_U}/FordringPeriodeStruktur/DMIFordringPeriodeTilDato", "copy",
              "a lone PeriodeFra fills both"),
     FieldRow("Fordring/DelfordringSamling/Delfordring/StiftelsesDato",
-             f"{_U}/DMIFordringStiftelseTidspunkt", "copy"),
+             f"{_U}/DMIFordringStiftelseTidspunkt", "copy",
+             "the main claim's when the sub-claim has none"),
 )
 
 _RECEIPT = "MFAktionStruktur"
@@ -944,9 +1147,9 @@ EVENT_MAP: tuple[FieldRow, ...] = (
              "AfvistAarsagSamling/AfvistAarsag/AfvistTekst", "copy"),
     FieldRow(f"{_RECEIPT}/MFAktionStatusÆndretDato", "Dato", "derived",
              "the day the debtor system registers the receipt (never back-dated)"),
-    FieldRow(f"{_UNDERRET}/MFUnderretSekvensNummer", "HaendelseID", "derived",
+    FieldRow(f"{_UNDERRET}/MFUnderretningNummer", "HaendelseID", "derived",
              "`PSRM-U<seq>` (and `PSRM-U<seq>-T` for the state change it causes)"),
-    FieldRow(f"{_UNDERRET}/MFUnderretSekvensNummer", "KildeID", "derived",
+    FieldRow(f"{_UNDERRET}/MFUnderretningNummer", "KildeID", "derived",
              "coverage only: `PSRM-U<seq>`"),
     FieldRow(f"{_UNDERRET}/DMIFordringFordringHaverRef", "FordringID", "derived",
              "the claim the ref names (a sub-claim ref counts for its claim)"),
@@ -960,7 +1163,8 @@ EVENT_MAP: tuple[FieldRow, ...] = (
     FieldRow(f"{_UNDERRET}/MFAfskrivningStruktur/FordringBeløbStruktur/DMIFordringBeløb",
              "Beloeb", "copy"),
     FieldRow(f"{_UNDERRET}/MFAfskrivningStruktur/AfskrivningÅrsagKode", "AarsagKode", "copy"),
-    FieldRow(f"{_UNDERRET}/MFUnderretDato", "Dato", "copy", "write-offs and returns"),
+    FieldRow(f"{_UNDERRET}/MFUnderretningDatoTid", "Dato", "derived",
+             "its day; write-offs and returns"),
     FieldRow(f"{_UNDERRET}/MFReturStruktur/HovedFordringReturAarsagKode", "AarsagKode", "copy",
              "with Status TILBAGEKALDT"),
     FieldRow(f"{_UNDERRET}/MFReturStruktur/ReturTekst", "—", "dropped",
@@ -974,7 +1178,7 @@ DOC_END = "<!-- END GENERATED -->"
 
 
 #: How the tables abbreviate the two long PSRM prefixes (the legend says where they sit).
-_ABBREVIATIONS = ((_U, "MFOpretUnderfordringStruktur"), (_S, "MFOpretFordringStruktur"))
+_ABBREVIATIONS = ((_U, "MFOpretRelateretFordringStruktur"), (_S, "MFOpretFordringStruktur"))
 
 
 def _cell(text: str) -> str:
@@ -995,7 +1199,7 @@ def _table(rows: Sequence[FieldRow], left: str, right: str) -> list[str]:
 def field_map_markdown() -> str:
     """The two field tables as Markdown, between the markers docs/mapping.md keeps."""
     lines = [DOC_BEGIN, "", "### ØIR → PSRM (`OpretFordringRequest` → `FordringAktion`)", "",
-             f"`MFOpretFordringStruktur` stands for `{_S}`, `MFOpretUnderfordringStruktur` "
+             f"`MFOpretFordringStruktur` stands for `{_S}`, `MFOpretRelateretFordringStruktur` "
              f"for `{_U}`. `Debitorkonto/…` is the account the claim is registered on "
              "(from `OpretDebitorkonto`).", ""]
     lines += _table(FIELD_MAP, "ØIR (below `OpretFordringRequest`)",
@@ -1238,6 +1442,7 @@ def _count_items(files: list[Path]) -> int:
 
 
 def run_map(source: Path, *, out: Path | None, max_actions: int, se_number: str, today: date,
+            creditor_id: str | None = None, creditor_ids: Mapping[str, str] | None = None,
             claim_types: ClaimTypeTable | None = None) -> int:
     """``oir map``: ØIR OpretFordring requests → validated ``MFFordringIndberet_I`` files.
 
@@ -1284,7 +1489,7 @@ def run_map(source: Path, *, out: Path | None, max_actions: int, se_number: str,
 
             stream = stream_deliveries(
                 claims(), max_actions=max_actions, se_number=se_number,
-                claim_types=claim_types,
+                creditor_id=creditor_id, creditor_ids=creditor_ids, claim_types=claim_types,
                 transaction_time=datetime.combine(today, datetime.now(UTC).time(), UTC))
             for element in stream:
                 deliveries += 1

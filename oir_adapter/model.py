@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
@@ -228,21 +228,45 @@ class Invoice:
 
 @dataclass(slots=True)
 class RejectionReason:
-    """One numbered reason PSRM gave for rejecting an action."""
+    """One numbered reason PSRM gave for rejecting an action. ``path`` says which element
+    of the action it is about: the emulator keeps it in its journal and dashboard, but it
+    is not part of PSRM's text."""
 
     number: str
     text: str
+    path: str | None = field(default=None, compare=False)
 
 
 class PsrmActionCode(StrEnum):
+    """``MFAktionKode``: every action a fordringshaver may send in a delivery."""
+
     CREATE = "OPRETFORDRING"
     WRITE_DOWN = "NEDSKRIV"
     RECALL = "TILBAGEKALD"
-    RESUBMIT = "GENINDSEND"
+    RESUBMIT = "GENINDSENDFORDRING"
+    WRITE_UP = "OPSKRIVNINGREGULERING"
+    #: write-up annulling an INDB write-down (the payment bounced)
+    WRITE_UP_ANNULLED_PAYMENT = "OPSKRIVNINGANNULLERETNEDSKRIVNINGINDBETALING"
+    #: write-up reversing a REGU write-down
+    WRITE_UP_REVERSED_ADJUSTMENT = "OPSKRIVNINGOMGJORTNEDSKRIVNINGREGULERING"
+    #: write-down annulling an OPSKRIVNINGREGULERING (or its reversal)
+    WRITE_DOWN_ANNULLED_WRITE_UP = "NEDSKRIVNINGANNULLERETOPSKRIVNINGREGULERING"
+    #: write-down annulling an OPSKRIVNINGANNULLERETNEDSKRIVNINGINDBETALING
+    WRITE_DOWN_ANNULLED_PAYMENT_WRITE_UP = "NEDSKRIVNINGANNULLERETOPSKRIVNINGINDBETALING"
+    WRONG_PRINCIPAL = "FEJLAGTIGHOVEDSTOLINDBERETNING"
+    CHANGE = "AENDRFORDRING"
+
+    @property
+    def creates_claim(self) -> bool:
+        """OPRETFORDRING and GENINDSENDFORDRING carry a whole claim."""
+        return self in (PsrmActionCode.CREATE, PsrmActionCode.RESUBMIT)
 
 
 class PsrmStatus(StrEnum):
+    """``MFAktionStatusKode``."""
+
     RECEIVED = "MODTAGET"
+    HEARING = "HOERING"  # PSRM has put the action in hearing (høring) with the sender
     IN_PROCESS = "SAGSBEHANDL"
     DONE = "UDFOERT"
     REJECTED = "AFVIST"
@@ -262,6 +286,13 @@ class RecallReason(StrEnum):
     ERROR = "FEJL"
     WAIVED = "BORT"
 
+    @property
+    def resubmittable(self) -> bool:
+        """A claim recalled for this reason may be sent again with GENINDSENDFORDRING;
+        after FEJL or BORT it is a new claim (PSRM rejects a resubmission: 539)."""
+        return self in (RecallReason.DEFERRAL, RecallReason.COMPLAINT, RecallReason.ESTATE,
+                        RecallReason.LIABILITY)
+
 
 @dataclass(slots=True)
 class PsrmHandover:
@@ -274,6 +305,13 @@ class PsrmHandover:
     action_id: str | None = None
     efi_claim_id: str | None = None
     reasons: list[RejectionReason] = field(default_factory=list)
+    recall_reason: RecallReason | None = None  # why the municipality recalled it, if it did
+
+    @property
+    def resubmittable(self) -> bool:
+        """PSRM holds the claim as recalled for a reason that allows GENINDSENDFORDRING."""
+        return bool(self.efi_claim_id) and self.recall_reason is not None \
+            and self.recall_reason.resubmittable
 
 
 @dataclass(slots=True)
@@ -424,9 +462,9 @@ class PsrmAction:
     code: PsrmActionCode
     creditor_id: str  # DMIFordringHaverID
     status: PsrmStatus
-    status_changed: date
+    status_changed: datetime  # MFAktionStatusÆndretDato
     claim_ref: str | None = None  # DMIFordringFordringHaverRef
     efi_claim_id: str | None = None
     efi_main_claim_id: str | None = None
-    received: date | None = None
+    received: datetime | None = None  # DMIFordringModtagelseDato
     reasons: list[RejectionReason] = field(default_factory=list)

@@ -4,7 +4,7 @@ Pure functions, no I/O: ``ForetagModregning`` (simulate, announce, book), the ha
 step that offsets before handing the remainder to PSRM, and the emulator's virtual clock
 on a payout date all plan with :func:`plan_offsets`.
 
-Order (DESIGN §3.3): (1) claims under collection whose creditor is the paying authority,
+Order (docs/design.md#offsetting-order-and-limits): (1) claims under collection whose creditor is the paying authority,
 (2) claims under recovery in PSRM, (3) other claims under collection — each class in the
 § 4 coverage order of :func:`~oir_adapter.coverage.coverage_order`, and within a claim the
 interest and fee sub-claims before the principal.

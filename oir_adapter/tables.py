@@ -1,6 +1,6 @@
 """Tables the engines read: claim types and benefit-type × claim-type offsetting rules.
 
-Shipped with defaults (DESIGN 3.3a) and replaceable by configuration: both tables load
+Shipped with defaults (docs/design.md#tables) and replaceable by configuration: both tables load
 from plain mappings, so a YAML or JSON file (or a scenario) can install its own.
 The default figures are modelled, not official: they exercise every coverage category
 and every offsetting limit, and a user holding the real tables replaces them.

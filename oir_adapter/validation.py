@@ -4,7 +4,7 @@ Each file is a SOAP 1.1 envelope or a bare body element, of any operation, reque
 response. The body element is validated against its schema (every error, with line and
 path); a claim-carrying request is then decoded and judged by the rule catalogue the way
 the debtor end (``OpretFordringRequest``) or PSRM's indgangsfilter (``MFFordringIndberet_I``,
-each OPRETFORDRING/GENINDSEND as a hand-over) would, and a ``RetFordringTilstandRequest``
+each OPRETFORDRING/GENINDSENDFORDRING as a hand-over) would, and a ``RetFordringTilstandRequest``
 as far as the request shows on its own. A file reports *everything* wrong with it at once.
 
 Exit status: 0 when every file is clean (warnings allowed), 1 when any has a schema error
@@ -185,18 +185,20 @@ def _check_delivery(report: FileReport, element: etree._Element, root: str, *,
                     today: date) -> None:
     """Every action of a delivery, as PSRM's indgangsfilter judges a hand-over."""
     delivery = decode_delivery(element, received=today)
-    seen: set[str] = set()
+    refs: set[str] = set()
+    action_ids: set[str] = set()
     for action in delivery.actions:
         prefix = f"{root}/{action.path}"
         if not report.schema_errors:  # else the schema errors already cover them
             for problem in action.problems:
                 report.schema_errors.append(Problem(f"/{problem.path}", problem.message))
-        # A claim reference repeated within the delivery is a repeated action (PSRM 600).
-        key = action.claim.fagsystem_claim_id if action.claim is not None else None
+        # A claim reference repeated within the delivery is PSRM 486; an MFAktionID, 600.
         context = RuleContext(handover=True, creditor_id=action.creditor_id,
-                              seen_action_ids=frozenset(seen), action_id=key)
-        if key is not None:
-            seen.add(key)
+                              seen_refs=frozenset(refs), seen_action_ids=frozenset(action_ids))
+        if action.claim is not None:
+            refs.add(action.claim.fagsystem_claim_id)
+        if action.action_id is not None:
+            action_ids.add(action.action_id)
         report.rule_violations += [v.with_prefix(prefix)
                                    for v in validate_action(action, today=today, context=context)]
 

@@ -306,7 +306,7 @@ def test_every_page_loads_without_console_errors(served: tuple[str, Flask], page
         "/accounts/100001": "Mette Hansen", "/accounts/100002": "Lars Nielsen",
         "/claims/F0000001": "F0000001", "/claims/F0000005": "574",
         "/journal": "Journal", f"/journal/{delivery['id']}": "MFFordringIndberet_I",
-        "/psrm": "EFI-", "/faults": "http_503", "/scenario": "Mette Hansen",
+        "/psrm": "120000000001", "/faults": "http_503", "/scenario": "Mette Hansen",
         "/conformance": "oir conformance run",
     }
     for path, expected in pages.items():

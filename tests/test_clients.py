@@ -7,7 +7,7 @@ import hashlib
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -85,49 +85,52 @@ KONTO_FEJL = konto_svar("FEJL", fejl="""
 
 INDBERET = f"""\
 <mf:MFFordringIndberet_I xmlns:mf="{PSRM_NS}" xmlns:k="{KONTEKST_NS}">
-  <k:Kontekst><k:HovedOplysninger>
-    <k:TransaktionsID>T-1</k:TransaktionsID><k:TransaktionsTid>2026-11-23T12:00:00</k:TransaktionsTid>
-  </k:HovedOplysninger></k:Kontekst>
+  <mf:Kontekst><k:HovedOplysninger>
+    <k:TransaktionsID>T-1_frbm</k:TransaktionsID><k:TransaktionsTid>2026-11-23T12:00:00</k:TransaktionsTid>
+  </k:HovedOplysninger></mf:Kontekst>
   <mf:FordringhaverSystemIDStruktur><mf:VirksomhedSENummer>12345678</mf:VirksomhedSENummer></mf:FordringhaverSystemIDStruktur>
-  <mf:MFLeveranceID>L-1</mf:MFLeveranceID>
+  <mf:MFLeveranceID>7001</mf:MFLeveranceID>
   <mf:FordringAktionSamling><mf:FordringAktion>
     <mf:MFAktionKode>TILBAGEKALD</mf:MFAktionKode>
-    <mf:DMIFordringHaverID>FH-1</mf:DMIFordringHaverID>
-    <mf:AktionValg><mf:TilbagekaldFordringAktion><mf:MFTilbagekaldFordringStruktur>
-      <mf:DMIFordringEFIFordringID>EFI-9</mf:DMIFordringEFIFordringID>
-      <mf:DMIFordringTilbagekaldÅrsagKode>HENS</mf:DMIFordringTilbagekaldÅrsagKode>
-    </mf:MFTilbagekaldFordringStruktur></mf:TilbagekaldFordringAktion></mf:AktionValg>
+    <mf:DMIFordringHaverID>4711</mf:DMIFordringHaverID>
+    <mf:AktionValg><mf:MFTilbagekaldFordringStruktur>
+      <mf:DMIFordringEFIFordringID>990</mf:DMIFordringEFIFordringID>
+      <mf:HovedFordringTilbagekaldÅrsagStruktur>
+        <mf:HovedFordringTilbageÅrsagKode>HENS</mf:HovedFordringTilbageÅrsagKode>
+      </mf:HovedFordringTilbagekaldÅrsagStruktur>
+    </mf:MFTilbagekaldFordringStruktur></mf:AktionValg>
   </mf:FordringAktion></mf:FordringAktionSamling>
 </mf:MFFordringIndberet_I>"""
 
 INDBERET_SVAR = f"""\
 <mf:MFFordringIndberet_O xmlns:mf="{PSRM_NS}" xmlns:k="{KONTEKST_NS}">
-  <k:Kontekst><k:HovedOplysningerSvar>
-    <k:TransaktionsID>T-1</k:TransaktionsID><k:ServiceID>MFFordringIndberet</k:ServiceID>
-    <k:TransaktionsTid>2026-11-23T12:00:02</k:TransaktionsTid><k:SvarReaktion>OK</k:SvarReaktion>
-  </k:HovedOplysningerSvar></k:Kontekst>
+  <mf:Kontekst><k:HovedOplysningerSvar>
+    <k:TransaktionsID>T-1_frbm</k:TransaktionsID><k:ServiceID>MFFordringIndberet</k:ServiceID>
+    <k:TransaktionsTid>2026-11-23T12:00:02.118</k:TransaktionsTid><k:SvarReaktion/>
+  </k:HovedOplysningerSvar></mf:Kontekst>
   <mf:FordringInfo>
     <mf:FordringhaverSystemIDStruktur><mf:VirksomhedSENummer>12345678</mf:VirksomhedSENummer></mf:FordringhaverSystemIDStruktur>
-    <mf:MFLeveranceID>L-1</mf:MFLeveranceID>
+    <mf:MFLeveranceID>7001</mf:MFLeveranceID>
     <mf:FordringAktionStatusSamling>
       <mf:MFAktionStruktur>
-        <mf:DMIFordringEFIFordringID>EFI-1</mf:DMIFordringEFIFordringID>
+        <mf:DMIFordringEFIFordringID>881</mf:DMIFordringEFIFordringID>
         <mf:DMIFordringFordringHaverRef>REF-1</mf:DMIFordringFordringHaverRef>
-        <mf:MFAktionID>A-1</mf:MFAktionID><mf:MFAktionKode>OPRETFORDRING</mf:MFAktionKode>
-        <mf:DMIFordringHaverID>FH-1</mf:DMIFordringHaverID>
+        <mf:MFAktionID>71</mf:MFAktionID><mf:MFAktionKode>OPRETFORDRING</mf:MFAktionKode>
+        <mf:DMIFordringHaverID>4711</mf:DMIFordringHaverID>
         <mf:MFAktionStatusKode>MODTAGET</mf:MFAktionStatusKode>
-        <mf:MFAktionStatusÆndretDato>2026-11-23</mf:MFAktionStatusÆndretDato>
-        <mf:DMIFordringModtagelseDato>2026-11-23</mf:DMIFordringModtagelseDato>
+        <mf:MFAktionStatusÆndretDato>2026-11-23T12:00:02.503</mf:MFAktionStatusÆndretDato>
+        <mf:DMIFordringModtagelseDato>2026-11-23T12:00:02.118</mf:DMIFordringModtagelseDato>
+        <mf:AfvistÅrsagSamling/>
       </mf:MFAktionStruktur>
       <mf:MFAktionStruktur>
         <mf:DMIFordringFordringHaverRef>REF-2</mf:DMIFordringFordringHaverRef>
-        <mf:MFAktionID>A-2</mf:MFAktionID><mf:MFAktionKode>OPRETFORDRING</mf:MFAktionKode>
-        <mf:DMIFordringHaverID>FH-1</mf:DMIFordringHaverID>
+        <mf:MFAktionID>72</mf:MFAktionID><mf:MFAktionKode>OPRETFORDRING</mf:MFAktionKode>
+        <mf:DMIFordringHaverID>4711</mf:DMIFordringHaverID>
         <mf:MFAktionStatusKode>AFVIST</mf:MFAktionStatusKode>
-        <mf:MFAktionStatusÆndretDato>2026-11-23</mf:MFAktionStatusÆndretDato>
+        <mf:MFAktionStatusÆndretDato>2026-11-23T12:00:02.503</mf:MFAktionStatusÆndretDato>
         <mf:AfvistÅrsagSamling>
-          <mf:MFAktionAfvistStruktur><mf:MFAktionAfvistNummer>215</mf:MFAktionAfvistNummer><mf:MFAktionAfvistTekst>Beløb under nedre grænse</mf:MFAktionAfvistTekst></mf:MFAktionAfvistStruktur>
-          <mf:MFAktionAfvistStruktur><mf:MFAktionAfvistNummer>152</mf:MFAktionAfvistNummer><mf:MFAktionAfvistTekst>Valuta skal være DKK</mf:MFAktionAfvistTekst></mf:MFAktionAfvistStruktur>
+          <mf:MFAktionAfvistStruktur><mf:MFAktionAfvistNummer>215</mf:MFAktionAfvistNummer><mf:MFAktionAfvistTekst>Fordringsbeløb ikke større end nedre grænse</mf:MFAktionAfvistTekst></mf:MFAktionAfvistStruktur>
+          <mf:MFAktionAfvistStruktur><mf:MFAktionAfvistNummer>152</mf:MFAktionAfvistNummer><mf:MFAktionAfvistTekst>Der må ikke indberettes på denne ValutaKode ifølge fordringhaveraftale</mf:MFAktionAfvistTekst></mf:MFAktionAfvistStruktur>
         </mf:AfvistÅrsagSamling>
       </mf:MFAktionStruktur>
     </mf:FordringAktionStatusSamling>
@@ -274,15 +277,19 @@ def test_psrm_answer_gives_per_action_status_and_rejection_reasons(
     rsps.add(responses.POST, MF_URL, body=envelope(INDBERET_SVAR))
     reply = MFFordringIndberetClient(MF_URL).mf_fordring_indberet(el(INDBERET))
 
-    assert reply.reaction == "OK" and reply.transaction_id == "T-1"
+    # PSRM's empty SvarReaktion: the delivery was handled
+    assert reply.reaction == "OK" and reply.transaction_id == "T-1_frbm" and reply.errors == []
     first, second = reply.actions
     assert (first.action_id, first.code, first.status, first.efi_claim_id, first.claim_ref) == (
-        "A-1", "OPRETFORDRING", "MODTAGET", "EFI-1", "REF-1")
+        "71", "OPRETFORDRING", "MODTAGET", "881", "REF-1")
     assert first.reasons == [] and not first.rejected
-    assert first.status_changed == date(2026, 11, 23) and first.received == date(2026, 11, 23)
+    assert first.status_changed == datetime(2026, 11, 23, 12, 0, 2, 503000)
+    assert first.received == datetime(2026, 11, 23, 12, 0, 2, 118000)
     assert (second.action_id, second.status, second.efi_claim_id, second.claim_ref) == (
-        "A-2", "AFVIST", None, "REF-2")
-    assert second.reasons == [("215", "Beløb under nedre grænse"), ("152", "Valuta skal være DKK")]
+        "72", "AFVIST", None, "REF-2")
+    assert second.reasons == [
+        ("215", "Fordringsbeløb ikke større end nedre grænse"),
+        ("152", "Der må ikke indberettes på denne ValutaKode ifølge fordringhaveraftale")]
     assert reply.rejected_actions == [second] and not reply.ok
     assert rsps.calls[0].request.headers["SOAPAction"] == (
         '"http://skat.dk/psrm/wsdl/soap11/MFFordringIndberet/1/MFFordringIndberet"')
@@ -291,9 +298,22 @@ def test_psrm_answer_gives_per_action_status_and_rejection_reasons(
 def test_psrm_rejection_raises_when_asked(rsps: responses.RequestsMock) -> None:
     rsps.add(responses.POST, MF_URL, body=envelope(INDBERET_SVAR))
     client = MFFordringIndberetClient(MF_URL, raise_on_business_error=True)
-    with pytest.raises(BusinessFault, match="A-2 AFVIST: 215 Beløb under nedre grænse") as info:
+    with pytest.raises(BusinessFault, match="72 AFVIST: 215 Fordringsbeløb ikke større") as info:
         client.call("MFFordringIndberet", el(INDBERET))
-    assert [a.action_id for a in info.value.reply.actions] == ["A-1", "A-2"]  # nothing lost
+    assert [a.action_id for a in info.value.reply.actions] == ["71", "72"]  # nothing lost
+
+
+def test_psrm_refusal_of_a_whole_request_is_read_from_svarreaktion(
+        rsps: responses.RequestsMock) -> None:
+    refused = INDBERET_SVAR.replace("<k:SvarReaktion/>", (
+        "<k:SvarReaktion><k:Fejl><k:FejlNummer>600</k:FejlNummer>"
+        "<k:FejlTekst>AktionId eksisterer allerede i PSRM</k:FejlTekst></k:Fejl>"
+        "</k:SvarReaktion>"))
+    rsps.add(responses.POST, MF_URL, body=envelope(refused))
+    reply = MFFordringIndberetClient(MF_URL).mf_fordring_indberet(el(INDBERET))
+    assert reply.reaction == "FEJL" and not reply.ok
+    assert [(e.code, e.text) for e in reply.errors] == [
+        ("600", "AktionId eksisterer allerede i PSRM")]
 
 
 # ------------------------------------------------------------------ faults and failures
@@ -537,15 +557,16 @@ def test_keyword_call_to_psrm_with_danish_names_and_the_kontekst_header(
         rsps: responses.RequestsMock) -> None:
     rsps.add(responses.POST, MF_URL, body=envelope(INDBERET_SVAR))
     result = MFFordringIndberetClient(MF_URL).service.MFFordringIndberet(
-        Kontekst={"HovedOplysninger": {"TransaktionsID": "T-1",
+        Kontekst={"HovedOplysninger": {"TransaktionsID": "T-1_frbm",
                                        "TransaktionsTid": "2026-11-23T12:00:00"}},
         FordringhaverSystemIDStruktur={"VirksomhedSENummer": "12345678"},
-        MFLeveranceID="L-1",
+        MFLeveranceID="7001",
         FordringAktionSamling={"FordringAktion": [{
-            "MFAktionKode": "TILBAGEKALD", "DMIFordringHaverID": "FH-1",
-            "AktionValg": {"TilbagekaldFordringAktion": {"MFTilbagekaldFordringStruktur": {
-                "DMIFordringEFIFordringID": "EFI-9",
-                "DMIFordringTilbagekaldÅrsagKode": "HENS"}}}}]})
+            "MFAktionKode": "TILBAGEKALD", "DMIFordringHaverID": "4711",
+            "AktionValg": {"MFTilbagekaldFordringStruktur": {
+                "DMIFordringEFIFordringID": "990",
+                "HovedFordringTilbagekaldÅrsagStruktur": {
+                    "HovedFordringTilbageÅrsagKode": "HENS"}}}}]})
     body = sent_body(rsps)
     assert contracts.validate_element(body) == []
     assert shape(body) == shape(el(INDBERET))

@@ -30,6 +30,7 @@ from oir_adapter.conformance import (
     RunReport,
     Status,
     SuiteOptions,
+    TargetUnreachable,
     all_cases,
     cases_for,
     catalogue_markdown,
@@ -138,20 +139,26 @@ def test_no_hand_over_before_the_bank_day_after_srb(emulator: Flask) -> None:
     assert not not_passed(report), not_passed(report)
 
 
+def run_with_capture(tmp_path: Path, *, capture: str, sends_to: str, **options: Any
+                     ) -> RunReport:
+    """The suite with ``--psrm capture`` against an emulator that hands claims over to, and
+    calls back, ``sends_to`` (the capture point, or somewhere else)."""
+    def make(url: str) -> Flask:
+        return create_app(db_url=f"sqlite:///{tmp_path}/t.sqlite3", start_worker=False,
+                          base_url=url, psrm_url=sends_to,
+                          callback_url=f"{sends_to}/fagsystem/DaekningAfskrivningRegistrering/1")
+
+    with served(make) as url:
+        requests.put(f"{url}/_admin/clock", json={"now": START}, timeout=10)
+        return run_suite(SuiteOptions(target=url, psrm=capture, progress=False, **options))
+
+
 def test_debitor_role_with_a_separate_capture_point(tmp_path: Path) -> None:
     """The target sends PSRM deliveries and callbacks elsewhere; the suite serves that end
     itself (``--psrm`` on a free loopback port) and moves both clocks in step."""
     capture = f"http://127.0.0.1:{_free_port()}"
-
-    def make(url: str) -> Flask:
-        return create_app(db_url=f"sqlite:///{tmp_path}/t.sqlite3", start_worker=False,
-                          base_url=url, psrm_url=capture,
-                          callback_url=f"{capture}/fagsystem/DaekningAfskrivningRegistrering/1")
-
-    with served(make) as url:
-        requests.put(f"{url}/_admin/clock", json={"now": START}, timeout=10)
-        report = run_suite(SuiteOptions(target=url, psrm=capture, progress=False,
-                                        cases=("OIR-HND-00[1-4]", "OIR-CBK-*", "OIR-PSR-*")))
+    report = run_with_capture(tmp_path, capture=capture, sends_to=capture,
+                              cases=("OIR-HND-00[1-4]", "OIR-CBK-*", "OIR-PSR-*"))
     assert "served by the suite" in report.environment["capture"]
     assert report.environment["capture_clock"].startswith("set to the target's")
     assert not not_passed(report)
@@ -434,7 +441,7 @@ def test_cli_run_writes_reports_and_exits_by_outcome(tmp_path: Path) -> None:
         unknown = runner.invoke(main, ["conformance", "run", "--target", url, "--report",
                                        str(tmp_path / "x"), "--case", "NOPE-1"])
     assert good.exit_code == 0, good.output
-    assert good.output.startswith("pass 7 fail 0 skip 0 error 0 (7 cases)")
+    assert good.stdout.startswith("pass 7 fail 0 skip 0 error 0 (7 cases)")
     assert bad.exit_code == 1
     assert "FAIL  OIR-RUL-PSRM-569: the request is refused with a FejlSamling" in bad.output
     for folder in ("ok", "bad"):
@@ -450,16 +457,45 @@ def test_cli_needs_a_target() -> None:
 
 # ---------------------------------------------------------------- results and reports
 
-def test_an_unreachable_target_is_an_error_not_a_failure() -> None:
+def test_an_unreachable_target_ends_the_run_before_any_case() -> None:
     url = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(TargetUnreachable, match="connection refused"):
+        run_suite(SuiteOptions(target=url, progress=False, timeout=5))
+    with pytest.raises(TargetUnreachable, match="unknown host"):
+        run_suite(SuiteOptions(target="http://no-such-host.invalid:8080", progress=False))
+
+
+def test_a_target_that_goes_away_mid_run_gives_errors_not_failures(tmp_path: Path) -> None:
+    """Reachable when probed; every call after that is refused: errors with evidence."""
+    url = f"http://127.0.0.1:{_free_port()}"
+    session = requests.Session()
+    session.mount(url, _AnswersOnce())
     report = run_suite(SuiteOptions(target=url, cases=("OIR-REG-001", "OIR-HND-001"),
-                                    progress=False, timeout=5))
+                                    session=session, progress=False, timeout=5))
     by_id = {r.case.id: r for r in report.results}
     assert by_id["OIR-REG-001"].status is Status.ERROR
     assert "OpretDebitorkonto" in by_id["OIR-REG-001"].reason
     assert by_id["OIR-REG-001"].evidence[0].error  # what was attempted is still shown
     assert by_id["OIR-HND-001"].status is Status.SKIP  # no admin API answered
     assert not report.ok
+
+
+class _AnswersOnce(requests.adapters.HTTPAdapter):
+    """Answers the first request (the suite's probe) with a 404, then refuses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answered = False
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+             ) -> requests.Response:
+        if self.answered:
+            raise requests.ConnectionError("Connection refused")
+        self.answered = True
+        response = requests.Response()
+        response.status_code, response.url, response.request = 404, str(request.url), request
+        response.raw = __import__("io").BytesIO(b"")
+        return response
 
 
 def test_a_bug_in_a_case_becomes_an_error_result(emulator: Flask) -> None:
@@ -533,3 +569,88 @@ def test_credentials_reach_the_soap_ends_and_the_admin_api(tmp_path: Path) -> No
         "OIR-REG-001": Status.FAIL, "OIR-HND-001": Status.SKIP}
     assert not not_passed(with_them)
     assert with_them.environment["target_admin_api"] is True
+
+
+# ---------------------------------------------------------------- a newcomer's run
+
+def test_cli_against_nothing_is_one_line_and_its_own_exit_code(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    monkeypatch.chdir(tmp_path)
+    for target, words in ((f"http://127.0.0.1:{_free_port()}", "connection refused"),
+                          ("http://no-such-host.invalid:8080", "unknown host")):
+        out = CliRunner().invoke(main, ["conformance", "run", "--target", target])
+        assert out.exit_code == 3, out.output
+        assert out.stderr.strip() == f"Error: cannot reach {target}: {words}" or (
+            words in out.stderr and len(out.stderr.strip().splitlines()) == 1), out.stderr
+        assert out.stdout == ""
+    assert not (tmp_path / "var").exists()  # no report of a run that did not happen
+    usage = CliRunner().invoke(main, ["conformance", "run", "--target", "127.0.0.1:8080"])
+    assert usage.exit_code == 2 and "http://" in usage.output
+
+
+def test_cli_reports_to_var_reports_role_with_a_line_per_case(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    def make(url: str) -> Flask:
+        return create_app(db_url=f"sqlite:///{tmp_path}/r.sqlite3", start_worker=False,
+                          base_url=url)
+
+    with served(make) as url:
+        out = CliRunner().invoke(main, ["conformance", "run", "--target", url,
+                                        "--case", "OIR-REG-00[12]"])
+    assert out.exit_code == 0, out.output
+    assert {p.name for p in (tmp_path / "var" / "reports" / "debitor").iterdir()} == {
+        "junit.xml", "report.json", "report.html"}
+    # not a terminal: one progress line per case on stderr, for CI logs
+    lines = out.stderr.splitlines()
+    assert lines[0] == f"conformance (debitor) against {url}: 2 cases"
+    assert [line.split(" (")[0] for line in lines[1:]] == ["[1/2] OIR-REG-001 pass",
+                                                           "[2/2] OIR-REG-002 pass"]
+
+
+def test_a_run_against_a_shared_emulator_leaves_it_as_it_found_it(emulator: Flask) -> None:
+    session = in_process(emulator, clock=False)
+    assert session.put(f"{BASE}/_admin/clock", json={"now": "2026-11-02T10:00:00"}).ok
+    demo = (ROOT / "emulator" / "scenarios" / "demo.yaml").read_bytes()
+    assert session.post(f"{BASE}/_admin/scenario", data=demo,
+                        headers={"Content-Type": "application/x-yaml"}).status_code == 200
+
+    def seen() -> tuple[Any, ...]:
+        return tuple(session.get(f"{BASE}/_admin/{path}").json()
+                     for path in ("clock", "accounts", "psrm", "fagsystem/events"))
+
+    before = seen()
+    cases = ("OIR-REG-001", "OIR-HND-001", "OIR-PAY-002")
+    report = run_suite(SuiteOptions(target=BASE, session=session, cases=cases, progress=False))
+    assert not not_passed(report), not_passed(report)
+    assert report.environment["target_state"].startswith("restored after the run")
+    assert seen() == before
+    # the journal keeps the run's exchanges: what it did can still be read
+    assert any(row["operation"] == "OpretFordring" and "KONF" in (row["summary"] or "")
+               or row["operation"] == "OpretDebitorkonto"
+               for row in session.get(f"{BASE}/_admin/journal?limit=500").json())
+    # --leave-changes keeps them
+    run_suite(SuiteOptions(target=BASE, session=session, cases=cases, progress=False,
+                           restore_state=False))
+    assert len(session.get(f"{BASE}/_admin/accounts").json()) > len(before[1])
+
+
+def test_a_capture_point_that_got_nothing_says_so_in_the_hint(tmp_path: Path) -> None:
+    """The vendor forgot to point its PSRM URL at the capture point (here: it hands over
+    to a PSRM nobody listens on): the capture cases fail with a hint that says so, and no
+    report field is an empty hint."""
+    capture = f"http://127.0.0.1:{_free_port()}"
+    report = run_with_capture(tmp_path, capture=capture,
+                              sends_to=f"http://127.0.0.1:{_free_port()}", wait=1,
+                              cases=("OIR-HND-001", "OIR-CBK-001", "OIR-REG-001"))
+    by_id = {r.case.id: r for r in report.results}
+    assert by_id["OIR-REG-001"].status is Status.PASS
+    for case_id in ("OIR-HND-001", "OIR-CBK-001"):
+        assert by_id[case_id].status is Status.FAIL, by_id[case_id].reason
+        assert by_id[case_id].hint.startswith(
+            f"nothing reached {capture} — is your system's PSRM URL set to it"), case_id
+    for result in report.as_json()["results"]:
+        assert result.get("hint", "x") != ""

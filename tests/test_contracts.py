@@ -44,7 +44,7 @@ from oir_adapter.contracts import (
     validate_element,
     wsdl_path,
 )
-from oir_adapter.model import ClaimKind
+from oir_adapter.model import ClaimKind, PsrmActionCode
 from oir_adapter.tables import BenefitTable, ClaimTypeTable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,7 +81,7 @@ CULPRITS = {
     "MFFordringIndberet.response.invalid.xml": "MFAktionStatusÆndretDato",
     "MFKvitteringHent.request.invalid.xml": "FordringhaverSystemIDStruktur",
     "MFKvitteringHent.response.invalid.xml": "MFAktionStatusKode",
-    "MFUnderretSamlingHent.request.invalid.xml": "MFUnderretSekvensNummerFra",
+    "MFUnderretSamlingHent.request.invalid.xml": "MFUnderretningNummer",
     "MFUnderretSamlingHent.response.invalid.xml": "DMIFordringEFIFordringID",
 }
 
@@ -302,7 +302,7 @@ def test_psrm_delivery_examples_are_business_valid(name: str) -> None:
         assert_business_valid(action.claim, handed_over=True)
 
 
-# DESIGN §2.2, in order: the shape real fordringshaver systems send.
+# docs/design.md#the-psrm-services, in order: the shape real fordringshaver systems send.
 DELIVERY_ORDER = ["Kontekst", "FordringhaverSystemIDStruktur", "MFLeveranceID",
                   "FordringAktionSamling"]
 ACTION_ORDER = ["MFAktionKode", "DMIFordringHaverID", "AktionValg"]
@@ -551,11 +551,15 @@ def test_contracts_doc_comparison_script_dumps_the_element_tree() -> None:
     lines = namespace["element_tree"](str(contracts_root() / "xsd" / "psrm" / "MF.xsd"))
     action = "MFFordringIndberet_I/FordringAktionSamling/FordringAktion"
     assert (f"{action}/MFAktionKode [1..1] MFAktionKodeType = "
-            "OPRETFORDRING|NEDSKRIV|TILBAGEKALD|GENINDSEND") in lines
+            + "|".join(code.value for code in PsrmActionCode)) in lines
     structure = f"{action}/AktionValg/OpretFordringAktion/MFOpretFordringStruktur/"
     in_order = [line.split(" ")[0].removeprefix(structure) for line in lines
                 if line.startswith(structure) and "/" not in line.split(" ")[0][len(structure):]]
-    assert in_order == OPRET_ORDER
+    # the fordringshaver's order, with the ids PSRM's own intake adds in their places
+    assert in_order == (OPRET_ORDER[:2] + ["DMIFordringEFIFordringID", "MFAktionID"]
+                        + OPRET_ORDER[2:3]
+                        + ["DMIFordringEFIHovedFordringID", "DMIFordringModtagelseDato"]
+                        + OPRET_ORDER[3:])
 
 
 def glossary_rows() -> list[list[str]]:

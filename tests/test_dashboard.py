@@ -287,13 +287,23 @@ def test_unknown_account_claim_and_entry_are_404(client: FlaskClient) -> None:
 
 
 def test_explain_reason_fills_the_english_text_with_the_danish_values() -> None:
+    # a text with the values (an older emulator's, with the path in it)
     r = dashboard.explain_reason(
-        "215", "Beløbet 75,00 kr. er under den nedre grænse på 100,00 kr. for overdragelse "
-               "(felt: MFOpretFordringStruktur/FordringBeløbStruktur/DMIFordringBeløb)")
+        "215", "Beløbet 75,00 kr. er ikke større end den nedre grænse på 100,00 kr. for "
+               "overdragelse (felt: MFOpretFordringStruktur/FordringBeløbStruktur/"
+               "DMIFordringBeløb)")
     assert r.rule_id == "PSRM-215"
-    assert r.da == "Beløbet 75,00 kr. er under den nedre grænse på 100,00 kr. for overdragelse"
-    assert r.en == "Amount 75.00 DKK is below the lower limit of 100.00 DKK for hand-over"
+    assert r.da == ("Beløbet 75,00 kr. er ikke større end den nedre grænse på 100,00 kr. for "
+                    "overdragelse")
+    assert r.en == "Amount 75.00 DKK is not above the lower limit of 100.00 DKK for hand-over"
     assert r.path == "MFOpretFordringStruktur/FordringBeløbStruktur/DMIFordringBeløb"
+    # PSRM's own text, the path stored beside it
+    own = dashboard.explain_reason("215", "Fordringsbeløb ikke større end nedre grænse",
+                                   "AktionValg/OpretFordringAktion")
+    assert (own.rule_id, own.da, own.path) == (
+        "PSRM-215", "Fordringsbeløb ikke større end nedre grænse",
+        "AktionValg/OpretFordringAktion")
+    assert own.en.startswith("Amount … DKK is not above the lower limit")
 
 
 def test_explain_reason_by_our_own_rule_id() -> None:
@@ -314,10 +324,10 @@ def test_explain_reason_with_text_of_psrm_own_and_unknown_numbers() -> None:
 
 
 def test_the_psrm_ends_own_reasons_are_explained_too() -> None:
-    r = dashboard.explain_reason(psrm.UNKNOWN_CLAIM,
-                                 "Fordringen EFI-9 er ukendt i PSRM for SE-nummer 1234")
-    assert r.rule_id == psrm.UNKNOWN_CLAIM
-    assert "EFI-9" in r.en and "1234" in r.en and r.en != r.da
+    r = dashboard.explain_reason(psrm.UNREADABLE, "Feltet kan ikke læses: '12025-04-10' is "
+                                                  "not a date")
+    assert r.rule_id == psrm.UNREADABLE
+    assert "12025-04-10" in r.en and r.en.startswith("The field cannot be read") and r.en != r.da
 
 
 # ---------------------------------------------------------------- journal
@@ -521,7 +531,12 @@ def test_no_conformance_report_yet(client: FlaskClient, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OIR_REPORT_DIR", str(tmp_path / "none-here"))
     doc = page(client, "/conformance")
-    assert "none-here" in text(doc, "//p[@id='no-report']")
+    hint = text(doc, "//p[@id='no-report']")
+    assert "none-here" in hint
+    # a command that works right after `make`: no bare `oir` on the PATH needed
+    assert "make conformance" in hint
+    assert (f".venv/bin/oir conformance run --target http://localhost --report "
+            f"{tmp_path / 'none-here'}/debitor") in hint
     assert client.get("/conformance/report.html").status_code == 404
 
 
@@ -538,9 +553,9 @@ def test_latest_conformance_report_is_shown(client: FlaskClient, tmp_path: Path,
             "summary": {"pass": 1 + int(outcome == "pass"), "fail": int(outcome == "fail"),
                         "skip": 0, "error": 0},
             "results": [{"id": "OIR-REG-001", "title": "OpretFordring answers",
-                         "requirement": "DESIGN §2.1", "status": "pass", "reason": ""},
+                         "requirement": "docs/design.md#the-øir-services", "status": "pass", "reason": ""},
                         {"id": "OIR-REG-002", "title": "Rejects a bad CPR",
-                         "requirement": "DESIGN §3.1", "status": outcome,
+                         "requirement": "docs/design.md#front-door-rules", "status": outcome,
                          "reason": "<b>no FejlSamling</b>"}]}))
         (folder / "report.html").write_text(f"<html><body>{folder.name}</body></html>")
     past = time.time() - 3600

@@ -334,7 +334,7 @@ def test_every_service_rule_is_triggered_above() -> None:
     assert TRIGGERED == SERVICE_RULES
 
 
-def test_rejected_claim_is_resubmitted_with_genindsend(emu: InProcessEmulator) -> None:
+def test_rejected_claim_is_handed_over_again_as_a_new_claim(emu: InProcessEmulator) -> None:
     emu.admin("POST", "/psrm/behaviour", reject_types={"DAGINST": "Typen er lukket"})
     number = account(emu)
     claim_id = claim(emu, number).findtext("FordringID")
@@ -353,7 +353,9 @@ def test_rejected_claim_is_resubmitted_with_genindsend(emu: InProcessEmulator) -
     assert r.ok, r.errors
     emu.admin("POST", "/clock/advance", days=3)
     sent = emu.admin("GET", "/journal?end=psrm&operation=MFFordringIndberet&full=1")
-    assert "GENINDSEND" in sent[0]["request_xml"]
+    # PSRM never held it: OPRETFORDRING again (GENINDSENDFORDRING is for recalled claims)
+    assert "<MFAktionKode>OPRETFORDRING</MFAktionKode>" in sent[0]["request_xml"]
+    assert "GENINDSENDFORDRING" not in sent[0]["request_xml"]
     h = emu.soap.debitor_forespoergsel.call("HentDebitorkonto", messages.hent_debitorkonto(
         CALLER, account_number=number))
     assert h.findtext("Debitorkonto/FordringSamling/Fordring/Status") == "OVERDRAGET"

@@ -32,6 +32,7 @@ from oir_adapter.mapping import (
     MappingError,
     NotificationType,
     PsrmNotification,
+    aendr_fordring_action,
     callback_request,
     claim_ref,
     decode_callback_request,
@@ -40,12 +41,16 @@ from oir_adapter.mapping import (
     delivery,
     events_from_notification,
     events_from_receipt,
+    fejlagtig_hovedstol_action,
     field_map_markdown,
     find_sub_claim,
     genindsend_action,
     liable_parties,
     nedskriv_action,
+    nedskrivning_annulleret_action,
     opret_fordring_action,
+    opskrivning_action,
+    parse_creditor_ids,
     parse_trace_notes,
     request_from_json,
     serialize,
@@ -79,7 +84,9 @@ EXAMPLES = ROOT / "docs" / "examples"
 NS = {"p": PSRM_NS, "k": KONTEKST_NS, "o": OIR_NS}
 TODAY = date(2026, 3, 20)
 WHEN = datetime(2026, 3, 20, 8, 30, tzinfo=UTC)
-CREDITOR = "29189919"
+CREDITOR = "29189919"  # the authority (MyndighedCVR)
+CREDITOR_ID = "4711"  # its fordringshaver id at Gældsstyrelsen (DMIFordringHaverID)
+STRUCTURE = "AktionValg/OpretFordringAktion/MFOpretFordringStruktur"
 SE = "29189919"
 CLAIM_ID = "2026000417"  # the debtor system's id of the fixture claim
 TYPES = ClaimTypeTable.default()
@@ -192,12 +199,12 @@ def test_round_trip_every_claim_field_decodes_back() -> None:
     request = request_element()
     assert validate_element(request) == []
     claim = fixture_claim()
-    action = opret_fordring_action(claim, PERSON, creditor_id=CREDITOR, claim_types=TYPES)
+    action = opret_fordring_action(claim, PERSON, creditor_id=CREDITOR_ID, claim_types=TYPES)
     d = one_delivery(action)
 
     [decoded] = decode_delivery(d, received=TODAY).actions
     assert decoded.code is PsrmActionCode.CREATE and decoded.problems == []
-    assert decoded.creditor_id == CREDITOR
+    assert decoded.creditor_id == CREDITOR_ID
     back = decoded.claim
     assert back is not None
     assert back.id == back.fagsystem_claim_id == CLAIM_ID
@@ -212,7 +219,7 @@ def test_round_trip_every_claim_field_decodes_back() -> None:
     assert back.limitation_date == date(2029, 3, 2)
     assert back.judgment_date == date(2026, 2, 20)
     assert back.settlement_date == date(2026, 2, 25)
-    assert back.creditor_cvr == CREDITOR
+    assert back.creditor_cvr == CREDITOR_ID  # PSRM knows the fordringshaver by its id
     assert [c.party for c in back.co_liable] == [
         Party.cpr("1203852815"), Party.cpr("0707614285"), Party.cvr("13585628")]
     assert [(s.id, s.type_code, s.amount, s.period_from, s.period_to, s.founded)
@@ -226,8 +233,8 @@ def test_round_trip_every_claim_field_decodes_back() -> None:
     s = "p:AktionValg/p:OpretFordringAktion/p:MFOpretFordringStruktur"
     assert xp(action, f"{s}/p:FordringOprindeligBeløbStruktur/p:EFIFordringOprindeligBeløb"
                         "/text()") == ["1234.56"]
-    assert xp(action, f"{s}/p:DMIFordringHaverID/text()") == [CREDITOR]
-    notes = xp(action, f"{s}/p:SagsbemærkningSamling/p:Sagsbemærkning/text()")
+    assert xp(action, f"{s}/p:DMIFordringHaverID/text()") == [CREDITOR_ID]
+    notes = xp(action, f"{s}/p:SagsbemærkningSamling/p:MFNoteStruktur/p:MFNoteTekst/text()")
     assert parse_trace_notes(notes) == {
         "FagsystemID": "BIBLIOTEK-ERSTAT", "DebitorkontoNummer": "K-204711",
         "FagsystemFordringID": "BIB-2026-000417", "ModregningTilladt": "false",
@@ -241,7 +248,7 @@ def test_round_trip_passes_the_rule_catalogue() -> None:
         pytest.skip("oir_adapter.rules is not there yet (another helper's area)")
     if not hasattr(rules, "validate_action") or not hasattr(rules, "RuleContext"):
         pytest.skip("oir_adapter.rules has no validate_action/RuleContext yet")
-    d = one_delivery(opret_fordring_action(fixture_claim(), PERSON, creditor_id=CREDITOR))
+    d = one_delivery(opret_fordring_action(fixture_claim(), PERSON, creditor_id=CREDITOR_ID))
     [decoded] = decode_delivery(d, received=TODAY).actions
     found = rules.validate_action(decoded, today=TODAY, context=rules.RuleContext(handover=True))
     assert [str(v) for v in found] == []
@@ -261,24 +268,39 @@ def _derived_checks() -> dict[tuple[str, str], Callable[[etree._Element, etree._
     """One assertion per ``derived`` FIELD_MAP row: (request, action) → assert."""
 
     def row(source: str, target_end: str) -> tuple[str, str]:
-        [r] = [r for r in FIELD_MAP if r.source == source and r.target.endswith(target_end)]
+        found = [r for r in FIELD_MAP if r.source == source and r.target == target_end]
+        [r] = found or [r for r in FIELD_MAP if r.source == source
+                        and r.target.endswith("/" + target_end)]
         return r.source, r.target
 
     def at(action: etree._Element, source: str, target_end: str) -> list[str]:
         return texts(action, row(source, target_end)[1], "p")
 
     def n_haeftelser(action: etree._Element) -> int:
-        return len(xp(action, "//p:MFHæftelseStruktur"))
+        return len(xp(action, "p:AktionValg/p:OpretFordringAktion/p:MFOpretFordringStruktur/"
+                              "p:FordringHæftelseSamling/p:MFHæftelseStruktur"))
 
     def ref(req: etree._Element, act: etree._Element) -> None:
-        assert at(act, "Fordring/FagsystemFordringID", "HaverRef") == [CLAIM_ID]
+        assert at(act, "Fordring/FagsystemFordringID", "DMIFordringFordringHaverRef") == [CLAIM_ID]
 
     def art(req: etree._Element, act: etree._Element) -> None:
-        assert at(act, "Fordring/FordringArt", "ArtKode") == texts(req, "Fordring/FordringArt", "o")
+        assert at(act, "Fordring/FordringArt", "DMIFordringFordringArtKode") == texts(req, "Fordring/FordringArt", "o")
 
     def currency(req: etree._Element, act: etree._Element) -> None:
         assert at(act, "Fordring/ValutaKode", "ValutaKode") == ["DKK"]
         assert set(xp(act, "//p:ValutaKode/text()")) == {"DKK"}
+
+    def creditor(target: str) -> Callable[[etree._Element, etree._Element], None]:
+        def check(req: etree._Element, act: etree._Element) -> None:
+            assert texts(req, "MyndighedCVR", "o") == [CREDITOR]
+            assert at(act, "MyndighedCVR", target) == [CREDITOR_ID]  # the id, not the CVR
+        return check
+
+    def flag(source: str, end: str) -> Callable[[etree._Element, etree._Element], None]:
+        def check(req: etree._Element, act: etree._Element) -> None:
+            assert texts(req, source, "o")
+            assert at(act, source, end) == ["true"] * n_haeftelser(act)
+        return check
 
     def principal(req: etree._Element, act: etree._Element) -> None:
         assert at(act, "Fordring/Hovedstol", "DMIFordringBeløb") == ["1234.56"]
@@ -290,24 +312,33 @@ def _derived_checks() -> dict[tuple[str, str], Callable[[etree._Element, etree._
         return check
 
     def sub_refs(req: etree._Element, act: etree._Element) -> None:
-        assert at(act, "Fordring/DelfordringSamling/Delfordring", "HaverRef") == [
+        assert at(act, "Fordring/DelfordringSamling/Delfordring", "DMIFordringFordringHaverRef") == [
             f"{CLAIM_ID}-1", f"{CLAIM_ID}-2"]
 
     def sub_amounts(req: etree._Element, act: etree._Element) -> None:
-        assert at(act, "Fordring/DelfordringSamling/Delfordring/Beloeb", "Beløb") == texts(
+        assert at(act, "Fordring/DelfordringSamling/Delfordring/Beloeb",
+                  "DMIFordringBeløb") == texts(
             req, "Fordring/DelfordringSamling/Delfordring/Beloeb", "o")
 
     return {
-        row("Fordring/FagsystemFordringID", "HaverRef"): ref,
-        row("Fordring/FordringArt", "ArtKode"): art,
+        row("Fordring/FagsystemFordringID", "DMIFordringFordringHaverRef"): ref,
+        row("Fordring/FordringArt", "DMIFordringFordringArtKode"): art,
         row("Fordring/ValutaKode", "ValutaKode"): currency,
         row("Fordring/Hovedstol", "FordringBeløbStruktur/DMIFordringBeløb"): principal,
-        row("Fordring/ForaeldelsesDato", "Dato"): every_haeftelse("Fordring/ForaeldelsesDato",
-                                                                   "Dato"),
-        row("Fordring/DomsDato", "Dom"): every_haeftelse("Fordring/DomsDato", "Dom"),
-        row("Fordring/ForligsDato", "Forlig"): every_haeftelse("Fordring/ForligsDato", "Forlig"),
-        row("Fordring/DelfordringSamling/Delfordring", "HaverRef"): sub_refs,
-        row("Fordring/DelfordringSamling/Delfordring/Beloeb", "Beløb"): sub_amounts,
+        row("Fordring/ForaeldelsesDato", "HæftelseForældelseDato"): every_haeftelse(
+            "Fordring/ForaeldelsesDato", "HæftelseForældelseDato"),
+        row("Fordring/DomsDato", "HæftelseDom"): flag("Fordring/DomsDato", "HæftelseDom"),
+        row("Fordring/DomsDato", "HæftelseDomDato"): every_haeftelse("Fordring/DomsDato",
+                                                                     "HæftelseDomDato"),
+        row("Fordring/ForligsDato", "HæftelseForlig"): flag("Fordring/ForligsDato",
+                                                           "HæftelseForlig"),
+        row("Fordring/ForligsDato", "HæftelseForligDato"): every_haeftelse(
+            "Fordring/ForligsDato", "HæftelseForligDato"),
+        row("MyndighedCVR", "DMIFordringHaverID"): creditor("DMIFordringHaverID"),
+        row("MyndighedCVR", f"{STRUCTURE}/DMIFordringHaverID"): creditor(
+            f"{STRUCTURE}/DMIFordringHaverID"),
+        row("Fordring/DelfordringSamling/Delfordring", "DMIFordringFordringHaverRef"): sub_refs,
+        row("Fordring/DelfordringSamling/Delfordring/Beloeb", "DMIFordringBeløb"): sub_amounts,
     }
 
 
@@ -320,7 +351,7 @@ def test_every_field_map_row_holds_in_the_built_tree() -> None:
     exercised: set[tuple[str, str]] = set()
     for account in (PERSON, COMPANY):
         request = _request_with_account(account)
-        action = opret_fordring_action(fixture_claim(), account, creditor_id=CREDITOR)
+        action = opret_fordring_action(fixture_claim(), account, creditor_id=CREDITOR_ID)
         one_delivery(copy.deepcopy(action))
         wire = serialize(action).decode()
         notes = parse_trace_notes(texts(action, FIELD_MAP[4].target, "p"))
@@ -405,7 +436,7 @@ def test_docs_mapping_md_holds_the_generated_tables() -> None:
 
 # ---------------------------------------------------------------- element order
 
-DESIGN_ORDER = {
+SENDER_ORDER = {
     "MFFordringIndberet_I": ["Kontekst", "FordringhaverSystemIDStruktur", "MFLeveranceID",
                              "FordringAktionSamling"],
     "Kontekst": ["HovedOplysninger"],
@@ -422,37 +453,45 @@ DESIGN_ORDER = {
     "FordringPeriodeStruktur": ["DMIFordringPeriodeFraDato", "DMIFordringPeriodeTilDato"],
     "FordringOprindeligBeløbStruktur": ["ValutaKode", "EFIFordringOprindeligBeløb"],
     "MFHæftelseStruktur": ["MFKundeStruktur", "HæftelseForældelseDato", "HæftelseDom",
-                           "HæftelseForlig"],
-    "MFOpretUnderfordringStruktur": ["DMIFordringTypeKode", "DMIFordringFordringHaverRef",
-                                     "DMIFordringStiftelseTidspunkt", "FordringBeløbStruktur",
-                                     "FordringPeriodeStruktur"],
+                           "HæftelseDomDato", "HæftelseForlig", "HæftelseForligDato"],
+    "MFOpretRelateretFordringStruktur": [
+        "DMIFordringFordringArtKode", "DMIFordringTypeKode", "DMIFordringFordringHaverRef",
+        "DMIFordringStiftelseTidspunkt", "DMIFordringForfaldDato", "DMIFordringSRBDato",
+        "FordringBeløbStruktur", "FordringPeriodeStruktur", "FordringOprindeligBeløbStruktur",
+        "SagsbemærkningSamling", "DokumentSamling", "DMIFordringHaverID",
+        "FordringHæftelseSamling"],
+    "SagsbemærkningSamling": ["MFNoteStruktur"] * 5,
+    "MFNoteStruktur": ["MFNoteTekst"],
 }
 
 
 def test_element_order_is_the_design_tree() -> None:
-    d = one_delivery(opret_fordring_action(fixture_claim(), PERSON, creditor_id=CREDITOR))
+    d = one_delivery(opret_fordring_action(fixture_claim(), PERSON, creditor_id=CREDITOR_ID))
     seen = set()
     for element in d.iter():
         name = etree.QName(element).localname
-        if name in DESIGN_ORDER and name not in seen:
+        if name in SENDER_ORDER and name not in seen:
             seen.add(name)
-            assert names(element) == DESIGN_ORDER[name], name
-    assert seen == set(DESIGN_ORDER)
-    notes = xp(d, "//p:MFOpretFordringStruktur/p:SagsbemærkningSamling/*/text()")
+            assert names(element) == SENDER_ORDER[name], name
+    assert seen == set(SENDER_ORDER)
+    notes = xp(d, "//p:MFOpretFordringStruktur/p:SagsbemærkningSamling/*/*/text()")
     assert notes[0].startswith("FagsystemID: ")
     assert xp(d, "//p:DokumentSamling") and not xp(d, "//p:DokumentSamling/*")
 
 
 def test_design_order_matches_the_psrm_xsd() -> None:
-    """The DESIGN tree and MF.xsd agree, so a valid tree is also a DESIGN-ordered one."""
+    """The senders' order and MF.xsd agree, so a valid tree is also one in that order."""
     xs = "{http://www.w3.org/2001/XMLSchema}"
     schema = etree.parse(str(xsd_path("psrm/MF.xsd")))
     for type_name, element in (("MFOpretFordringStrukturType", "MFOpretFordringStruktur"),
                                ("MFHæftelseStrukturType", "MFHæftelseStruktur"),
-                               ("MFOpretUnderfordringStrukturType",
-                                "MFOpretUnderfordringStruktur")):
+                               ("MFOpretRelateretFordringStrukturType",
+                                "MFOpretRelateretFordringStruktur")):
         [t] = [t for t in schema.iter(f"{xs}complexType") if t.get("name") == type_name]
-        assert [e.get("name") for e in t.iter(f"{xs}element")] == DESIGN_ORDER[element]
+        in_schema = [e.get("name") for e in t.iter(f"{xs}element")]
+        # what a fordringshaver sends, in the schema's order (which also has the ids PSRM's
+        # own intake adds)
+        assert [n for n in in_schema if n in SENDER_ORDER[element]] == SENDER_ORDER[element]
 
 
 # ---------------------------------------------------------------- decisions in the builder
@@ -462,19 +501,19 @@ def test_amount_is_the_remainder_and_covered_sub_claims_stay_home() -> None:
     claim.remaining_principal = Decimal("200.00")
     claim.sub_claims[0].remaining = Decimal("0.00")
     claim.sub_claims[1].remaining = Decimal("50.00")
-    d = one_delivery(opret_fordring_action(claim, PERSON, creditor_id=CREDITOR))
+    d = one_delivery(opret_fordring_action(claim, PERSON, creditor_id=CREDITOR_ID))
     back = decode_delivery(d, received=TODAY).actions[0].claim
     assert back is not None
     assert back.principal == Decimal("200.00")
     assert [(s.id, s.amount) for s in back.sub_claims] == [(f"{CLAIM_ID}-2", Decimal("50.00"))]
-    assert xp(d, "//p:EFIFordringOprindeligBeløb/text()") == ["1234.56"]
+    assert xp(d, "//p:EFIFordringOprindeligBeløb/text()") == ["1234.56", "100.00"]
     assert back.outstanding == claim.outstanding == Decimal("250.00")
 
 
 def test_reference_falls_back_to_the_fagsystem_id_and_is_reversible() -> None:
     offline = fixture_claim(claim_id="")
     assert claim_ref(offline) == "BIB-2026-000417"
-    action = opret_fordring_action(offline, PERSON, creditor_id=CREDITOR)
+    action = opret_fordring_action(offline, PERSON, creditor_id=CREDITOR_ID)
     refs = xp(action, "//p:DMIFordringFordringHaverRef/text()")
     assert refs == ["BIB-2026-000417", "BIB-2026-000417-1", "BIB-2026-000417-2"]
     assert find_sub_claim(offline, "BIB-2026-000417-2") is offline.sub_claims[1]
@@ -491,7 +530,7 @@ def test_liable_parties_debtor_first_once_each_and_never_none() -> None:
     assert liable_parties(fixture_claim(), None)[0] == Party.cpr("0707614285")
     lonely = simple_claim(1)
     with pytest.raises(MappingError, match="names no debtor"):
-        opret_fordring_action(lonely, None, creditor_id=CREDITOR)
+        opret_fordring_action(lonely, None, creditor_id=CREDITOR_ID)
 
 
 def test_art_explicit_beats_claim_beats_type_default() -> None:
@@ -499,7 +538,7 @@ def test_art_explicit_beats_claim_beats_type_default() -> None:
                                       {"code": "LIMEDIE"}])
 
     def art_of(claim: Claim, art: ClaimArt | None = None) -> str:
-        a = opret_fordring_action(claim, PERSON, creditor_id=CREDITOR, art=art, claim_types=types)
+        a = opret_fordring_action(claim, PERSON, creditor_id=CREDITOR_ID, art=art, claim_types=types)
         [text] = xp(a, "//p:DMIFordringFordringArtKode/text()")
         return str(text)
 
@@ -513,38 +552,92 @@ def test_art_explicit_beats_claim_beats_type_default() -> None:
 
 def test_amounts_are_never_rounded() -> None:
     with pytest.raises(MoneyError):
-        nedskriv_action("EFI-1", Decimal("10.005"), WriteDownReason.PAYMENT,
-                        creditor_id=CREDITOR)
+        nedskriv_action("71", Decimal("10.005"), WriteDownReason.PAYMENT,
+                        creditor_id=CREDITOR_ID)
     claim = simple_claim(1, principal=Decimal("100.1"))
-    action = opret_fordring_action(claim, PERSON, creditor_id=CREDITOR)
+    action = opret_fordring_action(claim, PERSON, creditor_id=CREDITOR_ID)
     assert xp(action, "//p:DMIFordringBeløb/text()") == ["100.10"]
 
 
 def test_write_down_recall_and_resubmit_actions_validate_and_decode() -> None:
     claim = fixture_claim()
     d = one_delivery(
-        nedskriv_action("EFI-1", Decimal("345.00"), WriteDownReason.PAYMENT,
-                        creditor_id=CREDITOR, effective=date(2026, 3, 18)),
-        tilbagekald_action("EFI-2", RecallReason.DEFERRAL, creditor_id=CREDITOR,
+        nedskriv_action("501", Decimal("345.00"), WriteDownReason.PAYMENT,
+                        creditor_id=CREDITOR_ID, effective=date(2026, 3, 18)),
+        tilbagekald_action("502", RecallReason.DEFERRAL, creditor_id=CREDITOR_ID,
                            effective=date(2026, 3, 19)),
-        genindsend_action(claim, PERSON, creditor_id=CREDITOR, efi_claim_id="EFI-3"),
-        genindsend_action(claim, None, creditor_id=CREDITOR),
-        nedskriv_action("EFI-4", Decimal("1.00"), WriteDownReason.ADJUSTMENT,
-                        creditor_id=CREDITOR))
+        genindsend_action(claim, PERSON, creditor_id=CREDITOR_ID, efi_claim_id="503"),
+        genindsend_action(claim, None, creditor_id=CREDITOR_ID),
+        # no effective date for REGU (519) or a recall for FEJL (546), even when given
+        nedskriv_action("504", Decimal("1.00"), WriteDownReason.ADJUSTMENT,
+                        creditor_id=CREDITOR_ID, effective=date(2026, 3, 18)),
+        tilbagekald_action("505", RecallReason.ERROR, creditor_id=CREDITOR_ID,
+                           effective=date(2026, 3, 19)))
     a = decode_delivery(d, received=TODAY).actions
     assert [x.code for x in a] == [PsrmActionCode.WRITE_DOWN, PsrmActionCode.RECALL,
                                    PsrmActionCode.RESUBMIT, PsrmActionCode.RESUBMIT,
-                                   PsrmActionCode.WRITE_DOWN]
+                                   PsrmActionCode.WRITE_DOWN, PsrmActionCode.RECALL]
     assert (a[0].efi_claim_id, a[0].amount, a[0].currency, a[0].reason, a[0].effective_date) == (
-        "EFI-1", Decimal("345.00"), "DKK", "INDB", date(2026, 3, 18))
+        "501", Decimal("345.00"), "DKK", "INDB", date(2026, 3, 18))
+    assert a[0].choice == "MFNedskrivFordringStruktur"
     assert (a[1].efi_claim_id, a[1].reason, a[1].effective_date) == (
-        "EFI-2", "HENS", date(2026, 3, 19))
-    assert a[2].efi_claim_id == "EFI-3" and a[2].claim is not None
+        "502", "HENS", date(2026, 3, 19))
+    assert a[2].efi_claim_id == "503" and a[2].claim is not None
     assert a[2].claim.principal == Decimal("1234.56")
-    assert a[2].choice == "GenindsendFordringAktion"
+    assert a[2].choice == "MFGenindsendFordringStruktur"
     assert a[3].efi_claim_id is None and a[3].claim is not None
     assert a[3].claim.co_liable[0].party == Party.cpr("0707614285")
     assert a[4].effective_date is None and a[4].reason == "REGU"
+    assert a[5].effective_date is None and a[5].reason == "FEJL"
+
+
+def test_every_action_code_is_built_validates_and_decodes() -> None:
+    code = PsrmActionCode
+    built = {
+        code.CREATE: opret_fordring_action(fixture_claim(), PERSON, creditor_id=CREDITOR_ID),
+        code.WRITE_DOWN: nedskriv_action("601", Decimal("10.00"), WriteDownReason.PAYMENT,
+                                         creditor_id=CREDITOR_ID),
+        code.RECALL: tilbagekald_action("601", RecallReason.COMPLAINT, creditor_id=CREDITOR_ID),
+        code.RESUBMIT: genindsend_action(fixture_claim(), PERSON, creditor_id=CREDITOR_ID),
+        code.WRITE_UP: opskrivning_action("601", Decimal("20.00"), creditor_id=CREDITOR_ID,
+                                          effective=date(2026, 3, 1), reason_text="rente"),
+        code.WRITE_UP_ANNULLED_PAYMENT: opskrivning_action(
+            "601", Decimal("30.00"), creditor_id=CREDITOR_ID, code=code.WRITE_UP_ANNULLED_PAYMENT,
+            ref_action_id="71", effective=date(2026, 3, 2)),
+        code.WRITE_UP_REVERSED_ADJUSTMENT: opskrivning_action(
+            "601", Decimal("40.00"), creditor_id=CREDITOR_ID,
+            code=code.WRITE_UP_REVERSED_ADJUSTMENT, ref_action_id="72",
+            effective=date(2026, 3, 3)),
+        code.WRITE_DOWN_ANNULLED_WRITE_UP: nedskrivning_annulleret_action(
+            "601", Decimal("50.00"), "73", creditor_id=CREDITOR_ID, effective=date(2026, 3, 4)),
+        code.WRITE_DOWN_ANNULLED_PAYMENT_WRITE_UP: nedskrivning_annulleret_action(
+            "601", Decimal("60.00"), "74", creditor_id=CREDITOR_ID,
+            code=code.WRITE_DOWN_ANNULLED_PAYMENT_WRITE_UP, reason_text="fejl"),
+        code.WRONG_PRINCIPAL: fejlagtig_hovedstol_action("601", Decimal("70.00"),
+                                                         creditor_id=CREDITOR_ID),
+        code.CHANGE: aendr_fordring_action("601", creditor_id=CREDITOR_ID,
+                                           srb=date(2026, 4, 1), notes=["ny SRB"]),
+    }
+    assert set(built) == set(PsrmActionCode)
+    d = one_delivery(*built.values())
+    assert validate_element(d) == []
+    decoded = decode_delivery(d, received=TODAY).actions
+    assert [a.code for a in decoded] == list(built)
+    assert all(a.choice == a.expected_choice and not a.problems for a in decoded)
+    changes = {a.code: (a.amount, a.action_id_ref, a.effective_date) for a in decoded[4:10]}
+    assert changes == {
+        code.WRITE_UP: (Decimal("20.00"), None, date(2026, 3, 1)),
+        code.WRITE_UP_ANNULLED_PAYMENT: (Decimal("30.00"), "71", date(2026, 3, 2)),
+        code.WRITE_UP_REVERSED_ADJUSTMENT: (Decimal("40.00"), "72", date(2026, 3, 3)),
+        code.WRITE_DOWN_ANNULLED_WRITE_UP: (Decimal("50.00"), "73", date(2026, 3, 4)),
+        code.WRITE_DOWN_ANNULLED_PAYMENT_WRITE_UP: (Decimal("60.00"), "74", None),
+        code.WRONG_PRINCIPAL: (Decimal("70.00"), None, None),
+    }
+    assert decoded[4].reason_text == "rente" and decoded[8].reason_text == "fejl"
+    assert decoded[10].notes == ["ny SRB"]
+    with pytest.raises(MappingError):
+        opskrivning_action("601", Decimal("1.00"), creditor_id=CREDITOR_ID,
+                           code=code.WRITE_UP_ANNULLED_PAYMENT)  # names no write-down
 
 
 def test_delivery_needs_an_action() -> None:
@@ -574,7 +667,7 @@ def test_any_claim_maps_to_a_valid_delivery_that_decodes_back(
         sub_claims=[SubClaim(str(i), code, Decimal(v).scaleb(-2), Decimal(v).scaleb(-2),
                              period_from=founded if dated else None)
                     for i, (code, v, dated) in enumerate(subs, start=1)])
-    d = one_delivery(opret_fordring_action(claim, PERSON, creditor_id=CREDITOR))
+    d = one_delivery(opret_fordring_action(claim, PERSON, creditor_id=CREDITOR_ID))
     back = decode_delivery(d, received=TODAY).actions[0].claim
     assert back is not None
     assert back.principal == remaining
@@ -596,7 +689,7 @@ def test_stream_deliveries_chunks_lazily() -> None:
             yield simple_claim(n), PERSON
 
     stream = stream_deliveries(claims(), max_actions=10, se_number=SE, transaction_time=WHEN,
-                               delivery_prefix="LEV")
+                               delivery_prefix="2026", creditor_id=CREDITOR_ID)
     assert consumed == 0
     first = next(stream)
     assert consumed == 10
@@ -604,14 +697,15 @@ def test_stream_deliveries_chunks_lazily() -> None:
     assert consumed == 20
     for d, number in ((first, 1), (second, 2)):
         assert validate_element(d) == []
-        assert d.findtext("p:MFLeveranceID", namespaces=NS) == f"LEV-{number:04d}"
+        assert d.findtext("p:MFLeveranceID", namespaces=NS) == f"2026{number:04d}"
         assert len(xp(d, "p:FordringAktionSamling/p:FordringAktion")) == 10
 
 
 def test_stream_deliveries_splits_into_max_actions_and_keeps_every_claim_in_order() -> None:
     claims = [(simple_claim(n), PERSON) for n in range(1, 24)]
     deliveries = list(stream_deliveries(iter(claims), max_actions=10, se_number=SE,
-                                        transaction_time=WHEN))
+                                        transaction_time=WHEN,
+                                        creditor_ids={CREDITOR: CREDITOR_ID}))
     decoded = [decode_delivery(d, received=TODAY) for d in deliveries]
     assert [len(x.actions) for x in decoded] == [10, 10, 3]
     assert all(validate_element(d) == [] for d in deliveries)
@@ -619,57 +713,77 @@ def test_stream_deliveries_splits_into_max_actions_and_keeps_every_claim_in_orde
     assert refs == [f"C{n}" for n in range(1, 24)]
     assert len({x.transaction_id for x in decoded}) == 3
     assert len({x.delivery_id for x in decoded}) == 3
-    assert {a.creditor_id for x in decoded for a in x.actions} == {CREDITOR}
+    assert {a.creditor_id for x in decoded for a in x.actions} == {CREDITOR_ID}
+    assert all(x.delivery_id.isdigit() for x in decoded)  # MFLeveranceID is a number
     assert list(stream_deliveries(iter([]), max_actions=5, se_number=SE)) == []
 
 
-def test_stream_deliveries_needs_a_creditor() -> None:
-    stream = stream_deliveries(iter([(simple_claim(1, creditor_cvr=None), PERSON)]),
-                               max_actions=5, se_number=SE)
-    with pytest.raises(MappingError, match="no creditor"):
+def test_stream_deliveries_needs_a_fordringshaver_id() -> None:
+    stream = stream_deliveries(iter([(simple_claim(1), PERSON)]), max_actions=5, se_number=SE)
+    with pytest.raises(MappingError, match=f"no fordringshaver id .* CVR {CREDITOR}"):
         next(stream)
+    other = stream_deliveries(iter([(simple_claim(1), PERSON)]), max_actions=5, se_number=SE,
+                              creditor_ids={"55133018": "12"})
+    with pytest.raises(MappingError, match="no fordringshaver id"):
+        next(other)
     explicit = stream_deliveries(iter([(simple_claim(1, creditor_cvr=None), PERSON)]),
-                                 max_actions=5, se_number=SE, creditor_id="11111111")
-    assert xp(next(explicit), "//p:DMIFordringHaverID/text()") == [
-        "11111111", "11111111"]
+                                 max_actions=5, se_number=SE, creditor_id="1111")
+    assert xp(next(explicit), "//p:DMIFordringHaverID/text()") == ["1111", "1111"]
+    by_cvr = stream_deliveries(iter([(simple_claim(1), PERSON)]), max_actions=5, se_number=SE,
+                               creditor_id="1111", creditor_ids={CREDITOR: "2222"})
+    assert xp(next(by_cvr), "//p:DMIFordringHaverID/text()") == ["2222", "2222"]
+    cvr_as_id = stream_deliveries(iter([(simple_claim(1), PERSON)]), max_actions=5,
+                                  se_number=SE, creditor_id="CVR29189919")
+    with pytest.raises(MappingError, match="must be a number"):
+        next(cvr_as_id)
+
+
+def test_creditor_ids_parse_from_text() -> None:
+    assert parse_creditor_ids(" 29189919=4711, 55133018=12 ,") == {
+        "29189919": "4711", "55133018": "12"}
+    for bad in ("29189919", "2918991=4711", "29189919=x", "29189919=12345678901"):
+        with pytest.raises(ValueError, match="CVR=ID"):
+            parse_creditor_ids(bad)
 
 
 # ---------------------------------------------------------------- receipts → events
 
 KVITTERING_XML = """<MFKvitteringHent_O xmlns="http://skat.dk/begrebsmodel/2009/01/15/"
     xmlns:k="http://skat.dk/begrebsmodel/xml/schemas/kontekst/2007/05/31/">
-  <k:Kontekst><k:HovedOplysningerSvar><k:TransaktionsID>T-9</k:TransaktionsID>
+  <Kontekst><k:HovedOplysningerSvar><k:TransaktionsID>T-9</k:TransaktionsID>
     <k:ServiceID>MFKvitteringHent</k:ServiceID><k:TransaktionsTid>2026-03-21T06:00:00</k:TransaktionsTid>
-    <k:SvarReaktion>OK</k:SvarReaktion></k:HovedOplysningerSvar></k:Kontekst>
+    <k:SvarReaktion/></k:HovedOplysningerSvar></Kontekst>
   <KvitteringSamling>
-    <MFAktionStruktur>
-      <DMIFordringEFIFordringID>EFI-77</DMIFordringEFIFordringID>
-      <DMIFordringEFIHovedFordringID>EFI-77</DMIFordringEFIHovedFordringID>
+    <Kvittering><MFAktionStruktur>
+      <DMIFordringEFIFordringID>77</DMIFordringEFIFordringID>
+      <DMIFordringEFIHovedFordringID>77</DMIFordringEFIHovedFordringID>
       <DMIFordringFordringHaverRef>2026000417</DMIFordringFordringHaverRef>
       <MFAktionID>9001</MFAktionID><MFAktionKode>OPRETFORDRING</MFAktionKode>
-      <DMIFordringHaverID>29189919</DMIFordringHaverID><MFAktionStatusKode>UDFOERT</MFAktionStatusKode>
-      <MFAktionStatusÆndretDato>2026-03-20</MFAktionStatusÆndretDato>
-      <DMIFordringModtagelseDato>2026-03-19</DMIFordringModtagelseDato>
-    </MFAktionStruktur>
-    <MFAktionStruktur>
+      <DMIFordringHaverID>4711</DMIFordringHaverID><MFAktionStatusKode>UDFOERT</MFAktionStatusKode>
+      <MFAktionStatusÆndretDato>2026-03-20T06:00:00.000</MFAktionStatusÆndretDato>
+      <DMIFordringModtagelseDato>2026-03-19T10:15:30.250</DMIFordringModtagelseDato>
+      <AfvistÅrsagSamling/>
+    </MFAktionStruktur></Kvittering>
+    <Kvittering><MFAktionStruktur>
       <DMIFordringFordringHaverRef>2026000418</DMIFordringFordringHaverRef>
-      <MFAktionID>9002</MFAktionID><MFAktionKode>GENINDSEND</MFAktionKode>
-      <DMIFordringHaverID>29189919</DMIFordringHaverID><MFAktionStatusKode>AFVIST</MFAktionStatusKode>
-      <MFAktionStatusÆndretDato>2026-03-20</MFAktionStatusÆndretDato>
+      <MFAktionID>9002</MFAktionID><MFAktionKode>GENINDSENDFORDRING</MFAktionKode>
+      <DMIFordringHaverID>4711</DMIFordringHaverID><MFAktionStatusKode>AFVIST</MFAktionStatusKode>
+      <MFAktionStatusÆndretDato>2026-03-20T06:00:00.000</MFAktionStatusÆndretDato>
       <AfvistÅrsagSamling>
         <MFAktionAfvistStruktur><MFAktionAfvistNummer>215</MFAktionAfvistNummer>
           <MFAktionAfvistTekst>Beløb under bundgrænse</MFAktionAfvistTekst></MFAktionAfvistStruktur>
         <MFAktionAfvistStruktur><MFAktionAfvistNummer>5</MFAktionAfvistNummer>
           <MFAktionAfvistTekst>Skyldner ukendt</MFAktionAfvistTekst></MFAktionAfvistStruktur>
       </AfvistÅrsagSamling>
-    </MFAktionStruktur>
+    </MFAktionStruktur></Kvittering>
   </KvitteringSamling>
 </MFKvitteringHent_O>"""
 
 
 def receipt(code: PsrmActionCode, status: PsrmStatus, *reasons: RejectionReason) -> PsrmAction:
-    return PsrmAction(action_id="9001", code=code, creditor_id=CREDITOR, status=status,
-                      status_changed=date(2026, 3, 20), claim_ref=CLAIM_ID, efi_claim_id="EFI-77",
+    return PsrmAction(action_id="9001", code=code, creditor_id=CREDITOR_ID, status=status,
+                      status_changed=datetime(2026, 3, 20, 6), claim_ref=CLAIM_ID,
+                      efi_claim_id="77",
                       reasons=list(reasons))
 
 
@@ -680,8 +794,9 @@ def test_decode_receipts_reads_every_field() -> None:
     assert (done.action_id, done.code, done.creditor_id, done.status, done.status_changed,
             done.claim_ref, done.efi_claim_id, done.efi_main_claim_id, done.received,
             done.reasons) == (
-        "9001", PsrmActionCode.CREATE, CREDITOR, PsrmStatus.DONE, date(2026, 3, 20), CLAIM_ID,
-        "EFI-77", "EFI-77", date(2026, 3, 19), [])
+        "9001", PsrmActionCode.CREATE, CREDITOR_ID, PsrmStatus.DONE,
+        datetime(2026, 3, 20, 6), CLAIM_ID, "77", "77", datetime(2026, 3, 19, 10, 15, 30, 250000),
+        [])
     assert (rejected.code, rejected.status, rejected.efi_claim_id, rejected.received) == (
         PsrmActionCode.RESUBMIT, PsrmStatus.REJECTED, None, None)
     assert rejected.reasons == [RejectionReason("215", "Beløb under bundgrænse"),
@@ -754,46 +869,46 @@ def test_receipts_of_recall_and_write_down() -> None:
 
 UNDERRET_XML = """<MFUnderretSamlingHent_O xmlns="http://skat.dk/begrebsmodel/2009/01/15/"
     xmlns:k="http://skat.dk/begrebsmodel/xml/schemas/kontekst/2007/05/31/">
-  <k:Kontekst><k:HovedOplysningerSvar><k:TransaktionsID>T-10</k:TransaktionsID>
+  <Kontekst><k:HovedOplysningerSvar><k:TransaktionsID>T-10</k:TransaktionsID>
     <k:ServiceID>MFUnderretSamlingHent</k:ServiceID><k:TransaktionsTid>2026-04-02T05:00:00</k:TransaktionsTid>
-    <k:SvarReaktion>OK</k:SvarReaktion></k:HovedOplysningerSvar></k:Kontekst>
+    <k:SvarReaktion/></k:HovedOplysningerSvar></Kontekst>
   <MFUnderretSamling>
     <MFUnderretStruktur>
-      <MFUnderretSekvensNummer>7</MFUnderretSekvensNummer><MFUnderretTypeKode>DAEKNING</MFUnderretTypeKode>
-      <DMIFordringEFIFordringID>EFI-77</DMIFordringEFIFordringID>
+      <MFUnderretningNummer>7</MFUnderretningNummer><MFUnderretTypeKode>DAEKNING</MFUnderretTypeKode>
+      <DMIFordringEFIFordringID>77</DMIFordringEFIFordringID>
       <DMIFordringFordringHaverRef>2026000417</DMIFordringFordringHaverRef>
-      <DMIFordringHaverID>29189919</DMIFordringHaverID><MFUnderretDato>2026-04-01</MFUnderretDato>
+      <DMIFordringHaverID>4711</DMIFordringHaverID><MFUnderretningDatoTid>2026-04-01T06:00:00.000</MFUnderretningDatoTid>
       <MFDækningStruktur><FordringBeløbStruktur><ValutaKode>DKK</ValutaKode>
         <DMIFordringBeløb>500.00</DMIFordringBeløb></FordringBeløbStruktur>
         <DækningKildeKode>INDB</DækningKildeKode><DækningDato>2026-03-30</DækningDato></MFDækningStruktur>
     </MFUnderretStruktur>
     <MFUnderretStruktur>
-      <MFUnderretSekvensNummer>8</MFUnderretSekvensNummer><MFUnderretTypeKode>DAEKNING</MFUnderretTypeKode>
-      <DMIFordringEFIFordringID>EFI-77-2</DMIFordringEFIFordringID>
+      <MFUnderretningNummer>8</MFUnderretningNummer><MFUnderretTypeKode>DAEKNING</MFUnderretTypeKode>
+      <DMIFordringEFIFordringID>778</DMIFordringEFIFordringID>
       <DMIFordringFordringHaverRef>2026000417-2</DMIFordringFordringHaverRef>
-      <MFUnderretDato>2026-04-01</MFUnderretDato>
+      <MFUnderretningDatoTid>2026-04-01T06:00:00.000</MFUnderretningDatoTid>
       <MFDækningStruktur><FordringBeløbStruktur><ValutaKode>DKK</ValutaKode>
         <DMIFordringBeløb>858.01</DMIFordringBeløb></FordringBeløbStruktur>
         <DækningKildeKode>MODR</DækningKildeKode><DækningDato>2026-03-31</DækningDato></MFDækningStruktur>
     </MFUnderretStruktur>
     <MFUnderretStruktur>
-      <MFUnderretSekvensNummer>9</MFUnderretSekvensNummer><MFUnderretTypeKode>AFSKRIVNING</MFUnderretTypeKode>
-      <DMIFordringEFIFordringID>EFI-77</DMIFordringEFIFordringID>
-      <MFUnderretDato>2026-04-01</MFUnderretDato>
+      <MFUnderretningNummer>9</MFUnderretningNummer><MFUnderretTypeKode>AFSKRIVNING</MFUnderretTypeKode>
+      <DMIFordringEFIFordringID>77</DMIFordringEFIFordringID>
+      <MFUnderretningDatoTid>2026-04-01T06:00:00.000</MFUnderretningDatoTid>
       <MFAfskrivningStruktur><FordringBeløbStruktur><ValutaKode>DKK</ValutaKode>
         <DMIFordringBeløb>58.01</DMIFordringBeløb></FordringBeløbStruktur>
         <AfskrivningÅrsagKode>FORAELDELSE</AfskrivningÅrsagKode></MFAfskrivningStruktur>
     </MFUnderretStruktur>
     <MFUnderretStruktur>
-      <MFUnderretSekvensNummer>10</MFUnderretSekvensNummer><MFUnderretTypeKode>RETUR</MFUnderretTypeKode>
-      <DMIFordringEFIFordringID>EFI-77</DMIFordringEFIFordringID>
-      <MFUnderretDato>2026-04-01</MFUnderretDato>
+      <MFUnderretningNummer>10</MFUnderretningNummer><MFUnderretTypeKode>RETUR</MFUnderretTypeKode>
+      <DMIFordringEFIFordringID>77</DMIFordringEFIFordringID>
+      <MFUnderretningDatoTid>2026-04-01T06:00:00.000</MFUnderretningDatoTid>
       <MFReturStruktur><HovedFordringReturAarsagKode>HENS</HovedFordringReturAarsagKode>
         <ReturTekst>Henstand</ReturTekst></MFReturStruktur>
     </MFUnderretStruktur>
   </MFUnderretSamling>
   <MFFlereUnderretninger>false</MFFlereUnderretninger>
-  <MFSidsteSekvensNummer>10</MFSidsteSekvensNummer>
+  <MFSidsteUnderretningNummer>10</MFSidsteUnderretningNummer>
 </MFUnderretSamlingHent_O>"""
 
 
@@ -806,9 +921,9 @@ def notifications() -> list[PsrmNotification]:
 def test_decode_notifications_reads_every_kind() -> None:
     paid, offset, written_off, returned = notifications()
     assert paid == PsrmNotification(
-        seq_no=7, type=NotificationType.COVERAGE, efi_claim_id="EFI-77",
+        seq_no=7, type=NotificationType.COVERAGE, efi_claim_id="77",
         notified=date(2026, 4, 1), date=date(2026, 3, 30), claim_ref=CLAIM_ID,
-        creditor_id=CREDITOR, amount=Decimal("500.00"), currency="DKK", source="INDB")
+        creditor_id=CREDITOR_ID, amount=Decimal("500.00"), currency="DKK", source="INDB")
     assert (offset.source, offset.claim_ref, offset.creditor_id) == ("MODR", f"{CLAIM_ID}-2", None)
     assert (written_off.type, written_off.amount, written_off.reason_code, written_off.date) == (
         NotificationType.WRITE_OFF, Decimal("58.01"), "FORAELDELSE", date(2026, 4, 1))
@@ -896,9 +1011,25 @@ def test_callback_request_validates_and_decodes_back() -> None:
 # ---------------------------------------------------------------- oir map
 
 def invoke(*args: str) -> tuple[int, bytes, str]:
+    """``oir map`` with the fordringshaver id the tests use, unless they give their own."""
+    if not any(a.startswith("--creditor-id") for a in args):
+        args = (*args, "--creditor-id", CREDITOR_ID)
     result = CliRunner().invoke(main, ["map", *args])
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return result.exit_code, result.stdout_bytes, result.stderr
+
+
+def test_oir_map_needs_a_fordringshaver_id(tmp_path: Path) -> None:
+    source = str(write_request(tmp_path / "r.xml"))
+    code, out, err = invoke(source, "--today", "2026-03-20", "--creditor-ids", "")
+    assert code == 1 and out == b""
+    assert "no fordringshaver id (DMIFordringHaverID)" in err and CREDITOR in err
+    code, out, err = invoke(source, "--today", "2026-03-20",
+                            "--creditor-ids", f"{CREDITOR}=4712")
+    assert code == 0, err
+    assert xp(etree.fromstring(out), "//p:DMIFordringHaverID/text()")[0] == "4712"
+    code, out, err = invoke(source, "--creditor-ids", "4712")
+    assert code == 2 and "CVR=ID" in err
 
 
 def write_request(path: Path, fagsystem_id: str = "BIB-2026-000417") -> Path:
@@ -914,10 +1045,10 @@ def test_oir_map_one_file_to_stdout(tmp_path: Path) -> None:
     assert validate_element(d) == []
     [action] = decode_delivery(d, received=TODAY).actions
     assert action.claim is not None and action.claim.id == "BIB-2026-000417"
-    assert action.creditor_id == CREDITOR  # the request's MyndighedCVR
+    assert action.creditor_id == CREDITOR_ID  # the fordringshaver id given, not the CVR
     assert d.findtext("p:FordringhaverSystemIDStruktur/p:VirksomhedSENummer",
                       namespaces=NS) == SE
-    assert str(d.findtext("k:Kontekst/k:HovedOplysninger/k:TransaktionsTid",
+    assert str(d.findtext("p:Kontekst/k:HovedOplysninger/k:TransaktionsTid",
                           namespaces=NS)).startswith("2026-03-20T")
     assert "mapped 1 claim(s) into 1 delivery" in err
 
@@ -987,7 +1118,7 @@ def test_oir_map_json_lines(tmp_path: Path) -> None:
     assert [c.party for c in first.co_liable] == [Party.cpr("1203852815"), Party.cvr("13585628")]
     assert first.principal == Decimal("600.00")
     assert [(s.id, s.amount) for s in first.sub_claims] == [("D-1-1", Decimal("40.00"))]
-    notes = xp(d, "//p:FordringAktion[1]//p:Sagsbemærkning/text()")
+    notes = xp(d, "//p:FordringAktion[1]//p:MFNoteTekst/text()")
     assert parse_trace_notes(notes)["FagsystemID"] == "P-BOEDE"
 
 

@@ -117,8 +117,10 @@ def _fields(action: etree._Element, **paths: str) -> dict[str, str | None]:
 
 def received(emu: InProcessEmulator, code: str) -> list[dict[str, str | None]]:
     """The EFI id, amount, write-down reason and date of each ``code`` action PSRM got."""
-    return [_fields(a, efi="DMIFordringEFIFordringID", amount="DMIFordringBeløb",
-                    reason="DMIFordringNedskrivÅrsagKode", effective="DMIFordringVirkningDato")
+    amount = "FordringNedskrivningBeløb" if code == "NEDSKRIV" else "DMIFordringBeløb"
+    return [_fields(a, efi="DMIFordringEFIFordringID", amount=amount,
+                    reason="FordringNedskrivningÅrsagKode",
+                    effective="FordringNedskrivningVirkningFra")
             for a in _actions(emu, code)]
 
 
@@ -221,7 +223,8 @@ def test_oir_nedskriv_before_the_efi_id_reduces_the_psrm_part_and_is_sent_later(
     efi = claim_view(emu, number).findtext(f"{Q}PSRM/{Q}EFIFordringID")
     assert efi
     assert received(emu, "NEDSKRIV") == [
-        {"efi": efi, "amount": "99.99", "reason": "REGU", "effective": "2026-03-04"}]
+        # a REGU write-down carries no effective date (PSRM rejects one: 519)
+        {"efi": efi, "amount": "99.99", "reason": "REGU", "effective": None}]
     assert D(psrm_claim(emu, efi)["remaining"]) == D("900.01")
     assert pending(emu) == []
 
@@ -261,7 +264,7 @@ def pending_recalls(emu: InProcessEmulator) -> list[tuple[str, str, date]]:
 def recalls(emu: InProcessEmulator) -> list[dict[str, str | None]]:
     """Every TILBAGEKALD that reached PSRM and was answered (see :func:`_actions`)."""
     return [_fields(a, efi="DMIFordringEFIFordringID",
-                    reason="DMIFordringTilbagekaldÅrsagKode", effective="DMIFordringVirkningDato")
+                    reason="HovedFordringTilbageÅrsagKode", effective="DMIFordringVirkningFra")
             for a in _actions(emu, "TILBAGEKALD")]
 
 
@@ -311,7 +314,8 @@ def test_a_recall_before_the_efi_id_is_sent_once_when_the_receipt_comes_again(
     emu.admin("POST", "/clock/advance", days=3)
 
     assert len(received(emu, "OPRETFORDRING")) == 2  # the repeat did reach PSRM
-    assert recalls(emu) == [{"efi": efi, "reason": "FEJL", "effective": "2026-03-05"}]
+    # a recall for FEJL carries no effective date (PSRM rejects one: 546)
+    assert recalls(emu) == [{"efi": efi, "reason": "FEJL", "effective": None}]
     assert psrm_claim(emu, efi)["status"] == "TILBAGEKALDT"
     assert claim_view(emu, number).findtext(f"{Q}Status") == "TILBAGEKALDT"
     assert pending_recalls(emu) == []
@@ -377,7 +381,7 @@ def hand_over_again(emu: InProcessEmulator, claim_id: str) -> None:
 
 def resubmissions(emu: InProcessEmulator) -> list[dict[str, str | None]]:
     return [_fields(a, efi="DMIFordringEFIFordringID", amount="DMIFordringBeløb")
-            for a in _actions(emu, "GENINDSEND")]
+            for a in _actions(emu, "GENINDSENDFORDRING")]
 
 
 def test_a_claim_handed_over_again_while_its_recall_waits_is_recalled_then_resubmitted(
@@ -385,7 +389,8 @@ def test_a_claim_handed_over_again_while_its_recall_waits_is_recalled_then_resub
     """Recalled and handed over again while the first OPRETFORDRING still waits in the
     outbox: sent at once, the second hand-over would reach PSRM beside the first (PSRM
     refuses it as a duplicate and collects the first, while the debtor system says AFVIST).
-    It waits with the recall instead: PSRM gets OPRETFORDRING, TILBAGEKALD, GENINDSEND, as
+    It waits with the recall instead: PSRM gets OPRETFORDRING, TILBAGEKALD (KLAG),
+    GENINDSENDFORDRING, as
     if it had answered in time, and holds the claim once."""
     number, claim_id = handed_over_unanswered(emu)
     pay(emu, claim_id, D("100.00"))
@@ -420,8 +425,8 @@ def test_a_claim_handed_over_again_while_its_recall_waits_is_recalled_then_resub
 
 def test_a_claim_handed_over_again_after_a_rejected_first_hand_over_is_resubmitted_alone(
         emu: InProcessEmulator) -> None:
-    """PSRM rejects the first hand-over: nothing to recall; the second goes as GENINDSEND
-    without an id, and the fagsystem hears only its outcome."""
+    """PSRM rejects the first hand-over: nothing to recall; the second goes as a new
+    OPRETFORDRING (PSRM never held the claim), and the fagsystem hears only its outcome."""
     number, claim_id = handed_over_unanswered(emu)
     recall(emu, claim_id)
     hand_over_again(emu, claim_id)
@@ -431,7 +436,8 @@ def test_a_claim_handed_over_again_after_a_rejected_first_hand_over_is_resubmitt
     emu.admin("POST", "/poll")
 
     assert recalls(emu) == []
-    assert resubmissions(emu) == [{"efi": None, "amount": "1000.00"}]
+    assert resubmissions(emu) == []
+    assert [a["amount"] for a in received(emu, "OPRETFORDRING")] == ["1000.00", "1000.00"]
     assert emu.admin("GET", "/psrm")["claims"] == []
     assert claim_view(emu, number).findtext(f"{Q}Status") == "AFVIST"  # the resubmission's
     events = [e["status"] for e in emu.admin("GET", f"/fagsystem/events?claim_id={claim_id}")]

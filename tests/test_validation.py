@@ -81,12 +81,12 @@ def delivery(*actions: str) -> str:
     """A bare ``MFFordringIndberet_I`` (no envelope): both forms are accepted."""
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <MFFordringIndberet_I xmlns="{MF}" xmlns:k="{K}">
-  <k:Kontekst><k:HovedOplysninger>
+  <Kontekst><k:HovedOplysninger>
     <k:TransaktionsID>3ddf0a80-bff2-4dca-b41b-d4fb851d6a79</k:TransaktionsID>
     <k:TransaktionsTid>2026-11-23T08:30:07+01:00</k:TransaktionsTid>
-  </k:HovedOplysninger></k:Kontekst>
+  </k:HovedOplysninger></Kontekst>
   <FordringhaverSystemIDStruktur><VirksomhedSENummer>29189846</VirksomhedSENummer></FordringhaverSystemIDStruktur>
-  <MFLeveranceID>29189846-20261123-0001</MFLeveranceID>
+  <MFLeveranceID>2918984620261123001</MFLeveranceID>
   <FordringAktionSamling>{"".join(actions)}</FordringAktionSamling>
 </MFFordringIndberet_I>
 """
@@ -203,7 +203,7 @@ def test_delivery_actions_are_judged_as_hand_overs(tmp_path: Path) -> None:
     a = "/MFFordringIndberet_I/FordringAktionSamling/FordringAktion"
     s = "AktionValg/OpretFordringAktion/MFOpretFordringStruktur"
     assert {(v["rule"], v["path"]) for v in report["rule_violations"]} == {
-        ("PSRM-600", f"{a}[2]/{s}/DMIFordringFordringHaverRef"),  # ref repeated in delivery
+        ("PSRM-486", f"{a}[2]/{s}/DMIFordringFordringHaverRef"),  # ref repeated in delivery
         ("PSRM-215", f"{a}[2]/{s}/FordringBeløbStruktur/DMIFordringBeløb"),
         ("OIR-101", f"{a}[3]/{s}/DMIFordringSRBDato"),
         ("PSRM-444", f"{a}[4]/{s}"),
@@ -216,7 +216,7 @@ def test_text_report_is_plain_and_names_action_paths(tmp_path: Path) -> None:
     assert "\x1b[" not in result.output  # no colour codes when not a terminal
     assert ("PSRM-215 [PSRM 215] /MFFordringIndberet_I/FordringAktionSamling/FordringAktion[1]/"
             "AktionValg/OpretFordringAktion/MFOpretFordringStruktur/FordringBeløbStruktur/"
-            "DMIFordringBeløb: Amount 99.00 DKK is below the lower limit") in result.output
+            "DMIFordringBeløb: Amount 99.00 DKK is not above the lower limit") in result.output
 
 
 # ---------------------------------------------------------------- other operations

@@ -118,27 +118,43 @@ def test_host_names_and_origins() -> None:
 
 
 def test_the_wsdl_names_only_a_served_host(tmp_path: Path) -> None:
-    """``Host: evil.example`` was written into soap:address and schemaLocation."""
-    with live_server(tmp_path, allowed_hosts=("emu.example",)) as (url, _emu):
+    """``Host: evil.example`` was written into soap:address and schemaLocation. A trusted
+    proxy's forwarded name counts instead of ``Host``, and must be served as well."""
+    def locations(r: requests.Response) -> list[str]:
+        doc = etree.fromstring(r.content)
+        return [str(a.get("location")) for a in doc.iter("{*}address")] + [
+            str(i.get("schemaLocation"))
+            for i in doc.iter("{http://www.w3.org/2001/XMLSchema}import")]
+
+    # no proxy trusted: X-Forwarded-* are ignored, whoever sends them
+    with live_server(tmp_path, allowed_hosts=("emu.example",), trusted_proxies=()
+                     ) as (url, _emu):
         wsdl = url + "/oir/DebitorRegistrering/1?wsdl"
         assert requests.get(wsdl, headers={"Host": "evil.example"}, timeout=10
                             ).status_code == 400
         r = requests.get(wsdl, headers={"Host": "emu.example:8443",
                                         "X-Forwarded-Host": "evil.example"}, timeout=10)
-        doc = etree.fromstring(r.content)
-        locations = [a.get("location") for a in doc.iter("{*}address")] + [
-            i.get("schemaLocation") for i in doc.iter("{http://www.w3.org/2001/XMLSchema}import")]
-        assert locations and all(str(x).startswith("http://emu.example:8443/")
-                                 for x in locations), locations
-    # behind one trusted proxy its forwarded name counts, and must be served too
-    with live_server(tmp_path / "proxied", allowed_hosts=("emu.example",),
-                     proxy_hops=1) as (url, _emu):
+        found = locations(r)
+        assert found and all(x.startswith("http://emu.example:8443/") for x in found), found
+    # behind a trusted proxy (loopback, the default) its forwarded name counts, and must
+    # be served too: a page cannot smuggle evil.example in through the header either
+    with live_server(tmp_path / "proxied", allowed_hosts=("emu.example",)) as (url, _emu):
         wsdl = url + "/oir/DebitorRegistrering/1?wsdl"
         r = requests.get(wsdl, headers={"X-Forwarded-Host": "emu.example",
                                         "X-Forwarded-Proto": "https"}, timeout=10)
         assert b'location="https://emu.example/oir/DebitorRegistrering/1"' in r.content
-        assert requests.get(wsdl, headers={"X-Forwarded-Host": "evil.example"},
-                            timeout=10).status_code == 400
+        for headers in ({"X-Forwarded-Host": "evil.example"},
+                        {"Host": "emu.example", "X-Forwarded-Host": "evil.example"}):
+            refused = requests.get(wsdl, headers=headers, timeout=10)
+            assert refused.status_code == 400, headers
+            assert "forwarded by a trusted proxy" in refused.text
+        # the Origin of a state change is compared with the forwarded name
+        admin = {"Content-Type": "application/json", "X-Forwarded-Host": "emu.example",
+                 "X-Forwarded-Proto": "https"}
+        assert requests.post(url + "/_admin/reset", headers={
+            **admin, "Origin": "https://emu.example"}, timeout=10).status_code == 200
+        assert requests.post(url + "/_admin/reset", headers={
+            **admin, "Origin": url}, timeout=10).status_code == 403
 
 
 # ---------------------------------------------------------------- 9: masking after decoding
@@ -375,7 +391,7 @@ def test_a_name_of_only_spaces_is_refused(tmp_path: Path) -> None:
         assert b"<Navn> \t </Navn>" in data
         r = emu.post_raw("/oir/DebitorRegistrering/1", data)
         assert r.status_code == 500 and b"soap:Client" in r.get_data()
-        assert b"/Debitor/Navn" in r.get_data()
+        assert b"/oir:Debitor/oir:Navn" in r.get_data()
         assert emu.admin("GET", "/accounts") == []
 
 

@@ -18,7 +18,7 @@ from .emulator_inproc import InProcessEmulator, live_server
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, InProcessEmulator]]:
     with live_server(tmp_path_factory.mktemp("wsdl"),
-                     allowed_hosts=("debitor.example.test",)) as pair:
+                     allowed_hosts=("debitor.example.test", "oir.kommune.example")) as pair:
         yield pair
 
 
@@ -57,3 +57,68 @@ def test_wsdl_files_on_disk_are_untouched(tmp_path: Path) -> None:
 
     text = wsdl_path("oir/DebitorRegistrering.wsdl").read_text(encoding="utf-8")
     assert "http://localhost:8080/oir/DebitorRegistrering/1" in text
+
+
+# ---------------------------------------------------------------- behind a reverse proxy
+
+def _location(emu: InProcessEmulator, peer: str, headers: dict[str, str]) -> str | None:
+    response = emu.http.get("/oir/DebitorRegistrering/1?wsdl", headers=headers,
+                            environ_base={"REMOTE_ADDR": peer})
+    doc = etree.fromstring(response.data)
+    address = doc.find(".//{http://schemas.xmlsoap.org/wsdl/soap/}address")
+    assert address is not None
+    for imp in doc.iter("{http://www.w3.org/2001/XMLSchema}import"):
+        # the schemas are fetched through the same proxy
+        assert str(imp.get("schemaLocation")).startswith(
+            str(address.get("location")).removesuffix("/oir/DebitorRegistrering/1"))
+    return address.get("location")
+
+
+PROXIED = {"Host": "10.1.2.3:8080", "X-Forwarded-Proto": "https",
+           "X-Forwarded-Host": "oir.kommune.example, inner.example", "X-Forwarded-Port": "8443"}
+
+
+def test_wsdl_honours_forwarded_host_and_port_from_a_trusted_proxy(
+        server: tuple[str, InProcessEmulator]) -> None:
+    _url, emu = server
+    assert _location(emu, "127.0.0.1", PROXIED) == \
+        "https://oir.kommune.example:8443/oir/DebitorRegistrering/1"
+    # the scheme's own port is left out; no X-Forwarded-Port keeps the forwarded host's
+    assert _location(emu, "::1", {**PROXIED, "X-Forwarded-Port": "443"}) == \
+        "https://oir.kommune.example/oir/DebitorRegistrering/1"
+    assert _location(emu, "127.0.0.1", {"Host": "10.1.2.3:8080",
+                                        "X-Forwarded-Host": "oir.kommune.example:9000"}) == \
+        "http://oir.kommune.example:9000/oir/DebitorRegistrering/1"
+    # a forwarded host that is no host name is not believed
+    assert _location(emu, "127.0.0.1", {"Host": "10.1.2.3:8080",
+                                        "X-Forwarded-Host": "evil.example/x?"}) == \
+        "http://10.1.2.3:8080/oir/DebitorRegistrering/1"
+    # one the emulator does not serve is refused, as Host would be (OIR_ALLOWED_HOSTS)
+    refused = emu.http.get("/oir/DebitorRegistrering/1?wsdl",
+                           headers={**PROXIED, "X-Forwarded-Host": "evil.example"},
+                           environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert refused.status_code == 400 and b"evil.example" in refused.data
+
+
+def test_forwarded_headers_from_an_untrusted_peer_are_ignored(
+        server: tuple[str, InProcessEmulator]) -> None:
+    _url, emu = server
+    assert _location(emu, "192.0.2.7", PROXIED) == "http://10.1.2.3:8080/oir/DebitorRegistrering/1"
+
+
+def test_trusted_proxies_are_configurable(tmp_path: Path) -> None:
+    from emulator.config import EmulatorConfig
+
+    from .emulator_inproc import in_process
+
+    config = EmulatorConfig.from_env({"OIR_TRUSTED_PROXIES": "10.0.0.0/8"})
+    assert config.trusted_proxies == ("10.0.0.0/8",)
+    with in_process(tmp_path, trusted_proxies=config.trusted_proxies,
+                    allowed_hosts=("oir.kommune.example",)) as emu:
+        assert _location(emu, "10.20.30.40", PROXIED) == \
+            "https://oir.kommune.example:8443/oir/DebitorRegistrering/1"
+        assert _location(emu, "127.0.0.1", PROXIED) == \
+            "http://10.1.2.3:8080/oir/DebitorRegistrering/1"
+    assert EmulatorConfig.from_env({"OIR_TRUSTED_PROXIES": "none"}).trusted_proxies == ()
+    with pytest.raises(ValueError, match="OIR_TRUSTED_PROXIES: 'proxy.local' is not"):
+        EmulatorConfig.from_env({"OIR_TRUSTED_PROXIES": "127.0.0.1, proxy.local"})

@@ -10,7 +10,7 @@ response (journal, conformance evidence) can be read the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from lxml import etree
 
@@ -41,8 +41,8 @@ class ActionOutcome:
     claim_ref: str | None = None  # DMIFordringFordringHaverRef
     creditor_id: str | None = None  # DMIFordringHaverID
     efi_main_claim_id: str | None = None  # DMIFordringEFIHovedFordringID
-    status_changed: date | None = None  # MFAktionStatusÆndretDato
-    received: date | None = None  # DMIFordringModtagelseDato
+    status_changed: datetime | None = None  # MFAktionStatusÆndretDato
+    received: datetime | None = None  # DMIFordringModtagelseDato
     #: ``(MFAktionAfvistNummer, MFAktionAfvistTekst)`` per rejection reason.
     reasons: list[tuple[str, str]] = field(default_factory=list)
 
@@ -101,11 +101,15 @@ def _text(el: etree._Element | None, path: str, ns: str) -> str | None:
     return found.text.strip()
 
 
-def _date(value: str | None) -> date | None:
+def _datetime(value: str | None) -> datetime | None:
+    """An ``xs:dateTime`` (a bare date reads as midnight)."""
     if not value:
         return None
     try:
-        return date.fromisoformat(value[:10])
+        text = value.strip().replace("Z", "+00:00")
+        if "T" not in text:
+            return datetime.combine(date.fromisoformat(text[:10]), datetime.min.time())
+        return datetime.fromisoformat(text)
     except ValueError:  # schema validation is switchable: never fail on reading
         return None
 
@@ -138,23 +142,30 @@ def read_action(el: etree._Element) -> ActionOutcome:
         claim_ref=_text(el, "DMIFordringFordringHaverRef", PSRM_NS),
         creditor_id=_text(el, "DMIFordringHaverID", PSRM_NS),
         efi_main_claim_id=_text(el, "DMIFordringEFIHovedFordringID", PSRM_NS),
-        status_changed=_date(_text(el, "MFAktionStatusÆndretDato", PSRM_NS)),
-        received=_date(_text(el, "DMIFordringModtagelseDato", PSRM_NS)),
+        status_changed=_datetime(_text(el, "MFAktionStatusÆndretDato", PSRM_NS)),
+        received=_datetime(_text(el, "DMIFordringModtagelseDato", PSRM_NS)),
         reasons=reasons,
     )
 
 
-def read_psrm_outcome(element: etree._Element) -> tuple[str | None, str | None,
-                                                         list[ActionOutcome]]:
-    """``(SvarReaktion, TransaktionsID, actions)`` of a PSRM ``*_O`` element.
+def read_psrm_outcome(element: etree._Element) -> tuple[
+        str | None, str | None, list[BusinessError], list[ActionOutcome]]:
+    """``(reaction, TransaktionsID, errors, actions)`` of a PSRM ``*_O`` element.
 
-    Actions are every ``MFAktionStruktur`` below the element, so the synchronous
-    ``MFFordringIndberet_O`` and the ``MFKvitteringHent_O`` receipts read alike.
+    PSRM's ``SvarReaktion`` is empty when the request was handled (``reaction`` ``"OK"``)
+    and holds ``Fejl{FejlNummer, FejlTekst}`` when it was refused as a whole (``"FEJL"``,
+    each one in ``errors``). Actions are every ``MFAktionStruktur`` below the element, so
+    the synchronous ``MFFordringIndberet_O`` and the ``MFKvitteringHent_O`` receipts read
+    alike.
     """
-    head = element.find(f"{{{KONTEKST_NS}}}Kontekst/{{{KONTEKST_NS}}}HovedOplysningerSvar")
+    head = element.find(f"{{{PSRM_NS}}}Kontekst/{{{KONTEKST_NS}}}HovedOplysningerSvar")
+    errors = [] if head is None else [
+        BusinessError(_text(f, "FejlNummer", KONTEKST_NS) or "",
+                      _text(f, "FejlTekst", KONTEKST_NS) or "")
+        for f in head.iterfind(f"{{{KONTEKST_NS}}}SvarReaktion/{{{KONTEKST_NS}}}Fejl")]
     actions = [read_action(a) for a in element.iter(f"{{{PSRM_NS}}}MFAktionStruktur")]
-    return (_text(head, "SvarReaktion", KONTEKST_NS), _text(head, "TransaktionsID", KONTEKST_NS),
-            actions)
+    reaction = None if head is None else ("FEJL" if errors else "OK")
+    return reaction, _text(head, "TransaktionsID", KONTEKST_NS), errors, actions
 
 
 def build_reply(element: etree._Element, operation: Operation, *, http_status: int,
@@ -167,5 +178,6 @@ def build_reply(element: etree._Element, operation: Operation, *, http_status: i
     if ns == OIR_NS:
         reply.reaction, reply.transaction_id, reply.errors = read_oir_outcome(element)
     elif ns == PSRM_NS:
-        reply.reaction, reply.transaction_id, reply.actions = read_psrm_outcome(element)
+        reply.reaction, reply.transaction_id, reply.errors, reply.actions = \
+            read_psrm_outcome(element)
     return reply

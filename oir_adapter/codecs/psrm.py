@@ -3,6 +3,12 @@
 One delivery carries many actions; each decodes on its own, so one bad action cannot hide
 its neighbours: an action whose content cannot be read keeps ``claim=None`` and the reason
 in ``problems`` for the indgangsfilter to turn into a rejection.
+
+Each action code has its own structure directly under ``AktionValg``
+(:data:`ACTION_ELEMENTS`); ``OPRETFORDRING`` wraps its claim in ``OpretFordringAktion``.
+The non-claim structures share their field names (the claim id, the sender's action id,
+the referenced action, the amount, the effective date, the reason), so one reader takes
+whichever of them a structure has.
 """
 
 from __future__ import annotations
@@ -25,13 +31,54 @@ from ..model import (
 )
 from .reading import DecodeError, Reader
 
-#: Where each action kind keeps its structure below ``AktionValg``.
-ACTION_ELEMENTS = {
+#: The element each action code carries directly under ``AktionValg``.
+ACTION_ELEMENTS: dict[PsrmActionCode, str] = {
     PsrmActionCode.CREATE: "OpretFordringAktion",
-    PsrmActionCode.WRITE_DOWN: "NedskrivFordringAktion",
-    PsrmActionCode.RECALL: "TilbagekaldFordringAktion",
-    PsrmActionCode.RESUBMIT: "GenindsendFordringAktion",
+    PsrmActionCode.WRITE_DOWN: "MFNedskrivFordringStruktur",
+    PsrmActionCode.RECALL: "MFTilbagekaldFordringStruktur",
+    PsrmActionCode.RESUBMIT: "MFGenindsendFordringStruktur",
+    PsrmActionCode.WRITE_UP: "MFOpskrivningReguleringStruktur",
+    PsrmActionCode.WRITE_UP_ANNULLED_PAYMENT:
+        "MFOpskrivningAnnulleretNedskrivningIndbetalingStruktur",
+    PsrmActionCode.WRITE_UP_REVERSED_ADJUSTMENT:
+        "MFOpskrivningOmgjortNedskrivningReguleringStruktur",
+    PsrmActionCode.WRITE_DOWN_ANNULLED_WRITE_UP:
+        "MFNedskrivningAnnulleretOpskrivningReguleringStruktur",
+    PsrmActionCode.WRITE_DOWN_ANNULLED_PAYMENT_WRITE_UP:
+        "MFNedskrivningAnnulleretOpskrivningIndbetalingStruktur",
+    PsrmActionCode.WRONG_PRINCIPAL: "MFFejlagtigHovedstolIndberetningStruktur",
+    PsrmActionCode.CHANGE: "MFAendrFordringStruktur",
 }
+
+#: Where the claim structure sits below the element under ``AktionValg``.
+CLAIM_STRUCTURE = "MFOpretFordringStruktur"
+RELATED_CLAIMS = "OpretUnderfordringSamling/MFOpretRelateretFordringStruktur"
+
+#: The amount of a non-claim action, by the element that carries it (first found wins).
+_AMOUNTS = ("NedskrivningBeløbStruktur/FordringNedskrivningBeløb",
+            "OpskrivningBeløbStruktur/FordringOpskrivningBeløb",
+            "FordringOprindeligBeløbStruktur/EFIFordringOprindeligBeløb")
+_EFFECTIVE = ("FordringNedskrivningVirkningFra", "FordringOpskrivningVirkningFra",
+              "DMIFordringVirkningFra")
+_REASON_CODES = ("NedskrivningÅrsagStruktur/FordringNedskrivningÅrsagKode",
+                 "HovedFordringTilbagekaldÅrsagStruktur/HovedFordringTilbageÅrsagKode",
+                 "OpskrivningÅrsagStruktur/FordringOpskrivningÅrsagKode")
+_REASON_TEXTS = ("NedskrivningÅrsagStruktur/FordringNedskrivningÅrsagBegr",
+                 "HovedFordringTilbagekaldÅrsagStruktur/HovedFordringTilbageÅrsagBegr",
+                 "OpskrivningÅrsagStruktur/FordringOpskrivningÅrsagBegr",
+                 "FordringNedskrivningÅrsagBegr")
+
+
+@dataclass(frozen=True, slots=True)
+class Liability:
+    """What one ``MFHæftelseStruktur`` says about judgment and settlement (rules 531–533
+    read the booleans and the dates together)."""
+
+    index: int  # 1-based
+    judgment: bool | None
+    judgment_date: date | None
+    settlement: bool | None
+    settlement_date: date | None
 
 
 @dataclass(slots=True)
@@ -43,25 +90,38 @@ class ActionRequest:
     creditor_id: str  # DMIFordringHaverID
     element: etree._Element
     choice: str | None  # local name of the element under AktionValg
-    claim: Claim | None = None  # OPRETFORDRING / GENINDSEND
-    efi_claim_id: str | None = None  # NEDSKRIV / TILBAGEKALD / GENINDSEND
-    amount: Decimal | None = None  # NEDSKRIV
-    currency: str | None = None  # NEDSKRIV
-    reason: str | None = None  # NEDSKRIV / TILBAGEKALD
-    effective_date: date | None = None
+    claim: Claim | None = None  # OPRETFORDRING / GENINDSENDFORDRING
+    liabilities: list[Liability] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # MFNoteStruktur/MFNoteTekst
+    action_id: str | None = None  # MFAktionID, when the sender gives one
+    action_id_ref: str | None = None  # MFAktionIDRef: the action an annulment reverses
+    efi_claim_id: str | None = None  # the PSRM claim the action is about
+    amount: Decimal | None = None  # write-down/-up amount, corrected principal
+    amount_path: str | None = None  # where that amount sits in the structure
+    currency: str | None = None
+    reason: str | None = None  # write-down reason (INDB…), recall reason (HENS…)
+    reason_path: str | None = None
+    reason_text: str | None = None  # …ÅrsagBegr
+    effective_date: date | None = None  # …VirkningFra
+    effective_path: str | None = None
+    debtor: Party | None = None  # EFIKundeIdentStruktur
     problems: list[DecodeError] = field(default_factory=list)
 
     @property
     def path(self) -> str:
         return f"FordringAktionSamling/FordringAktion[{self.index}]"
 
+    @property
+    def expected_choice(self) -> str:
+        return ACTION_ELEMENTS[self.code]
+
 
 @dataclass(slots=True)
 class Delivery:
     """A decoded ``MFFordringIndberet_I``."""
 
-    transaction_id: str
-    transaction_time: datetime
+    transaction_id: str | None
+    transaction_time: datetime | None
     se_number: str
     delivery_id: str
     actions: list[ActionRequest]
@@ -71,48 +131,62 @@ def reader(element: etree._Element) -> Reader:
     return Reader(element, PSRM_NS)
 
 
-def decode_kontekst(element: etree._Element) -> tuple[str, datetime]:
-    """TransaktionsID and TransaktionsTid from ``Kontekst/HovedOplysninger``."""
-    k = Reader(element, KONTEKST_NS)
-    tid = k.text("Kontekst/HovedOplysninger/TransaktionsTid")
-    return k.text("Kontekst/HovedOplysninger/TransaktionsID"), datetime.fromisoformat(
-        tid.replace("Z", "+00:00"))
+_HEAD = f"{{{PSRM_NS}}}Kontekst/{{{KONTEKST_NS}}}HovedOplysninger/{{{KONTEKST_NS}}}"
 
 
-def decode_claim_structure(s: Reader, subs: Reader | None, *, creditor_id: str,
-                           received: date) -> Claim:
-    """An ``MFOpretFordringStruktur`` (and its ``OpretUnderfordringSamling``) as a claim.
+def decode_kontekst(element: etree._Element) -> tuple[str | None, datetime | None]:
+    """TransaktionsID and TransaktionsTid from ``Kontekst/HovedOplysninger`` (real senders
+    may send an empty ``Kontekst``: then both are ``None``)."""
+    found_id = element.find(_HEAD + "TransaktionsID")
+    found_time = element.find(_HEAD + "TransaktionsTid")
+    tid = None if found_time is None or not found_time.text else found_time.text.strip()
+    return (None if found_id is None or not found_id.text else found_id.text.strip(),
+            None if tid is None else datetime.fromisoformat(tid.replace("Z", "+00:00")))
+
+
+def _party(valg: Reader, path: str) -> Party:
+    cpr = valg.opt_text(f"{path}/PersonCPRNummer")
+    if cpr is not None:
+        return Party(PartyKind.CPR, cpr)
+    return Party(PartyKind.CVR, valg.text(f"{path}/VirksomhedCVRNummer"))
+
+
+def decode_notes(s: Reader) -> list[str]:
+    """The texts of ``SagsbemærkningSamling/MFNoteStruktur/MFNoteTekst``."""
+    return [n.element.text or "" for n in s.all("SagsbemærkningSamling/MFNoteStruktur/MFNoteTekst")]
+
+
+def decode_claim_structure(s: Reader, related: list[Reader], *, creditor_id: str,
+                           received: date) -> tuple[Claim, list[Liability]]:
+    """An ``MFOpretFordringStruktur`` (and its related claims) as a claim.
 
     The first hæfter is the debtor; the others are co-liable. Limitation, judgment and
     settlement dates come from the hæftelser (the earliest that is given).
     """
     ref = s.text("DMIFordringFordringHaverRef")
     hæftelser = list(s.all("FordringHæftelseSamling/MFHæftelseStruktur"))
-    parties: list[CoLiable] = []
-    for h in hæftelser:
-        cpr = h.opt_text("MFKundeStruktur/Valg/PersonCPRNummer")
-        party = (Party(PartyKind.CPR, cpr) if cpr is not None
-                 else Party(PartyKind.CVR, h.text("MFKundeStruktur/Valg/VirksomhedCVRNummer")))
-        parties.append(CoLiable(party=party))
+    parties = [CoLiable(party=_party(h, "MFKundeStruktur/Valg")) for h in hæftelser]
+    liabilities = [Liability(n, h.opt_bool("HæftelseDom"), h.opt_date("HæftelseDomDato"),
+                             h.opt_bool("HæftelseForlig"), h.opt_date("HæftelseForligDato"))
+                   for n, h in enumerate(hæftelser, start=1)]
 
-    def earliest(path: str) -> date | None:
-        found = [d for h in hæftelser if (d := h.opt_date(path)) is not None]
+    def earliest(values: list[date | None]) -> date | None:
+        found = [d for d in values if d is not None]
         return min(found) if found else None
 
     sub_claims = []
-    if subs is not None:
-        for n, u in enumerate(subs.all("MFOpretUnderfordringStruktur"), start=1):
-            amount = u.money("FordringBeløbStruktur/DMIFordringBeløb")
-            sub_claims.append(SubClaim(
-                id=u.opt_text("DMIFordringFordringHaverRef") or f"{ref}-{n}",
-                type_code=u.text("DMIFordringTypeKode"), amount=amount, remaining=amount,
-                founded=u.opt_date("DMIFordringStiftelseTidspunkt"),
-                period_from=u.opt_date("FordringPeriodeStruktur/DMIFordringPeriodeFraDato"),
-                period_to=u.opt_date("FordringPeriodeStruktur/DMIFordringPeriodeTilDato")))
+    for n, u in enumerate(related, start=1):
+        amount = u.money("FordringBeløbStruktur/DMIFordringBeløb")
+        sub_claims.append(SubClaim(
+            id=u.opt_text("DMIFordringFordringHaverRef") or f"{ref}-{n}",
+            type_code=u.text("DMIFordringTypeKode"), amount=amount, remaining=amount,
+            founded=u.opt_date("DMIFordringStiftelseTidspunkt"),
+            period_from=u.opt_date("FordringPeriodeStruktur/DMIFordringPeriodeFraDato"),
+            period_to=u.opt_date("FordringPeriodeStruktur/DMIFordringPeriodeTilDato")))
     founded = s.date("DMIFordringStiftelseTidspunkt")
     period_from = s.opt_date("FordringPeriodeStruktur/DMIFordringPeriodeFraDato") or founded
     period_to = s.opt_date("FordringPeriodeStruktur/DMIFordringPeriodeTilDato") or period_from
-    return Claim(
+    claim = Claim(
         id=ref,
         account_number=parties[0].party.number if parties else "",
         fagsystem_claim_id=ref,
@@ -126,13 +200,52 @@ def decode_claim_structure(s: Reader, subs: Reader | None, *, creditor_id: str,
         due_date=s.date("DMIFordringForfaldDato"),
         srb=s.date("DMIFordringSRBDato"),
         received=received,
-        limitation_date=earliest("HæftelseForældelseDato"),
-        judgment_date=earliest("HæftelseDom"),
-        settlement_date=earliest("HæftelseForlig"),
+        limitation_date=earliest([h.opt_date("HæftelseForældelseDato") for h in hæftelser]),
+        judgment_date=earliest([h.judgment_date for h in liabilities]),
+        settlement_date=earliest([h.settlement_date for h in liabilities]),
         creditor_cvr=s.opt_text("DMIFordringHaverID") or creditor_id,
         co_liable=parties,
         sub_claims=sub_claims,
     )
+    return claim, liabilities
+
+
+def _first(c: Reader, paths: tuple[str, ...]) -> str | None:
+    return next((p for p in paths if c.has(p)), None)
+
+
+def _read_claim(action: ActionRequest, c: Reader, received: date) -> None:
+    """OPRETFORDRING / GENINDSENDFORDRING: the claim, its liabilities and notes."""
+    s = c.find(CLAIM_STRUCTURE)
+    if s is None:
+        return
+    action.action_id = action.action_id or s.opt_text("MFAktionID")
+    action.claim, action.liabilities = decode_claim_structure(
+        s, list(c.all(RELATED_CLAIMS)), creditor_id=action.creditor_id, received=received)
+    action.notes = decode_notes(s)
+
+
+def _read_change(action: ActionRequest, c: Reader) -> None:
+    """Every other action: whichever of the shared fields its structure has."""
+    action.efi_claim_id = c.text("DMIFordringEFIFordringID")
+    action.action_id_ref = c.opt_text("MFAktionIDRef")
+    if c.has("EFIKundeIdentStruktur/IdentValg"):
+        action.debtor = _party(c, "EFIKundeIdentStruktur/IdentValg")
+    amount_path = _first(c, _AMOUNTS)
+    if amount_path is not None:
+        action.amount_path = amount_path
+        action.amount = c.money(amount_path)
+        action.currency = c.text(amount_path.rsplit("/", 1)[0] + "/ValutaKode")
+    effective_path = _first(c, _EFFECTIVE)
+    if effective_path is not None:
+        action.effective_path = effective_path
+        action.effective_date = c.date(effective_path)
+    reason_path = _first(c, _REASON_CODES)
+    action.reason_path = reason_path
+    action.reason = None if reason_path is None else c.text(reason_path)
+    text_path = _first(c, _REASON_TEXTS)
+    action.reason_text = None if text_path is None else c.opt_text(text_path)
+    action.notes = decode_notes(c)
 
 
 def decode_action(a: Reader, index: int, *, received: date) -> ActionRequest:
@@ -142,31 +255,18 @@ def decode_action(a: Reader, index: int, *, received: date) -> ActionRequest:
     choice = etree.QName(chosen).localname if chosen is not None else None
     action = ActionRequest(index=index, code=code, creditor_id=a.text("DMIFordringHaverID"),
                            element=a.element, choice=choice)
-    if chosen is None:
-        return action
+    if chosen is None or choice != action.expected_choice:
+        return action  # the indgangsfilter names the missing structure
     c = Reader(chosen, PSRM_NS)
     try:
-        if choice in ("OpretFordringAktion", "GenindsendFordringAktion"):
+        action.action_id = c.opt_text("MFAktionID")
+        if code is PsrmActionCode.CREATE:
+            _read_claim(action, c, received)
+        elif code is PsrmActionCode.RESUBMIT:
             action.efi_claim_id = c.opt_text("DMIFordringEFIFordringID")
-            s = c.find("MFOpretFordringStruktur")
-            if s is not None:
-                action.claim = decode_claim_structure(
-                    s, c.find("OpretUnderfordringSamling"), creditor_id=action.creditor_id,
-                    received=received)
-        elif choice == "NedskrivFordringAktion":
-            n = c.find("MFNedskrivFordringStruktur")
-            assert n is not None
-            action.efi_claim_id = n.text("DMIFordringEFIFordringID")
-            action.amount = n.money("FordringBeløbStruktur/DMIFordringBeløb")
-            action.currency = n.text("FordringBeløbStruktur/ValutaKode")
-            action.reason = n.text("DMIFordringNedskrivÅrsagKode")
-            action.effective_date = n.opt_date("DMIFordringVirkningDato")
-        elif choice == "TilbagekaldFordringAktion":
-            t = c.find("MFTilbagekaldFordringStruktur")
-            assert t is not None
-            action.efi_claim_id = t.text("DMIFordringEFIFordringID")
-            action.reason = t.text("DMIFordringTilbagekaldÅrsagKode")
-            action.effective_date = t.opt_date("DMIFordringVirkningDato")
+            _read_claim(action, c, received)
+        else:
+            _read_change(action, c)
     except DecodeError as exc:
         action.problems.append(exc)
     return action

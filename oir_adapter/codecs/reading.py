@@ -120,8 +120,10 @@ def _qualified(ns: str, path: str) -> str:
 #: The dates the debtor system computes with. ``xs:date`` allows any year (0001, 9999,
 #: 10000, -2026); bank days, reminders and limitation periods computed from the far ends
 #: overflow Python's calendar, and no claim, payment or benefit is dated there. A date
-#: outside this range is refused as unreadable (a Client fault naming the element).
-EARLIEST_DATE = date(1900, 1, 1)
+#: outside this range is refused as unreadable (a Client fault naming the element). The
+#: range starts a century before PSRM's own limit, so a date in the 1800s is read and
+#: refused as PSRM refuses it: rule PSRM-568 (no date before 1900), with PSRM's number.
+EARLIEST_DATE = date(1800, 1, 1)
 LATEST_DATE = date(2999, 12, 31)
 _RANGE = f"from {EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()}"
 

@@ -18,16 +18,25 @@ from ..model import money
 
 
 def text_of(value: object) -> str:
-    """A value as element text: ISO dates, øre-exact amounts, ``xs:boolean``."""
+    """A value as element text: ISO dates, øre-exact amounts, ``xs:boolean``, and
+    timestamps with their zone (see :func:`timestamp_text`)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
-        return value.replace(microsecond=0).isoformat()
+        return timestamp_text(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
         return f"{money(value):.2f}"
     return str(value)
+
+
+def timestamp_text(value: datetime) -> str:
+    """An ``xs:dateTime`` that always carries its zone, to the second. A naive value is
+    wall-clock time of this host (the emulator's clock, ``datetime.now()``) and gets the
+    host's zone (``TZ``; ``2026-11-23T12:00:00+01:00`` in Denmark in winter)."""
+    aware = value if value.tzinfo is not None else value.astimezone()
+    return aware.replace(microsecond=0).isoformat()
 
 
 class Writer:

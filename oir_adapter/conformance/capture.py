@@ -73,7 +73,7 @@ def deliveries(ctx: CaseContext) -> list[Captured]:
                 except (DecodeError, ValueError) as exc:
                     c.problem = f"cannot decode the delivery: {exc}"
         if response is not None and etree.QName(response).localname == "MFFordringIndberet_O":
-            c.outcomes = read_psrm_outcome(response)[2]
+            c.outcomes = read_psrm_outcome(response)[3]
         out.append(c)
     return out
 

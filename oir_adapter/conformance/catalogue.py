@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..rules import markdown_cell
 from .model import Case, Role, Severity
 
 if TYPE_CHECKING:
@@ -28,11 +29,11 @@ AREAS: dict[str, str] = {
     "QRY": "Queries (DebitorForespoergsel)",
     "PAY": "Payments and coverage order (§ 4)",
     "OFF": "Offsetting in benefit payments (§ 7)",
-    "HND": "Hand-over to PSRM (§ 3.4)",
+    "HND": "Hand-over to PSRM",
     "CBK": "Callbacks to the fagsystem",
     "IDM": "Idempotency",
     "ERR": "Faults and error paths",
-    "RUL": "Rule catalogue (§ 3.1)",
+    "RUL": "Rule catalogue",
     "PSR": "What reaches PSRM",
     "DLV": "Deliveries to PSRM",
     "RCP": "Receipts and notifications",
@@ -89,10 +90,6 @@ def cases_for(role: Role, patterns: Iterable[str] = ()) -> list[Case]:
     return [c for c in chosen if any(fnmatch.fnmatchcase(c.id, p) for p in wanted)]
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def catalogue_markdown() -> str:
     """The case list as Markdown (``oir conformance list --markdown``)."""
     lines: list[str] = []
@@ -104,8 +101,8 @@ def catalogue_markdown() -> str:
                   "| id | title | area | severity | source | needs |", "|---|---|---|---|---|---|"]
         for c in cases:
             needs = ", ".join(sorted(c.needs)) or "—"
-            lines.append(f"| {c.id} | {_cell(c.title)} | {AREAS[c.area]} | {c.severity} | "
-                         f"{_cell(c.source)} | {needs} |")
+            lines.append(f"| {c.id} | {markdown_cell(c.title)} | {AREAS[c.area]} | {c.severity} | "
+                         f"{markdown_cell(c.source)} | {needs} |")
         lines.append("")
     return "\n".join(lines)
 

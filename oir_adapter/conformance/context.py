@@ -53,6 +53,10 @@ class CaseErrored(Exception):
     """The suite could not finish the case (transport trouble, unusable admin answer)."""
 
 
+class TargetUnreachable(ConnectionError):
+    """The system under test does not answer at all: no case can run."""
+
+
 @dataclass(frozen=True)
 class SuiteOptions:
     """How a run is set up (the CLI's options, or a test's)."""
@@ -65,6 +69,7 @@ class SuiteOptions:
     fagsystem_id: str = "OIRKONF"
     fagsystem_filter: str | None = None  # fagsystem role: judge only this FagsystemID
     se_number: str = "29189846"  # the suite's SE number when it delivers to a PSRM end
+    creditor_id: str = "1000"  # DMIFordringHaverID the suite delivers as (a PSRM end)
     timeout: float = 30.0  # read timeout of one SOAP call
     session: requests.Session | None = None  # e.g. one with a WSGI adapter mounted
     username: str | None = None  # WS-Security UsernameToken on the SOAP calls
@@ -74,7 +79,12 @@ class SuiteOptions:
     cases: tuple[str, ...] = ()  # ids or fnmatch patterns; empty: all of the role
     #: psrm-client: called with the suite's PSRM URL once it serves (tests start senders).
     ready: Callable[[str], None] | None = None
-    progress: bool | None = None  # rich progress bar; None: only on a TTY
+    #: True: a progress bar; False: silent; None: a bar on a terminal, else one line per
+    #: case on stderr (so CI logs show the run moving)
+    progress: bool | None = None
+    #: against an emulator: save its state first and put it back after the run
+    #: (GET/PUT /_admin/state), so a shared emulator is left as the run found it
+    restore_state: bool = True
 
 
 @dataclass(slots=True)
@@ -97,6 +107,41 @@ class Endpoint:
             body = {}  # the admin API takes a state-changing call only as JSON
         return self.session.request(method, self.admin_url(path), json=body, headers=headers,
                                     timeout=timeout)
+
+
+def probe_reachable(url: str, session: requests.Session) -> None:
+    """One request to ``url``: any HTTP answer will do. Raises :class:`TargetUnreachable`
+    saying why when none comes (refused, unknown host, TLS, timeout, not a URL)."""
+    try:
+        session.get(url, timeout=(5, 15), allow_redirects=False, stream=True).close()
+    except requests.exceptions.SSLError as exc:
+        raise TargetUnreachable(f"cannot reach {url}: TLS failed ({_first_line(exc)})") from None
+    except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema) as exc:
+        raise TargetUnreachable(f"{url} is not a URL to reach: {_first_line(exc)}") from None
+    except requests.exceptions.Timeout:
+        raise TargetUnreachable(f"cannot reach {url}: no answer within the time limit") from None
+    except requests.RequestException as exc:
+        raise TargetUnreachable(f"cannot reach {url}: {_reason(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
+def _reason(exc: BaseException) -> str:
+    """The root cause of a connection error in a few words."""
+    text = str(exc)
+    for known, words in (("Name or service not known", "unknown host"),
+                         ("nodename nor servname", "unknown host"),
+                         ("Temporary failure in name resolution", "unknown host"),
+                         ("NameResolutionError", "unknown host"),
+                         ("Connection refused", "connection refused (is it running?)"),
+                         ("No route to host", "no route to host"),
+                         ("Network is unreachable", "network unreachable")):
+        if known in text:
+            return words
+    return _first_line(exc)
 
 
 def probe_admin(url: str, session: requests.Session, token: str | None = None
@@ -148,6 +193,8 @@ class Environment:
         self.registered: dict[str, Registered] = {}
         #: Journal ids on the capture point when the run started: older exchanges are not ours.
         self.capture_mark = 0
+        #: Whether anything the target sent reached the capture point during this run.
+        self.capture_reached = False
         self.today = date.today()
         self.shared: dict[str, Any] = {}
 

@@ -4,7 +4,7 @@ at the capture point.
 
 Every case makes its own accounts and claims (fresh CPR numbers and references), so cases
 do not depend on each other or on what the target held before; amounts are exact and the
-expected figures are worked out here from DESIGN §3, never read back from the target.
+expected figures are worked out here from docs/design.md#rules, never read back from the target.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def _result(el: etree._Element) -> etree._Element | None:
 @case("OIR-REG-001", "OpretDebitorkonto creates a debtor account",
       requirement="The debtor system creates a debtor account for a CPR number and answers "
                   "with its number.",
-      source="DESIGN §2.1 (OpretDebitorkonto)", area="REG", severity="critical",
+      source="docs/design.md#the-øir-services (OpretDebitorkonto)", area="REG", severity="critical",
       steps=("OpretDebitorkonto with a fresh CPR number and fagsystem reference",),
       assertions=("SvarReaktion OK without FejlSamling", "DebitorkontoNummer is given",
                   "Oprettet is true"),
@@ -89,7 +89,7 @@ def reg_create_account(ctx: CaseContext) -> None:
 @case("OIR-REG-002", "OpretDebitorkonto is idempotent on the fagsystem reference",
       requirement="Creating an account again with the same FagsystemReference and debtor gives "
                   "the same account, not a second one.",
-      source="DESIGN §2.1 (idempotent on the fagsystem's reference)", area="REG",
+      source="docs/design.md#the-øir-services (idempotent on the fagsystem's reference)", area="REG",
       steps=("OpretDebitorkonto (reference R, CPR P)",
              "OpretDebitorkonto again with R and P and a new TransaktionsID"),
       assertions=("both answers carry the same DebitorkontoNummer",
@@ -109,7 +109,7 @@ def reg_account_idempotent(ctx: CaseContext) -> None:
 @case("OIR-REG-003", "OpretFordring registers a claim and issues its invoice",
       requirement="OpretFordring registers the claim and issues an opkrævning with a FIK "
                   "payment id (15 digits, modulus-10 check digit) for principal plus sub-claims.",
-      source="DESIGN §2.1 (OpretFordring: send invoice)", area="REG", severity="critical",
+      source="docs/design.md#the-øir-services (OpretFordring: send invoice)", area="REG", severity="critical",
       steps=("OpretDebitorkonto", "OpretFordring: DAGINST 1500.00 with a GEBYR sub-claim of 100.00"),
       assertions=("FordringID is given", "Opkraevning/BetalingsID has a valid check digit",
                   "Opkraevning/Beloeb is 1600.00",
@@ -138,7 +138,7 @@ def reg_create_claim(ctx: CaseContext) -> None:
 @case("OIR-REG-004", "OpretFordring is idempotent on FagsystemFordringID",
       requirement="Registering the same claim again (same FagsystemFordringID and content, new "
                   "TransaktionsID) gives the same claim and invoice, not a second claim.",
-      source="DESIGN §2.1; rule OIR-303", area="REG",
+      source="docs/design.md#the-øir-services; rule OIR-303", area="REG",
       steps=("OpretFordring", "OpretFordring again with the same Fordring and a new TransaktionsID",
              "HentDebitorkonto"),
       assertions=("both answers carry the same FordringID and BetalingsID",
@@ -161,7 +161,7 @@ def reg_claim_idempotent(ctx: CaseContext) -> None:
 @case("OIR-REG-005", "RetFordringTilstand Nedskriv writes a claim down",
       requirement="A write-down reduces what is outstanding by exactly the amount and is "
                   "listed with its reason.",
-      source="DESIGN §2.1 (RetFordringTilstand)", area="REG",
+      source="docs/design.md#the-øir-services (RetFordringTilstand)", area="REG",
       steps=("OpretFordring 1500.00", "RetFordringTilstand Nedskriv 200.00 REGU",
              "HentDebitorkonto"),
       assertions=("Restbeloeb is 1300.00 in the answer and in HentDebitorkonto",
@@ -180,7 +180,7 @@ def reg_write_down(ctx: CaseContext) -> None:
 
 @case("OIR-REG-006", "RetFordringTilstand Annuller cancels a claim",
       requirement="Cancelling an open claim closes it with nothing outstanding.",
-      source="DESIGN §2.1 (RetFordringTilstand)", area="REG",
+      source="docs/design.md#the-øir-services (RetFordringTilstand)", area="REG",
       steps=("OpretFordring", "RetFordringTilstand Annuller", "HentDebitorkonto"),
       assertions=("Status ANNULLERET and Restbeloeb 0.00 in the answer",
                   "HentDebitorkonto shows the claim ANNULLERET"))
@@ -196,7 +196,7 @@ def reg_cancel(ctx: CaseContext) -> None:
 
 @case("OIR-REG-007", "RetFordringTilstand Henstand grants a deferral",
       requirement="A deferral is recorded on the claim with its end date.",
-      source="DESIGN §2.1 (deferral, henstand)", area="REG",
+      source="docs/design.md#the-øir-services (deferral, henstand)", area="REG",
       steps=("OpretFordring", "RetFordringTilstand Henstand until today+30", "HentDebitorkonto"),
       assertions=("HenstandTilDato is today+30 in HentDebitorkonto",))
 def reg_deferral(ctx: CaseContext) -> None:
@@ -212,7 +212,7 @@ def reg_deferral(ctx: CaseContext) -> None:
 
 @case("OIR-QRY-001", "SoegDebitorkonto finds an account by CPR and by reference",
       requirement="Accounts can be searched by CPR/CVR and by the fagsystem's reference.",
-      source="DESIGN §2.1 (SoegDebitorkonto)", area="QRY", severity="critical",
+      source="docs/design.md#the-øir-services (SoegDebitorkonto)", area="QRY", severity="critical",
       steps=("OpretDebitorkonto", "SoegDebitorkonto by Part/CPRNummer",
              "SoegDebitorkonto by FagsystemReference"),
       assertions=("each search finds exactly the account created",))
@@ -230,7 +230,7 @@ def qry_search(ctx: CaseContext) -> None:
 @case("OIR-QRY-002", "SoegDebitorkonto pages with a continuation token",
       requirement="A search is paged: MaksAntal caps a page, FortsaettelsesToken continues it, "
                   "and no account is lost or repeated.",
-      source="DESIGN §2.1 (paged with a continuation token)", area="QRY",
+      source="docs/design.md#the-øir-services (paged with a continuation token)", area="QRY",
       steps=("OpretDebitorkonto three times, names sharing a run-unique prefix",
              "SoegDebitorkonto by NavnPrefix with MaksAntal 2",
              "SoegDebitorkonto again with the FortsaettelsesToken"),
@@ -259,7 +259,7 @@ def qry_paging(ctx: CaseContext) -> None:
 @case("OIR-QRY-003", "HentDebitorkonto shows a claim as it was registered",
       requirement="One account in full: the claim with its amounts, dates, sub-claims and "
                   "invoice, as registered.",
-      source="DESIGN §2.1 (HentDebitorkonto)", area="QRY", severity="critical",
+      source="docs/design.md#the-øir-services (HentDebitorkonto)", area="QRY", severity="critical",
       steps=("OpretFordring: CFFAKTU 1000.00 with RENTE 50.00", "HentDebitorkonto"),
       assertions=("type, principal, period and dates are as registered",
                   "the sub-claim is listed with 50.00", "status AABEN, Restbeloeb 1050.00",
@@ -288,7 +288,7 @@ def qry_account(ctx: CaseContext) -> None:
 @case("OIR-PAY-001", "ForetagIndbetaling books a payment",
       requirement="A payment covers open claims; the coverage lines add up to the amount and "
                   "what is outstanding goes down by exactly that.",
-      source="DESIGN §2.1 (ForetagIndbetaling)", area="PAY", severity="critical",
+      source="docs/design.md#the-øir-services (ForetagIndbetaling)", area="PAY", severity="critical",
       steps=("OpretFordring 1500.00", "ForetagIndbetaling 400.00 to the account",
              "HentDebitorkonto"),
       assertions=("the coverage lines add up to 400.00 and Overskud is 0.00",
@@ -314,7 +314,7 @@ def _lines(response: etree._Element) -> list[Line]:
 
 @case("OIR-PAY-002", "Coverage order: fines before other claims",
       requirement="Payments cover fines first, whatever the age of the other claims.",
-      source="DESIGN §3.2 (gældsinddrivelsesloven § 4: (1) fines)", area="PAY",
+      source="gældsinddrivelsesloven § 4 (fines first); docs/design.md#coverage-order", area="PAY",
       severity="critical",
       steps=("OpretFordring CFFAKTU 1000.00 (registered first)", "OpretFordring BOEDE 500.00",
              "ForetagIndbetaling 700.00 to the account"),
@@ -335,14 +335,14 @@ def pay_fines_first(ctx: CaseContext) -> None:
               hint=_ORDER_HINT)
 
 
-_ORDER_HINT = ("Apply DESIGN §3.2: category (fines first), then oldest receipt date, then "
+_ORDER_HINT = ("Apply the coverage order (gældsinddrivelsesloven § 4, docs/design.md#coverage-order): category (fines first), then oldest receipt date, then "
                "founding date, then id; within a claim interest and fees before principal.")
 
 
 @case("OIR-PAY-003", "Coverage order: interest and fees before principal",
       requirement="Within one claim, interest and fee sub-claims are covered before the "
                   "principal.",
-      source="DESIGN §3.2 (within one claim interest and fees before principal)", area="PAY",
+      source="docs/design.md#coverage-order (within one claim interest and fees before principal)", area="PAY",
       severity="critical",
       steps=("OpretFordring CFFAKTU 1000.00 with RENTE 50.00 and GEBYR 100.00",
              "ForetagIndbetaling 200.00", "HentDebitorkonto"),
@@ -368,7 +368,7 @@ def pay_interest_first(ctx: CaseContext) -> None:
 @case("OIR-PAY-004", "Coverage order: oldest first within a category",
       requirement="Within a category, claims are covered oldest first: by receipt date, ties "
                   "by founding date.",
-      source="DESIGN §3.2 (oldest first by receipt date, ties by founding date then id)",
+      source="docs/design.md#coverage-order (oldest first by receipt date, ties by founding date then id)",
       area="PAY", severity="major",
       steps=("OpretFordring DAGINST 600.00 founded today-5 (registered first)",
              "OpretFordring DAGINST 600.00 founded today-20 (same receipt date)",
@@ -391,7 +391,7 @@ def pay_oldest_first(ctx: CaseContext) -> None:
 @case("OIR-PAY-005", "A payment with a FIK payment id covers that claim first",
       requirement="A payment carrying a BetalingsID covers the invoice's claim first, "
                   "whatever the coverage order says.",
-      source="DESIGN §3.2 (a payment carrying a FIK id covers that claim first)", area="PAY",
+      source="docs/design.md#coverage-order (a payment carrying a FIK id covers that claim first)", area="PAY",
       steps=("OpretFordring A DAGINST 500.00 founded today-20", "OpretFordring B DAGINST 800.00",
              "ForetagIndbetaling 300.00 with B's BetalingsID"),
       assertions=("all 300.00 covers B",))
@@ -409,7 +409,7 @@ def pay_fik(ctx: CaseContext) -> None:
 @case("OIR-PAY-006", "Surplus is reported, never lost",
       requirement="What a payment cannot cover is reported as Overskud and kept on the "
                   "account as a credit.",
-      source="DESIGN §2.1 (surplus is reported, never lost)", area="PAY",
+      source="docs/design.md#the-øir-services (surplus is reported, never lost)", area="PAY",
       steps=("OpretFordring 500.00", "ForetagIndbetaling 650.00", "HentDebitorkonto"),
       assertions=("coverage 500.00 and Overskud 150.00",
                   "the claim is paid (Restbeloeb 0.00)", "Tilgodehavende is 150.00"))
@@ -427,7 +427,7 @@ def pay_surplus(ctx: CaseContext) -> None:
 
 @case("OIR-PAY-007", "SoegDelfordringTilIndbetaling previews without booking",
       requirement="The preview shows exactly what a payment would cover, and books nothing.",
-      source="DESIGN §2.1 (SoegDelfordringTilIndbetaling)", area="PAY",
+      source="docs/design.md#the-øir-services (SoegDelfordringTilIndbetaling)", area="PAY",
       steps=("OpretFordring CFFAKTU 1000.00 with RENTE 50.00",
              "SoegDelfordringTilIndbetaling 300.00", "HentDebitorkonto",
              "ForetagIndbetaling 300.00"),
@@ -455,7 +455,7 @@ def pay_preview(ctx: CaseContext) -> None:
 @case("OIR-OFF-001", "Offsetting never takes more than gross minus the protected amount",
       requirement="An offset takes at most gross minus the protected amount; the net payout "
                   "is the rest.",
-      source="DESIGN §3.3 (never more than gross minus the protected amount)", area="OFF",
+      source="docs/design.md#offsetting-order-and-limits (never more than gross minus the protected amount)", area="OFF",
       severity="critical",
       steps=("OpretFordring DAGINST 1500.00 due today-5",
              "ForetagModregning FOLKEPEN payout today, gross 3000.00, protected 2800.00",
@@ -477,7 +477,7 @@ def off_protected(ctx: CaseContext) -> None:
 @case("OIR-OFF-002", "Offsetting respects the benefit type's maximum share",
       requirement="Per benefit type the offsets take at most the table's share of the gross "
                   "payout (pension: 20 %).",
-      source="DESIGN §3.3a (benefit types × claim types, maximum share)", area="OFF",
+      source="docs/design.md#tables (benefit types × claim types, maximum share)", area="OFF",
       steps=("OpretFordring DAGINST 1500.00 due today-5",
              "ForetagModregning FOLKEPEN payout today, gross 3000.00, protected 0.00"),
       assertions=("ModregnetIAlt 600.00 (20 % of 3000.00), Nettoudbetaling 2400.00",))
@@ -493,7 +493,7 @@ def off_share(ctx: CaseContext) -> None:
 @case("OIR-OFF-003", "Simulering previews an offset without booking it",
       requirement="With Simulering=true the answer shows the offsets (Status SIMULERET) and "
                   "nothing is booked.",
-      source="DESIGN §2.1 (Simulering=true previews without booking)", area="OFF",
+      source="docs/design.md#the-øir-services (Simulering=true previews without booking)", area="OFF",
       steps=("OpretFordring DAGINST 1500.00 due today-5",
              "ForetagModregning Simulering=true, FOLKEPEN gross 3000.00", "HentDebitorkonto"),
       assertions=("Status SIMULERET, ModregnetIAlt 600.00",
@@ -512,7 +512,7 @@ def off_simulate(ctx: CaseContext) -> None:
 
 @case("OIR-OFF-004", "Claims with ModregningTilladt=false are not offset",
       requirement="A claim registered with ModregningTilladt=false is skipped by offsetting.",
-      source="DESIGN §3.3; rule OIR-110", area="OFF",
+      source="docs/design.md#offsetting-order-and-limits; rule OIR-110", area="OFF",
       steps=("OpretFordring A DAGINST 1000.00 ModregningTilladt=false (older)",
              "OpretFordring B DAGINST 1000.00", "ForetagModregning FOLKEPEN gross 3000.00"),
       assertions=("all 600.00 is offset against B, nothing against A",))
@@ -531,7 +531,7 @@ def off_not_allowed(ctx: CaseContext) -> None:
 
 @case("OIR-OFF-005", "Deferral blocks offsetting",
       requirement="A claim with a deferral in force is not offset.",
-      source="DESIGN §3.3 (a claim with deferral is skipped); rule OIR-112", area="OFF",
+      source="docs/design.md#offsetting-order-and-limits (a claim with deferral is skipped); rule OIR-112", area="OFF",
       steps=("OpretFordring DAGINST 1000.00 due today-5", "Henstand until today+30",
              "ForetagModregning FOLKEPEN gross 3000.00"),
       assertions=("nothing is offset (ModregnetIAlt 0.00, Nettoudbetaling 3000.00)",))
@@ -548,7 +548,7 @@ def off_deferral(ctx: CaseContext) -> None:
 @case("OIR-OFF-006", "An announced payout is offset on its payout date",
       requirement="A payout date in the future announces the payment: the answer plans the "
                   "offsets, and on the payout date they are booked and reported.",
-      source="DESIGN §2.1 (ForetagModregning announces a future payout), §4 (virtual clock)",
+      source="docs/design.md#the-øir-services (ForetagModregning announces a future payout); docs/design.md#virtual-clock",
       area="OFF", needs=(NEEDS_CLOCK,), phase=2,
       steps=("OpretFordring DAGINST 1500.00 due today-5",
              "ForetagModregning FOLKEPEN payout today+2, gross 3000.00",
@@ -580,7 +580,7 @@ def off_announced(ctx: CaseContext) -> None:
 
 @case("OIR-IDM-001", "A repeated TransaktionsID with the same body replays the answer",
       requirement="A repeated TransaktionsID with the same body replays the same answer.",
-      source="DESIGN §4 (idempotency)", area="IDM", severity="critical",
+      source="docs/design.md#idempotency", area="IDM", severity="critical",
       steps=("OpretDebitorkonto with TransaktionsID T", "the same request again (same T)"),
       assertions=("the same DebitorkontoNummer and Oprettet come back",))
 def idm_replay(ctx: CaseContext) -> None:
@@ -597,7 +597,7 @@ def idm_replay(ctx: CaseContext) -> None:
 @case("OIR-IDM-002", "A repeated TransaktionsID with another body is refused",
       requirement="Reusing a TransaktionsID for a different request is refused (PSRM 600) "
                   "and changes nothing.",
-      source="DESIGN §4 (idempotency: different body refused, PSRM 600)", area="IDM",
+      source="docs/design.md#idempotency (another body is refused); PSRM rule 600", area="IDM",
       severity="critical",
       steps=("OpretDebitorkonto with TransaktionsID T, reference R1",
              "OpretDebitorkonto with T again but reference R2",
@@ -627,7 +627,7 @@ def idm_conflict(ctx: CaseContext) -> None:
 @case("OIR-IDM-003", "A repeated payment is booked once",
       requirement="ForetagIndbetaling is idempotent on IndbetalingID: the same payment sent "
                   "again (new TransaktionsID) answers the same and books nothing more.",
-      source="DESIGN §2.1 (idempotent on IndbetalingID)", area="IDM", severity="critical",
+      source="docs/design.md#the-øir-services (idempotent on IndbetalingID)", area="IDM", severity="critical",
       steps=("OpretFordring 1500.00", "ForetagIndbetaling 400.00 with IndbetalingID I",
              "the same payment again with a new TransaktionsID", "HentDebitorkonto"),
       assertions=("both answers carry the same coverage lines",
@@ -651,7 +651,7 @@ def idm_payment(ctx: CaseContext) -> None:
 
 @case("OIR-IDM-004", "A repeated benefit payment is offset once",
       requirement="ForetagModregning is idempotent on YdelsesudbetalingID.",
-      source="DESIGN §2.1 (idempotent on YdelsesudbetalingID)", area="IDM",
+      source="docs/design.md#the-øir-services (idempotent on YdelsesudbetalingID)", area="IDM",
       steps=("OpretFordring DAGINST 1500.00 due today-5",
              "ForetagModregning FOLKEPEN gross 3000.00 with id Y",
              "the same ForetagModregning again (new TransaktionsID)", "HentDebitorkonto"),
@@ -698,7 +698,7 @@ def _fault_code(text: str) -> str | None:
 @case("OIR-ERR-001", "A schema-invalid request gets a SOAP Client fault",
       requirement="A request that does not validate against the XSD is answered with a SOAP "
                   "1.1 Fault, faultcode Client, HTTP 500, and a detail naming the violation.",
-      source="DESIGN §4 (invalid → SOAP 1.1 Fault, HTTP 500, faultcode Client)", area="ERR",
+      source="docs/design.md#requests-and-faults (invalid → SOAP 1.1 Fault, HTTP 500, faultcode Client)", area="ERR",
       severity="critical",
       steps=("OpretFordring whose Fordring lacks Hovedstol",),
       assertions=("HTTP 500 with a SOAP Fault", "faultcode is Client",
@@ -727,7 +727,7 @@ def err_schema(ctx: CaseContext) -> None:
 @case("OIR-ERR-002", "XML that is not well-formed gets a SOAP Client fault",
       requirement="A request that is not well-formed XML gets a SOAP 1.1 Client fault, not a "
                   "crash or an HTML page.",
-      source="DESIGN §4 (hardened parsing: a bad input gets a clear fault)", area="ERR",
+      source="docs/design.md#requests-and-faults (hardened parsing: a bad input gets a clear fault)", area="ERR",
       steps=("POST a truncated envelope to DebitorRegistrering",),
       assertions=("HTTP 4xx/5xx with a SOAP Fault whose faultcode is Client",))
 def err_malformed(ctx: CaseContext) -> None:
@@ -742,7 +742,7 @@ def err_malformed(ctx: CaseContext) -> None:
 @case("OIR-ERR-003", "A SOAPAction that does not match the body is refused",
       requirement="The operation is dispatched by SOAPAction and the Body's first child; a "
                   "mismatch is a Client fault.",
-      source="DESIGN §4 (dispatch by SOAPAction and the Body's first child)", area="ERR",
+      source="docs/design.md#requests-and-faults (dispatch by SOAPAction and the Body's first child)", area="ERR",
       severity="minor",
       steps=("POST an OpretDebitorkontoRequest with the SOAPAction of OpretFordring",),
       assertions=("a SOAP Fault with faultcode Client",))
@@ -758,7 +758,7 @@ def err_soap_action(ctx: CaseContext) -> None:
 @case("OIR-ERR-004", "Each service serves its WSDL at ?wsdl",
       requirement="GET <endpoint>?wsdl serves the WSDL with soap:address pointing at the "
                   "endpoint called.",
-      source="DESIGN §4 (GET <endpoint>?wsdl)", area="ERR", severity="minor",
+      source="docs/design.md#serving (GET <endpoint>?wsdl)", area="ERR", severity="minor",
       steps=("GET ?wsdl on each of the four ØIR services",),
       assertions=("HTTP 200 with a wsdl:definitions document",
                   "soap:address location is the endpoint itself"),
@@ -789,7 +789,7 @@ def err_wsdl(ctx: CaseContext) -> None:
 @case("OIR-ERR-005", "HentDebitorkonto of an unknown account is refused",
       requirement="An unknown account number is a business error (OIR-301) pointing at "
                   "DebitorkontoNummer, not a fault.",
-      source="DESIGN §2.1; rule OIR-301", area="ERR",
+      source="docs/design.md#the-øir-services; rule OIR-301", area="ERR",
       steps=("HentDebitorkonto for an account number that does not exist",),
       assertions=("FejlKode OIR-301 with Felt DebitorkontoNummer",))
 def err_unknown_account(ctx: CaseContext) -> None:
@@ -814,7 +814,7 @@ def _events(ctx: CaseContext, claim_id: str, want: str, *, status: str | None = 
 @case("OIR-CBK-001", "A payment is reported to the fagsystem (DAEKNING)",
       requirement="Coverage from a payment is reported to the fagsystem through "
                   "RegistrerDaekningAfskrivning with amount, source and what remains.",
-      source="DESIGN §2.1 (fagsystem callback: coverage from payments)", area="CBK",
+      source="docs/design.md#the-øir-services (fagsystem callback: coverage from payments)", area="CBK",
       needs=(NEEDS_CAPTURE,), severity="critical",
       steps=("OpretFordring 1500.00", "ForetagIndbetaling 400.00",
              "read the events the fagsystem end received"),
@@ -834,7 +834,7 @@ def cbk_payment(ctx: CaseContext) -> None:
 
 @case("OIR-CBK-002", "A write-down is reported to the fagsystem (AFSKRIVNING)",
       requirement="Write-offs are reported to the fagsystem with amount and reason.",
-      source="DESIGN §2.1 (fagsystem callback: write-offs)", area="CBK", needs=(NEEDS_CAPTURE,),
+      source="docs/design.md#the-øir-services (fagsystem callback: write-offs)", area="CBK", needs=(NEEDS_CAPTURE,),
       steps=("OpretFordring 1500.00", "RetFordringTilstand Nedskriv 200.00 REGU",
              "read the events the fagsystem end received"),
       assertions=("an AFSKRIVNING event: 200.00, AarsagKode REGU, Restbeloeb 1300.00",))
@@ -852,7 +852,7 @@ def cbk_write_down(ctx: CaseContext) -> None:
 @case("OIR-CBK-003", "Callbacks are schema-valid and carry unique event ids",
       requirement="Every RegistrerDaekningAfskrivning the debtor system sent during the run "
                   "validates, and each HaendelseID stands for one event.",
-      source="DESIGN §2.1 (fagsystem callback), §4 (journal)", area="CBK",
+      source="docs/design.md#the-øir-services (fagsystem callback); docs/design.md#journal", area="CBK",
       needs=(NEEDS_CAPTURE,), phase=9,
       steps=("read every callback the capture point's fagsystem end received during the run",),
       assertions=("none was answered with a fault",
@@ -906,7 +906,7 @@ def _opret(ctx: CaseContext, claim_id: str) -> list[tuple[Captured, ActionReques
 @case("OIR-HND-001", "A claim past SRB is reminded and handed over to PSRM",
       requirement="When SRB has passed, the claim is unpaid and its reminder was sent, the "
                   "debtor system hands it to PSRM (OPRETFORDRING) with what is outstanding.",
-      source="DESIGN §3.4 (hand-over)", area="HND", needs=(NEEDS_CLOCK, NEEDS_CAPTURE),
+      source="docs/design.md#hand-over", area="HND", needs=(NEEDS_CLOCK, NEEDS_CAPTURE),
       severity="critical", phase=2,
       steps=("OpretFordring DAGINST 1500.00 + GEBYR 100.00 with SRB today-10",
              "advance the clock 1 day", "read the deliveries PSRM received", "HentDebitorkonto"),
@@ -940,7 +940,7 @@ def hnd_basic(ctx: CaseContext) -> None:
 
 @case("OIR-HND-002", "Only the remainder is handed over after a partial payment",
       requirement="A hand-over sends what is still owed, not the original amount.",
-      source="DESIGN §3.4 (hand over only the remainder)", area="HND",
+      source="docs/design.md#hand-over (hand over only the remainder)", area="HND",
       needs=(NEEDS_CLOCK, NEEDS_CAPTURE), phase=2,
       steps=("OpretFordring DAGINST 1500.00 with SRB today-10", "ForetagIndbetaling 400.00",
              "advance the clock 1 day", "read the deliveries PSRM received"),
@@ -967,7 +967,7 @@ def hnd_remainder(ctx: CaseContext) -> None:
 @case("OIR-HND-003", "Known upcoming benefit payments are offset before hand-over",
       requirement="Before handing over, offset in known upcoming benefit payments and hand "
                   "over only what they will not cover.",
-      source="DESIGN §3.4 (try offsetting before handing over)", area="HND",
+      source="docs/design.md#hand-over (try offsetting before handing over)", area="HND",
       needs=(NEEDS_CLOCK, NEEDS_CAPTURE), phase=2,
       steps=("OpretFordring DAGINST 1500.00 with SRB today-10",
              "ForetagModregning FOLKEPEN payout today+5, gross 3000.00 (plans 600.00)",
@@ -993,7 +993,7 @@ def hnd_offset_first(ctx: CaseContext) -> None:
 @case("OIR-HND-004", "PSRM's receipts are fetched and shown",
       requirement="The debtor system fetches PSRM's receipts (MFKvitteringHent) and shows "
                   "the claim's PSRM status and id.",
-      source="DESIGN §2.2 (MFKvitteringHent: MODTAGET → SAGSBEHANDL → UDFOERT)", area="HND",
+      source="docs/design.md#the-psrm-services (MFKvitteringHent: MODTAGET → SAGSBEHANDL → UDFOERT)", area="HND",
       needs=(NEEDS_CLOCK, NEEDS_CAPTURE), phase=2,
       steps=("hand over a claim (SRB today-10, advance 1 day)", "advance the clock 3 more days",
              "read PSRM's journal", "HentDebitorkonto"),
@@ -1017,7 +1017,7 @@ def hnd_receipt(ctx: CaseContext) -> None:
 @case("OIR-HND-005", "Coverage collected by PSRM is booked and reported",
       requirement="PSRM's notifications (MFUnderretSamlingHent) of coverage are booked on the "
                   "claim and reported to the fagsystem.",
-      source="DESIGN §2.2 (MFUnderretSamlingHent: dækning)", area="HND",
+      source="docs/design.md#the-psrm-services (MFUnderretSamlingHent: dækning)", area="HND",
       needs=(NEEDS_CLOCK, NEEDS_CAPTURE), phase=2,
       steps=("hand over a claim of 1500.00", "the debtor pays 600.00 in PSRM "
              "(POST /_admin/psrm/pay on the capture point)", "advance the clock 1 day",
@@ -1044,7 +1044,7 @@ def hnd_psrm_coverage(ctx: CaseContext) -> None:
 @case("OIR-HND-006", "A payment on a handed-over claim writes it down in PSRM",
       requirement="When the debtor system collects money on a claim PSRM holds, it sends "
                   "NEDSKRIV with reason INDB for that amount.",
-      source="DESIGN §2.2 (NEDSKRIV, reasons INDB…), §3.3", area="HND",
+      source="docs/design.md#the-psrm-services (NEDSKRIV, reasons INDB…); docs/design.md#offsetting-order-and-limits", area="HND",
       needs=(NEEDS_CLOCK, NEEDS_CAPTURE), phase=2,
       steps=("hand over a claim of 1500.00", "ForetagIndbetaling 300.00",
              "read the deliveries PSRM received"),
@@ -1068,7 +1068,7 @@ def hnd_write_down(ctx: CaseContext) -> None:
 @case("OIR-HND-007", "Tilbagekald recalls a claim from PSRM",
       requirement="RetFordringTilstand Tilbagekald on a handed-over claim sends TILBAGEKALD "
                   "with the reason and reports the recall.",
-      source="DESIGN §2.1 (recall from PSRM), §2.2 (TILBAGEKALD)", area="HND",
+      source="docs/design.md#the-øir-services (recall from PSRM); docs/design.md#the-psrm-services (TILBAGEKALD)", area="HND",
       needs=(NEEDS_CLOCK, NEEDS_CAPTURE), phase=2,
       steps=("hand over a claim", "RetFordringTilstand Tilbagekald KLAG",
              "read the deliveries PSRM received"),
@@ -1091,7 +1091,7 @@ def hnd_recall(ctx: CaseContext) -> None:
 @case("OIR-HND-008", "A rejection by PSRM is shown and reported with its reasons",
       requirement="When PSRM rejects a hand-over, the claim shows AFVIST with PSRM's numbered "
                   "reasons and the fagsystem is told, so it can fix the claim.",
-      source="DESIGN §1 (a rejected claim comes back with numbered reasons), §2.1", area="HND",
+      source="docs/design.md#the-domain (a rejected claim comes back with numbered reasons); docs/design.md#the-øir-services", area="HND",
       needs=(NEEDS_CLOCK, NEEDS_CAPTURE), phase=2,
       steps=("close claim type KTCIVIL in PSRM (POST /_admin/psrm/behaviour reject_types)",
              "hand over a KTCIVIL claim", "HentDebitorkonto", "read the fagsystem events",
@@ -1121,7 +1121,7 @@ def hnd_rejected(ctx: CaseContext) -> None:
 @case("OIR-HND-009", "An SRB on a bank closing day moves to the next bank day",
       requirement="A claim whose SRB falls on a bank closing day (weekend, holiday) is paid "
                   "on time up to the next bank day, so it is handed over only after that day.",
-      source="DESIGN §3.4 (hand-over after SRB); rule OIR-101 (an SRB on a closing day moves "
+      source="docs/design.md#hand-over (hand-over after SRB); rule OIR-101 (an SRB on a closing day moves "
              "to the next bank day), docs/rules.md 'Dates and identifiers'", area="HND",
       needs=(NEEDS_CLOCK, NEEDS_CAPTURE), phase=2,
       steps=("OpretFordring with SRB on the next bank closing day D",
@@ -1157,13 +1157,14 @@ def hnd_bank_day(ctx: CaseContext) -> None:
       requirement="The fagsystem can hand a claim to PSRM itself (Overdrag) for recovery "
                   "(INDR) or for offsetting only (MODR); here a recalled claim is handed over "
                   "again as MODR.",
-      source="DESIGN §2.1 (RetFordringTilstand: hand over for recovery or offsetting only), "
-             "§2.2 (GENINDSEND, DMIFordringFordringArtKode)", area="HND",
+      source="docs/design.md#the-øir-services (RetFordringTilstand: hand over for recovery "
+             "or offsetting only); docs/design.md#the-psrm-services (GENINDSENDFORDRING, "
+             "DMIFordringFordringArtKode)", area="HND",
       needs=(NEEDS_CLOCK, NEEDS_CAPTURE), phase=2,
       steps=("hand over a claim (SRB today-10, advance 1 day)", "Tilbagekald FEJL",
              "RetFordringTilstand Overdrag FordringArt MODR", "read the deliveries PSRM received"),
       assertions=("the answer says OVERDRAGET",
-                  "the claim reaches PSRM again (GENINDSEND or OPRETFORDRING) with art MODR"))
+                  "the claim reaches PSRM again (GENINDSENDFORDRING or OPRETFORDRING) with art MODR"))
 def hnd_explicit(ctx: CaseContext) -> None:
     ctx.require(NEEDS_CLOCK, NEEDS_CAPTURE)
     account, claim = _handed_over(ctx)
@@ -1176,7 +1177,7 @@ def hnd_explicit(ctx: CaseContext) -> None:
     ctx.settle()
 
     def again() -> list[tuple[Captured, ActionRequest]]:
-        return [(c, a) for code in ("GENINDSEND", "OPRETFORDRING")
+        return [(c, a) for code in ("GENINDSENDFORDRING", "OPRETFORDRING")
                 for c, a in actions_for(deliveries(ctx), claim_ref=claim.claim_id, code=code)
                 if a.claim is not None and a.claim.art is ClaimArt.OFFSETTING_ONLY]
     found = ctx.eventually(again)
@@ -1198,11 +1199,11 @@ def _all_deliveries(ctx: CaseContext) -> list[Captured]:
 @case("OIR-PSR-001", "Every delivery to PSRM validates against MF.xsd",
       requirement="Every MFFordringIndberet_I the debtor system sent validates against the "
                   "PSRM schema, in the element order real senders use.",
-      source="DESIGN §2.2 (MFFordringIndberet_I element tree)", area="PSR",
+      source="docs/design.md#the-psrm-services (MFFordringIndberet_I element tree)", area="PSR",
       needs=(NEEDS_CAPTURE,), phase=9, severity="critical",
       steps=("read every MFFordringIndberet the capture point received during the run",),
       assertions=("each request validates", "none was answered with a SOAP fault"),
-      hint="Build deliveries in the order of DESIGN §2.2 and validate them before sending.")
+      hint="Build deliveries in the order of docs/design.md#the-psrm-services and validate them before sending.")
 def psr_schema(ctx: CaseContext) -> None:
     for c in _all_deliveries(ctx):
         if c.violations or c.problem or c.row.get("status") == "fault":
@@ -1216,7 +1217,7 @@ def psr_schema(ctx: CaseContext) -> None:
 @case("OIR-PSR-002", "Every handed-over claim passes PSRM's indgangsfilter",
       requirement="What the debtor system hands over passes the front-door rules PSRM applies "
                   "(the rule catalogue), judged on the day it was sent.",
-      source="DESIGN §3.1 (rule catalogue), §3.4", area="PSR", needs=(NEEDS_CAPTURE,), phase=9,
+      source="docs/design.md#front-door-rules (rule catalogue); docs/design.md#hand-over", area="PSR", needs=(NEEDS_CAPTURE,), phase=9,
       severity="critical",
       steps=("decode every action the target delivered during the run",
              "judge each with the rule catalogue (hand-over rules on)"),
@@ -1242,7 +1243,7 @@ def psr_rules(ctx: CaseContext) -> None:
 @case("OIR-PSR-003", "What reaches PSRM is what was registered through ØIR",
       requirement="A handed-over claim carries the type, dates, period, original amount and "
                   "debtor registered through OpretFordring.",
-      source="DESIGN §2.2 (field mapping ØIR → PSRM), docs/mapping.md", area="PSR",
+      source="docs/design.md#the-psrm-services; docs/mapping.md (field mapping ØIR → PSRM)", area="PSR",
       needs=(NEEDS_CAPTURE,), phase=9, severity="critical",
       steps=("match each OPRETFORDRING to a claim the suite registered",
              "compare the fields"),
@@ -1275,7 +1276,7 @@ def psr_matches(ctx: CaseContext) -> None:
 @case("OIR-PSR-004", "Deliveries have unique ids",
       requirement="Each delivery has its own MFLeveranceID and TransaktionsID, and one SE "
                   "number identifies the sender.",
-      source="DESIGN §2.2 (MFLeveranceID, Kontekst/HovedOplysninger)", area="PSR",
+      source="docs/design.md#the-psrm-services (MFLeveranceID, Kontekst/HovedOplysninger)", area="PSR",
       needs=(NEEDS_CAPTURE,), phase=9,
       steps=("read every delivery of the run",),
       assertions=("MFLeveranceID and TransaktionsID are never reused",

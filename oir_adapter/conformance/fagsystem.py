@@ -73,7 +73,7 @@ _NEEDS = (NEEDS_ADMIN,)
       needs=_NEEDS, severity="critical",
       requirement="The fagsystem called the emulator's ØIR services, so there is traffic to "
                   "judge.",
-      source="DESIGN §4 (journal), §5", steps=("read the emulator's ØIR journal",),
+      source="docs/design.md#journal; docs/design.md#the-conformance-suite", steps=("read the emulator's ØIR journal",),
       assertions=("at least one request",),
       hint="Point the fagsystem at the emulator's /oir/… endpoints and run its flows first.")
 def fag_traffic(ctx: CaseContext) -> None:
@@ -101,7 +101,7 @@ def _fault_code(q: Request) -> str | None:
       area="TRF", needs=_NEEDS, severity="critical",
       requirement="Each request the fagsystem sent validates against Debitor.xsd with the "
                   "right SOAPAction; none got a Client fault.",
-      source="DESIGN §2.1, §4 (invalid → SOAP Client fault)",
+      source="docs/design.md#the-øir-services; docs/design.md#requests-and-faults (invalid → SOAP Client fault)",
       steps=("read the journal's faults",), assertions=("no Client fault",),
       hint="Build requests from the WSDL/XSD (or oir_adapter.messages) and validate them.")
 def fag_schema(ctx: CaseContext) -> None:
@@ -121,7 +121,7 @@ def _claim_rules() -> frozenset[str]:
       requirement="The fagsystem refers to accounts and claims that exist, never reuses an "
                   "IndbetalingID, YdelsesudbetalingID, FagsystemFordringID or TransaktionsID "
                   "for other content, and asks only for changes the claim's state allows.",
-      source="DESIGN §2.1; rules OIR-2xx, OIR-3xx, PSRM-600",
+      source="docs/design.md#the-øir-services; rules OIR-2xx, OIR-3xx, PSRM-600",
       steps=("read every refused request (FejlSamling)",),
       assertions=("no refusal other than the claim rules (judged by FAG-RUL-…)",),
       hint="Each FejlKode is a rule of docs/rules.md; fix the request it names.")
@@ -149,7 +149,7 @@ def _c14n(q: Request) -> bytes:
 @case("FAG-TRF-004", "A TransaktionsID names one request", role=Role.FAGSYSTEM, area="TRF",
       needs=_NEEDS, requirement="A retry repeats its TransaktionsID with the same body; a new "
                                 "request gets a new TransaktionsID.",
-      source="DESIGN §2.1 (Hovedoplysninger), §4 (idempotency)",
+      source="docs/design.md#the-øir-services (Hovedoplysninger); docs/design.md#idempotency",
       steps=("group the requests by TransaktionsID",),
       assertions=("each TransaktionsID carries one request body",),
       hint="Make a fresh UUID per request and keep it only for retries of that request.")
@@ -170,7 +170,7 @@ def fag_transaction_ids(ctx: CaseContext) -> None:
 @case("FAG-TRF-005", "The caller names a valid authority", role=Role.FAGSYSTEM, area="TRF",
       needs=_NEEDS, severity="minor",
       requirement="MyndighedCVR is the municipality's CVR number (modulus 11) and FagsystemID "
-                  "is given.", source="DESIGN §2.1 (MyndighedCVR + FagsystemID)",
+                  "is given.", source="docs/design.md#the-øir-services (MyndighedCVR + FagsystemID)",
       steps=("read MyndighedCVR and FagsystemID of every request",),
       assertions=("every MyndighedCVR passes modulus 11",))
 def fag_caller(ctx: CaseContext) -> None:
@@ -185,7 +185,7 @@ def fag_caller(ctx: CaseContext) -> None:
 @case("FAG-TRF-006", "TransaktionsTid is the time of sending", role=Role.FAGSYSTEM, area="TRF",
       needs=_NEEDS, severity="minor",
       requirement="TransaktionsTid says when the request was sent: within a day of its arrival "
-                  "(real or virtual time).", source="DESIGN §2.1 (Hovedoplysninger)",
+                  "(real or virtual time).", source="docs/design.md#the-øir-services (Hovedoplysninger)",
       steps=("compare each TransaktionsTid with the journal's times",),
       assertions=("within a day of the real or the virtual arrival",))
 def fag_time(ctx: CaseContext) -> None:

@@ -45,7 +45,7 @@ NEEDS_ADMIN = "admin"  # the target's own admin API (journal, switches)
 class Case:
     """One requirement-tagged check.
 
-    ``source`` names where the requirement comes from (a DESIGN section, a rule id);
+    ``source`` names where the requirement comes from (a section of docs/design.md, a rule id, a law section);
     ``steps`` and ``assertions`` are what a reader of the report needs to reproduce it by
     hand; ``hint`` says how a failing implementation is usually fixed. ``phase`` orders
     the run: cases that judge what the whole run produced (PSRM deliveries) go last.
@@ -70,8 +70,8 @@ class Case:
         return {"id": self.id, "title": self.title, "requirement": self.requirement,
                 "source": self.source, "role": self.role.value, "area": self.area,
                 "steps": list(self.steps), "assertions": list(self.assertions),
-                "severity": self.severity, "hint": self.hint, "needs": sorted(self.needs),
-                "rule_id": self.rule_id}
+                "severity": self.severity, **({"hint": self.hint} if self.hint else {}),
+                "needs": sorted(self.needs), "rule_id": self.rule_id}
 
 
 @dataclass(slots=True)
@@ -127,8 +127,9 @@ class Result:
         return next((c for c in self.checks if not c.passed), None)
 
     def as_json(self) -> dict[str, Any]:
+        hint = self.hint or self.case.hint
         return {**self.case.as_json(), "status": self.status.value, "reason": self.reason,
-                "hint": self.hint or self.case.hint,
+                **({"hint": hint} if hint else {}),
                 "duration_s": round(self.duration, 4),
                 "checks": [c.as_json() for c in self.checks],
                 "evidence": [e.as_json() for e in self.evidence]}

@@ -49,7 +49,7 @@ def _some(ctx: CaseContext) -> list[Captured]:
 @case("PSC-DLV-001", "The system delivers to PSRM", role=Role.PSRM_CLIENT, area="DLV",
       requirement="Within the wait, the system under test sends at least one "
                   "MFFordringIndberet to the PSRM end it is pointed at.",
-      source="DESIGN §2.2 (MFFordringIndberet)", severity="critical",
+      source="docs/design.md#the-psrm-services (MFFordringIndberet)", severity="critical",
       steps=("serve PSRM's end", "wait --wait seconds", "read what arrived"),
       assertions=("at least one MFFordringIndberet arrived",),
       hint="Point the system's PSRM address at the URL the suite prints, and make it hand "
@@ -62,7 +62,7 @@ def psc_arrived(ctx: CaseContext) -> None:
 @case("PSC-DLV-002", "Every delivery validates against MF.xsd", role=Role.PSRM_CLIENT,
       area="DLV", requirement="Each MFFordringIndberet_I validates against the PSRM schema in "
                               "the element order real senders use; none is a SOAP fault.",
-      source="DESIGN §2.2 (element tree), §4", severity="critical",
+      source="docs/design.md#the-psrm-services (element order); docs/design.md#requests-and-faults", severity="critical",
       steps=("read every delivery",), assertions=("no delivery was answered with a fault",),
       hint="Validate deliveries against MF.xsd before sending (oir validate FILE).")
 def psc_schema(ctx: CaseContext) -> None:
@@ -76,7 +76,7 @@ def psc_schema(ctx: CaseContext) -> None:
 
 @case("PSC-DLV-003", "Every action passes PSRM's indgangsfilter", role=Role.PSRM_CLIENT,
       area="DLV", requirement="No action the system delivers is rejected (AFVIST).",
-      source="DESIGN §2.2 (AfvistÅrsagSamling), §3.1", severity="critical",
+      source="docs/design.md#the-psrm-services (AfvistÅrsagSamling); docs/design.md#front-door-rules", severity="critical",
       steps=("read PSRM's answer to every delivery",), assertions=("no action is AFVIST",),
       hint="Run the rule catalogue (oir validate) on every action before delivering it; the "
            "PSRM-RUL cases name the rule that was broken.")
@@ -103,7 +103,7 @@ def _content(c: Captured) -> bytes:
       area="DLV", requirement="An MFLeveranceID or TransaktionsID names one delivery; a resend "
                               "of the same delivery is fine, other content under a used id is "
                               "not.",
-      source="DESIGN §2.2, §4 (idempotency; PSRM 600)",
+      source="docs/design.md#the-psrm-services; docs/design.md#idempotency; PSRM rule 600",
       steps=("group the deliveries by MFLeveranceID and by TransaktionsID",),
       assertions=("each id carries one content",))
 def psc_ids(ctx: CaseContext) -> None:
@@ -115,6 +115,8 @@ def psc_ids(ctx: CaseContext) -> None:
         content = _content(c)
         for key, seen, what in ((c.delivery.delivery_id, by_delivery, "MFLeveranceID"),
                                 (c.delivery.transaction_id, by_transaction, "TransaktionsID")):
+            if key is None:  # an empty Kontekst: no TransaktionsID to compare
+                continue
             if key in seen and seen[key] != content:
                 ctx.journal_evidence(c.row, f"{what} {key} reused")
                 ctx.check(False, f"{what} is never reused for other content", got=key)
@@ -126,7 +128,7 @@ def psc_ids(ctx: CaseContext) -> None:
       area="DLV", severity="minor",
       requirement="Kontekst/HovedOplysninger/TransaktionsTid says when the message was sent "
                   "(within a day of its arrival).",
-      source="DESIGN §2.2 (Kontekst/HovedOplysninger)",
+      source="docs/design.md#the-psrm-services (Kontekst/HovedOplysninger)",
       steps=("compare each delivery's TransaktionsTid with its arrival",),
       assertions=("they differ by less than a day",))
 def psc_time(ctx: CaseContext) -> None:
@@ -134,6 +136,10 @@ def psc_time(ctx: CaseContext) -> None:
         if c.delivery is None:
             continue
         sent = c.delivery.transaction_time
+        if sent is None:
+            ctx.journal_evidence(c.row, "a delivery without Kontekst/HovedOplysninger")
+            ctx.check(False, "every delivery says when it was sent", got="no TransaktionsTid")
+            continue
         if sent.tzinfo is not None:
             sent = sent.astimezone().replace(tzinfo=None)
         arrived = datetime.fromisoformat(str(c.row["at"]))
@@ -152,7 +158,7 @@ def _calls(ctx: CaseContext, operation: str) -> list[dict[str, Any]]:
       severity="minor",
       requirement="After delivering, the system asks for its receipts (MFKvitteringHent): "
                   "later states and rejections only come that way.",
-      source="DESIGN §2.2 (later states come through MFKvitteringHent)",
+      source="docs/design.md#the-psrm-services (later states come through MFKvitteringHent)",
       steps=("read the MFKvitteringHent calls during the wait",),
       assertions=("at least one MFKvitteringHent after the first delivery",),
       hint="Poll MFKvitteringHent for the actions that are not UDFOERT or AFVIST yet.")
@@ -166,7 +172,7 @@ def psc_receipts(ctx: CaseContext) -> None:
       severity="minor",
       requirement="The system asks for notifications (MFUnderretSamlingHent) so coverage, "
                   "write-offs and returns in PSRM reach the debtor system.",
-      source="DESIGN §2.2 (MFUnderretSamlingHent)",
+      source="docs/design.md#the-psrm-services (MFUnderretSamlingHent)",
       steps=("read the MFUnderretSamlingHent calls during the wait",),
       assertions=("at least one MFUnderretSamlingHent",),
       hint="Poll MFUnderretSamlingHent after the last sequence number seen.")

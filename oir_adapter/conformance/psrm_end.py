@@ -25,7 +25,16 @@ from .. import mapping
 from ..clients import ActionOutcome, Reply, SoapFaultError
 from ..contracts import PSRM_NS
 from ..identifiers import is_valid_cvr
-from ..model import Claim, ClaimArt, CoLiable, Party, RecallReason, SubClaim, WriteDownReason
+from ..model import (
+    Claim,
+    ClaimArt,
+    CoLiable,
+    Party,
+    PsrmActionCode,
+    RecallReason,
+    SubClaim,
+    WriteDownReason,
+)
 from ..rules import FIELD_PATHS, HANDOVER, PSRM_END, PSRM_FILTER, RULES, Rule
 from .catalogue import case, register, rule_title
 from .context import CaseContext, CaseErrored
@@ -51,7 +60,8 @@ def psrm_claim(ctx: CaseContext, **changes: Any) -> Claim:
 
 
 def creditor(ctx: CaseContext) -> str:
-    return ctx.env.options.authority_cvr
+    """The DMIFordringHaverID the suite delivers as (Gældsstyrelsen's number, not a CVR)."""
+    return ctx.env.options.creditor_id
 
 
 def opret(ctx: CaseContext, claim: Claim) -> etree._Element:
@@ -101,7 +111,7 @@ def rejected_for(ctx: CaseContext, outcome: ActionOutcome | None, number: str, *
 @case("PSE-DLV-001", "A good claim is received (MODTAGET)", role=Role.PSRM, area="DLV",
       requirement="PSRM answers a delivery synchronously: each accepted action MODTAGET with "
                   "its MFAktionID and PSRM's claim id, the fordringshaver's reference echoed.",
-      source="DESIGN §2.2 (MFFordringIndberet_O)", severity="critical",
+      source="docs/design.md#the-psrm-services (MFFordringIndberet_O)", severity="critical",
       steps=("MFFordringIndberet with one OPRETFORDRING",),
       assertions=("SvarReaktion OK", "MFAktionStatusKode MODTAGET, MFAktionID and "
                   "DMIFordringEFIFordringID given, DMIFordringFordringHaverRef echoed"))
@@ -118,7 +128,7 @@ def pse_accept(ctx: CaseContext) -> None:
 
 @case("PSE-DLV-002", "Each action of a delivery is judged on its own", role=Role.PSRM,
       area="DLV", requirement="One bad action never touches its neighbours.",
-      source="DESIGN §2.2 (one delivery carries many actions)", severity="critical",
+      source="docs/design.md#the-psrm-services (one delivery carries many actions)", severity="critical",
       steps=("MFFordringIndberet with a good claim, one with its period reversed, a good claim",),
       assertions=("MODTAGET, AFVIST [569], MODTAGET",))
 def pse_independent(ctx: CaseContext) -> None:
@@ -135,7 +145,7 @@ def pse_independent(ctx: CaseContext) -> None:
       area="DLV", requirement="The same delivery sent again (same MFLeveranceID and content, "
                               "new TransaktionsID) answers with its actions as they are; the "
                               "same MFLeveranceID with other content is refused (600).",
-      source="DESIGN §4 (idempotency; PSRM 600)",
+      source="docs/design.md#idempotency; PSRM rule 600",
       steps=("deliver D", "deliver D again with a new TransaktionsID",
              "deliver another claim under D's MFLeveranceID"),
       assertions=("the repeat answers with the same MFAktionID", "the reuse is AFVIST [600]"))
@@ -155,7 +165,7 @@ def pse_repeat(ctx: CaseContext) -> None:
 @case("PSE-DLV-004", "A schema-invalid delivery gets a SOAP Client fault", role=Role.PSRM,
       area="DLV", requirement="A delivery that does not validate against MF.xsd is a SOAP 1.1 "
                               "Client fault, HTTP 500.",
-      source="DESIGN §4 (invalid → SOAP 1.1 Fault, faultcode Client)",
+      source="docs/design.md#requests-and-faults (invalid → SOAP 1.1 Fault, faultcode Client)",
       steps=("MFFordringIndberet without MFLeveranceID",), assertions=("Client fault, HTTP 500",))
 def pse_schema(ctx: CaseContext) -> None:
     body = mapping.delivery([opret(ctx, psrm_claim(ctx))], se_number=ctx.env.options.se_number,
@@ -170,7 +180,7 @@ def pse_schema(ctx: CaseContext) -> None:
 
 @case("PSE-DLV-005", "NEDSKRIV and TILBAGEKALD act on a received claim", role=Role.PSRM,
       area="DLV", requirement="A write-down and a recall naming PSRM's claim id are received.",
-      source="DESIGN §2.2 (NEDSKRIV, TILBAGEKALD)",
+      source="docs/design.md#the-psrm-services (NEDSKRIV, TILBAGEKALD)",
       steps=("deliver a claim", "NEDSKRIV 200.00 INDB", "TILBAGEKALD HENS"),
       assertions=("both are MODTAGET",))
 def pse_write_down_recall(ctx: CaseContext) -> None:
@@ -187,7 +197,7 @@ def pse_write_down_recall(ctx: CaseContext) -> None:
 @case("PSE-RCP-001", "Receipts progress MODTAGET → SAGSBEHANDL → UDFOERT", role=Role.PSRM,
       area="RCP", needs=(NEEDS_CLOCK,), phase=2,
       requirement="MFKvitteringHent shows each action's status as PSRM works on it.",
-      source="DESIGN §2.2 (MFKvitteringHent)",
+      source="docs/design.md#the-psrm-services (MFKvitteringHent)",
       steps=("deliver a claim", "MFKvitteringHent", "advance the clock 1 day",
              "MFKvitteringHent", "advance 1 more day", "MFKvitteringHent"),
       assertions=("MODTAGET, then SAGSBEHANDL, then UDFOERT",))
@@ -209,7 +219,7 @@ def pse_receipts(ctx: CaseContext) -> None:
 @case("PSE-RCP-002", "Coverage collected by PSRM is notified", role=Role.PSRM, area="RCP",
       needs=(NEEDS_ADMIN,), requirement="MFUnderretSamlingHent reports coverage PSRM collected "
                                         "(dækning) for the claim, with the amount.",
-      source="DESIGN §2.2 (MFUnderretSamlingHent)",
+      source="docs/design.md#the-psrm-services (MFUnderretSamlingHent)",
       steps=("deliver a claim", "the debtor pays 400.00 in PSRM (admin API)",
              "MFUnderretSamlingHent after the last sequence number"),
       assertions=("a DAEKNING notification of 400.00 for PSRM's claim id",))
@@ -316,15 +326,6 @@ def _duplicate_ref(ctx: CaseContext, rule: Rule) -> None:
     rejected_for(ctx, reply.first_action, rule.code)
 
 
-def _mismatch(ctx: CaseContext, rule: Rule) -> None:
-    action = opret(ctx, psrm_claim(ctx))
-    code = action.find(f"{_M}MFAktionKode")
-    assert code is not None
-    code.text = "NEDSKRIV"
-    reply = deliver(ctx, [action], "deliver OpretFordringAktion under MFAktionKode NEDSKRIV")
-    rejected_for(ctx, reply.first_action, rule.code)
-
-
 def _unreadable(ctx: CaseContext, rule: Rule) -> None:
     action = opret(ctx, psrm_claim(ctx))
     srb = action.find(f".//{_M}DMIFordringSRBDato")
@@ -355,14 +356,15 @@ def _no_liable(ctx: CaseContext, rule: Rule) -> None:
 
 
 def _on_claim(make: Callable[[CaseContext, str], list[etree._Element]], *,
-              prepare: Callable[[CaseContext, str], None] | None = None) -> PsrmRun:
+              prepare: Callable[[CaseContext, str], None] | None = None,
+              also: tuple[str, ...] = ()) -> PsrmRun:
     """Deliver a good claim, optionally act on it, then the probing action(s)."""
     def run(ctx: CaseContext, rule: Rule) -> None:
         efi = accepted(ctx, psrm_claim(ctx))
         if prepare is not None:
             prepare(ctx, efi)
         reply = deliver(ctx, make(ctx, efi), f"an action breaking {rule.id}")
-        rejected_for(ctx, reply.first_action, rule.code)
+        rejected_for(ctx, reply.first_action, rule.code, also=also)
     return run
 
 
@@ -391,7 +393,7 @@ def _resubmit(ctx: CaseContext, efi: str) -> list[etree._Element]:
 
 
 def _unknown_efi(ctx: CaseContext, rule: Rule) -> None:
-    reply = deliver(ctx, _nedskriv("100.00")(ctx, f"EFI-UKENDT-{ctx.env.token}"),
+    reply = deliver(ctx, _nedskriv("100.00")(ctx, "999999999999999999"),
                     "write down a claim PSRM does not know")
     rejected_for(ctx, reply.first_action, rule.code)
 
@@ -401,6 +403,196 @@ def _accepted_warning(ctx: CaseContext, rule: Rule) -> None:
     reply = deliver(ctx, [opret(ctx, claim)], f"deliver a claim with warning {rule.id}")
     ctx.equal([a.status for a in reply.actions], ["MODTAGET"],
               f"a claim with only warning {rule.id} is MODTAGET")
+
+
+def _edit(action: etree._Element, path: str, text: str | None) -> etree._Element:
+    """Set (or, with ``None``, remove) the element at ``path`` below the action."""
+    found = action.find(".//" + "/".join(_M + p for p in path.split("/")))
+    assert found is not None, path
+    if text is None:
+        parent = found.getparent()
+        assert parent is not None
+        parent.remove(found)
+    else:
+        found.text = text
+    return action
+
+
+def _shaped(build: Callable[[CaseContext, Claim], etree._Element]) -> PsrmRun:
+    """Deliver an OPRETFORDRING edited past what the adapter would send, and a good one."""
+    def run(ctx: CaseContext, rule: Rule) -> None:
+        reply = deliver(ctx, [build(ctx, psrm_claim(ctx)), opret(ctx, psrm_claim(ctx))],
+                        f"deliver a claim breaking {rule.id} and a good one")
+        rejected_for(ctx, reply.first_action, rule.code)
+        ctx.equal(reply.actions[1].status if len(reply.actions) > 1 else None, "MODTAGET",
+                  "the good neighbour is MODTAGET")
+    return run
+
+
+def _judgment_without_date(ctx: CaseContext, claim: Claim) -> etree._Element:
+    return _edit(opret(ctx, claim), "HæftelseDom", "true")
+
+
+def _date_without_judgment(ctx: CaseContext, claim: Claim) -> etree._Element:
+    claim.judgment_date = ctx.day(-10)
+    return _edit(opret(ctx, claim), "HæftelseDom", "false")
+
+
+def _empty_note(ctx: CaseContext, claim: Claim) -> etree._Element:
+    action = opret(ctx, claim)
+    notes = action.find(f".//{_M}SagsbemærkningSamling")
+    assert notes is not None
+    etree.SubElement(etree.SubElement(notes, _M + "MFNoteStruktur"), _M + "MFNoteTekst").text = " "
+    return action
+
+
+def _twice_liable(ctx: CaseContext, claim: Claim) -> etree._Element:
+    action = opret(ctx, claim)  # the adapter names each party once: copy the hæftelse
+    hæftelse = action.find(f".//{_M}MFHæftelseStruktur")
+    assert hæftelse is not None
+    hæftelse.addnext(deepcopy(hæftelse))
+    return action
+
+
+def _with_action_id(action: etree._Element, action_id: str) -> etree._Element:
+    """Give an OPRETFORDRING the MFAktionID a sender may choose (after the type code)."""
+    kind = action.find(f".//{_M}MFOpretFordringStruktur/{_M}DMIFordringTypeKode")
+    assert kind is not None
+    mark = etree.Element(_M + "MFAktionID")
+    mark.text = action_id
+    kind.addnext(mark)
+    return action
+
+
+def _same_action_id(ctx: CaseContext, rule: Rule) -> None:
+    action_id = "9" + "".join(c for c in ctx.env.next_id("AKT") if c.isdigit())[-11:].rjust(11, "0")
+    first = deliver(ctx, [_with_action_id(opret(ctx, psrm_claim(ctx)), action_id)],
+                    f"deliver a claim with MFAktionID {action_id}")
+    ctx.equal([a.action_id for a in first.actions], [action_id],
+              "PSRM keeps the sender's MFAktionID")
+    reply = deliver(ctx, [_with_action_id(opret(ctx, psrm_claim(ctx)), action_id)],
+                    f"deliver another claim with MFAktionID {action_id}")
+    rejected_for(ctx, reply.first_action, rule.code)
+
+
+def _empty_choice(code: PsrmActionCode) -> PsrmRun:
+    """An action whose AktionValg holds nothing: PSRM names the missing structure."""
+    def run(ctx: CaseContext, rule: Rule) -> None:
+        action = opret(ctx, psrm_claim(ctx))
+        _edit(action, "MFAktionKode", code.value)
+        valg = action.find(f"{_M}AktionValg")
+        assert valg is not None
+        for child in list(valg):
+            valg.remove(child)
+        reply = deliver(ctx, [action], f"deliver {code.value} with an empty AktionValg")
+        rejected_for(ctx, reply.first_action, rule.code)
+    return run
+
+
+def _write_up(amount: str, code: PsrmActionCode = PsrmActionCode.WRITE_UP,
+              ref: str | None = None) -> Callable[[CaseContext, str], list[etree._Element]]:
+    def make(ctx: CaseContext, efi: str) -> list[etree._Element]:
+        return [mapping.opskrivning_action(efi, D(amount), creditor_id=creditor(ctx), code=code,
+                                           ref_action_id=ref)]
+    return make
+
+
+def _action_ids(reply: Reply) -> list[str]:
+    return [a.action_id for a in reply.actions]
+
+
+def _first_then(prepare: Callable[[CaseContext, str], list[etree._Element]],
+                then: Callable[[CaseContext, str, str], list[etree._Element]], *,
+                other_claim: bool = False) -> PsrmRun:
+    """Deliver a good claim, an accepted first action on it, then an action that names the
+    first by its MFAktionID (on the same claim, or on a second one)."""
+    def run(ctx: CaseContext, rule: Rule) -> None:
+        efi = accepted(ctx, psrm_claim(ctx))
+        first = deliver(ctx, prepare(ctx, efi), "an accepted action to refer to")
+        ctx.equal([a.status for a in first.actions], ["MODTAGET"], "it is MODTAGET")
+        target = accepted(ctx, psrm_claim(ctx), "deliver a second claim") if other_claim else efi
+        reply = deliver(ctx, then(ctx, target, _action_ids(first)[0]),
+                        f"an action breaking {rule.id}")
+        rejected_for(ctx, reply.first_action, rule.code)
+    return run
+
+
+def _payment(amount: str = "200.00", reason: WriteDownReason = WriteDownReason.PAYMENT
+             ) -> Callable[[CaseContext, str], list[etree._Element]]:
+    def make(ctx: CaseContext, efi: str) -> list[etree._Element]:
+        return [mapping.nedskriv_action(efi, D(amount), reason, creditor_id=creditor(ctx),
+                                        effective=ctx.day(-1))]
+    return make
+
+
+def _annul_payment(amount: str = "200.00", code: PsrmActionCode =
+                   PsrmActionCode.WRITE_UP_ANNULLED_PAYMENT
+                   ) -> Callable[[CaseContext, str, str], list[etree._Element]]:
+    def make(ctx: CaseContext, efi: str, ref: str) -> list[etree._Element]:
+        return [mapping.opskrivning_action(efi, D(amount), creditor_id=creditor(ctx), code=code,
+                                           ref_action_id=ref)]
+    return make
+
+
+def _annul_write_up(amount: str = "200.00", code: PsrmActionCode =
+                    PsrmActionCode.WRITE_DOWN_ANNULLED_WRITE_UP
+                    ) -> Callable[[CaseContext, str, str], list[etree._Element]]:
+    def make(ctx: CaseContext, efi: str, ref: str) -> list[etree._Element]:
+        return [mapping.nedskrivning_annulleret_action(efi, D(amount), ref,
+                                                       creditor_id=creditor(ctx), code=code)]
+    return make
+
+
+def _annulled_twice(ctx: CaseContext, rule: Rule) -> None:
+    efi = accepted(ctx, psrm_claim(ctx))
+    first = deliver(ctx, _payment()(ctx, efi), "write the claim down for a payment")
+    ref = _action_ids(first)[0]
+    undo = deliver(ctx, _annul_payment()(ctx, efi, ref), "annul that write-down")
+    ctx.equal([a.status for a in undo.actions], ["MODTAGET"], "the annulment is MODTAGET")
+    reply = deliver(ctx, _annul_payment()(ctx, efi, ref), "annul it again")
+    rejected_for(ctx, reply.first_action, rule.code)
+
+
+def _without_ref(ctx: CaseContext, rule: Rule) -> None:
+    efi = accepted(ctx, psrm_claim(ctx))
+    action = _annul_payment()(ctx, efi, "1")[0]
+    reply = deliver(ctx, [_edit(action, "MFAktionIDRef", None)],
+                    "annul a write-down without naming it")
+    rejected_for(ctx, reply.first_action, rule.code)
+
+
+def _regu_with_date(ctx: CaseContext, efi: str) -> list[etree._Element]:
+    action = mapping.nedskriv_action(efi, D("100.00"), WriteDownReason.PAYMENT,
+                                     creditor_id=creditor(ctx), effective=ctx.day(-1))
+    return [_edit(action, "FordringNedskrivningÅrsagKode", "REGU")]
+
+
+def _fejl_with_date(ctx: CaseContext, efi: str) -> list[etree._Element]:
+    action = mapping.tilbagekald_action(efi, RecallReason.DEFERRAL, creditor_id=creditor(ctx),
+                                        effective=ctx.day(-1))
+    return [_edit(action, "HovedFordringTilbageÅrsagKode", "FEJL")]
+
+
+def _recall_for(reason: RecallReason) -> Callable[[CaseContext, str], None]:
+    def prepare(ctx: CaseContext, efi: str) -> None:
+        reply = deliver(ctx, [mapping.tilbagekald_action(efi, reason, creditor_id=creditor(ctx))],
+                        f"recall the claim ({reason.value})")
+        ctx.equal([a.status for a in reply.actions], ["MODTAGET"], "the recall is MODTAGET")
+    return prepare
+
+
+def _paid(ctx: CaseContext, efi: str) -> None:
+    reply = deliver(ctx, _payment("1500.00")(ctx, efi), "write the whole claim down (paid)")
+    ctx.equal([a.status for a in reply.actions], ["MODTAGET"], "the write-down is MODTAGET")
+
+
+def _change_recovery(ctx: CaseContext, efi: str) -> list[etree._Element]:
+    return [mapping.aendr_fordring_action(efi, creditor_id=creditor(ctx),
+                                          notes=["ny forfaldsdato aftalt"])]
+
+
+def _lower_principal(ctx: CaseContext, efi: str) -> list[etree._Element]:
+    return [mapping.fejlagtig_hovedstol_action(efi, D("1400.00"), creditor_id=creditor(ctx))]
 
 
 _ADMIN = frozenset({NEEDS_ADMIN})
@@ -419,6 +611,87 @@ PSRM_PROBES: dict[str, PsrmProbe] = {
     "PSRM-215": PsrmProbe(("deliver a claim of 50.00",), _create(_set(principal=D("50.00")))),
     "PSRM-444": PsrmProbe(("deliver OPRETFORDRING without MFOpretFordringStruktur",),
                           _without_structure),
+    **{f"PSRM-{number}": PsrmProbe((f"deliver {code.value} with an empty AktionValg",),
+                                   _empty_choice(code))
+       for number, code in (("403", PsrmActionCode.RESUBMIT), ("404", PsrmActionCode.WRITE_UP),
+                            ("406", PsrmActionCode.WRITE_UP_ANNULLED_PAYMENT),
+                            ("407", PsrmActionCode.WRITE_UP_REVERSED_ADJUSTMENT),
+                            ("412", PsrmActionCode.WRITE_DOWN_ANNULLED_WRITE_UP),
+                            ("447", PsrmActionCode.WRITE_DOWN), ("448", PsrmActionCode.RECALL),
+                            ("458", PsrmActionCode.CHANGE),
+                            ("505", PsrmActionCode.WRITE_DOWN_ANNULLED_PAYMENT_WRITE_UP),
+                            ("517", PsrmActionCode.WRONG_PRINCIPAL))},
+    "PSRM-220": PsrmProbe(("deliver a claim with an empty case note",), _shaped(_empty_note)),
+    "PSRM-227": PsrmProbe(("deliver a claim", "write it up by 0.00"),
+                          _on_claim(_write_up("0.00"))),
+    "PSRM-408": PsrmProbe(("deliver a claim", "write it down by 0.00"),
+                          _on_claim(_nedskriv("0.00"))),
+    "PSRM-469": PsrmProbe(("deliver a claim", "write it down 200.00 (INDB)",
+                           "annul the write-down for 150.00"),
+                          _first_then(_payment(), _annul_payment("150.00"))),
+    "PSRM-471": PsrmProbe(("deliver a claim", "write it down 200.00 (REGU)",
+                           "annul it as a payment write-down"),
+                          _first_then(_payment(reason=WriteDownReason.ADJUSTMENT),
+                                      _annul_payment())),
+    "PSRM-473": PsrmProbe(("deliver a claim", "write it up 200.00",
+                           "annul the write-up as if it were a write-down"),
+                          _first_then(_write_up("200.00"), _annul_payment())),
+    "PSRM-477": PsrmProbe(("deliver a claim", "write it down 200.00 (INDB)",
+                           "reverse it as an adjustment"),
+                          _first_then(_payment(), _annul_payment(
+                              code=PsrmActionCode.WRITE_UP_REVERSED_ADJUSTMENT))),
+    "PSRM-486": PsrmProbe(("deliver claim X", "deliver X again in a new delivery"),
+                          _duplicate_ref),
+    "PSRM-494": PsrmProbe(("deliver claim A", "write A down 200.00 (INDB)",
+                           "deliver claim B", "annul A's write-down on B"),
+                          _first_then(_payment(), _annul_payment(), other_claim=True)),
+    "PSRM-496": PsrmProbe(("deliver a claim", "recall it", "write it up"),
+                          _on_claim(_write_up("100.00"),
+                                    prepare=_recall_for(RecallReason.DEFERRAL))),
+    "PSRM-498": PsrmProbe(("deliver a claim", "recall it", "write it down"),
+                          _on_claim(_nedskriv("100.00"), prepare=_recalled)),
+    "PSRM-502": PsrmProbe(("deliver a claim", "write it down 200.00 (INDB)",
+                           "annul it as if it were a write-up"),
+                          _first_then(_payment(), _annul_write_up())),
+    "PSRM-503": PsrmProbe(("deliver a claim", "write it down 200.00", "annul the write-down",
+                           "annul it again"), _annulled_twice),
+    "PSRM-504": PsrmProbe(("deliver a claim", "write it up 200.00",
+                           "annul the write-up for 150.00"),
+                          _first_then(_write_up("200.00"), _annul_write_up("150.00"))),
+    "PSRM-506": PsrmProbe(("deliver a claim", "write it up 200.00 (adjustment)",
+                           "annul it as a reversed payment write-up"),
+                          _first_then(_write_up("200.00"), _annul_write_up(
+                              code=PsrmActionCode.WRITE_DOWN_ANNULLED_PAYMENT_WRITE_UP))),
+    "PSRM-509": PsrmProbe(("NEDSKRIV naming a claim id PSRM does not know",), _unknown_efi),
+    "PSRM-510": PsrmProbe(("deliver a claim of 1500.00", "correct its principal to 1400.00"),
+                          _on_claim(_lower_principal)),
+    "PSRM-519": PsrmProbe(("deliver a claim", "write it down (REGU) with a date"),
+                          _on_claim(_regu_with_date)),
+    "PSRM-526": PsrmProbe(("deliver a claim", "annul an action PSRM does not know"),
+                          _on_claim(lambda c, efi: _annul_payment()(c, efi, "999999999"))),
+    "PSRM-527": PsrmProbe(("deliver a claim", "annul a write-down without MFAktionIDRef"),
+                          _without_ref),
+    "PSRM-528": PsrmProbe(("deliver a claim with the same hæfter twice",),
+                          _shaped(_twice_liable)),
+    "PSRM-531": PsrmProbe(("deliver a claim with HæftelseDom true and no date",),
+                          _shaped(_judgment_without_date)),
+    "PSRM-532": PsrmProbe(("deliver a claim with HæftelseDom false and a date",),
+                          _shaped(_date_without_judgment)),
+    "PSRM-537": PsrmProbe(("deliver a recovery claim", "change it with AENDRFORDRING"),
+                          _on_claim(_change_recovery)),
+    "PSRM-539": PsrmProbe(("deliver a claim", "recall it (FEJL)", "resubmit it"),
+                          _on_claim(_resubmit, prepare=_recall_for(RecallReason.ERROR))),
+    "PSRM-540": PsrmProbe(("deliver a claim", "resubmit it while PSRM holds it"),
+                          _on_claim(_resubmit)),
+    "PSRM-546": PsrmProbe(("deliver a claim", "recall it (FEJL) with a date"),
+                          _on_claim(_fejl_with_date)),
+    "PSRM-568": PsrmProbe(("deliver a claim founded in 1899",),
+                          _create(_set(founded=lambda c: c.day(-365 * 130)))),
+    "PSRM-571": PsrmProbe(("deliver a claim", "write it down (FAST)"),
+                          _on_claim(lambda c, efi: _payment("100.00", WriteDownReason.FIXED)(
+                              c, efi))),
+    "PSRM-602": PsrmProbe(("deliver a claim", "recall it", "recall it again"),
+                          _on_claim(_recall, prepare=_recalled)),
     "PSRM-548": PsrmProbe(("deliver a claim", "NEDSKRIV with DMIFordringVirkningDato today+5"),
                           _on_claim(_nedskriv("100.00", effective=5))),
     "PSRM-569": PsrmProbe(("deliver a claim with its period reversed",),
@@ -428,8 +701,8 @@ PSRM_PROBES: dict[str, PsrmProbe] = {
                           _create(_set(judgment_date=lambda c: c.day(5)))),
     "PSRM-574": PsrmProbe(("deliver a claim of inactive type UDGAAET",),
                           _create(_set(type_code="UDGAAET"))),
-    "PSRM-600": PsrmProbe(("deliver claim X", "deliver X again in a new delivery"),
-                          _duplicate_ref),
+    "PSRM-600": PsrmProbe(("deliver a claim with MFAktionID X",
+                           "deliver another claim with MFAktionID X"), _same_action_id),
     "OIR-101": PsrmProbe(("deliver a claim whose SRB has not passed",),
                          _create(_set(due_date=lambda c: c.day(5), srb=lambda c: c.day(10)))),
     "OIR-102": PsrmProbe(("deliver a claim founded after its due date",),
@@ -456,16 +729,12 @@ PSRM_PROBES: dict[str, PsrmProbe] = {
                          _create(_set(type_code="RENTE"))),
     "OIR-118": PsrmProbe(("deliver a claim founded in three days",),
                          _create(_set(founded=lambda c: c.day(3)), also=("OIR-102",))),
-    "OIR-201": PsrmProbe(("deliver a claim", "recall it", "write it down"),
-                         _on_claim(_nedskriv("100.00"), prepare=_recalled)),
+    "OIR-201": PsrmProbe(("deliver a claim", "write it down in full", "write it down again"),
+                         _on_claim(_nedskriv("100.00"), prepare=_paid, also=("OIR-203",))),
     "OIR-203": PsrmProbe(("deliver a claim of 1500.00", "write it down by 5000.00"),
                          _on_claim(_nedskriv("5000.00"))),
-    "OIR-205": PsrmProbe(("deliver a claim", "GENINDSEND it while PSRM holds it"),
-                         _on_claim(_resubmit)),
-    "OIR-206": PsrmProbe(("deliver a claim", "recall it", "recall it again"),
-                         _on_claim(_recall, prepare=_recalled)),
-    "OIR-401": PsrmProbe(("NEDSKRIV naming a claim id PSRM does not know",), _unknown_efi),
-    "OIR-402": PsrmProbe(("deliver OpretFordringAktion under MFAktionKode NEDSKRIV",), _mismatch),
+    "OIR-206": PsrmProbe(("deliver a claim", "write it down in full", "recall it"),
+                         _on_claim(_recall, prepare=_paid)),
     "OIR-403": PsrmProbe(("deliver a claim whose SRB is in the year 12025",), _unreadable),
 }
 

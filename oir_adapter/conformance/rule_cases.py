@@ -93,6 +93,7 @@ _CREATE: dict[str, tuple[str, Run]] = {
                  _create(lambda c, s: replace(s, period_from=s.period_to,
                                               period_to=s.period_from))),
     "PSRM-533": ("DomsDato in the future", _create(lambda c, s: replace(s, judgment_date=c.day(5)))),
+    "PSRM-568": ("StiftelsesDato in 1899", _create(lambda c, s: replace(s, founded=c.day(-365 * 130)))),
     "PSRM-574": ("inactive claim type UDGAAET",
                  _create(lambda c, s: replace(s, type_code="UDGAAET"))),
     "OIR-102": ("StiftelsesDato after ForfaldsDato (both past)",

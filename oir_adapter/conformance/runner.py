@@ -1,7 +1,10 @@
 """Running the suite: set up the role's ends, run each case, collect a :class:`RunReport`.
 
-One case never stops the run: whatever it raises becomes its result (fail, skip or
-error, with the reason). A progress bar is shown on a terminal only.
+The target is probed once first: one that does not answer at all ends the run before any
+case (:class:`TargetUnreachable`). After that one case never stops the run: whatever it
+raises becomes its result (fail, skip or error, with the reason). Progress is a bar on a
+terminal, one line per case otherwise. Against an emulator the run saves its state first
+and puts it back afterwards, so a shared emulator is left as it was found.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from .context import (
     Environment,
     SuiteOptions,
     probe_admin,
+    probe_reachable,
 )
 from .model import NEEDS_CAPTURE, Case, Result, Role, RunReport, Status
 from .server import LocalEmulator, is_loopback
@@ -103,6 +107,8 @@ def _capture(options: SuiteOptions, session: requests.Session, target: Endpoint,
         found = _endpoint(options.psrm, session, options.admin_token)
         if found.admin:
             notes["capture"] = f"{found.url} (an emulator already running)"
+            if options.restore_state:
+                _keep_state(found, stack, notes, "capture_state")
             return found
         if is_loopback(options.psrm):
             emu = stack.enter_context(LocalEmulator.at(options.psrm))
@@ -136,7 +142,10 @@ def environment(options: SuiteOptions) -> Iterator[tuple[Environment, dict[str, 
                                 "at it)"
             capture: Endpoint | None = target
         else:
+            probe_reachable(options.target, session)
             target = _endpoint(options.target, session, options.admin_token)
+            if target.admin and options.restore_state:
+                _keep_state(target, stack, notes, "target_state")
             capture = _capture(options, session, target, stack, notes) \
                 if role is Role.DEBITOR else (target if target.admin else None)
         notes["target_admin_api"] = target.admin
@@ -157,6 +166,53 @@ def environment(options: SuiteOptions) -> Iterator[tuple[Environment, dict[str, 
         yield env, notes
 
 
+def _keep_state(endpoint: Endpoint, stack: ExitStack, notes: dict[str, Any], key: str
+                ) -> None:
+    """Save an emulator's state now and put it back when the run is over (its journal,
+    the run's exchanges included, stays). An emulator without ``/_admin/state`` is left
+    as the run leaves it, and the report says so."""
+    try:
+        answer = endpoint.admin_request("GET", "state", timeout=300)
+        saved = answer.json() if answer.status_code == 200 else None
+    except (requests.RequestException, ValueError) as exc:
+        notes[key] = f"not saved ({exc}): the run's changes stay"
+        return
+    if not isinstance(saved, dict):
+        notes[key] = (f"not saved (GET /_admin/state: HTTP {answer.status_code}): the run's "
+                      "changes stay")
+        return
+    notes[key] = "saved before the run; restoring it failed"
+
+    def put_back() -> None:
+        try:
+            back = endpoint.admin_request("PUT", "state", body=saved, timeout=300)
+        except requests.RequestException as exc:
+            notes[key] = f"saved before the run; NOT restored: {exc}"
+            return
+        notes[key] = ("restored after the run (clock, accounts, PSRM; the journal keeps the "
+                      "run's exchanges)" if back.status_code == 200 else
+                      f"saved before the run; NOT restored: HTTP {back.status_code} "
+                      f"{back.text[:200]}")
+
+    stack.callback(put_back)
+
+
+def _nothing_reached(env: Environment) -> bool:
+    """Whether a separate capture point has seen nothing from the target this run."""
+    capture = env.capture
+    if env.capture_reached or capture is None or not capture.admin or env.capture_is_target:
+        return False
+    env.capture_reached = _journal_mark(capture) > env.capture_mark
+    return not env.capture_reached
+
+
+def _capture_hint(env: Environment) -> str:
+    assert env.capture is not None
+    return (f"nothing reached {env.capture.url} — is your system's PSRM URL set to it "
+            "(and its fagsystem callback URL to "
+            f"{env.capture.url}/fagsystem/DaekningAfskrivningRegistrering/1)?")
+
+
 def _await_deliveries(env: Environment, notes: dict[str, Any]) -> None:
     """psrm-client: tell whoever waits where PSRM is, then give the system ``wait`` seconds."""
     options = env.options
@@ -169,27 +225,47 @@ def _await_deliveries(env: Environment, notes: dict[str, Any]) -> None:
     notes["waited_seconds"] = options.wait
 
 
+def _run(env: Environment, case: Case) -> Result:
+    """One case; a capture case that failed because nothing arrived says so."""
+    result = run_case(env, case)
+    if result.status is Status.FAIL and NEEDS_CAPTURE in case.needs and _nothing_reached(env):
+        result.hint = _capture_hint(env)
+    return result
+
+
+def _line(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
 def run_suite(options: SuiteOptions) -> RunReport:
     """Run the cases of ``options.role`` (narrowed by ``options.cases``) and report."""
     cases = cases_for(options.role, options.cases)
     started = datetime.now().isoformat(timespec="seconds")
     results: list[Result] = []
     with environment(options) as (env, notes):
-        show = sys.stderr.isatty() if options.progress is None else options.progress
-        if show:
+        bar = sys.stderr.isatty() if options.progress is None else options.progress
+        if bar:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
             with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                          TextColumn("{task.fields[last]}"), transient=False) as bar:
-                task = bar.add_task(f"conformance ({options.role.value})", total=len(cases),
-                                    last="")
+                          TextColumn("{task.fields[last]}"), transient=False) as shown:
+                task = shown.add_task(f"conformance ({options.role.value})", total=len(cases),
+                                      last="")
                 for case in cases:
-                    bar.update(task, last=case.id)
-                    results.append(run_case(env, case))
-                    bar.update(task, advance=1, last=f"{case.id} {results[-1].status.value}")
+                    shown.update(task, last=case.id)
+                    results.append(_run(env, case))
+                    shown.update(task, advance=1, last=f"{case.id} {results[-1].status.value}")
         else:
-            for case in cases:
-                results.append(run_case(env, case))
+            lines = options.progress is None  # not a terminal: a line per case for CI logs
+            if lines:
+                _line(f"conformance ({options.role.value}) against {env.target.url}: "
+                      f"{len(cases)} cases")
+            for number, case in enumerate(cases, 1):
+                results.append(_run(env, case))
+                if lines:
+                    r = results[-1]
+                    _line(f"[{number}/{len(cases)}] {case.id} {r.status.value} "
+                          f"({r.duration:.1f} s)")
         env.clients.close()
     return RunReport(target=options.target, role=options.role, started=started,
                      finished=datetime.now().isoformat(timespec="seconds"), results=results,
