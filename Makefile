@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest conformance bench docs screenshots browser test-postgres clean
+.PHONY: run test lint typecheck pytest conformance bench docs screenshots browser foreign test-postgres clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/oir serve --demo
 
-test: $(STAMP) browser lint typecheck pytest
+test: $(STAMP) browser foreign lint typecheck pytest
 
 # The conformance suite against the emulator `make run` serves (or TARGET=URL), its report
 # where the dashboard looks; the emulator's state is put back afterwards.
@@ -51,6 +51,10 @@ test-postgres: $(STAMP)
 browser:
 	sh scripts/install-chromium.sh
 
+# The foreign SOAP stacks the tests drive: node-soap (npm) and JAX-WS wsimport (apt, as root).
+foreign:
+	sh scripts/install-foreign-stacks.sh
+
 screenshots: $(STAMP) browser
 	$(BIN)/python scripts/screenshots.py
 
@@ -58,4 +62,4 @@ docs: $(STAMP)
 	$(BIN)/oir docs rules --out docs/rules.md
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/foreign/node/node_modules

@@ -46,8 +46,8 @@ CALLER_CVR = "29189846"
 LOAD_SECONDS = float(os.environ.get("OIR_BENCH_SECONDS", "9"))  # per server and kind
 CONNECTIONS = 16
 XML = "text/xml; charset=utf-8"
-SEARCH_PATH = "/oir/DebitorForespoergsel/1"
-REGISTER_PATH = "/oir/DebitorRegistrering/1"
+SEARCH_PATH = "/service/OIR/DebitorForespoergselAfsend/1"
+REGISTER_PATH = "/service/OIR/DebitorRegistreringAfsend/1"
 
 
 def run() -> list[Figure]:

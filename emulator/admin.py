@@ -24,10 +24,22 @@ from werkzeug.exceptions import HTTPException
 from oir_adapter import __version__
 from oir_adapter.model import mask_cprs
 
-from . import chain, clock, fagsystem, faults, journal, ledger, outbox, psrm, state, web_guard
+from . import (
+    bookkeeping,
+    chain,
+    clock,
+    fagsystem,
+    faults,
+    journal,
+    ledger,
+    outbox,
+    psrm,
+    state,
+    web_guard,
+)
 from . import tables as t
 from .runtime import Runtime
-from .store import LOCK_CHAIN
+from .store import LOCK_CHAIN, get_setting, put_setting
 
 #: Entries read per transaction while the export streams.
 EXPORT_PAGE = 500
@@ -292,6 +304,27 @@ def admin_blueprint(runtime: Runtime) -> Blueprint:
         with runtime.store.transaction() as conn:
             return jsonify(fagsystem.events(conn, claim_id=request.args.get("claim_id"),
                                             limit=_limit(default=1000)))
+
+    @bp.get("/subscriptions")
+    def subscriptions() -> Response:
+        with runtime.store.transaction() as conn:
+            return jsonify(get_setting(conn, bookkeeping.SUBSCRIPTIONS) or {})
+
+    @bp.put("/subscriptions")
+    def set_subscriptions() -> Response:
+        """Who receives a distributed message: ``{"FordringTilIndbetaling": ["FAG-1"]}``
+        (FagsystemIDs, or ``"*"`` for every fagsystem); replaces what was set."""
+        body = _json_body()
+        chosen = {name: body[name] for name in body}
+        for name, listed in chosen.items():
+            if name not in bookkeeping.DISTRIBUTED or not isinstance(listed, list) or \
+                    not all(isinstance(x, str) for x in listed):
+                raise AdminError(f"subscriptions: {name!r} must be one of "
+                                 f"{', '.join(bookkeeping.DISTRIBUTED)} with a list of "
+                                 "FagsystemIDs", "subscriptions")
+        with runtime.store.transaction() as conn:
+            put_setting(conn, bookkeeping.SUBSCRIPTIONS, chosen)
+        return jsonify(chosen)
 
     @bp.get("/accounts")
     def accounts() -> Response:

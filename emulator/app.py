@@ -1,9 +1,11 @@
 """``create_app``: the Flask application that plays every end.
 
-Mounts each service of the contracts at its path (``/oir/…``, ``/fagsystem/…``,
-``/psrm/…``), serves ``?wsdl`` with the address rewritten to the host that was called (as a trusted
-reverse proxy reports it, see :mod:`emulator.forwarded`; only a name the emulator
-serves, see :mod:`emulator.web_guard`),
+Mounts each service of the contracts at its path (the ØIR services and the fagsystem
+callback under Serviceplatformen's ``/service/OIR/<Service>/1``, PSRM's under ``/psrm/…``)
+and at its earlier paths (``/oir/…``, ``/fagsystem/…``, kept as aliases for one release),
+serves ``?wsdl`` on each with the address rewritten to the host and path that were called
+(the host as a trusted reverse proxy reports it, see :mod:`emulator.forwarded`; only a
+name the emulator serves, see :mod:`emulator.web_guard`),
 serves the XSDs under ``/xsd/``, and adds the admin API and the dashboard.
 """
 
@@ -66,6 +68,13 @@ def create_app(config: EmulatorConfig | None = None, **overrides: Any) -> Flask:
     else:
         app.register_blueprint(dashboard_blueprint(runtime))
 
+    if config.replay_dir:
+        from pathlib import Path
+
+        from .replay import install_replay
+
+        install_replay(app, runtime, Path(config.replay_dir))
+
     if config.start_worker:
         from .outbox import OutboxWorker
 
@@ -93,20 +102,26 @@ def _mount(app: Flask, runtime: Runtime, svc: Service) -> None:
         if "wsdl" in {k.lower() for k in request.args}:
             # the name web_guard checked: a forwarded one only from a trusted proxy
             base = web_guard.caller_base(request, runtime.config)
-            return Response(wsdl_for(svc, base), 200, content_type=XML_CONTENT_TYPE)
-        return Response(f"{svc.name}: POST SOAP 1.1 here, or GET ?wsdl\n", 200,
+            return Response(wsdl_for(svc, base, request.path), 200,
+                            content_type=XML_CONTENT_TYPE)
+        alias = "" if request.path == svc.path else f" (earlier path; now {svc.path})"
+        return Response(f"{svc.name}{alias}: POST SOAP 1.1 here, or GET ?wsdl\n", 200,
                         content_type="text/plain; charset=utf-8")
 
-    app.add_url_rule(svc.path, f"{svc.name}_post", post, methods=["POST"])
-    app.add_url_rule(svc.path, f"{svc.name}_get", get, methods=["GET"])
+    for n, path in enumerate(svc.paths):
+        suffix = f"_alias{n}" if n else ""
+        app.add_url_rule(path, f"{svc.name}_post{suffix}", post, methods=["POST"])
+        app.add_url_rule(path, f"{svc.name}_get{suffix}", get, methods=["GET"])
 
 
-def wsdl_for(svc: Service, host_url: str) -> bytes:
-    """The service's WSDL with soap:address and schemaLocation pointing at ``host_url``."""
+def wsdl_for(svc: Service, host_url: str, path: str | None = None) -> bytes:
+    """The service's WSDL with soap:address pointing at ``path`` (one of the service's
+    paths; default its own) on ``host_url``, and schemaLocation at ``host_url``."""
     doc = etree.parse(str(wsdl_path(svc.wsdl)))
     base = host_url.rstrip("/")
+    where = path if path in svc.paths else svc.path
     for address in doc.iter("{http://schemas.xmlsoap.org/wsdl/soap/}address"):
-        address.set("location", f"{base}{svc.path}")
+        address.set("location", f"{base}{where}")
     for imp in doc.iter("{http://www.w3.org/2001/XMLSchema}import"):
         location = imp.get("schemaLocation", "")
         if "xsd/" in location:

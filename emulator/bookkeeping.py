@@ -43,7 +43,7 @@ from oir_adapter.rules import LOWER_LIMIT
 from . import ledger
 from . import tables as t
 from .runtime import Runtime
-from .store import next_number
+from .store import get_setting, next_number
 
 # ---------------------------------------------------------------- the outbox
 
@@ -69,6 +69,31 @@ def queue_events(conn: Connection, runtime: Runtime, account: DebtorAccount,
           context={"events": [e.event_id for e in events], "account": account.number,
                    "claims": sorted({e.claim_id for e in events})},
           now=now)
+
+
+#: The settings key holding who subscribes to which distributed message (see
+#: :func:`subscribes`; set through ``PUT /_admin/subscriptions`` or a scenario).
+SUBSCRIPTIONS = "subscriptions"
+#: The messages distributed to subscribers.
+DISTRIBUTED = ("FordringTilIndbetaling",)
+
+
+def subscribes(conn: Connection, fagsystem_id: str, message: str) -> bool:
+    """Whether the fagsystem subscribes to ``message`` (``FordringTilIndbetaling``): its
+    FagsystemID, or ``*`` for every fagsystem, is listed under the message's name."""
+    listed = (get_setting(conn, SUBSCRIPTIONS) or {}).get(message) or []
+    return "*" in listed or fagsystem_id in listed
+
+
+def queue_fordring_til_indbetaling(conn: Connection, account: DebtorAccount, claim: Claim,
+                                   now: datetime) -> None:
+    """Distribute ``FordringTilIndbetaling`` for a claim open for payment to the account's
+    fagsystem (through its callback endpoint)."""
+    body = mapping.fordring_til_indbetaling_request(claim, account,
+                                                    transaction_id=str(uuid.uuid4()),
+                                                    transaction_time=now)
+    queue(conn, target="fagsystem", operation="FordringTilIndbetaling", body=body,
+          context={"account": account.number, "claims": [claim.id]}, now=now)
 
 
 def queue_psrm(conn: Connection, runtime: Runtime, actions: Sequence[tuple[etree._Element, str]],
@@ -275,6 +300,9 @@ def hand_over(conn: Connection, runtime: Runtime, claim: Claim, account: DebtorA
     types = runtime.claim_types(conn)
     resolved = mapping.resolve_art(claim, art, types)
     view = _without(claim, planned)
+    # only the liabilities in force on the day go to PSRM: one ended (AfslutHæftelse) is not
+    # handed over
+    view.co_liable = [c for c in claim.co_liable if c.in_force(day)]
     if claim.state is ClaimState.RECALLED and claim.psrm is not None \
             and claim.psrm.resubmittable:
         # recalled for a reason PSRM lets a claim come back after (HENS, KLAG, BORD, HAFT):

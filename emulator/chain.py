@@ -36,7 +36,7 @@ from oir_adapter.model import (
     WriteOff,
 )
 
-from . import bookkeeping, clock, ledger, outbox, psrm
+from . import anmodning, bookkeeping, clock, ledger, outbox, psrm
 from . import tables as t
 from .runtime import Runtime
 from .store import LOCK_CHAIN, get_setting, put_setting
@@ -106,6 +106,7 @@ def _debtor_day(conn: Connection, runtime: Runtime, day: date, now: datetime
         fired.append({"end": "oir", "event": "payout_booked", "benefit_payment_id":
                       benefit.payment.id, "offset": str(sum((o.amount for o in lines), ZERO)),
                       "net_payout": str(net)})
+    fired.extend(anmodning.run_due(conn, runtime, day, now))
     for claim in ledger.claims_needing_reminder(conn, day):
         assert claim.invoice is not None
         claim.invoice.reminder_date = day

@@ -18,6 +18,7 @@ Environment variables (all optional):
 ``OIR_ALLOWED_HOSTS``                   names the emulator answers to (``a.example,.b.org``)
 ``OIR_TRUSTED_PROXIES``                 whose ``X-Forwarded-*`` headers to believe (loopback)
 ``OIR_STRICT_SOAPACTION``               ``1``: a missing or foreign SOAPAction is a fault
+``OIR_REPLAY_DIR``                      answer the SOAP ends from this recording (``--replay``)
 ======================================  ===================================================
 """
 
@@ -89,6 +90,8 @@ class EmulatorConfig:
     trusted_proxies: tuple[str, ...] = LOOPBACK_PROXIES
     #: a request whose SOAPAction is missing or names no operation of its body is a fault
     strict_soap_action: bool = False
+    #: answer every SOAP end from this recording (``oir serve --replay``; emulator.replay)
+    replay_dir: str | None = None
 
     def creditor_for(self, authority_cvr: str | None) -> str:
         """The DMIFordringHaverID the debtor end sends for claims of ``authority_cvr``."""
@@ -206,4 +209,5 @@ _ENV: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("header_timeout_seconds", "OIR_HEADER_TIMEOUT_SECONDS", _seconds),
     ("trusted_proxies", "OIR_TRUSTED_PROXIES", parse_proxies),
     ("strict_soap_action", "OIR_STRICT_SOAPACTION", _flag),
+    ("replay_dir", "OIR_REPLAY_DIR", _text),
 )

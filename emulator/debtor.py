@@ -1,4 +1,4 @@
-"""The ØIR debtor end: a working reference debtor system behind the four ØIR services.
+"""The ØIR debtor end: a working reference debtor system behind the ØIR services.
 
 Each handler decodes its (schema-valid) request, checks it against the rule catalogue and
 the ledger, and either answers with a ``FejlSamling`` leaving the store untouched, or
@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Sequence
+from datetime import date
 from decimal import Decimal
 
 from lxml import etree
@@ -25,7 +26,9 @@ from oir_adapter.identifiers import is_valid_party, make_payment_id
 from oir_adapter.model import (
     LARGEST_AMOUNT,
     ZERO,
+    AccountStatus,
     AccountType,
+    Address,
     BenefitPayment,
     Claim,
     ClaimArt,
@@ -43,8 +46,9 @@ from oir_adapter.model import (
 )
 from oir_adapter.offsetting import plan_offsets
 
-from . import bookkeeping, ledger
+from . import anmodning, bookkeeping, end_dates, ledger
 from .endpoints import Call, OperationHandler, request_hash
+from .ledger import AccountRole, Role
 from .oir_replies import (
     Fejl,
     children,
@@ -114,22 +118,57 @@ def opret_debitorkonto(call: Call) -> etree._Element:
     if existing is not None:
         if existing.debtor.party != debtor.party:
             return _answer_errors(call, response, [_v("OIR-312", reference=reference)])
+        added = _add_roles(call, existing, r)
         el = reply(response, call.transaction_id, call.now)
         sub(el, "DebitorkontoNummer", existing.number)
         sub(el, "Oprettet", False)
-        call.summary = f"account {existing.number} exists"
+        call.summary = f"account {existing.number} exists" + (f", {added} objects added"
+                                                               if added else "")
         return el
     number = str(next_number(call.conn, "account", 100001))
     account = DebtorAccount(number=number, fagsystem_reference=reference, debtor=debtor,
                             account_type=account_type, authority_cvr=header.authority_cvr,
                             fagsystem_id=header.fagsystem_id)
     ledger.insert_account(call.conn, account, call.now)
+    _add_roles(call, account, r)
     call.correlation = {"account": number}
     call.summary = f"account {number} created"
     el = reply(response, call.transaction_id, call.now)
     sub(el, "DebitorkontoNummer", number)
     sub(el, "Oprettet", True)
     return el
+
+
+_ROLE_ELEMENTS = (("AdministratorSamling/Administrator", Role.ADMINISTRATOR),
+                  ("JuridiskMedhaefterSamling/JuridiskMedhaefter", Role.CO_LIABLE),
+                  ("LigestillingspartnerSamling/Ligestillingspartner", Role.PARTNER))
+
+
+def _add_roles(call: Call, account: DebtorAccount, r: Reader) -> int:
+    """Add the objects an OpretDebitorkonto names that the account does not hold yet (a
+    party in a role that is still running, the debtor's running material subscription);
+    return how many were added."""
+    added = 0
+    held = ledger.roles_of(call.conn, account.number)
+    channel = r.opt_text("Materialeabonnement/Kanal")
+    if channel is not None:
+        mine = [x for x in held if x.role is Role.RESPONSIBLE and x.ended is None]
+        if not any(x.channel is not None and x.subscription_ended is None for x in mine):
+            d = account.debtor
+            ledger.insert_role(call.conn, AccountRole(account.number, Role.RESPONSIBLE, d.party,
+                                                      d.name, d.address, channel), call.now)
+            added += 1
+    for path, role in _ROLE_ELEMENTS:
+        for x in r.all(path):
+            who = decode_debtor(x)
+            if any(h.role is role and h.party == who.party and h.ended is None for h in held):
+                continue
+            made = ledger.insert_role(call.conn, AccountRole(
+                account.number, role, who.party, who.name, who.address,
+                x.opt_text("Materialeabonnement/Kanal")), call.now)
+            held.append(made)
+            added += 1
+    return added
 
 
 def _own_account(call: Call, number: str) -> DebtorAccount | None:
@@ -154,6 +193,8 @@ def opret_fordring(call: Call) -> etree._Element:
     account = _own_account(call, number)
     if account is None:
         return _answer_errors(call, response, [_v("OIR-301", account=number)])
+    if account.status is AccountStatus.CLOSED:
+        return _answer_errors(call, response, [_v("OIR-317", account=number)])
     f = r.find("Fordring")
     assert f is not None
     # A value the schema let through but no claim can hold (a date in the year 10000)
@@ -184,6 +225,9 @@ def opret_fordring(call: Call) -> etree._Element:
         creditor_number=call.runtime.config.creditor_number, amount=claim.total,
         due_date=next_bank_day(claim.due_date), srb=next_bank_day(claim.srb))
     ledger.insert_claim(call.conn, claim)
+    if bookkeeping.subscribes(call.conn, account.fagsystem_id, "FordringTilIndbetaling"):
+        bookkeeping.queue_fordring_til_indbetaling(call.conn, account, claim, call.now)
+        call.wake_outbox = True
     call.correlation = {"account": number, "claim": claim.id}
     call.summary = f"claim {claim.id} {claim.type_code} {claim.total} DKK"
     return _claim_created(call, claim)
@@ -395,10 +439,11 @@ def account_element(call: Call, account: DebtorAccount, claims: list[Claim]) -> 
     debitor = sub(d, "Debitor")
     party(debitor, "Part", account.debtor.party)
     sub(debitor, "Navn", account.debtor.name)
+    roles = ledger.roles_of(conn, number)
+    responsible = [x for x in roles if x.role is Role.RESPONSIBLE]
     if account.debtor.address is not None:
-        a = account.debtor.address
-        fill(sub(debitor, "Adresse"), Vejnavn=a.street, Husnummer=a.house_number,
-             Etage=a.floor, Postnummer=a.postcode, By=a.city, Landekode=a.country)
+        ended = next((x.address_ended for x in reversed(responsible) if x.address_ended), None)
+        _address(debitor, account.debtor.address, ended)
     payments = ledger.payments_for_account(conn, number)
     fill(d, Kontotype=account.account_type.value, Status=account.status.value,
          Saldo=sum((c.outstanding for c in claims if c.state in _OPEN_STATES), ZERO),
@@ -413,7 +458,37 @@ def account_element(call: Call, account: DebtorAccount, claims: list[Claim]) -> 
     children(d, "AfskrivningSamling", (
         record("Afskrivning", FordringID=w.claim_id, Beloeb=w.amount, AarsagKode=w.reason,
                Dato=w.date) for w in ledger.write_offs_for_account(conn, number)))
+    subscription = next((x for x in reversed(responsible) if x.channel is not None), None)
+    if subscription is not None:
+        _subscription(d, subscription)
+    for samling, item, role in (("AdministratorSamling", "Administrator", Role.ADMINISTRATOR),
+                                ("JuridiskMedhaefterSamling", "JuridiskMedhaefter",
+                                 Role.CO_LIABLE),
+                                ("LigestillingspartnerSamling", "Ligestillingspartner",
+                                 Role.PARTNER)):
+        children(d, samling, (_role_element(item, x) for x in roles if x.role is role))
     return d
+
+
+def _address(parent: etree._Element, a: Address, ended: date | None) -> None:
+    fill(sub(parent, "Adresse"), Vejnavn=a.street, Husnummer=a.house_number, Etage=a.floor,
+         Postnummer=a.postcode, By=a.city, Landekode=a.country, SlutDato=ended)
+
+
+def _subscription(parent: etree._Element, role: AccountRole) -> None:
+    fill(sub(parent, "Materialeabonnement"), Kanal=role.channel, SlutDato=role.subscription_ended)
+
+
+def _role_element(name: str, role: AccountRole) -> etree._Element:
+    x = record(name)
+    party(x, "Part", role.party)
+    sub(x, "Navn", role.name)
+    if role.address is not None:
+        _address(x, role.address, role.address_ended)
+    if role.channel is not None:
+        _subscription(x, role)
+    opt(x, "SlutDato", role.ended)
+    return x
 
 
 _OPEN_STATES = frozenset({ClaimState.OPEN, ClaimState.HANDED_OVER, ClaimState.REJECTED,
@@ -442,6 +517,7 @@ def _claim_element(c: Claim) -> etree._Element:
         x = record("Haefter")
         party(x, "Part", h.party)
         opt(x, "Navn", h.name)
+        opt(x, "SlutDato", h.ended)
         haeftere.append(x)
     children(f, "HaefterSamling", haeftere)
     children(f, "DelfordringSamling", (
@@ -670,4 +746,8 @@ HANDLERS: dict[str, OperationHandler] = {
                                               "SoegDelfordringTilIndbetalingResponse",
                                               read_only=True),
     "ForetagModregning": _handler(foretag_modregning, "ForetagModregningResponse"),
+    "OpretDebitorkontoAnmodning": _handler(anmodning.opret_debitorkonto_anmodning,
+                                           "OpretDebitorkontoAnmodningResponse"),
+    **{name: _handler(handle, f"{name}Response")
+       for name, handle in end_dates.handlers().items()},
 }

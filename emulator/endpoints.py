@@ -465,16 +465,17 @@ def _operation(service: Service, envelope: Envelope, action_header: str | None, 
             # SOAP stacks spell SOAPAction in many ways (empty, the operation name, a URN);
             # only an action that names *another* operation of this service contradicts
             # the body and is refused — unless checking is strict (OIR_STRICT_SOAPACTION):
-            # then it must be the WSDL's soapAction of the body's operation.
+            # then it must be the WSDL's soapAction of the body's operation (or the one the
+            # service's earlier WSDL gave it, while the earlier name is kept as an alias).
             action = soap_action(action_header)
-            if strict and action != op.soap_action:
+            if strict and action not in op.soap_actions:
                 raise SoapFault("Client", (
                     f"SOAPAction {action!r} is not {op.soap_action!r}, the action of "
                     if action else "SOAPAction is missing; strict checking wants "
                     f"{op.soap_action!r} for ") + f"the body element {qname.localname}")
             named = action.rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1].rsplit(":", 1)[-1]
             others = {o.name for o in service.operations if o.name != op.name}
-            if action and action != op.soap_action and named in others:
+            if action and action not in op.soap_actions and named in others:
                 raise SoapFault("Client", f"SOAPAction {action!r} names another operation than "
                                           f"the body element {qname.localname} (expected "
                                           f"{op.soap_action!r})")

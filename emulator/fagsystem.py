@@ -1,5 +1,7 @@
-"""The fagsystem end: receives the debtor end's ``RegistrerDaekningAfskrivning`` callbacks
-and keeps every event for inspection (admin API, dashboard, conformance suite).
+"""The fagsystem end: receives the debtor end's callbacks — ``RegistrerDaekningAfskrivning``
+(kept event by event for inspection: admin API, dashboard, conformance suite),
+``RegistrerDebitorkontoStatus`` (status advice on accounts) and ``FordringTilIndbetaling``
+(a claim open for payment) — and answers each; the journal keeps them all with their XML.
 
 Events are idempotent on ``HaendelseID``: a retried callback stores nothing twice.
 """
@@ -50,14 +52,41 @@ def _receive(call: Call) -> Any:
     return el
 
 
-def _refuse(call: Call, transaction_id: str) -> Any:
-    v = rules.violation("PSRM-600", fmt="oir", field="transaction_id", action_id=transaction_id)
-    return reply("RegistrerDaekningAfskrivningResponse", transaction_id, call.now,
-                 [Fejl(*v.to_fejl())])
+def _status_advice(call: Call) -> Any:
+    r = Reader(call.body, OIR_NS)
+    advice = list(r.all("StatusAdviseringSamling/StatusAdvisering"))
+    kinds = sorted({a.text("AdviseringTypeKode") for a in advice})
+    call.summary = f"{len(advice)} status advice ({', '.join(kinds)})"
+    call.correlation = {"account": advice[0].text("DebitorkontoNummer")} if advice else {}
+    el = reply("RegistrerDebitorkontoStatusResponse", call.transaction_id, call.now)
+    sub(el, "ModtagetAntal", len(advice))
+    return el
+
+
+def _fordring_til_indbetaling(call: Call) -> Any:
+    r = Reader(call.body, OIR_NS)
+    call.summary = (f"claim {r.text('FordringID')} open for payment: "
+                    f"{r.text('Restbeloeb')} DKK, FIK {r.text('Opkraevning/BetalingsID')}")
+    call.correlation = {"account": r.text("DebitorkontoNummer"), "claim": r.text("FordringID")}
+    return reply("FordringTilIndbetalingResponse", call.transaction_id, call.now)
+
+
+def _refusal(response: str) -> Any:
+    def refuse(call: Call, transaction_id: str) -> Any:
+        v = rules.violation("PSRM-600", fmt="oir", field="transaction_id",
+                            action_id=transaction_id)
+        return reply(response, transaction_id, call.now, [Fejl(*v.to_fejl())])
+    return refuse
 
 
 HANDLERS = {
-    "RegistrerDaekningAfskrivning": OperationHandler(_receive, _refuse, transaction_id_of),
+    "RegistrerDaekningAfskrivning": OperationHandler(
+        _receive, _refusal("RegistrerDaekningAfskrivningResponse"), transaction_id_of),
+    "RegistrerDebitorkontoStatus": OperationHandler(
+        _status_advice, _refusal("RegistrerDebitorkontoStatusResponse"), transaction_id_of),
+    "FordringTilIndbetaling": OperationHandler(
+        _fordring_til_indbetaling, _refusal("FordringTilIndbetalingResponse"),
+        transaction_id_of),
 }
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -228,8 +229,7 @@ def insert_claim(conn: Connection, claim: Claim) -> None:
         limitation_date=claim.limitation_date, judgment_date=claim.judgment_date,
         settlement_date=claim.settlement_date, offsetting_allowed=claim.offsetting_allowed,
         creditor_cvr=claim.creditor_cvr,
-        co_liable=[{"kind": c.party.kind.value, "number": c.party.number, "name": c.name}
-                   for c in claim.co_liable],
+        co_liable=_co_liable_json(claim.co_liable),
         state=claim.state.value, deferral_until=claim.deferral_until,
         invoice_id=inv.id, payment_id=inv.payment_id, creditor_number=inv.creditor_number,
         invoice_amount_ore=to_ore(inv.amount), reminder_date=inv.reminder_date,
@@ -243,6 +243,11 @@ def insert_claim(conn: Connection, claim: Claim) -> None:
 
 
 _INSERT_CLAIM = Prepared(insert(t.claims))
+
+
+def _co_liable_json(parties: Sequence[CoLiable]) -> list[dict[str, Any]]:
+    return [{"kind": c.party.kind.value, "number": c.party.number, "name": c.name,
+             **({"ended": c.ended.isoformat()} if c.ended else {})} for c in parties]
 _INSERT_SUB_CLAIM = Prepared(insert(t.sub_claims))
 
 
@@ -265,7 +270,7 @@ def save_claim(conn: Connection, claim: Claim) -> None:
         key=claim.id, remaining_principal_ore=to_ore(claim.remaining_principal),
         state=claim.state.value, deferral_until=claim.deferral_until,
         reminder_date=claim.invoice.reminder_date, art=claim.art.value if claim.art else None,
-        **_psrm_values(claim.psrm)))
+        co_liable=_co_liable_json(claim.co_liable), **_psrm_values(claim.psrm)))
     if claim.sub_claims:
         _SAVE_SUB_CLAIM.run_many(conn, [{"key": s.id, "remaining_ore": to_ore(s.remaining)}
                                         for s in claim.sub_claims])
@@ -298,7 +303,8 @@ def _claim(row: Any, subs: list[SubClaim]) -> Claim:
         currency=row.currency, limitation_date=row.limitation_date,
         judgment_date=row.judgment_date, settlement_date=row.settlement_date,
         creditor_cvr=row.creditor_cvr,
-        co_liable=[CoLiable(Party(PartyKind(c["kind"]), c["number"]), c.get("name"))
+        co_liable=[CoLiable(Party(PartyKind(c["kind"]), c["number"]), c.get("name"),
+                            date.fromisoformat(c["ended"]) if c.get("ended") else None)
                    for c in row.co_liable],
         sub_claims=subs, state=ClaimState(row.state), deferral_until=row.deferral_until,
         invoice=Invoice(id=row.invoice_id, payment_id=row.payment_id,
@@ -674,3 +680,145 @@ def pending_recall(conn: Connection, claim_id: str) -> PendingRecall | None:
 def delete_pending_recall(conn: Connection, claim_id: str) -> int:
     """Drop the claim's pending recall (sent, or made moot); return how many rows went."""
     return _delete_of_claim(conn, t.psrm_pending_recalls, claim_id)
+
+
+# ---------------------------------------------------------------- the objects of an account
+
+
+class Role(StrEnum):
+    """A party's role on an account (see :data:`emulator.tables.account_roles`)."""
+
+    RESPONSIBLE = "JURIDISK_ANSVARLIG"  # the account's own debtor
+    ADMINISTRATOR = "ADMINISTRATOR"
+    CO_LIABLE = "JURIDISK_MEDHAEFTER"
+    PARTNER = "LIGESTILLINGSPARTNER"
+
+
+@dataclass(slots=True)
+class AccountRole:
+    """A party in a role on an account, with the end dates of the role, of its current
+    address and of its material subscription (the last day each is in force)."""
+
+    account_number: str
+    role: Role
+    party: Party
+    name: str
+    address: Address | None = None
+    channel: str | None = None  # material subscription: DIGITALPOST | BREV | EMAIL
+    ended: date | None = None
+    address_ended: date | None = None
+    subscription_ended: date | None = None
+    id: int | None = None
+
+
+def insert_role(conn: Connection, r: AccountRole, created: datetime) -> AccountRole:
+    result = conn.execute(insert(t.account_roles), dict(
+        account_number=r.account_number, role=r.role.value, party_kind=r.party.kind.value,
+        party_number=r.party.number, name=r.name, address=_address_json(r.address),
+        address_ended=r.address_ended, channel=r.channel,
+        subscription_ended=r.subscription_ended, ended=r.ended, created=created))
+    key = result.inserted_primary_key
+    assert key is not None
+    r.id = int(key[0])
+    return r
+
+
+def save_role(conn: Connection, r: AccountRole) -> None:
+    """Write back a role's end dates (all that changes after it was added)."""
+    conn.execute(update(t.account_roles).where(t.account_roles.c.id == r.id).values(
+        ended=r.ended, address_ended=r.address_ended, subscription_ended=r.subscription_ended))
+
+
+def roles_of(conn: Connection, account_number: str) -> list[AccountRole]:
+    """Every role on the account, ended ones too, in the order they were added."""
+    rows = conn.execute(select(t.account_roles).where(
+        t.account_roles.c.account_number == account_number).order_by(t.account_roles.c.id)).all()
+    return [AccountRole(
+        account_number=r.account_number, role=Role(r.role),
+        party=Party(PartyKind(r.party_kind), r.party_number), name=r.name,
+        address=Address(**r.address) if r.address else None, channel=r.channel, ended=r.ended,
+        address_ended=r.address_ended, subscription_ended=r.subscription_ended, id=r.id)
+        for r in rows]
+
+
+def role_of(conn: Connection, account_number: str, role: Role,
+            party: Party | None = None) -> AccountRole | None:
+    """The party's role on the account: the one still running, else the latest ended
+    (``party`` ``None``: any party in that role)."""
+    found = [r for r in roles_of(conn, account_number)
+             if r.role is role and (party is None or r.party == party)]
+    running = [r for r in found if r.ended is None]
+    chosen = running or found
+    return chosen[-1] if chosen else None
+
+
+# ---------------------------------------------------------------- what an anmodning changes
+
+
+def move_claim(conn: Connection, claim_id: str, account_number: str) -> None:
+    """Put the claim (with its sub-claims) on another account."""
+    conn.execute(update(t.claims).where(t.claims.c.id == claim_id)
+                 .values(account_number=account_number))
+
+
+def move_sub_claims(conn: Connection, sub_claim_ids: Sequence[str], claim_id: str) -> None:
+    """Put sub-claims on another claim, after the sub-claims it has."""
+    last = conn.execute(select(func.max(t.sub_claims.c.position)).where(
+        t.sub_claims.c.claim_id == claim_id)).scalar()
+    for n, sub_id in enumerate(sub_claim_ids, start=int(last or 0) + 1):
+        conn.execute(update(t.sub_claims).where(t.sub_claims.c.id == sub_id)
+                     .values(claim_id=claim_id, position=n))
+
+
+def set_account_status(conn: Connection, number: str, status: AccountStatus) -> None:
+    conn.execute(update(t.accounts).where(t.accounts.c.number == number)
+                 .values(status=status.value))
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRequest:
+    """One anmodning as stored (see :data:`emulator.tables.account_requests`)."""
+
+    account_number: str
+    request_id: str
+    kind: str
+    payload: dict[str, Any]
+    due: date
+    status: str
+    reasons: list[dict[str, str]]
+    request_hash: str
+
+
+def _request(r: Any) -> AccountRequest:
+    return AccountRequest(r.account_number, r.request_id, r.kind, r.payload, r.due, r.status,
+                          r.reasons or [], r.request_hash)
+
+
+def insert_request(conn: Connection, a: AccountRequest, created: datetime) -> None:
+    conn.execute(insert(t.account_requests), dict(
+        account_number=a.account_number, request_id=a.request_id, kind=a.kind,
+        payload=a.payload, due=a.due, status=a.status, reasons=a.reasons or None,
+        request_hash=a.request_hash, created=created))
+
+
+def get_request(conn: Connection, account_number: str, request_id: str) -> AccountRequest | None:
+    r = conn.execute(select(t.account_requests).where(
+        t.account_requests.c.account_number == account_number,
+        t.account_requests.c.request_id == request_id)).first()
+    return None if r is None else _request(r)
+
+
+def requests_due(conn: Connection, day: date) -> list[AccountRequest]:
+    """Anmodninger waiting for a day that has come, oldest first."""
+    rows = conn.execute(select(t.account_requests).where(
+        t.account_requests.c.status == "MODTAGET", t.account_requests.c.due <= day)
+        .order_by(t.account_requests.c.due, t.account_requests.c.id)).all()
+    return [_request(r) for r in rows]
+
+
+def settle_request(conn: Connection, a: AccountRequest, status: str,
+                   reasons: list[dict[str, str]]) -> None:
+    conn.execute(update(t.account_requests).where(
+        t.account_requests.c.account_number == a.account_number,
+        t.account_requests.c.request_id == a.request_id).values(
+        status=status, reasons=reasons or None))

@@ -81,7 +81,7 @@ def send(runtime: Runtime, item: dict[str, Any]) -> None:
     if item["target"] == "psrm":
         service_name, url = "MFFordringIndberet", runtime.psrm_url("MFFordringIndberet")
     else:
-        service_name, url = "DaekningAfskrivningRegistrering", runtime.callback_url()
+        service_name, url = "DaekningAfskrivningRegistreringAfsend", runtime.callback_url()
     client = runtime.client(service_name, url)
     try:
         reply = client.call(item["operation"], body)
@@ -107,7 +107,7 @@ def _failed(runtime: Runtime, item: dict[str, Any], exc: ClientError, started: f
             status="FAILED" if final else "PENDING", attempts=attempts,
             next_attempt=datetime.now() + timedelta(seconds=delay), last_error=str(exc)[:2000]))
         service_name = ("MFFordringIndberet" if item["target"] == "psrm"
-                        else "DaekningAfskrivningRegistrering")
+                        else "DaekningAfskrivningRegistreringAfsend")
         _journal_out(conn, runtime, service_name, item, started, None, exc)
 
 

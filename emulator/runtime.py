@@ -71,7 +71,7 @@ class Runtime:
     def callback_url(self) -> str:
         if self.config.callback_url:
             return self.config.callback_url
-        return f"{self.own_base_url()}{service('DaekningAfskrivningRegistrering').path}"
+        return f"{self.own_base_url()}{service('DaekningAfskrivningRegistreringAfsend').path}"
 
     def own_client_options(self, service_name: str) -> dict[str, Any]:
         """Keyword options for a ``ServiceClient`` calling one of this emulator's own ends:

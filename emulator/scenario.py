@@ -7,6 +7,7 @@ and appear in the journal exactly as if a fagsystem had sent them. Shape::
     clock: "2026-01-15"                # optional: set the virtual clock first
     claim_types: [...]                 # optional: replace the claim-type table
     benefit_rules: [...]               # optional: replace the benefit table
+    subscriptions: {FordringTilIndbetaling: [FagsystemID…]}   # optional: who receives it
     psrm:                              # optional PSRM behaviour switches
       agreements: {"29189846": [DAGINST, CFFAKTU]}
       reject_types: {KTCIVIL: "Typen er lukket"}
@@ -51,7 +52,7 @@ from oir_adapter import messages
 from oir_adapter.clients import ClientError, ServiceClient
 from oir_adapter.model import Party
 
-from . import chain, clock, psrm
+from . import bookkeeping, chain, clock, psrm
 from .runtime import Runtime
 from .store import put_setting
 from .wsgi_transport import WSGIAdapter
@@ -65,6 +66,16 @@ class ScenarioError(ValueError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(f"{field}: {message}" if field else message)
         self.field = field
+
+
+def _subscriptions(value: Any) -> dict[str, list[str]]:
+    """``subscriptions``: distributed message → the FagsystemIDs (or ``*``) that receive it."""
+    if not isinstance(value, Mapping) or any(
+            name not in bookkeeping.DISTRIBUTED or not isinstance(ids, list)
+            or not all(isinstance(i, str) for i in ids) for name, ids in value.items()):
+        raise ScenarioError("give {FordringTilIndbetaling: [FagsystemID, …]}",
+                            "subscriptions")
+    return {str(name): list(ids) for name, ids in value.items()}
 
 
 def _date(value: Any, where: str) -> date:
@@ -142,6 +153,8 @@ def load_scenario(runtime: Runtime, data: Mapping[str, Any]) -> dict[str, Any]:
             put_setting(conn, "claim_types", list(data["claim_types"]))
         if "benefit_rules" in data:
             put_setting(conn, "benefit_rules", list(data["benefit_rules"]))
+        if "subscriptions" in data:
+            put_setting(conn, bookkeeping.SUBSCRIPTIONS, _subscriptions(data["subscriptions"]))
         if "psrm" in data:
             try:
                 psrm.set_behaviour(conn, dict(data["psrm"]))
@@ -183,7 +196,7 @@ def _load_account(sender: _Sender, item: Mapping[str, Any], where: str,
         name=str(item.get("name", item["reference"])),
         account_type=str(item.get("account_type", "PERSON")), street=item.get("street"),
         postcode=item.get("postcode"), city=item.get("city"))
-    reply = sender.call("DebitorRegistrering", "OpretDebitorkonto", body, where)
+    reply = sender.call("DebitorRegistreringAfsend", "OpretDebitorkonto", body, where)
     number = reply.findtext("DebitorkontoNummer")
     summary["accounts"][str(item["reference"])] = number
     for n, c in enumerate(item.get("claims") or [], start=1):
@@ -206,7 +219,7 @@ def _load_account(sender: _Sender, item: Mapping[str, Any], where: str,
                     for s in c.get("sub_claims") or []))
         except KeyError as exc:
             raise ScenarioError(f"missing {exc.args[0]}", cw) from None
-        reply = sender.call("DebitorRegistrering", "OpretFordring",
+        reply = sender.call("DebitorRegistreringAfsend", "OpretFordring",
                             messages.opret_fordring(caller, account_number=number, claim=spec), cw)
         summary["claims"][str(c["id"])] = reply.findtext("FordringID")
     for n, p in enumerate(item.get("payments") or [], start=1):
@@ -215,4 +228,4 @@ def _load_account(sender: _Sender, item: Mapping[str, Any], where: str,
             caller, payment_id=str(p["id"]), amount=_amount(p["amount"], f"{pw}.amount"),
             paid=_date(p["date"], f"{pw}.date"), account_number=number, fik=p.get("fik"),
             claim_id=summary["claims"].get(str(p.get("claim"))) if p.get("claim") else None)
-        sender.call("DebitorIndbetaling", "ForetagIndbetaling", body, pw)
+        sender.call("DebitorIndbetalingAfsend", "ForetagIndbetaling", body, pw)

@@ -124,15 +124,23 @@ def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: 
     base = config.base_url
     click.echo(f"oir emulator on {base} (db: {config.db_url}, {workers} worker(s))")
     click.echo(f"  dashboard   {base}/")
-    click.echo(f"  ØIR         {base}/oir/DebitorRegistrering/1?wsdl  (and DebitorForespoergsel, "
-               "DebitorIndbetaling, DebitorModregning)")
-    click.echo(f"  fagsystem   {base}/fagsystem/DaekningAfskrivningRegistrering/1?wsdl")
+    click.echo(f"  ØIR         {base}/service/OIR/DebitorRegistreringAfsend/1?wsdl  (and "
+               "DebitorForespoergselAfsend, DebitorIndbetalingAfsend, "
+               "DebitorkontoAnmodningAfsend, DebitorModregning)")
+    click.echo(f"  fagsystem   {base}/service/OIR/DaekningAfskrivningRegistreringAfsend/1?wsdl")
+    click.echo("              (the earlier /oir/… and /fagsystem/… paths answer too, "
+               "for one release)")
     click.echo(f"  PSRM        {base}/psrm/MFFordringIndberet/1?wsdl  (and MFKvitteringHent, "
                "MFUnderretSamlingHent)")
     click.echo(f"  admin API   {base}/_admin/health")
     names = [n for n in web_guard.allowed_names(config) if n not in web_guard.LOOPBACK_NAMES]
     click.echo("  answers to  localhost, IP addresses" + "".join(f", {n}" for n in names)
                + ("" if config.allowed_hosts else "  (other names: set OIR_ALLOWED_HOSTS)"))
+    if config.replay_dir:
+        from oir_adapter.recording import Recording
+
+        held = len(Recording.open(Path(config.replay_dir)).exchanges)
+        click.echo(f"  replaying   {config.replay_dir} ({held} recorded exchanges)")
     sys.stdout.flush()
     _App().run()
     return 0

@@ -196,6 +196,47 @@ psrm_pending_recalls = Table(
     Column("created", DateTime, nullable=False),
 )
 
+# The objects of an account other than its claims (published as what OpretDebitorkonto
+# creates and the end-date operations end): the legally responsible debtor (JURIDISK_ANSVARLIG,
+# whose name and address stay in ``accounts``; this row holds their end dates and material
+# subscription), administrators, co-liable parties (JURIDISK_MEDHAEFTER) and equal partners.
+# ``ended``: the last day the role is in force; ``address_ended``/``subscription_ended`` the
+# same for its current address and material subscription. A table of its own, so an
+# existing database gets it from ``create_all``.
+account_roles = Table(
+    "account_roles", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_number", String(32), nullable=False, index=True),
+    Column("role", String(24), nullable=False),
+    Column("party_kind", String(3), nullable=False),
+    Column("party_number", String(10), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("address", JSON, nullable=True),
+    Column("address_ended", Date, nullable=True),
+    Column("channel", String(16), nullable=True),  # MaterialeKanal: DIGITALPOST | BREV | EMAIL
+    Column("subscription_ended", Date, nullable=True),
+    Column("ended", Date, nullable=True),
+    Column("created", DateTime, nullable=False),
+)
+
+# Anmodninger (DebitorkontoAnmodningAfsend): what the fagsystem asked the debtor system to do
+# on an account, when, and how it went. MODTAGET until its day comes, then UDFOERT or AFVIST
+# (with the reasons, as ØIR Fejl). Idempotent on (account, AnmodningID).
+account_requests = Table(
+    "account_requests", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_number", String(32), nullable=False, index=True),
+    Column("request_id", String(64), nullable=False),
+    Column("kind", String(24), nullable=False),  # FLYT_FORDRING | FLYT_DELFORDRING | AENDR_KONTOSTATUS
+    Column("payload", JSON, nullable=False),
+    Column("due", Date, nullable=False, index=True),
+    Column("status", String(12), nullable=False, index=True),
+    Column("reasons", JSON, nullable=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("created", DateTime, nullable=False),
+    UniqueConstraint("account_number", "request_id", name="uq_account_request"),
+)
+
 # Work the debtor end owes other ends (callbacks, PSRM deliveries), sent after commit.
 outbox = Table(
     "outbox", metadata,

@@ -47,6 +47,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response, jsonify, request
 
+from oir_adapter.contracts import SERVICES
+
 from .forwarded import external_base
 
 if TYPE_CHECKING:
@@ -62,7 +64,8 @@ STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ADMIN_TYPES = frozenset({"application/json"})
 SCENARIO_TYPES = frozenset({"application/json", "application/yaml", "application/x-yaml",
                             "text/yaml", "text/x-yaml"})
-SOAP_PREFIXES = ("/oir/", "/fagsystem/", "/psrm/")
+#: Where the SOAP ends answer (each service's path and its earlier ones): no page headers.
+SOAP_PATHS = frozenset(path for svc in SERVICES for path in svc.paths)
 #: The largest id a URL may name: an INTEGER column's on PostgreSQL (SQLite's go to
 #: 2^63 - 1), so both stores answer a larger one alike, with a 404.
 MAX_ID = 2**31 - 1
@@ -200,7 +203,7 @@ def headers(response: Response) -> Response:
     """Security headers on every answer that is not SOAP; no caching of pages and admin
     answers (they carry personal data)."""
     path = request.path
-    if path.startswith(SOAP_PREFIXES) or path.startswith("/xsd/"):
+    if path in SOAP_PATHS or path.startswith("/xsd/"):
         return response
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .conformance import RunReport
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -92,27 +96,75 @@ def map_(source: Path, out: Path | None, max_actions: int, se_number: str,
 @click.option("--strict-soapaction", is_flag=True,
               help="Refuse a request whose SOAPAction is missing or is not its operation's "
                    "(OIR_STRICT_SOAPACTION=1).")
+@click.option("--replay", "replay", default=None, metavar="DIR",
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Answer every SOAP end from this recording (made by oir record).")
 def serve(host: str, port: int, db: str | None, workers: int, scenario: Path | None, demo: bool,
           insecure: bool, psrm_url: str | None, callback_url: str | None,
-          strict_soapaction: bool) -> None:
+          strict_soapaction: bool, replay: Path | None) -> None:
     """Run the emulator (ØIR debtor end, fagsystem end, PSRM end, dashboard).
 
     \b
     Example:
       oir serve --port 8080 --db sqlite:///var/oir.sqlite3
       oir serve --callback-url http://fagsystem.local/cb --psrm-url http://psrm-test.local
+      oir serve --replay recordings/day1 --port 8080 --db sqlite:///var/replay.sqlite3
     """
     import os
 
     from emulator.serving import run_server
 
+    replay_dir = None
+    if replay is not None:
+        from .recording import Recording, RecordingError
+
+        try:
+            Recording.open(replay)  # the banner says how many exchanges it holds
+        except RecordingError as exc:
+            raise click.UsageError(f"--replay: {exc}") from None
+        replay_dir = str(replay.resolve())
     # EmulatorConfig.from_env reads these in every worker
     for name, value in (("OIR_PSRM_URL", psrm_url), ("OIR_CALLBACK_URL", callback_url),
-                        ("OIR_STRICT_SOAPACTION", "1" if strict_soapaction else None)):
+                        ("OIR_STRICT_SOAPACTION", "1" if strict_soapaction else None),
+                        ("OIR_REPLAY_DIR", replay_dir)):
         if value:
             os.environ[name] = value
     raise SystemExit(run_server(host=host, port=port, db=db, workers=workers, scenario=scenario,
                                 demo=demo, insecure=insecure))
+
+
+@main.command()
+@click.option("--upstream", required=True, metavar="URL",
+              help="Base URL of the real endpoint (a PSRM or KOMBIT test system, an emulator).")
+@click.option("--port", default=8090, show_default=True, type=click.IntRange(1, 65535),
+              help="Where the system under test calls instead.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Recording folder (new, empty, or a recording to add to).")
+@click.option("--keep-cpr", is_flag=True, help="Keep CPR numbers as they are (masked by default).")
+@click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(0.1, 3600),
+              metavar="SECONDS", help="How long to wait for the upstream's answer.")
+@click.option("--threads", default=16, show_default=True, type=click.IntRange(1, 256),
+              help="Exchanges served at once.")
+@click.option("--mask-header", "mask_headers", multiple=True, metavar="NAME",
+              help="Also mask this HTTP header's value (Authorization, cookies, API keys and "
+                   "token headers always are); repeatable.")
+def record(upstream: str, port: int, host: str, out: Path, keep_cpr: bool, timeout: float,
+           threads: int, mask_headers: tuple[str, ...]) -> None:
+    """Record the SOAP traffic between a system under test and a real endpoint.
+
+    Forwards every exchange unchanged and writes each to OUT (request, response, timing,
+    upstream status) with an index; secrets and CPR numbers are masked in what is written.
+
+    \b
+    Example:
+      oir record --upstream http://psrm-test.local:8080 --port 8090 --out recordings/day1
+    """
+    from .recording.proxy import run_recorder
+
+    raise SystemExit(run_recorder(upstream=upstream, host=host, port=port, out=out,
+                                  keep_cpr=keep_cpr, timeout=timeout, threads=threads,
+                                  mask_headers=mask_headers))
 
 
 @main.group()
@@ -148,6 +200,22 @@ _ROLES = ["debitor", "psrm-client", "fagsystem", "psrm"]
 #: ``oir conformance run``: the target did not answer at all, so nothing was judged
 #: (1 is a target that answered and failed; 2 is click's usage error).
 EXIT_UNREACHABLE = 3
+
+
+def _report_and_exit(report: RunReport, report_dir: Path) -> None:
+    """Write a run's reports, print its counts and failures, exit 1 if anything failed."""
+    from .conformance import Status
+    from .conformance.report import write_reports
+
+    paths = write_reports(report, report_dir)
+    counts = report.counts()
+    click.echo(" ".join(f"{s.value} {counts[s.value]}" for s in Status) + f" ({len(report.results)}"
+               " cases)")
+    for r in report.results:
+        if r.status in (Status.FAIL, Status.ERROR):
+            click.echo(f"  {r.status.value.upper():5} {r.case.id}: {r.reason.splitlines()[0]}")
+    click.echo(f"reports: {paths['html']} {paths['json']} {paths['junit']}")
+    raise SystemExit(0 if report.ok else 1)
 
 
 @conformance.command(name="run")
@@ -207,8 +275,7 @@ def conformance_run(target: str | None, role: str, report_dir: Path | None, psrm
       oir conformance run --role psrm-client --target http://127.0.0.1:9090 --wait 120 \\
           --report var/reports/my-psrm-client
     """
-    from .conformance import Role, Status, SuiteOptions, TargetUnreachable, run_suite
-    from .conformance.report import write_reports
+    from .conformance import Role, SuiteOptions, TargetUnreachable, run_suite
 
     if target is None and not (role == "psrm-client" and psrm):
         raise click.UsageError("--target URL is required")
@@ -237,19 +304,45 @@ def conformance_run(target: str | None, role: str, report_dir: Path | None, psrm
         raise click.UsageError(str(exc.args[0])) from None
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    paths = write_reports(report, report_dir)
-    counts = report.counts()
-    click.echo(" ".join(f"{s.value} {counts[s.value]}" for s in Status) + f" ({len(report.results)}"
-               " cases)")
-    for r in report.results:
-        if r.status in (Status.FAIL, Status.ERROR):
-            click.echo(f"  {r.status.value.upper():5} {r.case.id}: {r.reason.splitlines()[0]}")
-    click.echo(f"reports: {paths['html']} {paths['json']} {paths['junit']}")
-    raise SystemExit(0 if report.ok else 1)
+    _report_and_exit(report, report_dir)
+
+
+@conformance.command(name="judge")
+@click.argument("recording", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--report", "report_dir", required=True, type=click.Path(path_type=Path),
+              help="Folder for junit.xml, report.json and report.html.")
+@click.option("--judge", "judged", type=click.Choice(["debitor", "fagsystem", "psrm-client"]),
+              default="debitor", show_default=True,
+              help="Who is under test: the debtor system (its answers, deliveries and "
+                   "callbacks), the fagsystem (its requests) or a PSRM client (its deliveries).")
+@click.option("--case", "cases", multiple=True, metavar="ID",
+              help="Judge only with these cases (ids or patterns like 'REC-*'); repeatable.")
+@click.option("--fagsystem-id", default=None,
+              help="--judge fagsystem: only this fagsystem's requests.")
+def conformance_judge(recording: Path, report_dir: Path, judged: str, cases: tuple[str, ...],
+                      fagsystem_id: str | None) -> None:
+    """Judge a recording (made by oir record) with the suite's checks; exit 1 if one failed.
+
+    \b
+    Example:
+      oir conformance judge recordings/day1 --report reports/day1
+      oir conformance judge recordings/day1 --judge fagsystem --report reports/fag
+    """
+    from .conformance.judge import judge_recording
+    from .recording import RecordingError
+
+    try:
+        report = judge_recording(recording, judged=judged, cases=cases,
+                                 fagsystem_id=fagsystem_id)
+    except RecordingError as exc:
+        raise click.UsageError(str(exc)) from None
+    except KeyError as exc:
+        raise click.UsageError(str(exc.args[0])) from None
+    _report_and_exit(report, report_dir)
 
 
 @conformance.command(name="list")
-@click.option("--role", type=click.Choice(_ROLES), default=None,
+@click.option("--role", type=click.Choice([*_ROLES, "recorded"]), default=None,
               help="Only the cases of this role.")
 @click.option("--markdown", is_flag=True, help="Print the catalogue as Markdown tables.")
 @click.option("--update", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -276,6 +369,34 @@ def conformance_list(role: str | None, markdown: bool, update: Path | None) -> N
     for c in all_cases():
         if role is None or c.role is Role(role):
             click.echo(f"{c.id:24} {c.role.value:12} {AREAS[c.area][:34]:34} {c.title}")
+
+
+@main.group()
+def contract() -> None:
+    """Compare the bundled WSDL/XSD contracts with official ones."""
+
+
+@contract.command(name="diff")
+@click.argument("official", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown",
+              show_default=True, help="Report format.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the report here instead of stdout.")
+def contract_diff(official: Path, fmt: str, out: Path | None) -> None:
+    """Compare a folder of official WSDL/XSD files with the bundled contracts.
+
+    Per operation and element: present or missing, namespace, order, type, cardinality,
+    facets, enumeration values; SOAPAction and binding style. Exit 0 when they match, 1
+    when they differ, 2 when the folder cannot be used.
+
+    \b
+    Example:
+      oir contract diff ~/official/oir --out diff.md
+      oir contract diff ~/official/psrm --format json
+    """
+    from .contract_diff import run_contract_diff
+
+    raise SystemExit(run_contract_diff(official, fmt=fmt, out=out))
 
 
 if __name__ == "__main__":

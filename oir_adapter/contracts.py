@@ -60,13 +60,35 @@ class Operation:
         return f"{self.service.wsdl_namespace}{self.name}"
 
     @property
+    def soap_actions(self) -> tuple[str, ...]:
+        """Every SOAPAction the operation is known by: the WSDL's first, then the one each
+        earlier name of the service gave it (a client generated from the earlier WSDL is
+        still answered while the alias lasts)."""
+        own = self.service.wsdl_namespace
+        earlier = (own.replace(f"/{self.service.name}/", f"/{alias}/") + self.name
+                   for alias in self.service.aliases)
+        return tuple(dict.fromkeys((self.soap_action, *earlier)))
+
+    @property
     def namespace(self) -> str:
         return self.service.types_namespace
+
+    @property
+    def published(self) -> str | None:
+        """The published name of the operation, as its source spells it (with æ, ø, å), or
+        ``None`` when the operation is this project's modelling."""
+        return dict(self.service.published_operations).get(self.name)
 
 
 @dataclass(frozen=True, slots=True)
 class Service:
-    """One WSDL service mounted at one path of one end (``oir``, ``fagsystem``, ``psrm``)."""
+    """One WSDL service mounted at one path of one end (``oir``, ``fagsystem``, ``psrm``).
+
+    ``source`` names where the service's name and path are published (``None``: the
+    service is this project's modelling); ``published_operations`` maps each operation
+    whose name is published to the name as published. ``aliases`` are earlier names and
+    ``alias_paths`` earlier paths, still served for one release.
+    """
 
     end: str
     name: str
@@ -75,11 +97,20 @@ class Service:
     xsd: str  # relative to xsd/
     path: str  # URL path where the service is mounted
     operation_rows: tuple[tuple[str, str, str], ...]
+    source: str | None = None
+    published_operations: tuple[tuple[str, str], ...] = ()  # (wire name, published name)
+    aliases: tuple[str, ...] = ()
+    alias_paths: tuple[str, ...] = ()
 
     @property
     def wsdl(self) -> str:
         """Path relative to ``wsdl/``."""
         return f"{self.end}/{self.name}.wsdl"
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """Every path the service answers at: its own first, then its aliases."""
+        return (self.path, *self.alias_paths)
 
     @property
     def operations(self) -> tuple[Operation, ...]:
@@ -92,14 +123,50 @@ class Service:
         raise KeyError(f"{self.name} has no operation {name}")
 
 
-def _oir(name: str, end: str, ops: tuple[tuple[str, str, str], ...]) -> Service:
+def transliterate(name: str) -> str:
+    """A published Danish name as it is spelled on the wire: æ → ae, ø → oe, å → aa.
+
+    SOAPAction must be US-ASCII (a Serviceplatformen rule), and Serviceplatformen spells
+    its own paths the same way (``DaekningAfskrivningRegistreringAfsend`` for
+    ``DækningAfskrivningRegistreringAfsend``), so every ØIR wire name is spelled so."""
+    table = str.maketrans({"æ": "ae", "ø": "oe", "å": "aa", "Æ": "Ae", "Ø": "Oe", "Å": "Aa"})
+    return name.translate(table)
+
+
+#: Where the published ØIR names come from: Serviceplatformen's service overview pages
+#: (the digitaliseringskataloget.dk catalogue) and KOMBIT's ØIR pages (kombit.dk).
+SF1590_B_01 = ("Serviceplatformen SF1590_B_01 DebitorRegistreringAfsend v1.1 (provider "
+               "side ModtagDebitorregistreringStraksleverance v3.0)")
+SF1590_B_02 = "Serviceplatformen SF1590_B_02 Afsend DebitorForespørgsel v3.10"
+SF1590_B_03 = "Serviceplatformen SF1590_B_03 DebitorIndbetalingAfsend v1.0"
+SF1590_B_04 = "Serviceplatformen SF1590_B_04 DebitorkontoAnmodningAfsend v1.0"
+DAEKNING_AFSEND = "Serviceplatformen DækningAfskrivningRegistreringAfsend v1.1"
+
+#: The nine end-date operations of SF1590_B_01, as published.
+END_DATE_OPERATIONS: tuple[str, ...] = (
+    "AfslutGældendeAdresseAdministrator", "AfslutGældendeAdresseJuridiskAnsvarlig",
+    "AfslutGældendeAdresseJuridiskMedhæfter", "AfslutHæftelse", "AfslutLigestillingspartner",
+    "AfslutAdministrator", "AfslutMaterialeabonnementAdministrator",
+    "AfslutMaterialeabonnementJuridiskAnsvarlig",
+    "AfslutMaterialeabonnementJuridiskMedhæfter",
+)
+
+
+def _oir(name: str, end: str, ops: tuple[tuple[str, str, str], ...], *, was: str | None,
+         source: str | None, published: tuple[str, ...] = ()) -> Service:
+    """An ØIR service at Serviceplatformen's path ``/service/OIR/<name>/1``; ``was``: the
+    name it had before, whose path ``/<end>/<was>/1`` stays as an alias; ``published``:
+    the operations whose names are published, as published."""
     return Service(end, name, f"http://serviceplatformen.dk/xml/wsdl/soap11/OIR/{name}/1/", OIR_NS,
-                   "oir/Debitor.xsd", f"/{end}/{name}/1", ops)
+                   "oir/Debitor.xsd", f"/service/OIR/{name}/1", ops, source,
+                   tuple((transliterate(p), p) for p in published),
+                   (was,) if was else (), (f"/{end}/{was}/1",) if was else ())
 
 
 def _psrm(name: str) -> Service:
     return Service("psrm", name, f"http://skat.dk/psrm/wsdl/soap11/{name}/1/", PSRM_NS,
-                   "psrm/MF.xsd", f"/psrm/{name}/1", ((name, f"{name}_I", f"{name}_O"),))
+                   "psrm/MF.xsd", f"/psrm/{name}/1", ((name, f"{name}_I", f"{name}_O"),),
+                   "PSRM fordringshaver system-to-system interface (NyMF)", ((name, name),))
 
 
 def _req(op: str) -> tuple[str, str, str]:
@@ -107,13 +174,27 @@ def _req(op: str) -> tuple[str, str, str]:
 
 
 SERVICES: tuple[Service, ...] = (
-    _oir("DebitorRegistrering", "oir",
-         (_req("OpretDebitorkonto"), _req("OpretFordring"), _req("RetFordringTilstand"))),
-    _oir("DebitorForespoergsel", "oir", (_req("SoegDebitorkonto"), _req("HentDebitorkonto"))),
-    _oir("DebitorIndbetaling", "oir",
-         (_req("ForetagIndbetaling"), _req("SoegDelfordringTilIndbetaling"))),
-    _oir("DebitorModregning", "oir", (_req("ForetagModregning"),)),
-    _oir("DaekningAfskrivningRegistrering", "fagsystem", (_req("RegistrerDaekningAfskrivning"),)),
+    _oir("DebitorRegistreringAfsend", "oir",
+         (_req("OpretDebitorkonto"), _req("OpretFordring"), _req("RetFordringTilstand"),
+          *(_req(transliterate(op)) for op in END_DATE_OPERATIONS)),
+         was="DebitorRegistrering", source=SF1590_B_01,
+         published=("OpretDebitorkonto", "RetFordringTilstand", *END_DATE_OPERATIONS)),
+    _oir("DebitorForespoergselAfsend", "oir",
+         (_req("SoegDebitorkonto"), _req("HentDebitorkonto")),
+         was="DebitorForespoergsel", source=SF1590_B_02),
+    _oir("DebitorIndbetalingAfsend", "oir",
+         (_req("ForetagIndbetaling"), _req("SoegDelfordringTilIndbetaling")),
+         was="DebitorIndbetaling", source=SF1590_B_03,
+         published=("ForetagIndbetaling", "SøgDelfordringTilIndbetaling")),
+    _oir("DebitorkontoAnmodningAfsend", "oir", (_req("OpretDebitorkontoAnmodning"),),
+         was=None, source=SF1590_B_04),
+    _oir("DebitorModregning", "oir", (_req("ForetagModregning"),),
+         was="DebitorModregning", source=None),
+    _oir("DaekningAfskrivningRegistreringAfsend", "fagsystem",
+         (_req("RegistrerDaekningAfskrivning"), _req("RegistrerDebitorkontoStatus"),
+          _req("FordringTilIndbetaling")),
+         was="DaekningAfskrivningRegistrering", source=DAEKNING_AFSEND,
+         published=("FordringTilIndbetaling",)),  # the message type, published with SF1590_B_03
     _psrm("MFFordringIndberet"),
     _psrm("MFKvitteringHent"),
     _psrm("MFUnderretSamlingHent"),
@@ -121,8 +202,12 @@ SERVICES: tuple[Service, ...] = (
 
 
 def service(name: str) -> Service:
+    """The service by its name, or by a name it had before (``DebitorRegistrering``)."""
     for s in SERVICES:
         if s.name == name:
+            return s
+    for s in SERVICES:
+        if name in s.aliases:
             return s
     raise KeyError(f"no service {name}")
 

@@ -948,18 +948,27 @@ def events_from_notification(claim: Claim, notification: PsrmNotification
     return events
 
 
-def callback_request(events: Iterable[FagsystemEvent], *, transaction_id: str,
-                     transaction_time: datetime, authority_cvr: str,
-                     fagsystem_id: str) -> etree._Element:
-    """A ``RegistrerDaekningAfskrivningRequest`` reporting ``events`` to a fagsystem."""
+def _oir_head(tag: str, *, transaction_id: str, transaction_time: datetime, authority_cvr: str,
+              fagsystem_id: str) -> etree._Element:
+    """An ØIR request ``tag`` headed as the debtor system's callbacks are."""
     sub = etree.SubElement
-    root = etree.Element(_O + "RegistrerDaekningAfskrivningRequest",
-                         nsmap=_OIR_NSMAP)  # type: ignore[arg-type]
+    root = etree.Element(_O + tag, nsmap=_OIR_NSMAP)  # type: ignore[arg-type]
     head = sub(root, _O + "Hovedoplysninger")
     sub(head, _O + "TransaktionsID").text = transaction_id
     sub(head, _O + "TransaktionsTid").text = timestamp_text(transaction_time)
     sub(root, _O + "MyndighedCVR").text = authority_cvr
     sub(root, _O + "FagsystemID").text = fagsystem_id
+    return root
+
+
+def callback_request(events: Iterable[FagsystemEvent], *, transaction_id: str,
+                     transaction_time: datetime, authority_cvr: str,
+                     fagsystem_id: str) -> etree._Element:
+    """A ``RegistrerDaekningAfskrivningRequest`` reporting ``events`` to a fagsystem."""
+    sub = etree.SubElement
+    root = _oir_head("RegistrerDaekningAfskrivningRequest", transaction_id=transaction_id,
+                     transaction_time=transaction_time, authority_cvr=authority_cvr,
+                     fagsystem_id=fagsystem_id)
     samling = sub(root, _O + "HaendelseSamling")
     for e in events:
         h = sub(samling, _O + "Haendelse")
@@ -989,6 +998,92 @@ def callback_request(events: Iterable[FagsystemEvent], *, transaction_id: str,
                 sub(a, _O + "AfvistTekst").text = r.text
     if len(samling) == 0:
         raise MappingError("a callback needs at least one event")
+    return root
+
+
+@dataclass(frozen=True, slots=True)
+class StatusAdvice:
+    """One ``StatusAdvisering`` of ``RegistrerDebitorkontoStatusRequest``: an account's status
+    changed (``KONTOSTATUS``), or an anmodning performed on a later day has its result
+    (``ANMODNING``, with the reasons when it was refused)."""
+
+    advice_id: str
+    kind: str  # KONTOSTATUS | ANMODNING
+    account_number: str
+    date: date
+    account_status: str | None = None
+    request_id: str | None = None
+    request_kind: str | None = None
+    request_status: str | None = None
+    errors: tuple[tuple[str, str, str | None], ...] = ()  # (FejlKode, FejlTekst, Felt)
+
+
+def status_advice_request(advice: Iterable[StatusAdvice], *, transaction_id: str,
+                          transaction_time: datetime, authority_cvr: str,
+                          fagsystem_id: str) -> etree._Element:
+    """A ``RegistrerDebitorkontoStatusRequest``: status advice on accounts to a fagsystem."""
+    sub = etree.SubElement
+    root = _oir_head("RegistrerDebitorkontoStatusRequest", transaction_id=transaction_id,
+                     transaction_time=transaction_time, authority_cvr=authority_cvr,
+                     fagsystem_id=fagsystem_id)
+    samling = sub(root, _O + "StatusAdviseringSamling")
+    for a in advice:
+        s = sub(samling, _O + "StatusAdvisering")
+        for tag, value in (("AdviseringID", a.advice_id), ("AdviseringTypeKode", a.kind),
+                           ("DebitorkontoNummer", a.account_number),
+                           ("Dato", a.date.isoformat()), ("KontoStatus", a.account_status),
+                           ("AnmodningID", a.request_id), ("AnmodningTypeKode", a.request_kind),
+                           ("AnmodningStatus", a.request_status)):
+            if value is not None:
+                sub(s, _O + tag).text = value
+        if a.errors:
+            fs = sub(s, _O + "FejlSamling")
+            for code, text, where in a.errors:
+                f = sub(fs, _O + "Fejl")
+                sub(f, _O + "FejlKode").text = code
+                sub(f, _O + "FejlTekst").text = text[:400]
+                if where:
+                    sub(f, _O + "Felt").text = where
+    if len(samling) == 0:
+        raise MappingError("status advice needs at least one StatusAdvisering")
+    return root
+
+
+def fordring_til_indbetaling_request(claim: Claim, account: DebtorAccount, *,
+                                     transaction_id: str, transaction_time: datetime
+                                     ) -> etree._Element:
+    """A ``FordringTilIndbetalingRequest``: the claim open for payment, with its invoice."""
+    sub = etree.SubElement
+    assert claim.id is not None and claim.invoice is not None
+    root = _oir_head("FordringTilIndbetalingRequest", transaction_id=transaction_id,
+                     transaction_time=transaction_time, authority_cvr=account.authority_cvr,
+                     fagsystem_id=account.fagsystem_id)
+    sub(root, _O + "DebitorkontoNummer").text = account.number
+    party = sub(root, _O + "Debitor")
+    d = account.debtor.party
+    sub(party, _O + ("CPRNummer" if d.kind is PartyKind.CPR else "CVRNummer")).text = d.number
+    for tag, value in (("FordringID", claim.id),
+                       ("FagsystemFordringID", claim.fagsystem_claim_id),
+                       ("FordringTypeKode", claim.type_code),
+                       ("Restbeloeb", _amount(claim.outstanding))):
+        sub(root, _O + tag).text = value
+    inv = claim.invoice
+    o = sub(root, _O + "Opkraevning")
+    for tag, value in (("OpkraevningID", inv.id), ("FIKKortart", inv.card_type),
+                       ("BetalingsID", inv.payment_id), ("KreditorNummer", inv.creditor_number),
+                       ("Beloeb", _amount(inv.amount)), ("ForfaldsDato", inv.due_date.isoformat()),
+                       ("SidsteRettidigeBetalingsDato", inv.srb.isoformat())):
+        sub(o, _O + tag).text = value
+    if inv.reminder_date is not None:
+        sub(o, _O + "RykkerDato").text = inv.reminder_date.isoformat()
+    if claim.sub_claims:
+        ds = sub(root, _O + "DelfordringSamling")
+        for s in claim.sub_claims:
+            x = sub(ds, _O + "Delfordring")
+            sub(x, _O + "DelfordringID").text = s.id
+            sub(x, _O + "DelfordringTypeKode").text = s.type_code
+            sub(x, _O + "Beloeb").text = _amount(s.amount)
+            sub(x, _O + "Restbeloeb").text = _amount(s.remaining)
     return root
 
 

@@ -47,22 +47,118 @@ def _party(parent: etree._Element, name: str, party: Party) -> None:
     _sub(holder, "CPRNummer" if party.kind is PartyKind.CPR else "CVRNummer", party.number)
 
 
+@dataclass(frozen=True, slots=True)
+class RoleSpec:
+    """A party in a role on an account (administrator, co-liable party, equal partner), as
+    ``OpretDebitorkonto`` names it; ``channel``: its material subscription."""
+
+    party: Party
+    name: str
+    street: str | None = None
+    postcode: str | None = None
+    city: str | None = None
+    channel: str | None = None
+
+
+def _address(parent: etree._Element, street: str | None, postcode: str | None,
+             city: str | None) -> None:
+    if street and postcode and city:
+        adr = _sub(parent, "Adresse")
+        _sub(adr, "Vejnavn", street)
+        _sub(adr, "Postnummer", postcode)
+        _sub(adr, "By", city)
+
+
+def _subscription(parent: etree._Element, channel: str | None) -> None:
+    if channel:
+        _sub(_sub(parent, "Materialeabonnement"), "Kanal", channel)
+
+
 def opret_debitorkonto(caller: Caller, *, reference: str, party: Party, name: str,
                        account_type: str = "PERSON", street: str | None = None,
                        postcode: str | None = None, city: str | None = None,
+                       channel: str | None = None, administrators: Sequence[RoleSpec] = (),
+                       co_liable: Sequence[RoleSpec] = (), partners: Sequence[RoleSpec] = (),
                        transaction_id: str | None = None,
                        when: datetime | None = None) -> etree._Element:
+    """``channel``: the debtor's material subscription; ``administrators``, ``co_liable``
+    and ``partners``: the account's other parties (each an object the end-date operations
+    can end)."""
     root = _request("OpretDebitorkontoRequest", caller, transaction_id, when)
     _sub(root, "FagsystemReference", reference)
     debitor = _sub(root, "Debitor")
     _party(debitor, "Part", party)
     _sub(debitor, "Navn", name)
-    if street and postcode and city:
-        adr = _sub(debitor, "Adresse")
-        _sub(adr, "Vejnavn", street)
-        _sub(adr, "Postnummer", postcode)
-        _sub(adr, "By", city)
+    _address(debitor, street, postcode, city)
     _sub(root, "Kontotype", account_type)
+    _subscription(root, channel)
+    for samling, item, roles in (("AdministratorSamling", "Administrator", administrators),
+                                 ("JuridiskMedhaefterSamling", "JuridiskMedhaefter", co_liable),
+                                 ("LigestillingspartnerSamling", "Ligestillingspartner",
+                                  partners)):
+        if roles:
+            holder = _sub(root, samling)
+            for r in roles:
+                x = _sub(holder, item)
+                _party(x, "Part", r.party)
+                _sub(x, "Navn", r.name)
+                _address(x, r.street, r.postcode, r.city)
+                _subscription(x, r.channel)
+    return root
+
+
+#: The end-date operations (their wire names) that name a party, and the one that names a
+#: claim too; the other two (…JuridiskAnsvarlig) name only the account.
+BY_PARTY = frozenset({
+    "AfslutGaeldendeAdresseAdministrator", "AfslutGaeldendeAdresseJuridiskMedhaefter",
+    "AfslutHaeftelse", "AfslutLigestillingspartner", "AfslutAdministrator",
+    "AfslutMaterialeabonnementAdministrator", "AfslutMaterialeabonnementJuridiskMedhaefter"})
+
+
+def afslut(caller: Caller, operation: str, *, account_number: str, end: date,
+           party: Party | None = None, claim_id: str | None = None,
+           transaction_id: str | None = None, when: datetime | None = None) -> etree._Element:
+    """A request of one of the nine end-date operations (``operation``: its wire name,
+    e.g. ``AfslutHaeftelse``): end an object of the account on ``end``, its last day."""
+    if (operation in BY_PARTY) != (party is not None) or \
+            (operation == "AfslutHaeftelse") != (claim_id is not None):
+        raise ValueError(f"{operation} takes "
+                         + ("a claim id and a party" if operation == "AfslutHaeftelse" else
+                            "a party" if operation in BY_PARTY else "neither party nor claim"))
+    root = _request(f"{operation}Request", caller, transaction_id, when)
+    _sub(root, "DebitorkontoNummer", account_number)
+    _opt(root, "FordringID", claim_id)
+    if party is not None:
+        _party(root, "Part", party)
+    _sub(root, "SlutDato", end)
+    return root
+
+
+def opret_debitorkonto_anmodning(caller: Caller, *, account_number: str, request_id: str,
+                                 move_claim: tuple[str, str] | None = None,
+                                 move_sub_claims: tuple[Sequence[str], str] | None = None,
+                                 status: str | None = None, on: date | None = None,
+                                 transaction_id: str | None = None,
+                                 when: datetime | None = None) -> etree._Element:
+    """An anmodning on an account: exactly one of ``move_claim`` (claim id, to account),
+    ``move_sub_claims`` (sub-claim ids, to claim id) or ``status`` (``AKTIV``/``LUKKET``);
+    ``on``: the day to perform it (``None``: at once)."""
+    if sum(x is not None for x in (move_claim, move_sub_claims, status)) != 1:
+        raise ValueError("give exactly one of move_claim, move_sub_claims, status")
+    root = _request("OpretDebitorkontoAnmodningRequest", caller, transaction_id, when)
+    _sub(root, "DebitorkontoNummer", account_number)
+    _sub(root, "AnmodningID", request_id)
+    if move_claim is not None:
+        _fill(_sub(root, "FlytFordring"), FordringID=move_claim[0],
+              TilDebitorkontoNummer=move_claim[1])
+    elif move_sub_claims is not None:
+        holder = _sub(root, "FlytDelfordring")
+        for sub_id in move_sub_claims[0]:
+            _sub(holder, "DelfordringID", sub_id)
+        _sub(holder, "TilFordringID", move_sub_claims[1])
+    else:
+        _sub(_sub(root, "AendrKontostatus"), "KontoStatus", status)
+    _opt(root, "UdfoerelsesDato", on)
     return root
 
 

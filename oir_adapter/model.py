@@ -193,10 +193,15 @@ class ClaimKind(StrEnum):
 
 @dataclass(slots=True)
 class CoLiable:
-    """A co-liable party (hæfter) on a claim."""
+    """A co-liable party (hæfter) on a claim; ``ended`` is the last day of the liability
+    (ØIR ``AfslutHæftelse``), ``None`` while it runs."""
 
     party: Party
     name: str | None = None
+    ended: date | None = None
+
+    def in_force(self, day: date) -> bool:
+        return self.ended is None or day <= self.ended
 
 
 @dataclass(slots=True)

@@ -192,6 +192,15 @@ FIELD_PATHS: dict[str, FieldPaths] = {
     "benefit.gross": FieldPaths("Ydelsesudbetaling/Bruttobeloeb", None),
     "benefit.protected": FieldPaths("Ydelsesudbetaling/BeskyttetBeloeb", None),
     "search.token": FieldPaths("FortsaettelsesToken", None),
+    # The end-date operations (Afslut…) and the anmodninger (OpretDebitorkontoAnmodning):
+    "end.party": FieldPaths("Part", None),
+    "end.date": FieldPaths("SlutDato", None),
+    "request.id": FieldPaths("AnmodningID", None),
+    "move.account": FieldPaths("FlytFordring/TilDebitorkontoNummer", None),
+    "move.claim": FieldPaths("FlytFordring/FordringID", None),
+    "move.sub_claim": FieldPaths("FlytDelfordring/DelfordringID", None),
+    "move.target_claim": FieldPaths("FlytDelfordring/TilFordringID", None),
+    "account.status": FieldPaths("AendrKontostatus/KontoStatus", None),
     # PSRM's checks of an action's shape (paths relative to the structure under AktionValg):
     "action_code": FieldPaths(None, "../../MFAktionKode"),
     "action": FieldPaths(None, "."),
@@ -534,6 +543,32 @@ RULES: tuple[Rule, ...] = (
        "FagsystemReference {reference} is already used for another debtor",
        "account_reference", {_V}, "docs/design.md#the-øir-services (OpretDebitorkonto is idempotent on the "
        "fagsystem's reference)"),
+    _r("OIR-313", None, "Debitorkonto {account} har ingen {what_da} for {party}",
+       "Debtor account {account} has no {what_en} for {party}", "end.party", {_V},
+       "docs/contracts.md (end-date operations: only an object the account holds can end)"),
+    _r("OIR-314", None, "{what_da} er allerede afsluttet pr. {ended}",
+       "{what_en} was already ended on {ended}", "end.date", {_V},
+       "docs/contracts.md (end-date operations: an end date, once given, stands)"),
+    _r("OIR-315", None,
+       "Hæftelsen for kontoens egen debitor på fordring {claim_id} afsluttes ikke med "
+       "AfslutHæftelse; annullér eller nedskriv fordringen",
+       "The liability of the account's own debtor for claim {claim_id} is not ended with "
+       "AfslutHæftelse; cancel or write down the claim", "end.party", {_V},
+       "docs/contracts.md (AfslutHæftelse ends a co-liable party's liability)"),
+    _r("OIR-316", None, "AnmodningID {request_id} er allerede brugt med et andet indhold",
+       "AnmodningID {request_id} was already used with other content", "request.id", {_V},
+       "docs/contracts.md (OpretDebitorkontoAnmodning is idempotent on AnmodningID)"),
+    _r("OIR-317", None, "Debitorkonto {account} er lukket",
+       "Debtor account {account} is closed", "account_number", {_V},
+       "docs/contracts.md (a closed account takes no new claims)"),
+    _r("OIR-318", None,
+       "Debitorkonto {account} kan ikke lukkes: der står {amount} åbent på den",
+       "Debtor account {account} cannot be closed: {amount} is still open on it",
+       "account.status", {_V}, "docs/contracts.md (AENDR_KONTOSTATUS closes a settled account)"),
+    _r("OIR-319", None, "Delfordring {sub_claim_id} findes ikke på en anden fordring på kontoen",
+       "Sub-claim {sub_claim_id} is not on another claim of the account", "move.sub_claim",
+       {_V}, "docs/contracts.md (FLYT_DELFORDRING moves sub-claims between claims of one "
+       "account)"),
     _r("OIR-320", None,
        "Kontoens {total} ville blive {amount} kr., mere end de {limit} kr. et ØIR-svar kan "
        "rumme",

@@ -217,7 +217,8 @@ def test_normal_answer_reads_outcome_and_sends_a_proper_request(
 
     request = rsps.calls[0].request
     assert request.headers["SOAPAction"] == (
-        '"http://serviceplatformen.dk/xml/wsdl/soap11/OIR/DebitorRegistrering/1/OpretDebitorkonto"')
+        '"http://serviceplatformen.dk/xml/wsdl/soap11/OIR/DebitorRegistreringAfsend/1/'
+        'OpretDebitorkonto"')
     assert request.headers["Content-Type"] == "text/xml; charset=utf-8"
     sent = sent_envelope(rsps)
     assert sent.tag == f"{{{SOAP11_ENV_NS}}}Envelope"
@@ -548,7 +549,7 @@ def test_keyword_call_builds_a_valid_request(rsps: responses.RequestsMock) -> No
     assert contracts.validate_element(body) == []
     assert shape(body) == shape(el(OPRET_KONTO))  # same names, order and values
     request = rsps.calls[0].request
-    assert request.headers["SOAPAction"].endswith('/DebitorRegistrering/1/OpretDebitorkonto"')
+    assert request.headers["SOAPAction"].endswith('/DebitorRegistreringAfsend/1/OpretDebitorkonto"')
     assert _header_texts(rsps, 0) == ["u", "fag", "pw"]
     assert "OpretDebitorkonto" in dir(client.service)
 

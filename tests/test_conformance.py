@@ -146,7 +146,8 @@ def run_with_capture(tmp_path: Path, *, capture: str, sends_to: str, **options: 
     def make(url: str) -> Flask:
         return create_app(db_url=f"sqlite:///{tmp_path}/t.sqlite3", start_worker=False,
                           base_url=url, psrm_url=sends_to,
-                          callback_url=f"{sends_to}/fagsystem/DaekningAfskrivningRegistrering/1")
+                          callback_url=f"{sends_to}/service/OIR/"
+                                       "DaekningAfskrivningRegistreringAfsend/1")
 
     with served(make) as url:
         requests.put(f"{url}/_admin/clock", json={"now": START}, timeout=10)
@@ -162,7 +163,7 @@ def test_debitor_role_with_a_separate_capture_point(tmp_path: Path) -> None:
     assert "served by the suite" in report.environment["capture"]
     assert report.environment["capture_clock"].startswith("set to the target's")
     assert not not_passed(report)
-    assert len(report.results) == 11
+    assert len(report.results) == 12
 
 
 def test_psrm_role_passes_against_the_emulator(emulator: Flask) -> None:
@@ -381,7 +382,7 @@ def test_case_ids_are_unique_and_well_formed() -> None:
     ids = [c.id for c in all_cases()]
     assert len(ids) == len(set(ids))
     prefixes = {Role.DEBITOR: "OIR-", Role.PSRM: "PSE-", Role.PSRM_CLIENT: "PSC-",
-                Role.FAGSYSTEM: "FAG-"}
+                Role.FAGSYSTEM: "FAG-", Role.RECORDED: "REC-"}
     for c in all_cases():
         assert c.id.startswith(prefixes[c.role] + c.area + "-"), c.id
         assert c.steps and c.assertions and c.requirement and c.source, c.id

@@ -141,3 +141,36 @@ def test_report_opens_in_chromium_without_console_errors(report: tuple[RunReport
         page.close()
     finally:
         browser.close()
+
+
+def test_cases_resting_on_modelled_content_are_marked_in_every_report(
+        report: tuple[RunReport, Path]) -> None:
+    """ØIR cases rest on modelled message content: the HTML marks them MODELLED with the
+    reason, the JSON names it, the JUnit carries it as a property."""
+    run, path = report
+    doc = _html(path.read_bytes())
+    section = doc.get_element_by_id("OIR-REG-001")
+    marks = section.find_class("modelled")
+    assert marks and "modelled" in (marks[0].get("title") or "")
+    assert "Rests on" in section.text_content()
+    data = (path.parent / "report.json").read_text(encoding="utf-8")
+    assert '"modelled": "ØIR message content is modelled' in data
+    junit = (path.parent / "junit.xml").read_bytes()
+    assert b'<property name="modelled" value="' in junit
+    assert all(r.case.basis for r in run.results)
+
+
+def test_only_cases_on_public_content_go_unmarked() -> None:
+    from oir_adapter.conformance.catalogue import all_cases
+    from oir_adapter.conformance.model import Role
+
+    cases = {c.id: c for c in all_cases()}
+    # PSRM's published rules and messages (public samples): not modelled
+    published = [c for c in cases.values() if c.role in (Role.PSRM, Role.PSRM_CLIENT)
+                 and not c.basis]
+    assert published, "some PSRM cases rest on public content only"
+    assert all(not (c.rule_id or "").startswith("OIR-") for c in published)
+    # the new ØIR operations say precisely what is published and what is modelled
+    assert "operation names are published" in cases["OIR-END-004"].basis
+    assert "operation and the message content are modelled" in cases["OIR-ANM-001"].basis
+    assert all(c.basis for c in cases.values() if c.role is Role.DEBITOR)

@@ -41,6 +41,7 @@ from oir_adapter.contracts import (
     operation_for_element,
     operations,
     safe_parser,
+    transliterate,
     validate_element,
     wsdl_path,
 )
@@ -74,6 +75,18 @@ CULPRITS = {
     "ForetagModregning.request.modtager.invalid.xml": "Modtager",
     "ForetagModregning.response.invalid.xml": "Status",
     "RegistrerDaekningAfskrivning.request.invalid.xml": "HaendelseTypeKode",
+    "AfslutGaeldendeAdresseAdministrator.request.invalid.xml": "SlutDato",
+    "AfslutGaeldendeAdresseJuridiskAnsvarlig.request.invalid.xml": "SlutDato",
+    "AfslutGaeldendeAdresseJuridiskMedhaefter.request.invalid.xml": "SlutDato",
+    "AfslutHaeftelse.request.invalid.xml": "SlutDato",
+    "AfslutLigestillingspartner.request.invalid.xml": "SlutDato",
+    "AfslutAdministrator.request.invalid.xml": "SlutDato",
+    "AfslutMaterialeabonnementAdministrator.request.invalid.xml": "SlutDato",
+    "AfslutMaterialeabonnementJuridiskAnsvarlig.request.invalid.xml": "SlutDato",
+    "AfslutMaterialeabonnementJuridiskMedhaefter.request.invalid.xml": "SlutDato",
+    "OpretDebitorkontoAnmodning.request.invalid.xml": "TilDebitorkontoNummer",
+    "RegistrerDebitorkontoStatus.request.invalid.xml": "AdviseringTypeKode",
+    "FordringTilIndbetaling.request.invalid.xml": "Restbeloeb",
     "MFFordringIndberet.request.invalid.xml": "DMIFordringForfaldDato",
     "MFFordringIndberet.request.amount.invalid.xml": "DMIFordringBeløb",
     "MFFordringIndberet.request.aktionkode.invalid.xml": "MFAktionKode",
@@ -533,6 +546,30 @@ def test_contracts_doc_names_every_operation(op: Operation) -> None:
            f"`{op.request}` → `{op.response}` | `{op.soap_action}` |")
     assert row in text
     assert f"**`{op.name}`**" in text, "each operation has its own paragraph"
+
+
+@pytest.mark.parametrize("op", list(OPERATIONS.values()), ids=list(OPERATIONS))
+def test_contracts_doc_says_whether_each_operation_name_is_published(op: Operation) -> None:
+    """The *name* column: the published spelling with its source, or "modelled here"."""
+    text = CONTRACTS_DOC.read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines()
+               if line.startswith(f"| `{op.service.name}` | `{op.service.path}` | `{op.name}` |"))
+    name = row.rstrip(" |").rsplit(" | ", 1)[1]
+    if op.published is None:
+        assert name == "modelled here", row
+    else:
+        assert name.startswith("published: ") and op.published in name, row
+        assert "(" in name, "a published name names its source"
+
+
+def test_published_names_are_spelled_in_ascii_on_the_wire() -> None:
+    """SOAPAction is US-ASCII: published names with æ, ø, å are transliterated."""
+    for op in OPERATIONS.values():
+        assert op.soap_action.isascii() and op.request.isascii(), op.name
+        if op.published is not None:
+            assert transliterate(op.published) == op.name
+    assert OPERATIONS["AfslutHaeftelse"].published == "AfslutHæftelse"
+    assert OPERATIONS["SoegDelfordringTilIndbetaling"].published == "SøgDelfordringTilIndbetaling"
 
 
 def test_contracts_doc_names_every_namespace() -> None:

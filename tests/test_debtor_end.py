@@ -43,9 +43,10 @@ def spec(ref: str = "C-1", principal: str = "1000.00", **kw: object) -> messages
 
 
 def account(emu: InProcessEmulator, ref: str = "A-1", cpr: str = CPR,
-            caller: messages.Caller = CALLER) -> str:
+            caller: messages.Caller = CALLER, *, street: bool = False) -> str:
+    address = {"street": "Vestergade 3", "postcode": "8000", "city": "Aarhus C"} if street else {}
     r = emu.soap.debitor_registrering.call("OpretDebitorkonto", messages.opret_debitorkonto(
-        caller, reference=ref, party=Party.cpr(cpr), name="Mette Hansen"))
+        caller, reference=ref, party=Party.cpr(cpr), name="Mette Hansen", **address))
     number = r.findtext("DebitorkontoNummer")
     assert r.ok and number
     return number
@@ -312,7 +313,36 @@ def test_service_rules(emu: InProcessEmulator) -> None:
     expect(reg.call("OpretDebitorkonto", messages.opret_debitorkonto(
         CALLER, reference="A-1", party=Party.cpr("1203852815"), name="Y")),
         "OIR-312", "FagsystemReference")
+    # the end-date operations and the anmodninger
+    day = date(2026, 3, 31)
+    expect(reg.afslut(messages.afslut(CALLER, "AfslutAdministrator", account_number=number,
+                                      end=day, party=Party.cpr("1203852815"))),
+           "OIR-313", "Part")
+    expect(reg.afslut(messages.afslut(CALLER, "AfslutHaeftelse", account_number=number,
+                                      end=day, party=Party.cpr(CPR), claim_id=claim_id)),
+           "OIR-315", "Part")
+    anmod = emu.soap.debitorkonto_anmodning
+    expect(anmod.call("OpretDebitorkontoAnmodning", messages.opret_debitorkonto_anmodning(
+        CALLER, account_number=number, request_id="AN-1", status="LUKKET")),
+        "OIR-318", "AendrKontostatus/KontoStatus")
+    expect(anmod.call("OpretDebitorkontoAnmodning", messages.opret_debitorkonto_anmodning(
+        CALLER, account_number=number, request_id="AN-1", move_sub_claims=(["X-1"], claim_id))),
+        "OIR-319", "FlytDelfordring/DelfordringID")
     assert counts(emu) == before
+    # ended once, an end date stands; a closed account takes no claims
+    assert reg.afslut(messages.afslut(CALLER, "AfslutGaeldendeAdresseJuridiskAnsvarlig",
+                                      account_number=account(emu, "A-3", "1203852815", street=True),
+                                      end=day)).ok
+    expect(reg.afslut(messages.afslut(CALLER, "AfslutGaeldendeAdresseJuridiskAnsvarlig",
+                                      account_number=account(emu, "A-3", "1203852815"),
+                                      end=date(2026, 4, 1))), "OIR-314", "SlutDato")
+    empty = account(emu, "A-4", "0101801234")
+    assert anmod.call("OpretDebitorkontoAnmodning", messages.opret_debitorkonto_anmodning(
+        CALLER, account_number=empty, request_id="AN-2", status="LUKKET")).ok
+    expect(claim(emu, empty), "OIR-317", "DebitorkontoNummer")
+    expect(anmod.call("OpretDebitorkontoAnmodning", messages.opret_debitorkonto_anmodning(
+        CALLER, account_number=empty, request_id="AN-2", status="AKTIV")),
+        "OIR-316", "AnmodningID")
     # reused ids with other content: book once, then change the content
     assert ind.call("ForetagIndbetaling", messages.foretag_indbetaling(
         CALLER, payment_id="P-2", amount=D("10.00"), paid=date(2026, 3, 5),

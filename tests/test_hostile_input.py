@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from emulator import tables as t
 from emulator.soap import Limits
-from oir_adapter.contracts import SERVICES, SOAP11_ENV_NS, Service
+from oir_adapter.contracts import SERVICES, SOAP11_ENV_NS, Service, service
 
 from .conftest import EXAMPLES
 from .emulator_inproc import InProcessEmulator, in_process
@@ -262,7 +262,7 @@ def check_other_encodings(emu: InProcessEmulator) -> None:
     """A valid request in UTF-16 or UTF-32 (with a byte-order mark, big- or little-endian)
     is answered as in UTF-8, and journaled readable. Read as UTF-8 it was half NUL bytes,
     which PostgreSQL text cannot hold: a Server fault there."""
-    svc = next(s for s in SERVICES if s.name == "DebitorForespoergsel")
+    svc = service("DebitorForespoergsel")
     text = example(svc).decode("utf-8")
     for codec in ("utf-16", "utf-16-be", "utf-32", "utf-32-le"):
         declared = "UTF-32" if "32" in codec else "UTF-16"
@@ -286,7 +286,7 @@ def test_utf16_and_utf32_requests_are_answered_and_journaled(emu: InProcessEmula
 
 
 def test_schema_fault_lists_each_violation_with_its_path(emu: InProcessEmulator) -> None:
-    svc = next(s for s in SERVICES if s.name == "DebitorRegistrering")
+    svc = service("DebitorRegistrering")
     data = swap_body_child(example(svc), b'<o:OpretDebitorkontoRequest xmlns:o='
                            b'"http://serviceplatformen.dk/xml/schemas/OIR/Debitor/1/">'
                            b"<o:MyndighedCVR>1</o:MyndighedCVR></o:OpretDebitorkontoRequest>")
@@ -299,7 +299,7 @@ def test_schema_fault_lists_each_violation_with_its_path(emu: InProcessEmulator)
 
 
 def test_soap_action_that_names_another_operation_is_refused(emu: InProcessEmulator) -> None:
-    svc = next(s for s in SERVICES if s.name == "DebitorRegistrering")
+    svc = service("DebitorRegistrering")
     response = emu.post_raw(svc.path, example(svc), headers={
         "SOAPAction": f'"{svc.operation("OpretFordring").soap_action}"'})
     code, text = fault_of(response.get_data())
@@ -308,8 +308,8 @@ def test_soap_action_that_names_another_operation_is_refused(emu: InProcessEmula
 
 
 def test_a_request_of_another_service_is_an_unknown_operation(emu: InProcessEmulator) -> None:
-    psrm = next(s for s in SERVICES if s.name == "MFKvitteringHent")
-    oir = next(s for s in SERVICES if s.name == "DebitorRegistrering")
+    psrm = service("MFKvitteringHent")
+    oir = service("DebitorRegistrering")
     response = emu.post_raw(psrm.path, example(oir))
     code, text = fault_of(response.get_data())
     assert code == "soap:Client" and "unknown operation" in text
@@ -317,7 +317,7 @@ def test_a_request_of_another_service_is_an_unknown_operation(emu: InProcessEmul
 
 def test_known_harmless_headers_are_accepted(emu: InProcessEmulator) -> None:
     """Serviceplatformen's headers and WS-Addressing, even marked mustUnderstand, pass."""
-    svc = next(s for s in SERVICES if s.name == "DebitorForespoergsel")
+    svc = service("DebitorForespoergsel")
     header = (b'<soap:Header><ic:InvocationContext soap:mustUnderstand="1" xmlns:ic='
               b'"http://serviceplatformen.dk/xml/schemas/InvocationContext/1/"/>'
               b'<wsa:Action soap:mustUnderstand="1" xmlns:wsa="http://www.w3.org/2005/08/'
@@ -386,7 +386,7 @@ def test_a_few_violations_in_a_large_document_are_each_located(emu: InProcessEmu
 
 # ---------------------------------------------------------------- compressed bodies
 
-SEARCH_SVC = next(s for s in SERVICES if s.name == "DebitorForespoergsel")
+SEARCH_SVC = service("DebitorForespoergsel")
 
 
 def raw_deflate(data: bytes) -> bytes:
@@ -448,7 +448,7 @@ def test_a_bad_compressed_body_gets_a_clear_answer_and_changes_nothing(
 
 
 def test_limits_are_configurable(tmp_path: Path) -> None:
-    svc = next(s for s in SERVICES if s.name == "DebitorForespoergsel")
+    svc = service("DebitorForespoergsel")
     data = example(svc)
     padded = data.replace(b"<soap:Body>", b"<soap:Body>" + b" " * 2000, 1)
     with in_process(tmp_path, limits=Limits(max_body_bytes=2048)) as small:
@@ -598,7 +598,7 @@ def test_trickling_clients_do_not_starve_the_others(served: EmulatorProcess) -> 
     """Three times as many trickling connections as the worker has threads: each holds a
     thread for at most the header limit (1 s here), so a valid request waits seconds,
     not for as long as the trickle lasts (8 s)."""
-    svc = next(s for s in SERVICES if s.path == SEARCH)
+    svc = next(s for s in SERVICES if SEARCH in s.paths)
     trickle = Trickle(served.port, 24)
     try:
         time.sleep(0.2)
@@ -617,7 +617,7 @@ def test_trickling_clients_do_not_starve_the_others(served: EmulatorProcess) -> 
 def test_a_body_that_trickles_in_gets_408_within_the_body_limit(
         served: EmulatorProcess) -> None:
     """Each byte in time, the body as a whole too late: a total limit, not one per read."""
-    data = example(next(s for s in SERVICES if s.path == SEARCH))
+    data = example(next(s for s in SERVICES if SEARCH in s.paths))
     head = (b"POST " + SEARCH.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml"
             b"\r\nContent-Length: %d\r\n\r\n" % len(data))
     with socket.create_connection(("127.0.0.1", served.port), timeout=10) as s:
@@ -645,7 +645,7 @@ def test_clients_that_keep_a_closed_connection_open_do_not_stall_the_others(
     """Three clients ask for ``Connection: close``, read their answer and keep the socket
     open. gunicorn closed such a connection on the worker's main thread, waiting up to
     2 s for the client to close too, and no other connection was served meanwhile."""
-    svc = next(s for s in SERVICES if s.path == SEARCH)
+    svc = next(s for s in SERVICES if SEARCH in s.paths)
     data = example(svc)
     request = (b"POST " + SEARCH.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                b"text/xml\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(data)
@@ -676,7 +676,7 @@ def test_silent_connections_hold_no_thread(served: EmulatorProcess) -> None:
     connects early): gunicorn 27 held a thread 5 s for each, and a valid request waited
     ~10 s behind them. They wait on the poller now; one that speaks up after a second is
     answered as usual."""
-    svc = next(s for s in SERVICES if s.path == SEARCH)
+    svc = next(s for s in SERVICES if SEARCH in s.paths)
     data = example(svc)
     silent = [socket.create_connection(("127.0.0.1", served.port), timeout=5)
               for _ in range(20)]
@@ -699,7 +699,7 @@ def test_silent_connections_hold_no_thread(served: EmulatorProcess) -> None:
 
 def test_a_burst_of_hostile_requests_leaves_every_worker_answering(
         served: EmulatorProcess) -> None:
-    svc = next(s for s in SERVICES if s.path == SEARCH)
+    svc = next(s for s in SERVICES if SEARCH in s.paths)
     payloads = [make(example(svc)) for name, (make, ctype, _status, _w) in CASES.items()
                 if ctype == XML and name != "20mb_body"]
 
@@ -728,7 +728,7 @@ def test_eight_requests_full_of_violations_do_not_stall_the_worker(
     """Eight requests of 20 000 violations each (1.9 MB) at once, one per worker thread:
     each took minutes, and an unrelated read waited 55 s behind them. Each is a bounded
     fault now, and a read meanwhile is answered at once."""
-    svc = next(s for s in SERVICES if s.path == SEARCH)
+    svc = next(s for s in SERVICES if SEARCH in s.paths)
     data = many_violations(20_000)
 
     def send(_: int) -> tuple[int, float]:

@@ -171,7 +171,7 @@ def test_json_shape(tmp_path: Path) -> None:
     assert [r["file"] for r in reports] == [str(good), str(bad)]
     for r in reports:
         assert {"file", "operation", "kind", "schema_errors", "rule_violations", "ok"} <= set(r)
-        assert r["operation"] == "DebitorRegistrering.OpretFordring"
+        assert r["operation"] == "DebitorRegistreringAfsend.OpretFordring"
         assert r["kind"] == "request"
     assert reports[0]["ok"] is True and reports[0]["rule_violations"] == []
     assert reports[1]["ok"] is False

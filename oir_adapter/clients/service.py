@@ -346,9 +346,10 @@ class _Bound(ServiceClient):
 
 
 class DebitorRegistreringClient(_Bound):
-    """ØIR DebitorRegistrering: accounts, claims (send invoice), claim state changes."""
+    """ØIR DebitorRegistreringAfsend: accounts, claims (send invoice), claim state
+    changes, and the end-date operations (``Afslut…``) on an account's objects."""
 
-    SERVICE = "DebitorRegistrering"
+    SERVICE = "DebitorRegistreringAfsend"
 
     def opret_debitorkonto(self, body: etree._Element) -> Reply:
         return self.call("OpretDebitorkonto", body)
@@ -359,11 +360,16 @@ class DebitorRegistreringClient(_Bound):
     def ret_fordring_tilstand(self, body: etree._Element) -> Reply:
         return self.call("RetFordringTilstand", body)
 
+    def afslut(self, body: etree._Element) -> Reply:
+        """Any of the nine end-date operations; which one is named by ``body``'s element
+        (``AfslutHaeftelseRequest`` → ``AfslutHaeftelse``)."""
+        return self.call(etree.QName(body).localname.removesuffix("Request"), body)
+
 
 class DebitorForespoergselClient(_Bound):
-    """ØIR DebitorForespoergsel: search accounts, read one account in full."""
+    """ØIR DebitorForespoergselAfsend: search accounts, read one account in full."""
 
-    SERVICE = "DebitorForespoergsel"
+    SERVICE = "DebitorForespoergselAfsend"
 
     def soeg_debitorkonto(self, body: etree._Element) -> Reply:
         return self.call("SoegDebitorkonto", body)
@@ -373,9 +379,9 @@ class DebitorForespoergselClient(_Bound):
 
 
 class DebitorIndbetalingClient(_Bound):
-    """ØIR DebitorIndbetaling: receive a payment, preview its coverage."""
+    """ØIR DebitorIndbetalingAfsend: receive a payment, preview its coverage."""
 
-    SERVICE = "DebitorIndbetaling"
+    SERVICE = "DebitorIndbetalingAfsend"
 
     def foretag_indbetaling(self, body: etree._Element) -> Reply:
         return self.call("ForetagIndbetaling", body)
@@ -384,8 +390,18 @@ class DebitorIndbetalingClient(_Bound):
         return self.call("SoegDelfordringTilIndbetaling", body)
 
 
+class DebitorkontoAnmodningClient(_Bound):
+    """ØIR DebitorkontoAnmodningAfsend: ask the debtor system to act on an account (move a
+    claim or sub-claims, change the account's status), at once or on a later day."""
+
+    SERVICE = "DebitorkontoAnmodningAfsend"
+
+    def opret_debitorkonto_anmodning(self, body: etree._Element) -> Reply:
+        return self.call("OpretDebitorkontoAnmodning", body)
+
+
 class DebitorModregningClient(_Bound):
-    """ØIR DebitorModregning: offset claims in an upcoming benefit payment."""
+    """Offset claims in an upcoming benefit payment (this project's modelled service)."""
 
     SERVICE = "DebitorModregning"
 
@@ -394,12 +410,20 @@ class DebitorModregningClient(_Bound):
 
 
 class DaekningAfskrivningRegistreringClient(_Bound):
-    """The fagsystem's callback: coverage, write-offs and state changes."""
+    """The fagsystem's callback (DaekningAfskrivningRegistreringAfsend): coverage,
+    write-offs and claim state changes, status advice on accounts, and the
+    ``FordringTilIndbetaling`` message."""
 
-    SERVICE = "DaekningAfskrivningRegistrering"
+    SERVICE = "DaekningAfskrivningRegistreringAfsend"
 
     def registrer_daekning_afskrivning(self, body: etree._Element) -> Reply:
         return self.call("RegistrerDaekningAfskrivning", body)
+
+    def registrer_debitorkonto_status(self, body: etree._Element) -> Reply:
+        return self.call("RegistrerDebitorkontoStatus", body)
+
+    def fordring_til_indbetaling(self, body: etree._Element) -> Reply:
+        return self.call("FordringTilIndbetaling", body)
 
 
 class MFFordringIndberetClient(_Bound):
@@ -432,7 +456,8 @@ class MFUnderretSamlingHentClient(_Bound):
 CLIENT_CLASSES: dict[str, type[_Bound]] = {
     cls.SERVICE: cls for cls in (
         DebitorRegistreringClient, DebitorForespoergselClient, DebitorIndbetalingClient,
-        DebitorModregningClient, DaekningAfskrivningRegistreringClient,
+        DebitorkontoAnmodningClient, DebitorModregningClient,
+        DaekningAfskrivningRegistreringClient,
         MFFordringIndberetClient, MFKvitteringHentClient, MFUnderretSamlingHentClient)
     if cls.SERVICE is not None
 }
@@ -449,6 +474,7 @@ class Clients:
     debitor_registrering: DebitorRegistreringClient
     debitor_forespoergsel: DebitorForespoergselClient
     debitor_indbetaling: DebitorIndbetalingClient
+    debitorkonto_anmodning: DebitorkontoAnmodningClient
     debitor_modregning: DebitorModregningClient
     daekning_afskrivning_registrering: DaekningAfskrivningRegistreringClient
     mf_fordring_indberet: MFFordringIndberetClient
@@ -463,9 +489,11 @@ class Clients:
                 if f.name not in ("session", "owns_session"))
 
     def __getitem__(self, service_name: str) -> ServiceClient:
-        """The client of a service by its contract name (``"MFFordringIndberet"``)."""
+        """The client of a service by its contract name (``"MFFordringIndberet"``), or by a
+        name the service had before (``"DebitorRegistrering"``)."""
+        name = contracts.service(service_name).name
         for client in self:
-            if client.contract.name == service_name:
+            if client.contract.name == name:
                 return client
         raise KeyError(service_name)
 
@@ -483,7 +511,7 @@ class Clients:
 
 
 def clients_for(base_url: str, **options: Unpack[ClientOptions]) -> Clients:
-    """All eight clients at their standard paths (``Service.path``) under ``base_url``.
+    """One client per service, at its standard path (``Service.path``) under ``base_url``.
 
     ``base_url`` is scheme, host and port (plus any prefix), e.g. ``http://127.0.0.1:8080``
     for the emulator. One ``requests.Session`` is shared (given or made here), so
@@ -496,7 +524,8 @@ def clients_for(base_url: str, **options: Unpack[ClientOptions]) -> Clients:
     if session is None:
         session = opts["session"] = requests.Session()
     made: dict[str, Any] = {
-        _snake(svc.name): CLIENT_CLASSES[svc.name](base + svc.path, **opts)
-        for svc in contracts.SERVICES
+        _snake(cls.__name__.removesuffix("Client")): cls(base + contracts.service(name).path,
+                                                         **opts)
+        for name, cls in CLIENT_CLASSES.items()
     }
     return Clients(**made, session=session, owns_session=owns)

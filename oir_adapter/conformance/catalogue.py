@@ -25,8 +25,10 @@ _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 
 #: Requirement areas, in the order reports and docs show them.
 AREAS: dict[str, str] = {
-    "REG": "Registration (DebitorRegistrering)",
-    "QRY": "Queries (DebitorForespoergsel)",
+    "REG": "Registration (DebitorRegistreringAfsend)",
+    "END": "End-date operations (DebitorRegistreringAfsend, Afslut…)",
+    "ANM": "Anmodninger (DebitorkontoAnmodningAfsend)",
+    "QRY": "Queries (DebitorForespoergselAfsend)",
     "PAY": "Payments and coverage order (§ 4)",
     "OFF": "Offsetting in benefit payments (§ 7)",
     "HND": "Hand-over to PSRM",
@@ -58,21 +60,22 @@ def register(c: Case) -> Case:
 def case(id: str, title: str, *, requirement: str, source: str, area: str,
          steps: Iterable[str], assertions: Iterable[str], severity: Severity = "major",
          role: Role = Role.DEBITOR, hint: str = "", needs: Iterable[str] = (), phase: int = 1,
-         rule_id: str | None = None) -> Callable[[Callable[[CaseContext], None]],
+         rule_id: str | None = None, modelled: str | None = None
+         ) -> Callable[[Callable[[CaseContext], None]],
                                                  Callable[[CaseContext], None]]:
     """Register the decorated function as a case."""
     def deco(fn: Callable[[CaseContext], None]) -> Callable[[CaseContext], None]:
         register(Case(id=id, title=title, requirement=requirement, source=source, role=role,
                       area=area, steps=tuple(steps), assertions=tuple(assertions),
                       severity=severity, run=fn, hint=hint, needs=frozenset(needs),
-                      phase=phase, rule_id=rule_id))
+                      phase=phase, rule_id=rule_id, modelled=modelled))
         return fn
     return deco
 
 
 def all_cases() -> list[Case]:
     """Every case of every role, in run order (role, phase, id)."""
-    from . import debitor, fagsystem, psrm_client, psrm_end, rule_cases  # noqa: F401
+    from . import debitor, fagsystem, psrm_client, psrm_end, recorded, rule_cases  # noqa: F401
 
     return sorted(_CATALOGUE.values(), key=lambda c: (list(Role).index(c.role), c.phase, c.id))
 
@@ -98,11 +101,13 @@ def catalogue_markdown() -> str:
         if not cases:
             continue
         lines += [f"### Role `{role.value}` ({len(cases)} cases)", "",
-                  "| id | title | area | severity | source | needs |", "|---|---|---|---|---|---|"]
+                  "| id | title | area | severity | source | rests on modelled content | needs |",
+                  "|---|---|---|---|---|---|---|"]
         for c in cases:
             needs = ", ".join(sorted(c.needs)) or "—"
             lines.append(f"| {c.id} | {markdown_cell(c.title)} | {AREAS[c.area]} | {c.severity} | "
-                         f"{markdown_cell(c.source)} | {needs} |")
+                         f"{markdown_cell(c.source)} | {markdown_cell(c.basis) or 'no'} | "
+                         f"{needs} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -197,6 +197,9 @@ class Environment:
         self.capture_reached = False
         self.today = date.today()
         self.shared: dict[str, Any] = {}
+        #: Where journaled exchanges come from instead of the capture point's journal API:
+        #: ``(end, operation) -> rows`` (``oir conformance judge`` reads a recording).
+        self.journal_source: Callable[[str, str | None], list[dict[str, Any]]] | None = None
 
     @property
     def capture_is_target(self) -> bool:
@@ -393,7 +396,15 @@ class CaseContext:
         return self._http(capture, method, path, body, label)
 
     def capture_journal(self, end: str, operation: str | None = None) -> list[dict[str, Any]]:
-        """Exchanges the capture point journaled during this run, oldest first, with XML."""
+        """Exchanges the capture point journaled during this run, oldest first, with XML
+        (or, when the run judges a recording, the recorded exchanges of that end)."""
+        source = self.env.journal_source
+        if source is not None:
+            rows = source(end, operation)
+            self.evidence.append(Evidence(
+                f"recording: {end} {operation or ''}".strip(), "journal", self.env.target.url,
+                "GET", response=f"{len(rows)} recorded exchanges (each finding names its own)"))
+            return rows
         query = f"journal?end={end}&full=1&limit=2000"
         if operation:
             query += f"&operation={operation}"
@@ -418,7 +429,8 @@ class CaseContext:
     def journal_evidence(self, row: dict[str, Any], label: str) -> None:
         """Add one journaled exchange (as the capture point saw it) to the evidence."""
         self.evidence.append(Evidence(
-            label, "journal", f"journal #{row.get('id')} ({row.get('end')})", "POST",
+            label, "journal", row.get("where") or f"journal #{row.get('id')} ({row.get('end')})",
+            "POST",
             operation=row.get("operation"), request=_text(row.get("request_xml")),
             response=_text(row.get("response_xml")), http_status=row.get("http_status"),
             elapsed_ms=row.get("duration_ms"),

@@ -20,16 +20,23 @@ from lxml import etree
 
 from .. import messages
 from ..bankdays import is_bank_day, next_bank_day
-from ..clients import SoapFaultError, build_envelope
+from ..clients import Reply, SoapFaultError, build_envelope
 from ..codecs.psrm import ActionRequest
-from ..contracts import OIR_NS, SOAP11_ENV_NS, safe_parser, service
+from ..contracts import (
+    OIR_NS,
+    SERVICES,
+    SOAP11_ENV_NS,
+    safe_parser,
+    service,
+    validate_element,
+)
 from ..identifiers import is_valid_payment_id
 from ..model import ClaimArt, Party
 from ..rules import RuleContext, validate_action
 from .capture import Captured, actions_for, body_of, deliveries
 from .catalogue import case
 from .context import Account, CaseContext, CaseErrored, Registered
-from .model import NEEDS_CAPTURE, NEEDS_CLOCK, Evidence
+from .model import NEEDS_ADMIN, NEEDS_CAPTURE, NEEDS_CLOCK, Evidence
 from .views import Line, amount, coverage_lines, offset_lines, text
 
 D = Decimal
@@ -759,14 +766,13 @@ def err_soap_action(ctx: CaseContext) -> None:
       requirement="GET <endpoint>?wsdl serves the WSDL with soap:address pointing at the "
                   "endpoint called.",
       source="docs/design.md#serving (GET <endpoint>?wsdl)", area="ERR", severity="minor",
-      steps=("GET ?wsdl on each of the four ØIR services",),
+      steps=("GET ?wsdl on each ØIR service the debtor system offers",),
       assertions=("HTTP 200 with a wsdl:definitions document",
                   "soap:address location is the endpoint itself"),
       hint="Rewrite soap:address (and schemaLocation) to the scheme, host and port the "
            "?wsdl request came in on, so generated clients call back the same endpoint.")
 def err_wsdl(ctx: CaseContext) -> None:
-    for name in ("DebitorRegistrering", "DebitorForespoergsel", "DebitorIndbetaling",
-                 "DebitorModregning"):
+    for name in (s.name for s in SERVICES if s.end == "oir"):
         endpoint = ctx.env.clients[name].endpoint
         try:
             r = ctx.env.target.session.get(f"{endpoint}?wsdl", timeout=ctx.env.options.timeout)
@@ -1290,3 +1296,314 @@ def psr_ids(ctx: CaseContext) -> None:
     ctx.equal(len({c.delivery.se_number for c in found if c.delivery}), 1,
               "one SE number sends them all")
 
+
+
+# ================================================================ end-date operations
+
+_END_DATE_MODELLED = "the operation names are published; the message content is modelled"
+_END_DATE_SOURCE = ("Serviceplatformen SF1590_B_01 DebitorRegistreringAfsend (the operation "
+                    "names); the content is modelled: docs/contracts.md")
+
+#: Wire name → (what it ends, whether it names a party, where HentDebitorkonto shows the end).
+_END_DATES: dict[str, tuple[str, bool, str]] = {
+    "AfslutGaeldendeAdresseAdministrator": (
+        "an administrator's current address", True,
+        "AdministratorSamling/Administrator/Adresse/SlutDato"),
+    "AfslutGaeldendeAdresseJuridiskAnsvarlig": (
+        "the debtor's current address", False, "Debitor/Adresse/SlutDato"),
+    "AfslutGaeldendeAdresseJuridiskMedhaefter": (
+        "a co-liable party's current address", True,
+        "JuridiskMedhaefterSamling/JuridiskMedhaefter/Adresse/SlutDato"),
+    "AfslutHaeftelse": (
+        "a co-liable party's liability for a claim", True,
+        "FordringSamling/Fordring/HaefterSamling/Haefter/SlutDato"),
+    "AfslutLigestillingspartner": (
+        "an equal partner", True, "LigestillingspartnerSamling/Ligestillingspartner/SlutDato"),
+    "AfslutAdministrator": (
+        "an administrator", True, "AdministratorSamling/Administrator/SlutDato"),
+    "AfslutMaterialeabonnementAdministrator": (
+        "an administrator's material subscription", True,
+        "AdministratorSamling/Administrator/Materialeabonnement/SlutDato"),
+    "AfslutMaterialeabonnementJuridiskAnsvarlig": (
+        "the debtor's material subscription", False, "Materialeabonnement/SlutDato"),
+    "AfslutMaterialeabonnementJuridiskMedhaefter": (
+        "a co-liable party's material subscription", True,
+        "JuridiskMedhaefterSamling/JuridiskMedhaefter/Materialeabonnement/SlutDato"),
+}
+
+
+def _account_with_objects(ctx: CaseContext, other: Party) -> Account:
+    """An account whose debtor has an address and a subscription, and with ``other`` as
+    administrator, co-liable party and equal partner (each with address and subscription)."""
+    party = ctx.env.cpr()
+    reference = ctx.env.next_id("KONF")
+    role = messages.RoleSpec(other, "Konformitet Anden", "Testvej 2", "8000", "Aarhus C",
+                             "BREV")
+    reply = ctx.call("OpretDebitorkonto", messages.opret_debitorkonto(
+        ctx.caller, reference=reference, party=party, name=f"Konformitet {reference}",
+        street="Testvej 1", postcode="8000", city="Aarhus C", channel="DIGITALPOST",
+        administrators=[role], co_liable=[role], partners=[role]),
+        "create an account with an administrator, a co-liable party and an equal partner")
+    number = reply.findtext("DebitorkontoNummer")
+    ctx.check(bool(number), "OpretDebitorkonto answers with a DebitorkontoNummer", got=number)
+    assert number is not None
+    return Account(number, party, reference)
+
+
+def _end_date_case(operation: str, n: int) -> None:
+    what, by_party, where = _END_DATES[operation]
+
+    @case(f"OIR-END-{n:03d}", f"{operation} ends {what}",
+          requirement=f"{operation} ends {what} on SlutDato; HentDebitorkonto shows the end "
+                      "date, the same end again is answered alike, another date is refused.",
+          source=_END_DATE_SOURCE, area="END", modelled=_END_DATE_MODELLED,
+          steps=("OpretDebitorkonto with an address, a material subscription and a party as "
+                 "administrator, co-liable party and equal partner",
+                 "OpretFordring with that party as co-liable (HaefterSamling)",
+                 f"{operation} with SlutDato today+30", "HentDebitorkonto",
+                 f"{operation} again with the same SlutDato", f"{operation} with today+60"),
+          assertions=(f"{operation} is accepted and echoes DebitorkontoNummer and SlutDato",
+                      f"HentDebitorkonto shows {where} = SlutDato",
+                      "the same end again is accepted",
+                      "another end date is refused with OIR-314 at SlutDato"),
+          hint="Keep an ended object with its end date; never move an end date once given.")
+    def run(ctx: CaseContext) -> None:
+        other = ctx.env.cpr()
+        account = _account_with_objects(ctx, other)
+        claim = ctx.register(account, ctx.claim_spec(co_liable=((other, "Konformitet Anden"),)))
+        end = ctx.day(30)
+        kw: dict[str, Any] = {"party": other} if by_party else {}
+        if operation == "AfslutHaeftelse":
+            kw["claim_id"] = claim.claim_id
+        reply = ctx.call(operation, messages.afslut(
+            ctx.caller, operation, account_number=account.number, end=end, **kw), f"end {what}")
+        ctx.equal((reply.findtext("DebitorkontoNummer"), reply.findtext("SlutDato")),
+                  (account.number, end.isoformat()), "the answer echoes account and SlutDato")
+        shown = ctx.call("HentDebitorkonto", messages.hent_debitorkonto(
+            ctx.caller, account_number=account.number), "read the account")
+        ctx.equal(shown.findtext(f"Debitorkonto/{where}"), end.isoformat(),
+                  f"HentDebitorkonto shows {where}")
+        ctx.call(operation, messages.afslut(ctx.caller, operation, account_number=account.number,
+                                            end=end, **kw), "the same end again")
+        again = ctx.call(operation, messages.afslut(
+            ctx.caller, operation, account_number=account.number, end=ctx.day(60), **kw),
+            "another end date", accept=False)
+        ctx.equal([(e.code, e.field) for e in again.errors], [("OIR-314", "SlutDato")],
+                  "another end date is refused with OIR-314")
+
+
+for _n, _op in enumerate(_END_DATES, start=1):
+    _end_date_case(_op, _n)
+
+
+@case("OIR-END-010", "An ended liability is not handed over to PSRM",
+      requirement="A co-liable party whose liability ended (AfslutHaeftelse) before the "
+                  "hand-over is not among the hæftere the debtor system sends to PSRM; one "
+                  "whose liability ends later still is.",
+      source=_END_DATE_SOURCE, area="END", needs=(NEEDS_CLOCK, NEEDS_CAPTURE), phase=2,
+      modelled=_END_DATE_MODELLED, severity="critical",
+      steps=("OpretFordring with SRB today-10 and co-liable parties A and B",
+             "AfslutHaeftelse for A with SlutDato today-1; for B with today+365",
+             "advance the clock 1 day (reminder and hand-over)",
+             "read the delivery PSRM received"),
+      assertions=("the OPRETFORDRING names the account's debtor and B, not A",),
+      hint="Leave the liabilities that have ended out of FordringHæftelseSamling.")
+def end_liability_not_handed_over(ctx: CaseContext) -> None:
+    ctx.require(NEEDS_CLOCK, NEEDS_CAPTURE)
+    ended, kept = ctx.env.cpr(), ctx.env.cpr()
+    account = ctx.open_account()
+    claim = ctx.register(account, _past_due(ctx, co_liable=((ended, None), (kept, None))))
+    for party, day in ((ended, ctx.day(-1)), (kept, ctx.day(365))):
+        ctx.call("AfslutHaeftelse", messages.afslut(
+            ctx.caller, "AfslutHaeftelse", account_number=account.number, end=day,
+            party=party, claim_id=claim.claim_id), f"end the liability of {party.masked()}")
+    ctx.advance(1)
+    ctx.settle()
+    found = _opret(ctx, claim.claim_id)
+    ctx.check(bool(found), "the claim was handed over", got="no OPRETFORDRING")
+    captured, action = found[0]
+    ctx.journal_evidence(captured.row, "the delivery PSRM received")
+    assert action.claim is not None
+    liable = [c.party.number for c in action.claim.co_liable]
+    ctx.equal(liable, [account.party.number, kept.number],
+              "the hæftere are the debtor and the party whose liability runs on")
+
+
+# ================================================================ anmodninger
+
+_ANMODNING_MODELLED = ("the service and its action types are published; the operation and "
+                       "the message content are modelled")
+_ANMODNING_SOURCE = ("Serviceplatformen SF1590_B_04 DebitorkontoAnmodningAfsend (the service "
+                     "and its action types); operation and content are modelled: "
+                     "docs/contracts.md")
+
+
+def _anmod(ctx: CaseContext, account: Account, label: str, *, accept: bool = True,
+           **kw: Any) -> Reply:
+    return ctx.call("OpretDebitorkontoAnmodning", messages.opret_debitorkonto_anmodning(
+        ctx.caller, account_number=account.number, request_id=ctx.env.next_id("ANM"), **kw),
+        label, accept=accept)
+
+
+def _claim_ids(ctx: CaseContext, account: Account) -> dict[str, list[str]]:
+    """Claim id → its sub-claim ids, as HentDebitorkonto shows the account."""
+    reply = ctx.call("HentDebitorkonto", messages.hent_debitorkonto(
+        ctx.caller, account_number=account.number), f"read account {account.number}")
+    q = f"{{{OIR_NS}}}"
+    return {f.findtext(f"{q}FordringID") or "": [d.findtext(f"{q}DelfordringID") or ""
+                                                 for d in f.iter(f"{q}Delfordring")]
+            for f in reply.element.iter(f"{q}Fordring")}
+
+
+@case("OIR-ANM-001", "FLYT_FORDRING moves a claim to another account at once",
+      requirement="An anmodning FLYT_FORDRING without UdfoerelsesDato is performed at once: "
+                  "the answer says UDFOERT and the claim is on the other account.",
+      source=_ANMODNING_SOURCE, area="ANM", modelled=_ANMODNING_MODELLED,
+      steps=("two accounts", "OpretFordring on the first",
+             "OpretDebitorkontoAnmodning FlytFordring to the second", "HentDebitorkonto of both"),
+      assertions=("Anmodning/Status UDFOERT, AnmodningTypeKode FLYT_FORDRING",
+                  "the claim is on the second account and not on the first"))
+def anm_move_claim(ctx: CaseContext) -> None:
+    first, second = ctx.open_account(), ctx.open_account()
+    claim = ctx.register(first, ctx.claim_spec())
+    reply = _anmod(ctx, first, "move the claim", move_claim=(claim.claim_id, second.number))
+    ctx.equal((reply.findtext("Anmodning/Status"), reply.findtext("Anmodning/AnmodningTypeKode")),
+              ("UDFOERT", "FLYT_FORDRING"), "the anmodning is performed at once")
+    ctx.equal((claim.claim_id in _claim_ids(ctx, first), claim.claim_id in _claim_ids(ctx, second)),
+              (False, True), "the claim has moved to the second account")
+
+
+@case("OIR-ANM-002", "FLYT_DELFORDRING moves sub-claims to another claim at once",
+      requirement="An anmodning FLYT_DELFORDRING moves the named sub-claims to the target "
+                  "claim of the same account; what each claim has open follows them.",
+      source=_ANMODNING_SOURCE, area="ANM", modelled=_ANMODNING_MODELLED,
+      steps=("OpretFordring A with GEBYR 100.00 and RENTE 12.50", "OpretFordring B",
+             "OpretDebitorkontoAnmodning FlytDelfordring of A's GEBYR to B",
+             "HentDebitorkonto"),
+      assertions=("Anmodning/Status UDFOERT", "B holds the GEBYR sub-claim, A only its RENTE"))
+def anm_move_sub_claims(ctx: CaseContext) -> None:
+    account = ctx.open_account()
+    a = ctx.register(account, ctx.claim_spec(sub_claims=(
+        messages.SubClaimSpec("GEBYR", D("100.00")), messages.SubClaimSpec("RENTE", D("12.50")))))
+    b = ctx.register(account, ctx.claim_spec())
+    before = _claim_ids(ctx, account)
+    gebyr = before[a.claim_id][0]
+    reply = _anmod(ctx, account, "move the GEBYR sub-claim",
+                   move_sub_claims=([gebyr], b.claim_id))
+    ctx.equal(reply.findtext("Anmodning/Status"), "UDFOERT", "the anmodning is performed at once")
+    after = _claim_ids(ctx, account)
+    ctx.equal((after[a.claim_id], after[b.claim_id]), (before[a.claim_id][1:], [gebyr]),
+              "the sub-claim is on the target claim")
+
+
+def _advice(ctx: CaseContext, account: Account, kind: str) -> list[etree._Element]:
+    """Status advice about ``account`` of ``kind`` that reached the capture point."""
+    q = f"{{{OIR_NS}}}"
+
+    def probe() -> list[etree._Element]:
+        found = []
+        for row in ctx.capture_journal("fagsystem", "RegistrerDebitorkontoStatus"):
+            body = body_of(row.get("request_xml"))
+            for a in body.iter(f"{q}StatusAdvisering") if body is not None else ():
+                if a.findtext(f"{q}DebitorkontoNummer") == account.number and \
+                        a.findtext(f"{q}AdviseringTypeKode") == kind:
+                    found.append(a)
+        return found
+    return ctx.eventually(probe)
+
+
+@case("OIR-ANM-003", "AENDR_KONTOSTATUS closes a settled account and advises the fagsystem",
+      requirement="An account with nothing open is closed at once (UDFOERT); a closed account "
+                  "takes no new claim (OIR-317); the fagsystem gets KONTOSTATUS advice.",
+      source=_ANMODNING_SOURCE + "; DækningAfskrivningRegistreringAfsend (advice on status "
+                                 "changes of debtor accounts)",
+      area="ANM", needs=(NEEDS_CAPTURE,), modelled=_ANMODNING_MODELLED,
+      steps=("OpretDebitorkonto", "OpretDebitorkontoAnmodning AendrKontostatus LUKKET",
+             "OpretFordring on the account", "read the status advice the fagsystem received"),
+      assertions=("Anmodning/Status UDFOERT", "HentDebitorkonto shows Status LUKKET",
+                  "OpretFordring is refused with OIR-317",
+                  "a KONTOSTATUS advice with KontoStatus LUKKET reached the fagsystem"))
+def anm_close_account(ctx: CaseContext) -> None:
+    ctx.require(NEEDS_CAPTURE)
+    account = ctx.open_account()
+    reply = _anmod(ctx, account, "close the account", status="LUKKET")
+    ctx.equal(reply.findtext("Anmodning/Status"), "UDFOERT", "the anmodning is performed at once")
+    shown = ctx.call("HentDebitorkonto", messages.hent_debitorkonto(
+        ctx.caller, account_number=account.number), "read the account")
+    ctx.equal(shown.findtext("Debitorkonto/Status"), "LUKKET", "the account is LUKKET")
+    refused = ctx.call("OpretFordring", messages.opret_fordring(
+        ctx.caller, account_number=account.number, claim=ctx.claim_spec()),
+        "register a claim on the closed account", accept=False)
+    ctx.equal([e.code for e in refused.errors], ["OIR-317"], "a closed account takes no claim")
+    advice = _advice(ctx, account, "KONTOSTATUS")
+    ctx.equal([a.findtext(f"{{{OIR_NS}}}KontoStatus") for a in advice], ["LUKKET"],
+              "one KONTOSTATUS advice: LUKKET")
+
+
+@case("OIR-ANM-004", "An anmodning for a later day is received now and advised on its day",
+      requirement="With a later UdfoerelsesDato the answer is MODTAGET; on that day the "
+                  "anmodning is performed and its result reaches the fagsystem as ANMODNING "
+                  "status advice.",
+      source=_ANMODNING_SOURCE, area="ANM", needs=(NEEDS_CLOCK, NEEDS_CAPTURE), phase=2,
+      modelled=_ANMODNING_MODELLED,
+      steps=("two accounts, a claim on the first",
+             "OpretDebitorkontoAnmodning FlytFordring with UdfoerelsesDato today+1",
+             "advance the clock 1 day", "read the status advice the fagsystem received"),
+      assertions=("the answer says MODTAGET with UdfoerelsesDato today+1",
+                  "an ANMODNING advice with AnmodningStatus UDFOERT reached the fagsystem",
+                  "the claim is on the second account"))
+def anm_later(ctx: CaseContext) -> None:
+    ctx.require(NEEDS_CLOCK, NEEDS_CAPTURE)
+    first, second = ctx.open_account(), ctx.open_account()
+    claim = ctx.register(first, ctx.claim_spec())
+    day = ctx.day(1)
+    reply = _anmod(ctx, first, "move the claim tomorrow",
+                   move_claim=(claim.claim_id, second.number), on=day)
+    ctx.equal((reply.findtext("Anmodning/Status"), reply.findtext("Anmodning/UdfoerelsesDato")),
+              ("MODTAGET", day.isoformat()), "the anmodning is received for its day")
+    ctx.advance(1)
+    advice = _advice(ctx, first, "ANMODNING")
+    ctx.equal([a.findtext(f"{{{OIR_NS}}}AnmodningStatus") for a in advice], ["UDFOERT"],
+              "one ANMODNING advice: UDFOERT")
+    ctx.check(claim.claim_id in _claim_ids(ctx, second), "the claim is on the second account")
+
+
+@case("OIR-CBK-004", "FordringTilIndbetaling reaches a subscribing fagsystem",
+      requirement="When a claim is registered, a fagsystem that subscribes to "
+                  "FordringTilIndbetaling receives the claim with its invoice and what is open.",
+      source="Serviceplatformen SF1590_B_03 DebitorIndbetalingAfsend (the message type "
+             "FordringTilIndbetaling, distributed to subscribers); the content is "
+             "modelled: docs/contracts.md",
+      area="CBK", needs=(NEEDS_ADMIN, NEEDS_CAPTURE),
+      modelled="the message type is published; its content and the subscription are modelled",
+      steps=("PUT /_admin/subscriptions on the target: the suite's FagsystemID subscribes",
+             "OpretFordring 1500.00 + GEBYR 100.00",
+             "read the FordringTilIndbetaling the fagsystem received"),
+      assertions=("one FordringTilIndbetaling for the claim, schema-valid",
+                  "its BetalingsID is the invoice's and Restbeloeb 1600.00"))
+def cbk_fordring_til_indbetaling(ctx: CaseContext) -> None:
+    ctx.require(NEEDS_ADMIN, NEEDS_CAPTURE)
+    ctx.admin("PUT", "subscriptions", {"FordringTilIndbetaling": [ctx.caller.fagsystem_id]},
+              label="subscribe the suite's fagsystem")
+    try:
+        account = ctx.open_account()
+        claim = ctx.register(account, ctx.claim_spec(
+            sub_claims=(messages.SubClaimSpec("GEBYR", D("100.00")),)))
+    finally:
+        ctx.admin("PUT", "subscriptions", {}, label="end the subscription")
+    q = f"{{{OIR_NS}}}"
+
+    def probe() -> list[etree._Element]:
+        found = []
+        for row in ctx.capture_journal("fagsystem", "FordringTilIndbetaling"):
+            body = body_of(row.get("request_xml"))
+            if body is not None and body.findtext(f"{q}FordringID") == claim.claim_id:
+                ctx.journal_evidence(row, "the FordringTilIndbetaling received")
+                found.append(body)
+        return found
+    found = ctx.eventually(probe)
+    ctx.equal(len(found), 1, "one FordringTilIndbetaling for the claim")
+    body = found[0]
+    ctx.equal(validate_element(body), [], "it validates")
+    ctx.equal((body.findtext(f"{q}Opkraevning/{q}BetalingsID"), body.findtext(f"{q}Restbeloeb")),
+              (claim.payment_id, "1600.00"), "it carries the invoice's BetalingsID and 1600.00")

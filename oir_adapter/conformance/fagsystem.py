@@ -75,7 +75,8 @@ _NEEDS = (NEEDS_ADMIN,)
                   "judge.",
       source="docs/design.md#journal; docs/design.md#the-conformance-suite", steps=("read the emulator's ØIR journal",),
       assertions=("at least one request",),
-      hint="Point the fagsystem at the emulator's /oir/… endpoints and run its flows first.")
+      hint="Point the fagsystem at the emulator's /service/OIR/… endpoints and run its flows "
+           "first.")
 def fag_traffic(ctx: CaseContext) -> None:
     wanted = ctx.env.options.fagsystem_filter
     rows = [Request(r) for r in ctx.capture_journal("oir") if r.get("direction", "in") == "in"]

@@ -24,6 +24,8 @@ class Role(StrEnum):
     PSRM_CLIENT = "psrm-client"  # a fordringshaver system sending to PSRM: the suite is PSRM
     FAGSYSTEM = "fagsystem"  # a fagsystem: judged from the emulator's journal
     PSRM = "psrm"  # a PSRM end (the emulator's, or a test system): the suite is the sender
+    #: a debtor system judged from a recording of its real traffic (oir conformance judge)
+    RECORDED = "recorded"
 
 
 class Status(StrEnum):
@@ -65,13 +67,40 @@ class Case:
     needs: frozenset[str] = frozenset()
     phase: int = 1
     rule_id: str | None = None
+    #: What the case rests on that is this project's modelling rather than a published
+    #: contract ("" when it rests on published content only; ``None``: derived, see
+    #: :attr:`basis`). The published/modelled split per service and operation is in
+    #: docs/contracts.md.
+    modelled: str | None = None
+
+    @property
+    def basis(self) -> str:
+        """Why the case rests on modelled content, or "" when it does not.
+
+        ØIR publishes service and operation names but no message schema, so every case
+        that speaks ØIR (roles ``debitor`` and ``fagsystem``) rests on modelled message
+        content; PSRM's messages and numbered rules are public (real samples), so a
+        ``psrm``/``psrm-client`` case does only when it judges one of this project's own
+        rules (``OIR-…``)."""
+        if self.modelled is not None:
+            return self.modelled
+        if self.role in (Role.DEBITOR, Role.FAGSYSTEM):
+            return MODELLED_OIR
+        if self.rule_id is not None and self.rule_id.startswith("OIR-"):
+            return "the rule is this project's own, not a published PSRM rule"
+        return ""
 
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "requirement": self.requirement,
                 "source": self.source, "role": self.role.value, "area": self.area,
                 "steps": list(self.steps), "assertions": list(self.assertions),
                 "severity": self.severity, **({"hint": self.hint} if self.hint else {}),
-                "needs": sorted(self.needs), "rule_id": self.rule_id}
+                "needs": sorted(self.needs), "rule_id": self.rule_id,
+                "modelled": self.basis or None}
+
+
+#: The basis of a case that speaks ØIR and says nothing more precise.
+MODELLED_OIR = "ØIR message content is modelled (no ØIR schema is public)"
 
 
 @dataclass(slots=True)

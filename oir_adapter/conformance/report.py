@@ -18,7 +18,7 @@ from lxml import etree
 
 from ..contracts import safe_parser
 from .catalogue import AREAS
-from .model import Evidence, Result, RunReport, Status
+from .model import Case, Evidence, Result, RunReport, Status
 
 JUNIT_NAME = "junit.xml"
 JSON_NAME = "report.json"
@@ -90,7 +90,11 @@ def junit_xml(report: RunReport) -> bytes:
         tc = etree.SubElement(suite, "testcase", classname=f"oir.conformance.{c.role.value}."
                               f"{c.area}", name=f"{c.id} {c.title}", time=f"{r.duration:.3f}")
         detail = _xml_safe(f"{c.requirement}\nsource: {c.source}\n"
+                           + (f"modelled: {c.basis}\n" if c.basis else "")
                            + (f"hint: {r.hint or c.hint}\n" if r.hint or c.hint else ""))
+        if c.basis:  # the case rests on modelled content: say so where CI tools show it
+            tc_props = etree.SubElement(tc, "properties")
+            etree.SubElement(tc_props, "property", name="modelled", value=_xml_safe(c.basis))
         if r.status is Status.FAIL:
             etree.SubElement(tc, "failure", message=_xml_safe(r.reason[:1000]),
                              type="AssertionError").text = detail
@@ -123,6 +127,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 .badge{display:inline-block;border-radius:10px;padding:1px 9px;font-size:12px;font-weight:600;
 color:#fff}
 .pass{background:#1f8a4c}.fail{background:#c62828}.skip{background:#8a8f98}.error{background:#e07b00}
+.modelled{background:#6a4fb3}
 .verdict{font-size:16px;font-weight:700;margin:8px 0}
 .counts span{margin-right:10px}
 .case{background:#fff;border:1px solid #dde1e7;border-left:5px solid #8a8f98;border-radius:4px;
@@ -176,6 +181,13 @@ def _badge(status: Status) -> str:
     return f'<span class="badge {status.value}">{status.value.upper()}</span>'
 
 
+def _modelled(c: Case) -> str:
+    """The MODELLED mark of a case that rests on modelled content ("" otherwise)."""
+    if not c.basis:
+        return ""
+    return f' <span class="badge modelled" title="{escape(c.basis)}">MODELLED</span>'
+
+
 def _evidence_html(evidence: list[Evidence], open_: bool) -> str:
     if not evidence:
         return '<p class="small">No exchanges.</p>'
@@ -206,10 +218,11 @@ def _case_html(r: Result, *, expanded: bool) -> str:
     c = r.case
     failed = r.failed_check
     parts = [f'<section class="case st-{r.status.value}" id="{escape(c.id)}">',
-             f"<h3>{_badge(r.status)} {escape(c.id)} — {escape(c.title)}</h3>",
+             f"<h3>{_badge(r.status)} {escape(c.id)} — {escape(c.title)}{_modelled(c)}</h3>",
              '<div class="kv">',
              f"<div>Requirement</div><div>{escape(c.requirement)}</div>",
              f"<div>Source</div><div>{escape(c.source)}</div>",
+             f"<div>Rests on</div><div>{escape('modelled content: ' + c.basis if c.basis else 'published content only')}</div>",
              f"<div>Area</div><div>{escape(AREAS.get(c.area, c.area))}</div>",
              f"<div>Severity</div><div>{escape(c.severity)}</div>",
              f"<div>Duration</div><div>{r.duration:.3f} s</div>",
@@ -243,6 +256,10 @@ def _case_html(r: Result, *, expanded: bool) -> str:
     return "\n".join(parts)
 
 
+def _badge_count(report: RunReport) -> int:
+    return sum(1 for r in report.results if r.case.basis)
+
+
 def html_page(report: RunReport) -> str:
     counts = report.counts()
     verdict = ("All cases passed" if report.ok and not counts["skip"] else
@@ -262,7 +279,8 @@ def html_page(report: RunReport) -> str:
     problems = [r for r in report.results if r.status in (Status.FAIL, Status.ERROR)]
     listing = "".join(
         f'<tr><td><a href="#{escape(r.case.id)}">{escape(r.case.id)}</a></td>'
-        f"<td>{escape(r.case.title)}</td><td>{escape(AREAS.get(r.case.area, r.case.area))}</td>"
+        f"<td>{escape(r.case.title)}{_modelled(r.case)}</td>"
+        f"<td>{escape(AREAS.get(r.case.area, r.case.area))}</td>"
         f"<td>{escape(r.case.severity)}</td><td>{_badge(r.status)}</td>"
         f'<td class="n">{r.duration:.2f}</td>'
         f"<td>{escape(r.reason if r.status is not Status.PASS else '')[:300]}</td></tr>"
@@ -282,6 +300,11 @@ def html_page(report: RunReport) -> str:
         + "".join(f"<th>{s.value}</th>" for s in Status) + f"<th>total</th></tr>{area_rows}"
         "</table>",
         f"<h2>Run</h2><table>{env_rows}</table>",
+        f"<p class=\"small\">{_badge_count(report)} of {len(report.results)} cases rest on "
+        "modelled content (marked <span class=\"badge modelled\">MODELLED</span>): ØIR "
+        "publishes its service and operation names, not its message schemas, so what those "
+        "cases check of a message is this project's modelling (docs/contracts.md says which "
+        "names are published, with their sources).</p>",
     ]
     sections.append(f"<h2>Failures and errors ({len(problems)})</h2>")
     if problems:

@@ -331,6 +331,77 @@ def _transaction_reused(ctx: CaseContext, rule: Rule) -> None:
     refused(ctx, reply, rule.id, field="transaction_id")
 
 
+def _end_unknown(ctx: CaseContext, rule: Rule) -> None:
+    account = ctx.open_account()
+    reply = ctx.call("AfslutAdministrator", messages.afslut(
+        ctx.caller, "AfslutAdministrator", account_number=account.number, end=ctx.day(30),
+        party=ctx.env.cpr()), "end an administrator the account does not have", accept=False)
+    refused(ctx, reply, rule.id)
+
+
+def _end_moved(ctx: CaseContext, rule: Rule) -> None:
+    account = ctx.open_account()
+    other = ctx.env.cpr()
+    claim = ctx.register(account, ctx.claim_spec(co_liable=((other, None),)))
+    for day, accept in ((ctx.day(30), True), (ctx.day(60), False)):
+        reply = ctx.call("AfslutHaeftelse", messages.afslut(
+            ctx.caller, "AfslutHaeftelse", account_number=account.number, end=day, party=other,
+            claim_id=claim.claim_id), f"end the liability on {day}", accept=accept)
+    refused(ctx, reply, rule.id)
+
+
+def _end_own_liability(ctx: CaseContext, rule: Rule) -> None:
+    account = ctx.open_account()
+    claim = ctx.register(account, ctx.claim_spec())
+    reply = ctx.call("AfslutHaeftelse", messages.afslut(
+        ctx.caller, "AfslutHaeftelse", account_number=account.number, end=ctx.day(30),
+        party=account.party, claim_id=claim.claim_id),
+        "end the liability of the account's own debtor", accept=False)
+    refused(ctx, reply, rule.id)
+
+
+def _anmodning(ctx: CaseContext, account: Account, request_id: str, label: str, *,
+               accept: bool, **kw: object) -> Reply:
+    return ctx.call("OpretDebitorkontoAnmodning", messages.opret_debitorkonto_anmodning(
+        ctx.caller, account_number=account.number, request_id=request_id, **kw),  # type: ignore[arg-type]
+        label, accept=accept)
+
+
+def _request_reused(ctx: CaseContext, rule: Rule) -> None:
+    account = ctx.open_account()
+    request_id = ctx.env.next_id("ANM")
+    _anmodning(ctx, account, request_id, "close the empty account", accept=True, status="LUKKET")
+    reply = _anmodning(ctx, account, request_id, "reopen it under the same AnmodningID",
+                       accept=False, status="AKTIV")
+    refused(ctx, reply, rule.id)
+
+
+def _closed_account(ctx: CaseContext, rule: Rule) -> None:
+    account = ctx.open_account()
+    _anmodning(ctx, account, ctx.env.next_id("ANM"), "close the empty account", accept=True,
+               status="LUKKET")
+    reply = ctx.call("OpretFordring", messages.opret_fordring(
+        ctx.caller, account_number=account.number, claim=ctx.claim_spec()),
+        "register a claim on the closed account", accept=False)
+    refused(ctx, reply, rule.id)
+
+
+def _close_open_account(ctx: CaseContext, rule: Rule) -> None:
+    account = ctx.open_account()
+    ctx.register(account, ctx.claim_spec())
+    reply = _anmodning(ctx, account, ctx.env.next_id("ANM"), "close an account with a claim",
+                       accept=False, status="LUKKET")
+    refused(ctx, reply, rule.id)
+
+
+def _sub_claim_elsewhere(ctx: CaseContext, rule: Rule) -> None:
+    account = ctx.open_account()
+    claim = ctx.register(account, ctx.claim_spec())
+    reply = _anmodning(ctx, account, ctx.env.next_id("ANM"), "move a sub-claim that is not there",
+                       accept=False, move_sub_claims=([f"{claim.claim_id}-X"], claim.claim_id))
+    refused(ctx, reply, rule.id)
+
+
 _CLOCK = frozenset({NEEDS_CLOCK})
 
 #: Rule id → probe, for every rule a debtor system judges through ØIR.
@@ -394,6 +465,20 @@ DEBITOR_PROBES: dict[str, Probe] = {
     "OIR-311": Probe(("OpretDebitorkonto for CPR 3213901234",), _bad_debtor),
     "OIR-312": Probe(("OpretDebitorkonto (reference R, CPR A)",
                       "OpretDebitorkonto (reference R, CPR B)"), _reference_reused),
+    "OIR-313": Probe(("OpretDebitorkonto", "AfslutAdministrator for a party that is no "
+                      "administrator"), _end_unknown),
+    "OIR-314": Probe(("OpretFordring with co-liable party P", "AfslutHaeftelse P today+30",
+                      "AfslutHaeftelse P today+60"), _end_moved),
+    "OIR-315": Probe(("OpretFordring", "AfslutHaeftelse for the account's own debtor"),
+                     _end_own_liability),
+    "OIR-316": Probe(("OpretDebitorkontoAnmodning A: close the empty account",
+                      "OpretDebitorkontoAnmodning A again: reopen it"), _request_reused),
+    "OIR-317": Probe(("OpretDebitorkontoAnmodning: close the empty account",
+                      "OpretFordring on it"), _closed_account),
+    "OIR-318": Probe(("OpretFordring", "OpretDebitorkontoAnmodning: close the account"),
+                     _close_open_account),
+    "OIR-319": Probe(("OpretFordring", "OpretDebitorkontoAnmodning FlytDelfordring of a "
+                      "sub-claim the account does not have"), _sub_claim_elsewhere),
     "OIR-320": Probe(("OpretFordring of 9,999,999,999,999.99", "OpretFordring of 100.00 on the "
                       "same account", "HentDebitorkonto"), _account_too_large),
 }

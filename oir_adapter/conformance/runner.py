@@ -22,6 +22,7 @@ import requests
 
 from .. import __version__
 from ..clients import clients_for
+from ..contracts import service
 from .catalogue import cases_for
 from .context import (
     CaseContext,
@@ -210,7 +211,7 @@ def _capture_hint(env: Environment) -> str:
     assert env.capture is not None
     return (f"nothing reached {env.capture.url} — is your system's PSRM URL set to it "
             "(and its fagsystem callback URL to "
-            f"{env.capture.url}/fagsystem/DaekningAfskrivningRegistrering/1)?")
+            f"{env.capture.url}{service('DaekningAfskrivningRegistreringAfsend').path})?")
 
 
 def _await_deliveries(env: Environment, notes: dict[str, Any]) -> None:
