@@ -4,7 +4,8 @@ Mounts each service of the contracts at its path (the ØIR services and the fags
 callback under Serviceplatformen's ``/service/OIR/<Service>/1``, PSRM's under ``/psrm/…``)
 and at its earlier paths (``/oir/…``, ``/fagsystem/…``, kept as aliases for one release),
 serves ``?wsdl`` on each with the address rewritten to the host and path that were called
-(the host as a trusted reverse proxy reports it, see :mod:`emulator.web.forwarded`),
+(the host as a trusted reverse proxy reports it, see :mod:`emulator.web.forwarded`; only a
+name the emulator serves, see :mod:`emulator.web.guard`),
 serves the XSDs under ``/xsd/``, and adds the admin API and the dashboard.
 """
 
@@ -20,7 +21,7 @@ from emulator.config import EmulatorConfig
 from emulator.ends import debtor, fagsystem, psrm
 from emulator.runtime import Runtime
 from emulator.soap.pipeline import XML_CONTENT_TYPE, OperationHandler, serve
-from emulator.web.forwarded import external_base
+from emulator.web import guard as web_guard
 from oir_adapter.contracts import SERVICES, Service, contracts_root, wsdl_path
 
 log = logging.getLogger("emulator")
@@ -56,6 +57,8 @@ def create_app(config: EmulatorConfig | None = None, **overrides: Any) -> Flask:
         return Response(target.read_bytes(), 200, content_type=XML_CONTENT_TYPE)
 
     from emulator.web.admin import admin_blueprint
+    web_guard.install(app, config)
+
 
     app.register_blueprint(admin_blueprint(runtime))
     try:
@@ -97,9 +100,8 @@ def _mount(app: Flask, runtime: Runtime, svc: Service) -> None:
 
     def get() -> Response:
         if "wsdl" in {k.lower() for k in request.args}:
-            base = external_base(scheme=request.scheme, host=request.host,
-                                 peer=request.remote_addr, headers=request.headers,
-                                 proxies=runtime.config.trusted_proxies)
+            # the name web_guard checked: a forwarded one only from a trusted proxy
+            base = web_guard.caller_base(request, runtime.config)
             return Response(wsdl_for(svc, base, request.path), 200,
                             content_type=XML_CONTENT_TYPE)
         alias = "" if request.path == svc.path else f" (earlier path; now {svc.path})"

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from sqlalchemy import Connection
 
 from emulator.storage.store import get_setting, put_setting
+from oir_adapter.codecs.reading import EARLIEST_DATE, LATEST_DATE
 
 _KEY = "clock"
 
@@ -44,6 +45,20 @@ def parse_when(text: str) -> datetime:
     """An ISO date (noon that day) or datetime, as the admin API accepts it."""
     value = text.strip()
     if len(value) == 10:
-        return datetime.combine(date.fromisoformat(value), datetime.min.time()).replace(hour=12)
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed.replace(tzinfo=None)
+        when = datetime.combine(date.fromisoformat(value), datetime.min.time()).replace(hour=12)
+    else:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00")).replace(tzinfo=None)
+    check_range(when)
+    return when
+
+
+#: How far the virtual clock may go: inside the dates a message may carry, with a
+#: century to spare for what is computed from it (a clock in the year 9999 overflowed
+#: on its next day's work).
+LATEST_CLOCK_DAY = date(LATEST_DATE.year - 100, 12, 31)
+
+
+def check_range(when: datetime) -> None:
+    """Refuse (``ValueError``) a clock time outside the calendar the emulator computes in."""
+    if not EARLIEST_DATE <= when.date() <= LATEST_CLOCK_DAY:
+        raise ValueError(f"{when.date()} is outside {EARLIEST_DATE} to {LATEST_CLOCK_DAY}")

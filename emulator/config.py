@@ -15,6 +15,7 @@ Environment variables (all optional):
 ``OIR_CHECK_SERVICEPLATFORM``           ``1``: require InvocationContext/AuthorityContext on ØIR
 ``OIR_MAX_BODY_BYTES``, ``OIR_MAX_DEPTH``, ``OIR_MAX_ELEMENTS``  request limits
 ``OIR_BODY_TIMEOUT_SECONDS``            a request body must arrive within this (30)
+``OIR_ALLOWED_HOSTS``                   names the emulator answers to (``a.example,.b.org``)
 ``OIR_TRUSTED_PROXIES``                 whose ``X-Forwarded-*`` headers to believe (loopback)
 ``OIR_STRICT_SOAPACTION``               ``1``: a missing or foreign SOAPAction is a fault
 ``OIR_REPLAY_DIR``                      answer the SOAP ends from this recording (``--replay``)
@@ -24,6 +25,7 @@ Environment variables (all optional):
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -79,7 +81,11 @@ class EmulatorConfig:
     saml_issuer: str | None = None  # PSRM end: require a sender-vouches assertion from it
     saml_subject: str | None = None  # … about this subject (NameIdentifier)
     check_serviceplatform: bool = False  # ØIR ends: require InvocationContext/AuthorityContext
-    #: peers whose X-Forwarded-Proto/-Host/-Port are believed (addresses, networks, "*")
+    # the names browsers and callers may use (besides loopback, IP addresses and the
+    # host of base_url; see emulator.web.guard)
+    allowed_hosts: tuple[str, ...] = ()
+    #: peers whose X-Forwarded-Proto/-Host/-Port are believed (addresses, networks, "*");
+    #: the forwarded name must be an allowed one too (emulator.web.guard)
     trusted_proxies: tuple[str, ...] = LOOPBACK_PROXIES
     #: a request whose SOAPAction is missing or names no operation of its body is a fault
     strict_soap_action: bool = False
@@ -160,6 +166,17 @@ def _text(raw: str) -> str:
     return raw
 
 
+_HOST_NAME = re.compile(r"^(\*|\.?[a-z0-9-]+(\.[a-z0-9-]+)*)$")
+
+
+def _names(raw: str) -> tuple[str, ...]:
+    names = tuple(n.strip().lower() for n in raw.split(",") if n.strip())
+    for name in names:
+        if not _HOST_NAME.match(name):
+            raise ValueError(f"{name!r} is not a host name (nor .domain, nor *)")
+    return names
+
+
 def _creditor_id(raw: str) -> str:
     value = raw.strip()
     if not CREDITOR_ID.fullmatch(value):
@@ -182,6 +199,7 @@ _ENV: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("saml_issuer", "OIR_SAML_ISSUER", _text),
     ("saml_subject", "OIR_SAML_SUBJECT", _text),
     ("check_serviceplatform", "OIR_CHECK_SERVICEPLATFORM", _flag),
+    ("allowed_hosts", "OIR_ALLOWED_HOSTS", _names),
     ("journal_keep_days", "OIR_JOURNAL_KEEP_DAYS", _positive),
     ("max_body_bytes", "OIR_MAX_BODY_BYTES", _positive),
     ("max_depth", "OIR_MAX_DEPTH", _positive),

@@ -118,7 +118,9 @@ def _close_app(app: Any) -> None:
 
 
 def admin(base: str, method: str, path: str, **body: Any) -> Any:
-    r = requests.request(method, f"{base}/_admin/{path}", json=body or None, timeout=60)
+    # a state-changing admin call is JSON, an empty one too ({}): the admin API takes no other
+    r = requests.request(method, f"{base}/_admin/{path}",
+                         json=None if method == "GET" else body, timeout=60)
     assert r.status_code in (200, 201), r.text
     return r.json()
 

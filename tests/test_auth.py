@@ -278,7 +278,8 @@ def test_psrm_end_checks_a_saml_sender_vouches_assertion(tmp_path: Path) -> None
 
 
 def admin(emu: InProcessEmulator, method: str, path: str, token: str, **body: Any) -> Any:
-    response = emu.http.open(f"/_admin{path}", method=method, json=body or None,
+    response = emu.http.open(f"/_admin{path}", method=method,
+                             json=body if body or method != "GET" else None,
                              headers={"Authorization": f"Bearer {token}"})
     assert response.status_code in (200, 201), response.get_data(as_text=True)
     return response.get_json()
@@ -339,7 +340,13 @@ def test_check_bind() -> None:
     half = EmulatorConfig.from_env({"OIR_API_KEY": "k"})
     refusal = security.check_bind("10.0.0.5", half, insecure=False)
     assert refusal and "OIR_ADMIN_TOKEN" in refusal and "OIR_API_KEY" not in refusal
-    full = EmulatorConfig.from_env({"OIR_WSSE_USERS": "a:b", "OIR_ADMIN_TOKEN": "t"})
+    weak = EmulatorConfig.from_env({"OIR_WSSE_USERS": "a:b", "OIR_ADMIN_TOKEN": "t"})
+    refusal = security.check_bind("0.0.0.0", weak, insecure=False)
+    assert refusal and "a strong OIR_ADMIN_TOKEN (at least 16 characters" in refusal
+    assert "OIR_WSSE_USERS" not in refusal
+    assert security.check_bind("127.0.0.1", weak, insecure=False) is None  # loopback: any
+    full = EmulatorConfig.from_env({"OIR_WSSE_USERS": "a:b",
+                                    "OIR_ADMIN_TOKEN": "0123456789abcdef"})
     assert security.check_bind("0.0.0.0", full, insecure=False) is None
 
 
@@ -367,7 +374,8 @@ def test_a_served_emulator_with_auth_on_hands_over_through_its_own_checks(
         assert requests.get(f"{proc.url}/_admin/health", timeout=30).status_code == 401
 
         def admin_call(method: str, path: str, **body: Any) -> Any:
-            r = requests.request(method, f"{proc.url}/_admin{path}", json=body or None,
+            r = requests.request(method, f"{proc.url}/_admin{path}",
+                                 json=body if body or method != "GET" else None,
                                  headers=proc.admin_headers, timeout=60)
             assert r.status_code in (200, 201), r.text
             return r.json()

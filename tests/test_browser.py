@@ -261,12 +261,12 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     b.close()
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, Flask]]:
+@contextlib.contextmanager
+def demo_served(tmp_path: Path, **config: Any) -> Iterator[tuple[str, Flask]]:
     """The emulator with the demo scenario on 2026-11-23 (KTCIVIL closed at PSRM, so a
     rejection shows), on a loopback port, its ends calling each other over HTTP."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    app = create_app(db_url=f"sqlite:///{tmp_path}/e.sqlite3", start_worker=False)
+    app = create_app(db_url=f"sqlite:///{tmp_path}/e.sqlite3", start_worker=False, **config)
     runtime = runtime_of(app)
     try:
         with on_loopback(app) as base:
@@ -278,6 +278,12 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Flask]]:
             yield base, app
     finally:
         runtime.close()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Flask]]:
+    with demo_served(tmp_path) as pair:
+        yield pair
 
 
 @pytest.fixture
@@ -399,4 +405,37 @@ def test_language_switch_and_cpr_toggle(served: tuple[str, Flask], page: Page) -
     page.goto(base + "/accounts/100001?cpr=mask")
     assert page.text("#account-party") == "CPR 040587-XXXX"
     assert page.eval("document.documentElement.lang") == "en"  # the cookie kept English
+    assert page.errors() == []
+
+
+@pytest.fixture
+def served_with_token(tmp_path: Path) -> Iterator[tuple[str, Flask]]:
+    """As ``served``, with an admin token: the dashboard asks for it once."""
+    with demo_served(tmp_path, admin_token=ADMIN_TOKEN) as pair:
+        yield pair
+
+
+ADMIN_TOKEN = "browser-admin-token-0123456789"
+
+
+def test_with_an_admin_token_the_page_works_through_its_session(
+        served_with_token: tuple[str, Flask], page: Page) -> None:
+    """The token is asked for once and never written into a page; the buttons move the
+    clock with the session's CSRF token; the export link downloads (it answered 401)."""
+    base, _ = served_with_token
+    page.goto(base + "/?lang=en")
+    assert page.url().startswith("/login")
+    page.eval(f"document.querySelector('input[name=token]').value = {json.dumps(ADMIN_TOKEN)}")
+    page.click_and_load("form button[type=submit]")
+    assert page.url() == "/?lang=en", page.text("body")
+    html = page.eval("document.documentElement.outerHTML")
+    assert ADMIN_TOKEN not in html and "oir-admin-token" not in html
+    assert "oir_session" not in page.eval("document.cookie")  # HttpOnly
+    assert page.text("#clock-now") == "2026-11-23 09:00"
+    page.click_and_load("#advance-1")
+    assert page.text("#clock-now") == "2026-11-24 09:00"
+    page.goto(base + "/journal?lang=en")
+    status = page.eval("fetch(document.querySelector('#journal-export').href)"
+                       ".then(r => r.status + ' ' + r.headers.get('X-CPR-Numbers'))")
+    assert status == "200 masked"
     assert page.errors() == []

@@ -24,7 +24,7 @@ from emulator.app import create_app, runtime_of
 from emulator.ends import psrm
 from emulator.scenario import load_scenario
 from emulator.soap import faults
-from emulator.storage import ledger
+from emulator.storage import journal, ledger
 from emulator.web import dashboard
 from oir_adapter.domain.model import ClaimState, OffsetStatus
 
@@ -430,10 +430,10 @@ def test_highlight_xml_falls_back_to_plain_text_when_huge(
     assert out == "&lt;a&gt;" + "x" * 97
 
 
-def test_mask_xml_cpr_only_touches_cpr_elements() -> None:
+def test_mask_xml_masks_cpr_numbers_only() -> None:
     xml = ("<p:PersonCPRNummer>0405871270</p:PersonCPRNummer><CVRNummer>55133018</CVRNummer>"
            "<BetalingsID>000000000000034</BetalingsID>")
-    assert dashboard.mask_xml_cpr(xml) == (
+    assert journal.mask_xml(xml) == (
         "<p:PersonCPRNummer>040587-XXXX</p:PersonCPRNummer><CVRNummer>55133018</CVRNummer>"
         "<BetalingsID>000000000000034</BetalingsID>")
 
@@ -594,7 +594,10 @@ def test_admin_token_guards_the_dashboard(tmp_path: Path) -> None:
     response = client.post("/login?next=//evil.example/", data={"token": "s3cret"})
     assert response.status_code == 302 and response.headers["Location"] == "/"
     assert "HttpOnly" in response.headers["Set-Cookie"]
+    assert "s3cret" not in response.headers["Set-Cookie"]  # a session, not the token
     doc = page(client, "/")
-    assert doc.xpath("//meta[@name='oir-admin-token']/@content") == ["s3cret"]
+    assert not doc.xpath("//meta[@name='oir-admin-token']")
+    assert b"s3cret" not in client.get("/").data
+    assert len(doc.xpath("//meta[@name='oir-csrf-token']/@content")[0]) > 20
     assert client.get("/_dashboard/dashboard.css").status_code == 200
     runtime_of(app).close()

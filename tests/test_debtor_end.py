@@ -288,6 +288,8 @@ def test_service_rules(emu: InProcessEmulator) -> None:
         CALLER, claim_id="F9999999", change="Annuller")), "OIR-302", "FordringID")
     expect(claim(emu, number, spec(principal="1000.01")), "OIR-303",
            "Fordring/FagsystemFordringID")
+    expect(claim(emu, number, spec(ref="C-2", principal="9999999999999.99")), "OIR-320",
+           "Fordring/Hovedstol")
     expect(ind.call("ForetagIndbetaling", messages.foretag_indbetaling(
         CALLER, payment_id="P-1", amount=D("10.00"), paid=date(2026, 3, 5))),
         "OIR-306", "Indbetaling")

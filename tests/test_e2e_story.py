@@ -34,7 +34,8 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProce
 
 
 def admin(url: str, method: str, path: str, **json: object) -> object:
-    response = requests.request(method, f"{url}/_admin{path}", json=json or None,
+    response = requests.request(method, f"{url}/_admin{path}",
+                                json=json if json or method != "GET" else None,
                                 timeout=60)
     assert response.status_code in (200, 201), response.text
     return response.json()

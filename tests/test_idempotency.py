@@ -3,10 +3,12 @@ body replays the same answer and changes nothing; with another body it is refuse
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lxml import etree
@@ -121,15 +123,21 @@ def psrm_rows(emu: InProcessEmulator) -> dict[str, int]:
                 for tb in (t.psrm_actions, t.psrm_claims, t.fagsystem_events)}
 
 
+def call_once(emu: InProcessEmulator, operation: str) -> tuple[etree._Element, Any, Any]:
+    """``operation``'s variant-0 request, sent and accepted: its body, its answer, and the
+    state after it (what a repeat must leave as it is)."""
+    attr, op, build = CASES[operation]
+    body = build(emu, 0)
+    first = getattr(emu.soap, attr).call(op, body)
+    assert first.ok, (first.errors, first.actions)
+    return body, first, (counts(emu), psrm_rows(emu))
+
+
 @pytest.mark.parametrize("operation", sorted(CASES))
 def test_same_transaction_id_same_body_replays(emu: InProcessEmulator, operation: str) -> None:
     attr, op, build = CASES[operation]
-    client = getattr(emu.soap, attr)
-    body = build(emu, 0)
-    first = client.call(op, body)
-    assert first.ok, (first.errors, first.actions)
-    state = (counts(emu), psrm_rows(emu))
-    again = client.call(op, build(emu, 0))
+    _body, first, state = call_once(emu, operation)
+    again = getattr(emu.soap, attr).call(op, build(emu, 0))
     assert etree.tostring(again.element, method="c14n") == \
         etree.tostring(first.element, method="c14n")
     assert (counts(emu), psrm_rows(emu)) == state
@@ -181,3 +189,75 @@ def test_same_payout_id_under_a_new_transaction_books_once(emu: InProcessEmulato
     h = emu.soap.debitor_forespoergsel.call("HentDebitorkonto", messages.hent_debitorkonto(
         CALLER, account_number=number))
     assert h.findtext("Debitorkonto/Saldo") == "800.00"
+
+
+def same_request_in_another_form(body: etree._Element) -> bytes:
+    """``body`` as another SOAP stack might resend it: other namespace prefixes (and the
+    default namespace), indented, comments between and inside values, another
+    TransaktionsTid — the same business content."""
+    import copy
+
+    def rebuilt(element: etree._Element) -> etree._Element:
+        ns = etree.QName(element).namespace
+        out = etree.Element(element.tag, dict(element.attrib), nsmap={"zz": ns} if ns else {})
+        out.text = element.text
+        for child in element:
+            if isinstance(child.tag, str):
+                out.append(rebuilt(child))
+        return out
+
+    copied = rebuilt(copy.deepcopy(body))
+    for when in copied.iter("{*}TransaktionsTid"):
+        when.text = "2031-01-02T03:04:05+01:00"
+    for leaf in copied.iter(etree.Element):  # an amount: xs:decimal collapses whitespace
+        if len(leaf) == 0 and re.fullmatch(r"\d+\.\d\d", leaf.text or ""):
+            leaf.text = f"  {leaf.text}\n  "  # surrounding whitespace
+            break
+    etree.indent(copied, space="    ")
+    inner = etree.tostring(copied, encoding="unicode")
+    inner = inner.replace(">\n", "><!-- resent -->\n", 3)
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<S:Envelope xmlns:S="http://schemas.'
+            'xmlsoap.org/soap/envelope/">\n  <S:Header/>\n  <S:Body>\n' + inner
+            + "\n  </S:Body>\n</S:Envelope>\n").encode("utf-8")
+
+
+@pytest.mark.parametrize("operation", sorted(CASES))
+def test_a_resend_in_another_form_replays_the_answer(emu: InProcessEmulator,
+                                                    operation: str) -> None:
+    """A resend that differed only in whitespace, a namespace prefix or TransaktionsTid was
+    refused (600) instead of getting its original answer: the request's business content
+    is what is compared (docs/operations.md, "the same request")."""
+    from oir_adapter.contracts import SERVICES
+
+    _attr, op, _build = CASES[operation]
+    body, first, state = call_once(emu, operation)
+    path = next(s.path for s in SERVICES for o in s.operations if o.name == op)
+    resent = same_request_in_another_form(body)
+    assert b"<!-- resent -->" in resent and b"2031-01-02" in resent
+    response = emu.post_raw(path, resent)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    answer = etree.fromstring(response.get_data()).find("{*}Body")
+    assert answer is not None
+    assert etree.tostring(answer[0], method="c14n") == etree.tostring(first.element,
+                                                                      method="c14n")
+    assert (counts(emu), psrm_rows(emu)) == state
+    emu.runtime.store.settle()
+    statuses = [j["status"] for j in emu.admin("GET", f"/journal?operation={op}&limit=5")]
+    assert statuses[0] == "replayed"
+
+
+def test_a_payment_resent_in_another_form_under_a_new_transaction_books_once(
+        emu: InProcessEmulator) -> None:
+    """Idempotency on IndbetalingID compares the same business content (not OIR-304)."""
+    number = account(emu)
+    claim(emu, number)
+    body = messages.foretag_indbetaling(CALLER, payment_id="BANK-7", amount=D("300.00"),
+                                        paid=date(2026, 3, 2), account_number=number)
+    assert emu.soap.debitor_indbetaling.call("ForetagIndbetaling", body).ok
+    resent = same_request_in_another_form(body)
+    old_tid = body.findtext("{*}Hovedoplysninger/{*}TransaktionsID") or ""
+    resent = resent.replace(old_tid.encode(), b"6d0c9c39-4e57-4a8e-9d3a-2a6f0f5b6c02")
+    response = emu.post_raw("/oir/DebitorIndbetaling/1", resent)
+    text = response.get_data(as_text=True)
+    assert response.status_code == 200 and "SvarReaktion>OK<" in text, text
+    assert counts(emu)["payments"] == 1 and counts(emu)["coverage"] == 1

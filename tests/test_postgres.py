@@ -72,7 +72,8 @@ def serve(tmp_path: Path, db_url: str, workers: int = 4) -> EmulatorProcess:
 
 
 def admin(url: str, method: str, path: str, **body: Any) -> Any:
-    r = requests.request(method, f"{url}/_admin{path}", json=body or None, timeout=120)
+    r = requests.request(method, f"{url}/_admin{path}",
+                         json=body if body or method != "GET" else None, timeout=120)
     assert r.status_code in (200, 201), r.text
     return r.json()
 
@@ -373,3 +374,62 @@ def test_a_snapshot_sees_one_state_however_long_it_reads(pg_db: str) -> None:
         store.dispose()
     assert before == during == {"n": 1}
     assert after == {"n": 2}
+
+
+# ---------------------------------------------------------------- the same answers as on SQLite
+
+
+@contextmanager
+def in_process_on(tmp_path: Path, db_url: str) -> Iterator[Any]:
+    from tests.emulator_inproc import in_process
+
+    with in_process(tmp_path, db_url=db_url) as emu:
+        yield emu
+
+
+@needs_postgres
+def test_hostile_input_gets_the_same_answer_and_journal_row_on_postgresql(
+        tmp_path: Path, pg_db: str) -> None:
+    """Every hostile input on every end, as on SQLite: its Client fault and one journal
+    row. (Those whose bytes held NUL left no row on PostgreSQL: text cannot hold NUL.)
+    And a valid UTF-16 or UTF-32 request is answered, not a Server fault (DataError)."""
+    from oir_adapter.contracts import SERVICES
+    from tests.test_hostile_input import CASES, check_hostile_case, check_other_encodings
+
+    with in_process_on(tmp_path, pg_db) as emu:
+        emu.admin("PUT", "/clock", now="2026-03-02T10:00:00")
+        for svc in SERVICES:
+            for case in CASES:
+                check_hostile_case(emu, svc, case)
+        check_other_encodings(emu)
+
+
+@needs_postgres
+def test_urls_with_nul_and_huge_ids_are_refused_on_postgresql(tmp_path: Path,
+                                                              pg_db: str) -> None:
+    """``?q=%00``, ``/accounts/%00``, ``/_admin/journal?transaktions_id=%00`` answered 500
+    on PostgreSQL (DataError): a 400, as on SQLite."""
+    from tests.test_web_guard import check_urls_with_nul_and_huge_ids
+
+    with in_process_on(tmp_path, pg_db) as emu:
+        check_urls_with_nul_and_huge_ids(emu.http)
+
+
+@needs_postgres
+def test_the_journal_export_streams_every_exchange_on_postgresql(tmp_path: Path,
+                                                                 pg_db: str) -> None:
+    from tests.test_web_guard import check_the_export_holds_every_exchange
+
+    with in_process_on(tmp_path, pg_db) as emu:
+        check_the_export_holds_every_exchange(emu)
+
+
+@needs_postgres
+def test_an_account_never_holds_more_than_its_replies_can_report_on_postgresql(
+        tmp_path: Path, pg_db: str) -> None:
+    from tests.test_booked_values import check_account_limits, check_the_overview_sums_past_64_bits
+
+    with in_process_on(tmp_path, pg_db) as emu:
+        emu.admin("PUT", "/clock", now="2025-08-20T10:00:00")
+        check_account_limits(emu)
+        check_the_overview_sums_past_64_bits(emu)

@@ -16,7 +16,8 @@ from tests.emulator_inproc import InProcessEmulator, live_server
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, InProcessEmulator]]:
-    with live_server(tmp_path_factory.mktemp("wsdl")) as pair:
+    with live_server(tmp_path_factory.mktemp("wsdl"),
+                     allowed_hosts=("debitor.example.test", "oir.kommune.example")) as pair:
         yield pair
 
 
@@ -56,6 +57,8 @@ def test_oir_services_answer_at_serviceplatformen_paths_and_the_earlier_ones() -
 
 
 def test_wsdl_address_follows_the_host_header(server: tuple[str, InProcessEmulator]) -> None:
+    """For a name the emulator serves (OIR_ALLOWED_HOSTS); any other is refused
+    (tests/test_web_guard.py)."""
     _url, emu = server
     response = emu.http.get("/oir/DebitorRegistrering/1?wsdl",
                             headers={"Host": "debitor.example.test:9443"})
@@ -120,6 +123,11 @@ def test_wsdl_honours_forwarded_host_and_port_from_a_trusted_proxy(
     assert _location(emu, "127.0.0.1", {"Host": "10.1.2.3:8080",
                                         "X-Forwarded-Host": "evil.example/x?"}) == \
         f"http://10.1.2.3:8080{REG}"
+    # one the emulator does not serve is refused, as Host would be (OIR_ALLOWED_HOSTS)
+    refused = emu.http.get(f"{REG}?wsdl",
+                           headers={**PROXIED, "X-Forwarded-Host": "evil.example"},
+                           environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert refused.status_code == 400 and b"evil.example" in refused.data
 
 
 def test_forwarded_headers_from_an_untrusted_peer_are_ignored(
@@ -134,7 +142,8 @@ def test_trusted_proxies_are_configurable(tmp_path: Path) -> None:
 
     config = EmulatorConfig.from_env({"OIR_TRUSTED_PROXIES": "10.0.0.0/8"})
     assert config.trusted_proxies == ("10.0.0.0/8",)
-    with in_process(tmp_path, trusted_proxies=config.trusted_proxies) as emu:
+    with in_process(tmp_path, trusted_proxies=config.trusted_proxies,
+                    allowed_hosts=("oir.kommune.example",)) as emu:
         assert _location(emu, "10.20.30.40", PROXIED) == \
             f"https://oir.kommune.example:8443{REG}"
         assert _location(emu, "127.0.0.1", PROXIED) == \

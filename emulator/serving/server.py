@@ -31,6 +31,7 @@ from emulator.serving.balanced_worker import BalancedThreadWorker
 from emulator.serving.logs import configure_logging
 from emulator.soap.security import check_bind
 from emulator.storage.store import Store, default_url
+from emulator.web import guard as web_guard
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -132,6 +133,9 @@ def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: 
     click.echo(f"  PSRM        {base}/psrm/MFFordringIndberet/1?wsdl  (and MFKvitteringHent, "
                "MFUnderretSamlingHent)")
     click.echo(f"  admin API   {base}/_admin/health")
+    names = [n for n in web_guard.allowed_names(config) if n not in web_guard.LOOPBACK_NAMES]
+    click.echo("  answers to  localhost, IP addresses" + "".join(f", {n}" for n in names)
+               + ("" if config.allowed_hosts else "  (other names: set OIR_ALLOWED_HOSTS)"))
     if config.replay_dir:
         from oir_adapter.recording import Recording
 

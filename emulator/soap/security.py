@@ -68,11 +68,17 @@ def soap_auth_enabled(config: EmulatorConfig) -> bool:
     return bool(config.api_key or config.wsse_users)
 
 
+#: The shortest admin token a bind beyond loopback accepts: the token guards the admin
+#: API and the dashboard's sessions, and a short one is guessed.
+MIN_ADMIN_TOKEN = 16
+
+
 def check_bind(host: str, config: EmulatorConfig, insecure: bool) -> str | None:
     """Why ``oir serve`` must not listen on ``host`` as configured, or None if it may.
 
     Loopback is always fine. Anything else needs SOAP authentication (API key or
-    UsernameToken users) *and* an admin token, unless the operator says ``--insecure``.
+    UsernameToken users) *and* an admin token of at least :data:`MIN_ADMIN_TOKEN`
+    characters, unless the operator says ``--insecure``.
     """
     if insecure or is_loopback(host):
         return None
@@ -81,6 +87,9 @@ def check_bind(host: str, config: EmulatorConfig, insecure: bool) -> str | None:
         missing.append("OIR_API_KEY or OIR_WSSE_USERS (SOAP ends)")
     if not config.admin_token:
         missing.append("OIR_ADMIN_TOKEN (/_admin)")
+    elif len(config.admin_token) < MIN_ADMIN_TOKEN:
+        missing.append(f"a strong OIR_ADMIN_TOKEN (at least {MIN_ADMIN_TOKEN} characters; "
+                       "e.g. `openssl rand -hex 24`)")
     if not missing:
         return None
     return (f"refusing to listen on {host} without {' and '.join(missing)}; "
@@ -400,6 +409,8 @@ def redact_passwords(data: bytes) -> bytes:
     changed = False
     for el in root.iter(f"{_W}Password"):
         if el.get("Type", PASSWORD_TEXT) == PASSWORD_TEXT:
+            for part in list(el):  # a comment or PI splitting the password, and its tail
+                el.remove(part)
             el.text = "***"
             changed = True
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8") if changed else data

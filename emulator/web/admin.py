@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -29,7 +29,12 @@ from emulator.soap import faults
 from emulator.storage import journal, ledger, state
 from emulator.storage import schema as t
 from emulator.storage.store import LOCK_CHAIN, get_setting, put_setting
+from emulator.web import guard as web_guard
 from oir_adapter import __version__
+from oir_adapter.domain.model import mask_cprs
+
+#: Entries read per transaction while the export streams.
+EXPORT_PAGE = 500
 
 
 class AdminError(Exception):
@@ -50,7 +55,24 @@ def _json_body() -> dict[str, Any]:
         raise AdminError(f"body is not JSON: {exc}") from None
     if not isinstance(value, dict):
         raise AdminError("body must be a JSON object")
+    _no_nul(value, "")
     return value
+
+
+def _no_nul(value: Any, where: str) -> None:
+    """Refuse a NUL character anywhere in a JSON body (PostgreSQL text cannot hold one:
+    the same 400 on both stores)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise AdminError(f"{where or 'body'}: a NUL character is not allowed",
+                             where or None)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key, where)
+            _no_nul(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            _no_nul(item, f"{where}[{n}]")
 
 
 def admin_blueprint(runtime: Runtime) -> Blueprint:
@@ -58,15 +80,26 @@ def admin_blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.before_request
     def _auth() -> Response | None:
+        """With a token: ``Authorization: Bearer <token>``, or the dashboard's session
+        cookie, and then for a state-changing call its CSRF token in ``X-CSRF-Token``."""
         token = runtime.config.admin_token
         if not token:
             return None
         given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            response = jsonify({"error": "admin token required (Authorization: Bearer …)"})
-            response.status_code = 401
+        if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return None
+        session = request.cookies.get(web_guard.SESSION_COOKIE, "")
+        if session and web_guard.session_valid(token, session):
+            if request.method not in web_guard.STATE_CHANGING or web_guard.csrf_valid(
+                    token, session, request.headers.get(web_guard.CSRF_HEADER, "")):
+                return None
+            response = jsonify({"error": f"the dashboard's CSRF token is required "
+                                         f"({web_guard.CSRF_HEADER})"})
+            response.status_code = 403
             return response
-        return None
+        response = jsonify({"error": "admin token required (Authorization: Bearer …)"})
+        response.status_code = 401
+        return response
 
     @bp.errorhandler(AdminError)
     def _admin_error(exc: AdminError) -> tuple[Response, int]:
@@ -101,7 +134,8 @@ def admin_blueprint(runtime: Runtime) -> Blueprint:
         try:
             when = clock.parse_when(value)
         except ValueError:
-            raise AdminError(f"now: {value!r} is not an ISO date or datetime", "now") from None
+            raise AdminError(f"now: {value!r} is not an ISO date or datetime from "
+                             f"{clock.EARLIEST_DATE} to {clock.LATEST_CLOCK_DAY}", "now") from None
         new, events = chain.set_clock(runtime, when)
         return jsonify({"now": new.isoformat(), "events": events})
 
@@ -112,6 +146,12 @@ def admin_blueprint(runtime: Runtime) -> Blueprint:
         hours = _whole(body, "hours", 0, 24 * 3650)
         if not days and not hours:
             raise AdminError("days or hours: give a positive whole number", "days")
+        with runtime.store.transaction() as conn:
+            current = clock.now(conn)
+        try:
+            clock.check_range(current + timedelta(days=days, hours=hours))
+        except ValueError as exc:
+            raise AdminError(f"days: {exc}", "days") from None
         new, events = chain.advance(runtime, days=days, hours=hours)
         return jsonify({"now": new.isoformat(), "events": events})
 
@@ -194,7 +234,7 @@ def admin_blueprint(runtime: Runtime) -> Blueprint:
                                  full=args.get("full") in ("1", "true"))
         return jsonify(rows)
 
-    @bp.get("/journal/<int:exchange_id>")
+    @bp.get(f"/journal/<int(max={web_guard.MAX_ID}):exchange_id>")
     def journal_get(exchange_id: int) -> Response:
         with runtime.store.settled() as conn:
             row = journal.get(conn, exchange_id)
@@ -204,12 +244,28 @@ def admin_blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.get("/journal/export")
     def journal_export() -> Response:
-        """Every exchange, oldest first, as JSON lines (request and response XML included)."""
+        """Every exchange up to now, oldest first, as JSON lines (request and response XML
+        included), streamed a page at a time; CPR numbers masked unless ``?cpr=show``."""
+        unmask = request.args.get("cpr") == "show"
         with runtime.store.settled() as conn:
-            rows = journal.query(conn, limit=10_000, full=True)
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in reversed(rows))
-        return Response(text, 200, content_type="application/x-ndjson; charset=utf-8",
-                        headers={"Content-Disposition": "attachment; filename=journal.jsonl"})
+            last = journal.last_id(conn)
+
+        def lines() -> Iterator[str]:
+            after = 0
+            while True:
+                with runtime.store.snapshot() as conn:
+                    rows = journal.page_after(conn, after, last, limit=EXPORT_PAGE)
+                if not rows:
+                    return
+                for row in rows:
+                    yield json.dumps(row if unmask else journal.masked(row),
+                                     ensure_ascii=False) + "\n"
+                after = rows[-1]["id"]
+
+        return Response(lines(), 200, content_type="application/x-ndjson; charset=utf-8",
+                        headers={"Content-Disposition": "attachment; filename=journal.jsonl",
+                                 "X-CPR-Numbers": "shown" if unmask else "masked",
+                                 "X-Journal-Last-Id": str(last)})
 
     # ------------------------------------------------------------ faults
 
@@ -264,13 +320,20 @@ def admin_blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.get("/accounts")
     def accounts() -> Response:
+        """The accounts, CPR numbers masked wherever they appear (a caller may put one in
+        a name or a reference) unless ``?cpr=show``."""
         with runtime.store.transaction() as conn:
             found = ledger.search_accounts(conn, ledger.AccountCriteria(), after=None,
                                            limit=_limit())
             balances = ledger.account_balances(conn, [a.number for a in found])
-        return jsonify([{"number": a.number, "reference": a.fagsystem_reference,
-                         "name": a.debtor.name, "party": a.debtor.party.masked(),
-                         "authority_cvr": a.authority_cvr, "fagsystem_id": a.fagsystem_id,
+        shown: Callable[[str], str] = (
+            (lambda text: text) if request.args.get("cpr") == "show" else mask_cprs)
+        return jsonify([{"number": a.number, "reference": shown(a.fagsystem_reference),
+                         "name": shown(a.debtor.name),
+                         "party": shown(a.debtor.party.number) if request.args.get(
+                             "cpr") == "show" else a.debtor.party.masked(),
+                         "authority_cvr": a.authority_cvr,
+                         "fagsystem_id": shown(a.fagsystem_id),
                          "balance": str(balances[a.number])} for a in found])
 
     @bp.post("/psrm/behaviour")

@@ -37,6 +37,7 @@ from emulator.soap import faults
 from emulator.storage import journal, ledger
 from emulator.storage import schema as t
 from emulator.storage.store import from_ore
+from emulator.web import guard as web_guard
 from oir_adapter.contracts import SERVICES, safe_parser
 from oir_adapter.domain.model import (
     OPEN_STATES,
@@ -56,7 +57,6 @@ LANGS = ("da", "en")
 DEFAULT_LANG = "da"
 LANG_COOKIE = "oir_lang"
 CPR_COOKIE = "oir_cpr"
-TOKEN_COOKIE = "oir_admin_token"
 DEFAULT_REPORT_DIR = Path("var") / "reports"
 #: Above this many characters an exchange's XML is shown plain, not pretty-printed.
 HIGHLIGHT_LIMIT = 400_000
@@ -435,8 +435,6 @@ def explain_reasons(reasons: Iterable[Mapping[str, Any] | Any]) -> list[Explaine
 # ---------------------------------------------------------------- XML
 
 
-_CPR_ELEMENT = re.compile(
-    r"(<(?:[\w.-]+:)?[\w.-]*CPR[\w.-]*(?:\s[^<>]*)?>)\s*(\d{6})-?(\d{4})\s*(</)", re.I)
 _TOKEN = re.compile(
     r"(?P<comment><!--.*?-->)|(?P<cdata><!\[CDATA\[.*?\]\]>)|(?P<pi><\?.*?\?>)"
     r"|(?P<doctype><!.*?>)|(?P<tag></?[^<>\s/]+(?:\s[^<>]*?)?/?>)|(?P<text>[^<]+)|(?P<lt><)",
@@ -445,19 +443,14 @@ _TAG = re.compile(r"^(?P<open></?)(?P<name>[^\s/>]+)(?P<rest>.*?)(?P<close>/?>)$
 _ATTR = re.compile(r"(?P<name>[^\s=]+)(?P<eq>\s*=\s*)(?P<value>\"[^\"]*\"|'[^']*')")
 
 
-def mask_xml_cpr(text: str) -> str:
-    """Mask the CPR numbers in elements whose name carries ``CPR`` (``PersonCPRNummer``…)."""
-    return _CPR_ELEMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}-XXXX{m.group(4)}", text)
-
-
 def pretty_xml(text: str) -> str:
     """Indent ``text`` when it is well-formed XML; anything else is returned unchanged.
 
     Parsed with the hardened parser (no DTDs, no entities, no network): journal entries
-    are whatever a caller sent, including hostile input.
+    are whatever a caller sent, including hostile input. Comments stay (shown as sent).
     """
     try:
-        root = etree.fromstring(text.encode("utf-8"), safe_parser())
+        root = etree.fromstring(text.encode("utf-8"), safe_parser(keep_comments=True))
     except (etree.XMLSyntaxError, ValueError):
         return text
     etree.indent(root, space="  ")
@@ -491,12 +484,14 @@ def highlight_xml(text: str | None, *, mask: bool = True) -> tuple[Markup, bool]
     """Pretty-printed, syntax-highlighted XML as safe HTML, and whether it was too large.
 
     Every piece of the input goes through :func:`markupsafe.escape`; only the ``span``
-    wrappers are ours. Text that is not XML is shown escaped, as it is.
+    wrappers are ours. Text that is not XML is shown escaped, as it is. ``mask``: CPR
+    numbers masked after decoding (:func:`emulator.storage.journal.mask_xml`), so the XML is
+    shown as the emulator read it.
     """
     if not text:
         return Markup(""), False
     if mask:
-        text = mask_xml_cpr(text)
+        text = journal.mask_xml(text)
     if len(text) > HIGHLIGHT_LIMIT:
         return escape(text[:HIGHLIGHT_LIMIT]), True
     pretty = pretty_xml(text)
@@ -537,9 +532,16 @@ class Overview:
 _BALANCE_STATES = tuple(sorted(s.value for s in OPEN_STATES))
 
 
+#: Sums are taken in two parts, above and below this many øre: SQLite's SUM raises past
+#: 2^63 øre, which some 9 300 accounts at the largest balance reach (OIR-320 bounds one).
+_SPLIT = 10**9
+
+
 def _sum(conn: Connection, column: Any, *where: Any) -> Decimal:
-    value = conn.execute(select(func.coalesce(func.sum(column), 0)).where(*where)).scalar_one()
-    return from_ore(int(value))
+    high, low = conn.execute(select(func.coalesce(func.sum(column // _SPLIT), 0),
+                                    func.coalesce(func.sum(column % _SPLIT), 0))
+                             .where(*where)).one()
+    return from_ore(int(high) * _SPLIT + int(low))
 
 
 def display_state(state: str, last_source: str | None) -> str:
@@ -1037,11 +1039,11 @@ def dashboard_blueprint(runtime: Runtime) -> Blueprint:
         cpr = request.args.get("cpr") or request.cookies.get(CPR_COOKIE)
         g.unmask = cpr == "show"
         token = runtime.config.admin_token
-        g.admin_token = None
+        g.csrf_token = None
         if token:
-            given = request.cookies.get(TOKEN_COOKIE, "")
-            if hmac.compare_digest(given.encode(), token.encode()):
-                g.admin_token = token
+            session = request.cookies.get(web_guard.SESSION_COOKIE, "")
+            if session and web_guard.session_valid(token, session):
+                g.csrf_token = web_guard.csrf_token(token, session)
             elif request.endpoint not in ("dashboard.login", "dashboard.static"):
                 return redirect(url_for("dashboard.login", next=request.full_path))
         return None
@@ -1054,13 +1056,25 @@ def dashboard_blueprint(runtime: Runtime) -> Blueprint:
         cpr = request.args.get("cpr")
         if cpr in ("show", "mask"):
             response.set_cookie(CPR_COOKIE, cpr, max_age=86400, samesite="Lax")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        return response
+        return response  # security headers and no-store: emulator.web.guard, on every page
+
+    @bp.record_once
+    def _mask_every_value(state: Any) -> None:
+        """Every value a template writes passes here: unless the viewer asked to see them,
+        CPR-shaped numbers are masked wherever they stand (a name, a reference, a
+        description, a journal summary: a caller may put one anywhere)."""
+        env = state.app.jinja_env
+        inner = env.finalize
+
+        def finalize(value: Any) -> Any:
+            if inner is not None:
+                value = inner(value)
+            if isinstance(value, str) and not g.get("unmask", False):
+                masked = mask_cprs(value)
+                return Markup(masked) if isinstance(value, Markup) else masked
+            return value
+
+        env.finalize = finalize
 
     @bp.app_template_filter("money")
     def _money(amount: Decimal | None) -> str:
@@ -1087,7 +1101,7 @@ def dashboard_blueprint(runtime: Runtime) -> Blueprint:
             return text if g.unmask else mask_text(text)
 
         return {"_": _, "lang": g.lang, "unmask": g.unmask, "here": here, "party": party,
-                "admin_token": g.admin_token, "mask_cpr": masked, "explain": explain_reasons,
+                "csrf_token": g.csrf_token, "mask_cpr": masked, "explain": explain_reasons,
                 "decimal": Decimal}
 
     def page(template: str, **values: Any) -> str:
@@ -1165,6 +1179,8 @@ def dashboard_blueprint(runtime: Runtime) -> Blueprint:
     def journal_list() -> str:
         args = request.args
         before = args.get("before", type=int)
+        if before is not None and not 0 < before <= web_guard.MAX_ID:
+            before = None  # older than an id no entry can have: from the newest
         filters = {"end": args.get("end") or None, "operation": args.get("operation") or None,
                    "status": args.get("status") or None,
                    "transaction_id": (args.get("transaktions_id") or "").strip() or None}
@@ -1179,7 +1195,7 @@ def dashboard_blueprint(runtime: Runtime) -> Blueprint:
                     ends=JOURNAL_ENDS, operations=_operations(), statuses=JOURNAL_STATUSES,
                     next_before=rows[-1]["id"] if more and rows else None)
 
-    @bp.get("/journal/<int:exchange_id>")
+    @bp.get(f"/journal/<int(max={web_guard.MAX_ID}):exchange_id>")
     def journal_entry(exchange_id: int) -> str:
         with runtime.store.settled() as conn:
             entry = journal.get(conn, exchange_id)
@@ -1191,7 +1207,8 @@ def dashboard_blueprint(runtime: Runtime) -> Blueprint:
                     response_html=response_html, request_cut=request_cut,
                     response_cut=response_cut)
 
-    @bp.get("/journal/<int:exchange_id>/<any(request, response):which>.xml")
+    @bp.get(f"/journal/<int(max={web_guard.MAX_ID}):exchange_id>"
+            "/<any(request, response):which>.xml")
     def journal_download(exchange_id: int, which: str) -> Response:
         with runtime.store.settled() as conn:
             entry = journal.get(conn, exchange_id)
@@ -1199,7 +1216,7 @@ def dashboard_blueprint(runtime: Runtime) -> Blueprint:
             abort(404)
         text = entry[f"{which}_xml"]
         if not g.unmask:
-            text = mask_xml_cpr(text)
+            text = journal.mask_xml(text)
         name = f"journal-{exchange_id}-{entry['operation'] or 'unknown'}-{which}.xml"
         return Response(text, 200, content_type="application/xml; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -1253,11 +1270,11 @@ def dashboard_blueprint(runtime: Runtime) -> Blueprint:
         if request.method == "POST":
             given = request.form.get("token", "")
             if token and hmac.compare_digest(given.encode(), token.encode()):
-                target = request.args.get("next") or "/"
-                if not target.startswith("/") or target.startswith("//"):
-                    target = "/"
-                response = redirect(target)
-                response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict")
+                response = redirect(web_guard.safe_next(request.args.get("next")))
+                # a session, never the token itself: signed, expiring, unreadable to scripts
+                response.set_cookie(web_guard.SESSION_COOKIE, web_guard.new_session(token),
+                                    max_age=web_guard.SESSION_SECONDS, httponly=True,
+                                    samesite="Strict", secure=request.is_secure)
                 return response
             wrong = True
         return page("login.html", wrong=wrong)
@@ -1282,7 +1299,6 @@ __all__ = [
     "label",
     "latest_report",
     "mask_text",
-    "mask_xml_cpr",
     "overview_figures",
     "pretty_xml",
 ]

@@ -6,7 +6,8 @@ and port, often plain HTTP. The proxy says what the client asked for in
 believed only when the connection comes from a trusted proxy
 (``EmulatorConfig.trusted_proxies``, ``OIR_TRUSTED_PROXIES``; loopback by default, as
 gunicorn's ``forwarded_allow_ips``): from anyone else they could point a served WSDL at
-another host.
+another host. Even from a trusted proxy a forwarded name must be one the emulator serves
+(``OIR_ALLOWED_HOSTS``): :mod:`emulator.web.guard` checks it as it checks ``Host``.
 """
 
 from __future__ import annotations

@@ -203,7 +203,7 @@ class ServiceClient:
         if body.tag != expected:
             raise ValueError(f"{operation} sends {expected}, not {body.tag}")
         if self.validate_requests:
-            violations = contracts.validate_element(body)
+            violations: list[SchemaViolation] = contracts.validate_element(body)
             if violations:
                 raise SchemaError(f"request does not validate: {violations[0]}",
                                   violations=violations, element=body, operation=operation,

@@ -53,8 +53,7 @@ def reader(element: etree._Element) -> Reader:
 def decode_header(r: Reader) -> OirHeader:
     return OirHeader(
         transaction_id=r.text("Hovedoplysninger/TransaktionsID"),
-        transaction_time=datetime.fromisoformat(
-            r.text("Hovedoplysninger/TransaktionsTid").replace("Z", "+00:00")),
+        transaction_time=r.datetime("Hovedoplysninger/TransaktionsTid"),
         authority_cvr=r.text("MyndighedCVR"),
         fagsystem_id=r.text("FagsystemID"),
     )

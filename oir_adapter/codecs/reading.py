@@ -8,7 +8,7 @@ booleans, raising :class:`DecodeError` with the element path when a value is unu
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 
@@ -65,6 +65,12 @@ class Reader:
     def date(self, path: str) -> date:
         return self._date(self.text(path), path)
 
+    def datetime(self, path: str) -> datetime:
+        try:
+            return parse_datetime(self.text(path))
+        except DecodeError as exc:
+            raise DecodeError(self.path_of(path), exc.message) from exc.__cause__
+
     def opt_money(self, path: str) -> Decimal | None:
         value = self.opt_text(path)
         if value is None:
@@ -102,12 +108,48 @@ def _qualified(ns: str, path: str) -> str:
     return "/".join(f"{{{ns}}}{p}" for p in path.split("/"))
 
 
+#: The dates the debtor system computes with. ``xs:date`` allows any year (0001, 9999,
+#: 10000, -2026); bank days, reminders and limitation periods computed from the far ends
+#: overflow Python's calendar, and no claim, payment or benefit is dated there. A date
+#: outside this range is refused as unreadable (a Client fault naming the element). The
+#: range starts a century before PSRM's own limit, so a date in the 1800s is read and
+#: refused as PSRM refuses it: rule PSRM-568 (no date before 1900), with PSRM's number.
+EARLIEST_DATE = date(1800, 1, 1)
+LATEST_DATE = date(2999, 12, 31)
+_RANGE = f"from {EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()}"
+
+
+def _in_range(day: date, value: str, path: str) -> date:
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise DecodeError(path, f"{value.strip()!r} is not a date {_RANGE}")
+    return day
+
+
+def parse_datetime(value: str, path: str = "") -> datetime:
+    """An ``xs:dateTime`` (``Z`` or an offset; ``24:00:00`` is the next midnight)."""
+    text = value.strip().replace("Z", "+00:00")
+    midnight = "T24:00:00" in text
+    if midnight:
+        text = text.replace("T24:00:00", "T00:00:00", 1)
+    try:
+        when = datetime.fromisoformat(text)
+        if midnight:
+            when += timedelta(days=1)
+    except (ValueError, OverflowError) as exc:
+        raise DecodeError(path, f"{value.strip()!r} is not a date and time {_RANGE}") from exc
+    _in_range(when.date(), value, path)
+    return when
+
+
 def parse_date(value: str, path: str = "") -> date:
     """An ``xs:date`` or ``xs:dateTime`` (time and zone dropped) as a date."""
     text = value.strip()
+    if "T" in text:
+        return parse_datetime(text, path).date()
     try:
-        if "T" in text:
-            return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
-        return date.fromisoformat(text[:10])
+        day = date.fromisoformat(text[:10])
     except ValueError as exc:
-        raise DecodeError(path, f"{value!r} is not a date") from exc
+        raise DecodeError(path, f"{value!r} is not a date {_RANGE}") from exc
+    if len(text) > 10 and text[10] not in "Z+-":  # '10000-01-01' is not '1000-01-0…'
+        raise DecodeError(path, f"{value!r} is not a date {_RANGE}")
+    return _in_range(day, value, path)

@@ -114,6 +114,8 @@ class Endpoint:
     def admin_request(self, method: str, path: str, *, timeout: float = 60,
                       body: Any = None) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        if body is None and method != "GET":
+            body = {}  # the admin API takes a state-changing call only as JSON
         return self.session.request(method, self.admin_url(path), json=body, headers=headers,
                                     timeout=timeout)
 

@@ -316,6 +316,17 @@ def _reference_reused(ctx: CaseContext, rule: Rule) -> None:
     refused(ctx, reply, rule.id)
 
 
+def _account_too_large(ctx: CaseContext, rule: Rule) -> None:
+    account = ctx.open_account()
+    ctx.register(account, ctx.claim_spec(principal="9999999999999.99"),
+                 "register a claim of 9,999,999,999,999.99")
+    reply = ctx.call("OpretFordring", messages.opret_fordring(
+        ctx.caller, account_number=account.number, claim=ctx.claim_spec(principal="100.00")),
+        "register a second claim on the same account", accept=False)
+    refused(ctx, reply, rule.id)
+    ctx.account(account)  # and the account is still readable
+
+
 def _transaction_reused(ctx: CaseContext, rule: Rule) -> None:
     account = ctx.open_account()
     tid = str(uuid.uuid4())
@@ -476,6 +487,8 @@ DEBITOR_PROBES: dict[str, Probe] = {
                      _close_open_account),
     "OIR-319": Probe(("OpretFordring", "OpretDebitorkontoAnmodning FlytDelfordring of a "
                       "sub-claim the account does not have"), _sub_claim_elsewhere),
+    "OIR-320": Probe(("OpretFordring of 9,999,999,999,999.99", "OpretFordring of 100.00 on the "
+                      "same account", "HentDebitorkonto"), _account_too_large),
 }
 
 #: Contexts in which a debtor system judges a rule through its ØIR services.

@@ -33,6 +33,12 @@ class MoneyError(ValueError):
     """An amount that is not a whole number of øre (or not a number at all)."""
 
 
+#: The largest amount a reply can carry: ØIR's ``BeloebType`` and PSRM's ``BeløbType``
+#: hold 15 digits, two of them decimals. Sums a reply reports (an account's balance, its
+#: credit) must stay within it, so what would pass it is refused at the door (OIR-320).
+LARGEST_AMOUNT = Decimal("9999999999999.99")
+
+
 def money(value: Decimal | int | str) -> Decimal:
     """Return ``value`` as an øre-exact Decimal; refuse values that need rounding.
 

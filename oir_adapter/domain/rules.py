@@ -566,6 +566,13 @@ RULES: tuple[Rule, ...] = (
        "Sub-claim {sub_claim_id} is not on another claim of the account", "move.sub_claim",
        {_V}, "docs/contracts.md (FLYT_DELFORDRING moves sub-claims between claims of one "
        "account)"),
+    _r("OIR-320", None,
+       "Kontoens {total} ville blive {amount} kr., mere end de {limit} kr. et ØIR-svar kan "
+       "rumme",
+       "The account's {total} would become {amount} DKK, more than the {limit} DKK an ØIR "
+       "reply can hold", "principal", {_V},
+       "ØIR's BeloebType (docs/contracts.md#conventions: 15 digits, 2 of them decimals): "
+       "the account must stay readable by HentDebitorkonto and SoegDebitorkonto"),
     # -------- our own: PSRM's checks against its own state
     _r("OIR-403", None, "Feltet kan ikke læses: {message}",
        "The field cannot be read: {message}", "action", {_E},

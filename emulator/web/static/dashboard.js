@@ -31,16 +31,16 @@
     if (text) { flash(text, false); }
   }
 
-  /* Call the admin API; resolves with the parsed JSON, rejects with a readable message. */
+  /* Call the admin API; resolves with the parsed JSON, rejects with a readable message.
+   * A state-changing call is always JSON (or YAML for a scenario), and with an admin
+   * token set it carries the session's CSRF token; the token itself is never in a page. */
   function admin(method, path, payload, contentType) {
-    var headers = {};
-    var meta = document.querySelector('meta[name="oir-admin-token"]');
-    if (meta) { headers.Authorization = "Bearer " + meta.getAttribute("content"); }
+    var headers = { "Content-Type": contentType || "application/json" };
+    var meta = document.querySelector('meta[name="oir-csrf-token"]');
+    if (meta) { headers["X-CSRF-Token"] = meta.getAttribute("content"); }
     var init = { method: method, headers: headers, credentials: "same-origin" };
-    if (payload !== undefined) {
-      headers["Content-Type"] = contentType || "application/json";
-      init.body = typeof payload === "string" ? payload : JSON.stringify(payload);
-    }
+    if (payload === undefined) { payload = {}; }
+    init.body = typeof payload === "string" ? payload : JSON.stringify(payload);
     return window.fetch(path, init).then(function (response) {
       return response.text().then(function (text) {
         var data = null;
