@@ -57,16 +57,11 @@ def create_app(config: EmulatorConfig | None = None, **overrides: Any) -> Flask:
         return Response(target.read_bytes(), 200, content_type=XML_CONTENT_TYPE)
 
     from emulator.web.admin import admin_blueprint
+    from emulator.web.dashboard import dashboard_blueprint
     web_guard.install(app, config)
 
-
     app.register_blueprint(admin_blueprint(runtime))
-    try:
-        from emulator.web.dashboard import dashboard_blueprint
-    except ImportError:  # the dashboard is optional while it is being built
-        pass
-    else:
-        app.register_blueprint(dashboard_blueprint(runtime))
+    app.register_blueprint(dashboard_blueprint(runtime))
 
     if config.replay_dir:
         from pathlib import Path
