@@ -30,7 +30,7 @@ from oir_adapter.domain.model import ClaimState, OffsetStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "emulator" / "scenarios" / "demo.yaml"
-TEMPLATES = ROOT / "emulator" / "web" / "templates" / "dashboard"
+TEMPLATES = ROOT / "emulator" / "web" / "dashboard" / "templates" / "dashboard"
 
 
 def demo(**extra: Any) -> dict[str, Any]:
@@ -424,7 +424,7 @@ def test_pretty_xml_indents_and_leaves_non_xml_alone() -> None:
 
 def test_highlight_xml_falls_back_to_plain_text_when_huge(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dashboard, "HIGHLIGHT_LIMIT", 100)
+    monkeypatch.setattr(dashboard.xml_view, "HIGHLIGHT_LIMIT", 100)
     out, cut = dashboard.highlight_xml("<a>" + "x" * 500 + "</a>")
     assert cut and "span" not in out
     assert out == "&lt;a&gt;" + "x" * 97
