@@ -27,7 +27,8 @@ from lxml import etree
 from sqlalchemy import Connection, select
 
 from emulator import bookkeeping, clock, outbox
-from emulator.ends import anmodning, psrm
+from emulator.ends import psrm
+from emulator.ends.debtor import anmodning
 from emulator.runtime import Runtime
 from emulator.storage import ledger
 from emulator.storage import schema as t
