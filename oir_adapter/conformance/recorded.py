@@ -31,8 +31,10 @@ from oir_adapter.conformance.model import Case, Role
 from oir_adapter.conformance.registry import case, register, rule_title
 from oir_adapter.conformance.views import Line, all_of, amount, coverage_lines, day, text
 from oir_adapter.contracts import OIR_NS, SOAP11_ENV_NS, validate_element
+from oir_adapter.domain import lifecycle
 from oir_adapter.domain.coverage import plan_coverage, sub_claim_order
 from oir_adapter.domain.model import (
+    OPEN_STATES,
     Claim,
     ClaimState,
     CoverageSource,
@@ -473,24 +475,21 @@ class _Ledger:
             if claim is None:
                 account.known = False
                 return
-            if line.sub_claim_id is None:
-                assert claim.remaining_principal is not None
-                claim.remaining_principal -= line.amount
-                continue
-            sub = next((s for s in claim.sub_claims if s.id == line.sub_claim_id), None)
-            if sub is None:  # ids we made up from the request: take the next in order
+            if line.sub_claim_id is not None and not any(
+                    s.id == line.sub_claim_id for s in claim.sub_claims):
+                # ids we made up from the request: the next in order takes the answer's id
                 sub = next(iter(sub_claim_order(claim)), None)
                 if sub is None:
                     account.known = False
                     return
                 sub.id = line.sub_claim_id
-            sub.remaining -= line.amount
+            claim.take(line.sub_claim_id, line.amount)
         for claim in account.claims.values():
             if claim.outstanding < 0:
                 account.known = False
-            elif claim.outstanding == 0 and claim.state in (
-                    ClaimState.OPEN, ClaimState.REJECTED, ClaimState.RECALLED):
-                claim.state = ClaimState.PAID
+            elif claim.state in OPEN_STATES:
+                claim.state = lifecycle.advance(claim.state, lifecycle.Step.COVERAGE,
+                                                outstanding=claim.outstanding)
 
 
 _PAYMENTS = ("ForetagIndbetaling", "SoegDelfordringTilIndbetaling")
