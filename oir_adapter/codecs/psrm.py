@@ -17,7 +17,7 @@ from datetime import date, datetime
 
 from lxml import etree
 
-from oir_adapter.codecs.reading import DecodeError, Reader
+from oir_adapter.codecs.reading import DecodeError, Reader, parse_datetime
 from oir_adapter.contracts import KONTEKST_NS, PSRM_NS
 from oir_adapter.domain.actions import ActionRequest, Delivery, Liability
 from oir_adapter.domain.model import (
@@ -63,7 +63,8 @@ def decode_kontekst(element: etree._Element) -> tuple[str | None, datetime | Non
     found_time = element.find(_HEAD + "TransaktionsTid")
     tid = None if found_time is None or not found_time.text else found_time.text.strip()
     return (None if found_id is None or not found_id.text else found_id.text.strip(),
-            None if tid is None else datetime.fromisoformat(tid.replace("Z", "+00:00")))
+            None if tid is None else parse_datetime(tid, "Kontekst/HovedOplysninger/"
+                                                         "TransaktionsTid"))
 
 
 def _party(valg: Reader, path: str) -> Party:

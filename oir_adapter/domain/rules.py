@@ -818,17 +818,17 @@ def _ref_seen(claim: Claim, env: _Env) -> Iterator[_Hit]:
 
 
 #: PSRM takes no date before this (rule 568).
-EARLIEST_DATE = date(1900, 1, 1)
+PSRM_EARLIEST_DATE = date(1900, 1, 1)
 
 
 def _before_1900(claim: Claim, env: _Env) -> Iterator[_Hit]:
     for fld in ("founded", "due_date", "srb", "period_from", "period_to", "limitation_date",
                 "judgment_date", "settlement_date"):
         day = getattr(claim, fld)
-        if day is not None and day < EARLIEST_DATE:
+        if day is not None and day < PSRM_EARLIEST_DATE:
             yield _Hit(fld, {"date": day})
     for n, sub in enumerate(claim.sub_claims, start=1):
-        if sub.period_from is not None and sub.period_from < EARLIEST_DATE:
+        if sub.period_from is not None and sub.period_from < PSRM_EARLIEST_DATE:
             yield _Hit("sub_claims.period_from", {"date": sub.period_from}, n)
 
 
@@ -1057,7 +1057,7 @@ def _liability_checks(action: ActionRequest, today: date) -> Iterator[Violation]
                          ("settlement_date", h.settlement_date)):
             if day is not None and day > today:
                 yield violation("PSRM-533", fmt="psrm", field=fld, n=h.index, date=day)
-            if day is not None and day < EARLIEST_DATE:
+            if day is not None and day < PSRM_EARLIEST_DATE:
                 yield violation("PSRM-568", fmt="psrm", field=fld, n=h.index, date=day)
 
 
@@ -1086,7 +1086,7 @@ def _change_checks(action: ActionRequest, today: date) -> Iterator[Violation]:
             yield violation("PSRM-546", fmt="psrm", structure=where)
         if day > today:
             yield violation("PSRM-548", fmt="psrm", structure=where, date=day)
-        if day < EARLIEST_DATE:
+        if day < PSRM_EARLIEST_DATE:
             yield violation("PSRM-568", fmt="psrm", field="effective_date", structure=where,
                             date=day)
     if code in ANNULMENTS and action.action_id_ref is None:
