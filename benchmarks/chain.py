@@ -15,7 +15,7 @@ every call an end of the emulator received, the fagsystem's and the hand-overs a
 receipt polls its debtor end made to its PSRM end (the caller's own record of those calls,
 direction ``out``, is the same message and is not counted twice).
 
-Size: ``OIR_BENCH_NIGHT_CLAIMS`` claims (default 2 000, which fits ``make bench``'s time
+Size: ``OIR_BENCH_NIGHT_CLAIMS`` claims (default 1 000, which fits ``make bench``'s time
 budget on two shared cores; the target names 10 000), ``--quick`` 60.
 """
 
@@ -49,7 +49,7 @@ RECEIPT_DAYS = 5  # PSRM's receipts go MODTAGET → SAGSBEHANDL → UDFOERT over
 
 
 def _claims() -> int:
-    return int(os.environ.get("OIR_BENCH_NIGHT_CLAIMS", "0")) or size(2000, 60)
+    return int(os.environ.get("OIR_BENCH_NIGHT_CLAIMS", "0")) or size(1000, 60)
 
 
 def _cpr(n: int) -> str:
