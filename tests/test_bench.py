@@ -42,7 +42,7 @@ def test_quick_run_writes_every_stable_figure(tmp_path: Path) -> None:
     assert isinstance(figures, list)
     by_id = {f["id"]: f for f in figures}
     assert len(by_id) == len(figures), "an id appears twice"
-    assert STABLE_IDS <= set(by_id), STABLE_IDS - set(by_id)
+    assert set(by_id) >= STABLE_IDS, STABLE_IDS - set(by_id)
     for f in figures:
         assert set(f) == KEYS, f
         for key in ("value", "baseline", "ratio"):
