@@ -125,8 +125,11 @@ def run() -> list[Figure]:
                     raise AssertionError(f"OpretFordring {i}: {reply[:600]!r}")
             submitted = time.perf_counter() - started - built
             events: Counter[str] = Counter()
+            advances: list[float] = []
             for days in (PAST_SRB_DAYS, RECEIPT_DAYS):
+                t0 = time.perf_counter()
                 answer = admin.post("/_admin/clock/advance", json={"days": days})
+                advances.append(time.perf_counter() - t0)
                 assert answer.status_code == 200, answer.get_data(as_text=True)[:500]
                 events.update(f"{e['event']}:{e.get('outcome') or e.get('status') or ''}"
                               for e in answer.get_json()["events"])
@@ -142,13 +145,20 @@ def run() -> list[Figure]:
     deliveries = [x for x in exchanges if x.get("operation") == "MFFordringIndberet"
                   and x.get("direction") == "in"]
     floor, distinct = _floor(exchanges)
+    handled: dict[str, float] = {}
+    for x in exchanges:
+        key = f"{x.get('operation')} {x.get('direction')}"
+        handled[key] = handled.get(key, 0.0) + float(x.get("duration_ms") or 0)
+    busiest = ", ".join(f"{k} {v / 1000:.1f} s" for k, v in sorted(
+        handled.items(), key=lambda kv: -kv[1])[:4])
     actions = handed / len(deliveries) if deliveries else 0.0
     print(f"night batch: {accounts:,} accounts, {claims:,} OpretFordring in {submitted:.1f} s; "
           f"clock +{PAST_SRB_DAYS}+{RECEIPT_DAYS} days: {handed:,} claims handed over in "
           f"{len(deliveries):,} deliveries ({actions:,.1f} actions each), "
           f"{events['psrm_receipt:UDFOERT'] or '?'} receipts UDFOERT; total {total:.1f} s; "
           f"{len(exchanges):,} journalled exchanges, {distinct:,} messages exchanged, bare-lxml "
-          f"floor {floor:.2f} s")
+          f"floor {floor:.2f} s; the clock advances took {advances[0]:.1f} s (hand-over) and "
+          f"{advances[1]:.1f} s (receipts); journalled time by operation: {busiest}")
     return [Figure(SECTION, f"night batch: {claims:,} OpretFordring, clock past SRB, hand-over "
                             f"({actions:,.0f} actions a delivery), receipts back "
                             f"(baseline: lxml floor of every message)",
