@@ -38,7 +38,7 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) \
 	  >/dev/null 2>&1; } || echo "bench: wrk not available; using Python threads for load"
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks --json var/bench.json
 
 # The PostgreSQL tests (several workers and hosts on one database, the story with 4
 # workers) on a throwaway cluster from Debian's packages; stopped again afterwards.

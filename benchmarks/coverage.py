@@ -143,10 +143,10 @@ def run() -> list[Figure]:
         Figure(SECTION, f"plan 10 000 payments / {small_n:,} claims", small_e, "s", small_b,
                target="bare sort+subtract loop as baseline"),
         Figure(SECTION, f"plan 100 000 payments / {big_n:,} claims", big_e, "s", big_b,
-               target="well under a minute"),
+               target="well under a minute", id="coverage.plan_100k"),
         Figure(SECTION, "plan per payment (100 000 payments)", big_e / 100_000 * 1e6, "µs",
                big_b / 100_000 * 1e6),
         Figure(SECTION, "growth ×10 data (engine vs bare loop)", big_e / small_e, "×",
-               big_b / small_b, target="≈10× (linear)"),
+               big_b / small_b, target="≈10× (linear)", id="coverage.growth"),
         Figure(SECTION, "apply 100 000 plans (once)", big_apply, "s"),
     ]

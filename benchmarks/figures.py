@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+#: ``OIR_BENCH_QUICK=1`` (or ``python -m benchmarks --quick``): small sizes and short loads,
+#: for a smoke run (the test suite's); the figures are then noisier and not to be compared.
+QUICK = os.environ.get("OIR_BENCH_QUICK", "") not in ("", "0")
+
+
+def size(default: int, quick: int) -> int:
+    """A workload size: ``OIR_BENCH_QUICK`` picks ``quick``."""
+    return quick if QUICK else default
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +27,7 @@ class Figure:
     baseline: float | None = None  # same unit, measured in the same run
     target: str = ""
     higher_is_better: bool = False
+    id: str = ""  # a stable id for the JSON output (``emulator.http.read``); "" = not exported
 
     @property
     def ratio(self) -> float | None:
@@ -23,6 +35,12 @@ class Figure:
             return None
         assert self.baseline is not None
         return self.value / self.baseline
+
+    def as_json(self) -> dict[str, Any]:
+        """The figure as ``{id, section, name, value, unit, baseline, ratio, target}``."""
+        return {"id": self.id, "section": self.section, "name": self.name.strip(" …"),
+                "value": self.value, "unit": self.unit, "baseline": self.baseline,
+                "ratio": self.ratio, "target": self.target}
 
     @property
     def value_text(self) -> str:

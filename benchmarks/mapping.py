@@ -222,7 +222,8 @@ def run() -> list[Figure]:
         name=f"bulk mapping {CLAIMS:,} claims → MFFordringIndberet_I bytes "
              f"({PER_DELIVERY}/delivery)",
         value=CLAIMS / mapped, unit="claims/s", baseline=CLAIMS / baseline,
-        target="≥ 0.50× (adapter within 2× of bare lxml)", higher_is_better=True)
+        target="≥ 0.50× (adapter within 2× of bare lxml)", higher_is_better=True,
+        id="mapping.bulk")
     print(f"mapping: adapter {mapped:.2f} s, bare lxml {baseline:.2f} s for {CLAIMS:,} claims "
           f"→ adapter takes {mapped / baseline:.2f}× the bare time")
     return [figure]
