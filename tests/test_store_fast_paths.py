@@ -643,11 +643,41 @@ def test_connection_pragmas_leave_checkpoints_to_the_store(store: Store) -> None
         assert driver.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
         assert driver.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert driver.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
-        sync = {"NORMAL": 1, "FULL": 2, "EXTRA": 3}[store_module._SQLITE_SYNC]
-        assert driver.execute("PRAGMA synchronous").fetchone()[0] == sync
+        assert driver.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     with store.snapshot() as conn:  # the read-only pool gets them too
         driver = conn.connection.driver_connection
         assert driver.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize(("env", "level"), [
+    ({}, 1), ({"OIR_SQLITE_SYNCHRONOUS": "full"}, 2), ({"OIR_SQLITE_SYNC": "FULL"}, 2),
+    ({"OIR_SQLITE_SYNCHRONOUS": "EXTRA"}, 3)])
+def test_the_synchronous_setting_is_the_pragma_of_every_connection(
+        db_path: Path, env: dict[str, str], level: int) -> None:
+    """WAL with synchronous=NORMAL by default; FULL one environment variable away, on the
+    writing connections and the read-only snapshots alike."""
+    from emulator.config import EmulatorConfig
+    from emulator.runtime import Runtime
+
+    config = EmulatorConfig.from_env(env, db_url=f"sqlite:///{db_path}", start_worker=False)
+    runtime = Runtime(config)
+    try:
+        with runtime.store.transaction() as conn:
+            driver: Any = conn.connection.driver_connection
+            assert driver.execute("PRAGMA synchronous").fetchone()[0] == level
+            assert driver.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        with runtime.store.snapshot() as conn:
+            driver = conn.connection.driver_connection
+            assert driver.execute("PRAGMA synchronous").fetchone()[0] == level
+    finally:
+        runtime.store.dispose()
+
+
+def test_an_unknown_synchronous_level_is_refused_naming_the_variable() -> None:
+    from emulator.config import EmulatorConfig
+
+    with pytest.raises(ValueError, match="OIR_SQLITE_SYNCHRONOUS.*'OFF'"):
+        EmulatorConfig.from_env({"OIR_SQLITE_SYNCHRONOUS": "OFF"})
 
 
 def test_commits_alone_do_not_checkpoint(

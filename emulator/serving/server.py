@@ -77,7 +77,8 @@ def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: 
     config.base_url = config.base_url or f"http://{reach}:{port}"
     config.db_url = config.db_url or default_url()
     try:
-        Store(config.db_url).dispose()  # the schema, once, before the workers race for it
+        # the schema, once, before the workers race for it
+        Store(config.db_url, sqlite_synchronous=config.sqlite_synchronous).dispose()
     except (SQLAlchemyError, OSError) as exc:
         raise click.ClickException(f"cannot open the database {_shown(config.db_url)}: "
                                    f"{_reason(exc)}") from None

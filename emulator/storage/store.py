@@ -3,8 +3,10 @@
 ``Store.transaction()`` yields a :class:`sqlalchemy.Connection` inside a transaction that
 commits when the block ends and rolls back on any exception, so a request either lands
 whole or leaves nothing. On SQLite every transaction starts ``BEGIN IMMEDIATE`` (one writer
-at a time, no lock-upgrade deadlocks) and the file runs in WAL with ``synchronous=FULL``:
-accepted means durable (``OIR_SQLITE_SYNC=NORMAL`` trades power-cut durability for speed).
+at a time, no lock-upgrade deadlocks) and the file runs in WAL with ``synchronous=NORMAL``:
+an accepted request survives the process being killed; a power cut may lose the last
+commits (``synchronous=FULL``, one fsync per commit, is one setting away:
+``OIR_SQLITE_SYNCHRONOUS=FULL``).
 
 Several processes may share one database (``oir serve --workers N``, or several hosts on
 PostgreSQL). Work that must run once at a time — the clock's day-by-day chain — takes
@@ -91,8 +93,9 @@ def from_ore(ore: int) -> Decimal:
 class Store:
     """The emulator's database: schema creation, transactions, reset."""
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, sqlite_synchronous: str = "NORMAL") -> None:
         self.url = url or default_url()
+        self.sqlite_synchronous = sqlite_synchronous_level(sqlite_synchronous)
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {"future": True}
@@ -110,7 +113,7 @@ class Store:
             kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
-            _sqlite_pragmas(self.engine)
+            _sqlite_pragmas(self.engine, self.sqlite_synchronous)
         self._database = parsed.database or ""
         self._exclusive: dict[int, _Exclusive] = {}
         self._exclusive_guard = threading.Lock()
@@ -127,7 +130,7 @@ class Store:
                     f"file:{quote(str(Path(self._database).resolve()))}?mode=ro", uri=True,
                     check_same_thread=False, timeout=30),
                 poolclass=QueuePool, pool_size=16, max_overflow=16, pool_reset_on_return=None)
-            _sqlite_pragmas(self._read_engine)
+            _sqlite_pragmas(self._read_engine, self.sqlite_synchronous)
         self.create_schema()
 
     def exclusive(self, key: int) -> _Exclusive:
@@ -324,8 +327,8 @@ class _Job:
 class _GroupCommit:
     """Group commit behind :meth:`Store.write` on a SQLite file, led by the callers.
 
-    SQLite has one writer at a time, and a commit under ``synchronous=FULL`` costs an fsync
-    whatever it holds, so under load most of a write's time is queueing for the lock and
+    SQLite has one writer at a time, and a commit costs a lock (and under ``synchronous=FULL``
+    an fsync) whatever it holds, so under load most of a write's time is queueing for the lock and
     the disk. Here writers queue in memory instead. A caller that finds no batch running
     leads: it takes everything waiting (up to :attr:`MAX_BATCH`, its own work first),
     runs it under the writers' lock, commits once and wakes each caller with its own
@@ -618,26 +621,34 @@ def advisory_lock(conn: Connection, key: int) -> None:
         conn.execute(select(func.pg_advisory_xact_lock(key)))
 
 
-#: ``OIR_SQLITE_SYNC``: FULL (default) fsyncs every commit, so an accepted request survives
-#: a power cut; NORMAL fsyncs only at checkpoints in WAL mode: a commit still survives the
-#: process being killed (the crash test holds), not the machine losing power.
-_SQLITE_SYNC = os.environ.get("OIR_SQLITE_SYNC", "FULL").strip().upper()
-if _SQLITE_SYNC not in ("FULL", "NORMAL", "EXTRA"):
-    raise ValueError(f"OIR_SQLITE_SYNC: {_SQLITE_SYNC!r} is not FULL, NORMAL or EXTRA")
+#: SQLite's ``synchronous`` levels a store accepts (``EmulatorConfig.sqlite_synchronous``):
+#: NORMAL (default) fsyncs only at checkpoints in WAL mode, so a commit survives the process
+#: being killed (the crash test holds) but a power cut may lose the last commits; FULL
+#: fsyncs every commit, so an accepted request survives a power cut too; EXTRA also fsyncs
+#: the directory.
+SQLITE_SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA")
+
+
+def sqlite_synchronous_level(value: str) -> str:
+    """``value`` as a ``PRAGMA synchronous`` level, or ``ValueError``."""
+    level = value.strip().upper()
+    if level not in SQLITE_SYNCHRONOUS:
+        raise ValueError(f"{value!r} is not one of {', '.join(SQLITE_SYNCHRONOUS)}")
+    return level
 
 
 #: ``OIR_GROUP_COMMIT=0`` runs each write in its own transaction on the caller's thread.
 _GROUP_COMMIT = os.environ.get("OIR_GROUP_COMMIT", "1").strip() not in ("0", "false", "no")
 
 
-def _sqlite_pragmas(engine: Engine) -> None:
+def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cur = dbapi_connection.cursor()
         if cur.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA synchronous={_SQLITE_SYNC}")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA mmap_size=1073741824")
         # checkpoints are run by Store's own thread (see _Checkpointer), not by a commit
