@@ -121,6 +121,10 @@ class Store:
                          and self._database not in ("", ":memory:") else None)
         self._group = (_GroupCommit(self) if self._writers is not None and _GROUP_COMMIT
                        else None)
+        # what reads keep, batched (see write(wait=False)); the group commit batches it
+        # itself; an in-memory database (one shared connection) writes it at once
+        self._deferred = (_Deferred(self) if self._group is None and (
+            self._writers is not None or self.dialect == "postgresql") else None)
         self._checkpoints = _Checkpointer(self) if self._writers is not None else None
         self._in_write = threading.local()  # this thread holds a writing transaction
         self._read_engine: Engine | None = None
@@ -219,12 +223,12 @@ class Store:
         """Run ``work`` in a writing transaction and return what it returns, once that
         transaction is committed; if ``work`` raises, nothing of it is kept.
 
-        ``wait=False`` is for what a *read* keeps (its journal entry, its answer for
-        replay): when a batch is being committed already, the work joins the queue and
-        the caller answers at once; the leader commits it within milliseconds (a crash in
-        between loses that record, never a state change). With no batch running, the
-        caller commits it itself, as with ``wait=True``. :meth:`settle` waits for all of
-        it, e.g. before the journal is read.
+        ``wait=False`` is for what a *read* keeps (its journal entry): the work is queued
+        and the caller answers at once. Queued work is committed in batches: when
+        :data:`DEFERRED_ROWS` are waiting, :data:`DEFERRED_SECONDS` after the first was
+        queued, or ahead of the next write, whichever comes first (a crash in between
+        loses at most that much, never a state change). :meth:`settle` commits it now:
+        every reader of the journal calls it first, and :meth:`dispose` does.
 
         On a SQLite file the writes of concurrent requests are *group-committed*: one
         thread of this process runs them one after another in a single transaction (each
@@ -234,6 +238,11 @@ class Store:
         shared in-memory SQLite, PostgreSQL with its many writers) it is an ordinary
         :meth:`transaction`."""
         if self._group is None:
+            if self._deferred is not None:
+                if not wait:
+                    self._deferred.add(work)
+                    return None
+                self._deferred.flush()  # what reads queued lands before this write
             with self.transaction() as conn:
                 return work(conn)
         assert self._checkpoints is not None  # a group commit means a SQLite file
@@ -241,9 +250,12 @@ class Store:
         return self._group.submit(work, wait=wait)
 
     def settle(self) -> None:
-        """Wait until every write of this process queued so far is committed."""
+        """Wait until every write of this process queued so far is committed (the records
+        reads leave to be written in batches included)."""
         if self._group is not None:
             self._group.drain()
+        if self._deferred is not None:
+            self._deferred.flush()
 
     @contextmanager
     def settled(self) -> Iterator[Connection]:
@@ -255,6 +267,7 @@ class Store:
 
     def reset(self) -> None:
         """Empty every table (schema stays)."""
+        self.settle()  # no record queued before the reset lands after it
         with self.transaction() as conn:
             for table in reversed(t.metadata.sorted_tables):
                 conn.execute(delete(table))
@@ -262,6 +275,8 @@ class Store:
     def dispose(self) -> None:
         if self._group is not None:
             self._group.stop()
+        if self._deferred is not None:
+            self._deferred.stop()
         if self._checkpoints is not None:
             self._checkpoints.stop()
         if self._read_engine is not None:
@@ -324,6 +339,10 @@ class _Job:
         self.error: BaseException | None = None
 
 
+def _nothing(_conn: Connection) -> None:
+    """What :meth:`_GroupCommit.drain` queues: a marker that needs no transaction."""
+
+
 class _GroupCommit:
     """Group commit behind :meth:`Store.write` on a SQLite file, led by the callers.
 
@@ -348,15 +367,23 @@ class _GroupCommit:
         # back for every batch cost more than the statements of a small write. Only the
         # leader of the moment uses it.
         self._conn: Connection | None = None
-        # commits work nobody waits for when its leader has gone (see _hand_over)
+        self._deferred = 0  # jobs in _waiting nobody waits for (what reads keep)
+        # commits work nobody waits for, DEFERRED_SECONDS after the first of it was queued
+        # or once DEFERRED_ROWS of it wait, unless a leader's batch took it first
         self._sweeper = _Daemon("oir-write-sweeper", self._sweep)
+        self._hurry = threading.Event()
+        self.commits = 0  # batches committed (or tried) by this process: for tests
 
     def _sweep(self, wake: threading.Event, stop: threading.Event) -> None:
         while True:
-            wake.wait()
+            wake.wait()  # the first deferred job since the last sweep
             wake.clear()
             if stop.is_set():
                 return
+            self._hurry.wait(DEFERRED_SECONDS)  # …or DEFERRED_ROWS of them
+            self._hurry.clear()
+            if not self._deferred:
+                continue  # a leader's batch took them
             try:
                 self.drain()
             except Exception:  # a failed batch is logged per job; try again next time
@@ -365,7 +392,7 @@ class _GroupCommit:
     def drain(self) -> None:
         """Return once everything queued before is committed: a no-op write queued behind
         it (batches are committed in order) leads, or waits behind the leader."""
-        self.submit(lambda _conn: None)
+        self.submit(_nothing)
 
     def is_current_thread(self) -> bool:
         """Whether this thread is running a batch (a nested write would wait for itself)."""
@@ -375,21 +402,20 @@ class _GroupCommit:
         if self.is_current_thread():
             raise RuntimeError("Store.write() called from inside a group-committed write")
         job = _Job(work, attached=wait)
+        if not wait:  # the caller answers now; a leader's batch or the sweeper commits it
+            self._sweeper.ensure()
+            with self._mutex:
+                self._waiting.append(job)
+                self._deferred += 1
+                if self._deferred == 1:
+                    self._sweeper.wake.set()
+                if self._deferred >= DEFERRED_ROWS:
+                    self._hurry.set()
+            return None
         with self._mutex:
             self._waiting.append(job)
-            if not wait and (self._leading or self._sweeper.running_here()):
-                # a batch is running, or writes have run side by side here before: the
-                # leader or the sweeper commits it, the caller answers now
-                if not self._leading:
-                    self._sweeper.wake.set()
-                detached = True
-            else:
-                detached = False
-                lead = not self._leading
-                self._leading = True
-        if detached:
-            self._sweeper.ensure()
-            return None
+            lead = not self._leading
+            self._leading = True
         while not lead:
             job.wake.wait()
             job.wake.clear()
@@ -413,8 +439,11 @@ class _GroupCommit:
                     if own.finished:
                         handed = self._hand_over()
                         return
-                    batch = self._waiting[:self.MAX_BATCH]
+                    batch = self._waiting[:self.MAX_BATCH + 1]
+                    if len(batch) > self.MAX_BATCH and batch[-1].work is not _nothing:
+                        batch.pop()  # MAX_BATCH jobs, and a drain's marker behind them
                     del self._waiting[:len(batch)]
+                    self._deferred -= sum(1 for job in batch if not job.attached)
                 self._local.running = True
                 try:
                     self._commit(batch)
@@ -433,8 +462,9 @@ class _GroupCommit:
 
     def _hand_over(self) -> bool:
         """Under the mutex: give the lead to the first waiting caller, else give it up;
-        work nobody waits for that is still queued is left to the sweeper (a leader that
-        kept committing it would keep its own caller waiting as long as reads arrive)."""
+        work nobody waits for that is still queued is left to the sweeper, whose timer
+        runs since the first of it was queued (a leader that kept committing it would keep
+        its own caller waiting as long as reads arrive)."""
         if not self._leading:
             return True
         successor = next((job for job in self._waiting if job.attached), None)
@@ -443,14 +473,13 @@ class _GroupCommit:
             successor.wake.set()
             return True
         self._leading = False
-        if self._waiting:  # only work nobody waits for is left: the sweeper takes it
-            self._sweeper.wake.set()
         return True
 
     def stop(self) -> None:
         """Commit what is queued, stop the sweeper, close the leaders' connection."""
         if self._waiting and not self._leading:
             self.drain()
+        self._hurry.set()
         self._sweeper.stop()
         conn, self._conn = self._conn, None
         if conn is not None:
@@ -463,6 +492,11 @@ class _GroupCommit:
         return conn
 
     def _commit(self, batch: list[_Job]) -> None:
+        if all(job.work is _nothing for job in batch):  # drains only: nothing to commit
+            for job in batch:
+                job.finished = True
+            return
+        self.commits += 1
         store = self._store
         alone = len(batch) == 1
         try:
@@ -506,6 +540,68 @@ class _GroupCommit:
                     job.error = exc
                     raw.execute("ROLLBACK TO oir_write")
                 raw.execute("RELEASE oir_write")
+
+
+class _Deferred:
+    """What reads keep, batched, where there is no group commit (PostgreSQL; a SQLite file
+    with ``OIR_GROUP_COMMIT=0``): queued in memory and committed in one transaction (each
+    job under a savepoint of its own) once :data:`DEFERRED_ROWS` wait,
+    :data:`DEFERRED_SECONDS` after the first was queued, or when :meth:`flush` is called
+    (before a write, by :meth:`Store.settle`, at :meth:`Store.dispose`)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._mutex = threading.Lock()
+        self._flushing = threading.Lock()  # one flush at a time, in queue order
+        self._queued: list[Callable[[Connection], Any]] = []
+        self._daemon = _Daemon("oir-deferred-writes", self._run)
+        self._hurry = threading.Event()
+        self.commits = 0  # batches committed (or tried) by this process: for tests
+
+    def add(self, work: Callable[[Connection], Any]) -> None:
+        self._daemon.ensure()
+        with self._mutex:
+            self._queued.append(work)
+            if len(self._queued) == 1:
+                self._daemon.wake.set()
+            if len(self._queued) >= DEFERRED_ROWS:
+                self._hurry.set()
+
+    def flush(self) -> None:
+        """Commit everything queued so far (no-op when nothing is)."""
+        if not self._queued:
+            return
+        with self._flushing:
+            with self._mutex:
+                batch, self._queued = self._queued, []
+            if not batch:
+                return
+            self.commits += 1
+            try:
+                with self._store.transaction() as conn:
+                    for work in batch:
+                        try:
+                            with conn.begin_nested():
+                                work(conn)
+                        except Exception as exc:  # undo this one, keep the others
+                            log.error("a write nobody waited for failed: %r", exc)
+            except Exception:
+                log.exception("committing %d queued writes failed", len(batch))
+
+    def _run(self, wake: threading.Event, stop: threading.Event) -> None:
+        while True:
+            wake.wait()
+            wake.clear()
+            if stop.is_set():
+                return
+            self._hurry.wait(DEFERRED_SECONDS)
+            self._hurry.clear()
+            self.flush()
+
+    def stop(self) -> None:
+        self.flush()
+        self._hurry.set()
+        self._daemon.stop()
 
 
 class _Checkpointer:
@@ -636,6 +732,11 @@ def sqlite_synchronous_level(value: str) -> str:
         raise ValueError(f"{value!r} is not one of {', '.join(SQLITE_SYNCHRONOUS)}")
     return level
 
+
+#: What reads keep (``Store.write(…, wait=False)``) is committed once this many jobs wait…
+DEFERRED_ROWS = 64
+#: … or this many seconds after the first of them was queued, whichever comes first.
+DEFERRED_SECONDS = 0.1
 
 #: ``OIR_GROUP_COMMIT=0`` runs each write in its own transaction on the caller's thread.
 _GROUP_COMMIT = os.environ.get("OIR_GROUP_COMMIT", "1").strip() not in ("0", "false", "no")
