@@ -36,6 +36,7 @@ from emulator.soap.envelope import (
     parse_envelope,
     soap_action,
 )
+from emulator.soap.standing import current as current_standing
 from emulator.storage import journal
 from emulator.storage import schema as t
 from emulator.storage.prepared import Prepared
@@ -222,10 +223,11 @@ def _process(runtime: Runtime, service: Service, request: Request,
     def work(conn: Connection) -> _Answer:
         # One transaction per request: the injected fault is used up, the nonce
         # remembered, the request handled and journaled together, or none of it.
-        now = clock.now(conn)
+        standing = current_standing(runtime.store, conn)
         security.remember_nonce(conn, admission, config)
-        return _answer(runtime, service, op, handler, conn, envelope, now, transaction_id,
-                       started, kept, violations, digest)
+        return _answer(runtime, service, op, handler, conn, envelope, standing.now(),
+                       transaction_id, started, kept, violations, digest,
+                       armed=op.name in standing.armed)
 
     try:
         return runtime.store.write(work)
@@ -284,9 +286,11 @@ class _Answer:
 
 def _answer(runtime: Runtime, service: Service, op: Operation, handler: OperationHandler,
             conn: Connection, envelope: Envelope, now: datetime, transaction_id: str | None,
-            started: float, data: bytes, violations: Violations, digest: str) -> _Answer:
+            started: float, data: bytes, violations: Violations, digest: str, *,
+            armed: bool = True) -> _Answer:
     """Everything of one request that happens inside its transaction (``violations`` and
-    ``digest``: the body's schema check and hash, made before the transaction began)."""
+    ``digest``: the body's schema check and hash, made before the transaction began;
+    ``armed``: whether a fault may wait for the operation, else none is looked for)."""
 
     def note(status: str, http_status: int | None, body: bytes | None,
              summary: str | None = None) -> None:
@@ -296,7 +300,7 @@ def _answer(runtime: Runtime, service: Service, op: Operation, handler: Operatio
             request_xml=data[:_JOURNAL_MAX] or None, response_xml=body,
             transaction_id=transaction_id, summary=summary), virtual_at=now)
 
-    injected = faults.take(conn, op.name)
+    injected = faults.take(conn, op.name) if armed else None
     kind = injected.kind if injected is not None else None
     if kind == "http_503":
         note("http_error", 503, b"Service Unavailable", "injected HTTP 503")
@@ -374,9 +378,10 @@ def _answer_read(runtime: Runtime, service: Service, op: Operation, handler: Ope
     never a state change. Only a WS-Security nonce, which must be on record before the
     answer goes, makes it wait for a commit (with its row)."""
     with runtime.store.snapshot() as conn:
-        if faults.armed_for(conn, op.name):
+        standing = current_standing(runtime.store, conn)
+        if op.name in standing.armed:
             return None
-        now = clock.now(conn)
+        now = standing.now()
         call = Call(runtime=runtime, conn=conn, operation=op, envelope=envelope, now=now,
                     transaction_id=transaction_id)
         body_bytes, status, _fresh = _respond(call, handler, service, digest)

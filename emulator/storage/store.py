@@ -21,6 +21,7 @@ import logging
 import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from decimal import Decimal
@@ -271,6 +272,7 @@ class Store:
         with self.transaction() as conn:
             for table in reversed(t.metadata.sorted_tables):
                 conn.execute(delete(table))
+            standing_changed(conn)  # the clock and the armed faults are gone
 
     def dispose(self) -> None:
         if self._group is not None:
@@ -802,6 +804,19 @@ def next_number(conn: Connection, name: str, start: int = 1) -> int:
 def get_setting(conn: Connection, key: str, default: Any = None) -> Any:
     row = _SETTING.first(conn, {"key": key})
     return default if row is None else row[0]
+
+
+#: The setting that changes (to a fresh random token) whenever the clock or the armed
+#: faults do: what every request asks first, so it can keep both in memory between changes
+#: (``emulator.soap.standing``). A token, not a counter: a reset empties the settings and
+#: a counter would start again at a value a cache has seen; a restored state brings the
+#: token that went with its clock and faults.
+STANDING_VERSION = "standing_version"
+
+
+def standing_changed(conn: Connection) -> None:
+    """Note, in ``conn``'s transaction, that the clock or the armed faults changed."""
+    put_setting(conn, STANDING_VERSION, uuid.uuid4().hex)
 
 
 def put_setting(conn: Connection, key: str, value: Any) -> None:
