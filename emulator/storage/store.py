@@ -498,7 +498,6 @@ class _GroupCommit:
             for job in batch:
                 job.finished = True
             return
-        self.commits += 1
         store = self._store
         alone = len(batch) == 1
         try:
@@ -518,6 +517,7 @@ class _GroupCommit:
                     job.error = exc
                     job.result = None
         finally:
+            self.commits += 1
             for job in batch:
                 job.finished = True
 
@@ -578,7 +578,6 @@ class _Deferred:
                 batch, self._queued = self._queued, []
             if not batch:
                 return
-            self.commits += 1
             try:
                 with self._store.transaction() as conn:
                     for work in batch:
@@ -589,6 +588,8 @@ class _Deferred:
                             log.error("a write nobody waited for failed: %r", exc)
             except Exception:
                 log.exception("committing %d queued writes failed", len(batch))
+            finally:
+                self.commits += 1
 
     def _run(self, wake: threading.Event, stop: threading.Event) -> None:
         while True:
