@@ -163,3 +163,16 @@ def _spec(ref: str = "C-1") -> messages.ClaimSpec:
     from tests.test_debtor_end import spec
 
     return spec(ref=ref)
+
+
+def test_a_gunicorn_worker_writes_the_queued_read_rows_as_it_exits(
+        emu: InProcessEmulator) -> None:
+    """``oir serve`` registers this as gunicorn's ``worker_exit``: a graceful stop loses
+    no read's row."""
+    from emulator.serving.server import settle_apps
+
+    number = account(emu)
+    _read(emu, number)
+    assert _count(emu.runtime.store, t.journal, operation="HentDebitorkonto") == 0
+    settle_apps([emu.app])
+    assert _count(emu.runtime.store, t.journal, operation="HentDebitorkonto") == 1
