@@ -10,7 +10,7 @@ from datetime import date, datetime
 
 from sqlalchemy import Connection
 
-from emulator.storage.store import get_setting, put_setting
+from emulator.storage.store import get_setting, put_setting, standing_changed
 from oir_adapter.codecs.reading import EARLIEST_DATE, LATEST_DATE
 
 _KEY = "clock"
@@ -18,10 +18,20 @@ _KEY = "clock"
 
 def now(conn: Connection) -> datetime:
     """The emulator's current time (naive, local wall-clock time)."""
+    return at(frozen(conn))
+
+
+def frozen(conn: Connection) -> datetime | None:
+    """Where the virtual clock stands, or None when it follows real time."""
     stored = get_setting(conn, _KEY)
     if stored and stored.get("frozen"):
         return datetime.fromisoformat(stored["frozen"])
-    return datetime.now().replace(microsecond=0)
+    return None
+
+
+def at(frozen_at: datetime | None) -> datetime:
+    """The current time for a clock that :func:`frozen` found at ``frozen_at``."""
+    return frozen_at if frozen_at is not None else datetime.now().replace(microsecond=0)
 
 
 def today(conn: Connection) -> date:
@@ -35,10 +45,12 @@ def is_virtual(conn: Connection) -> bool:
 
 def set_now(conn: Connection, when: datetime) -> None:
     put_setting(conn, _KEY, {"frozen": when.replace(microsecond=0).isoformat()})
+    standing_changed(conn)
 
 
 def back_to_real_time(conn: Connection) -> None:
     put_setting(conn, _KEY, {"frozen": None})
+    standing_changed(conn)
 
 
 def parse_when(text: str) -> datetime:

@@ -19,6 +19,7 @@ Environment variables (all optional):
 ``OIR_TRUSTED_PROXIES``                 whose ``X-Forwarded-*`` headers to believe (loopback)
 ``OIR_STRICT_SOAPACTION``               ``1``: a missing or foreign SOAPAction is a fault
 ``OIR_REPLAY_DIR``                      answer the SOAP ends from this recording (``--replay``)
+``OIR_SQLITE_SYNCHRONOUS``              SQLite ``synchronous``: NORMAL (default), FULL, EXTRA
 ======================================  ===================================================
 """
 
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from emulator.soap.envelope import Limits
+from emulator.storage.store import sqlite_synchronous_level
 from emulator.web.forwarded import LOOPBACK_PROXIES, parse_proxies
 from oir_adapter.mapping import CREDITOR_ID, parse_creditor_ids
 
@@ -91,6 +93,10 @@ class EmulatorConfig:
     strict_soap_action: bool = False
     #: answer every SOAP end from this recording (``oir serve --replay``; emulator.ends.replay)
     replay_dir: str | None = None
+    #: SQLite's ``PRAGMA synchronous`` (WAL mode): NORMAL loses nothing acknowledged when
+    #: the process is killed, a power cut may lose the last commits; FULL fsyncs every
+    #: commit. PostgreSQL keeps its own settings.
+    sqlite_synchronous: str = "NORMAL"
 
     def creditor_for(self, authority_cvr: str | None) -> str:
         """The DMIFordringHaverID the debtor end sends for claims of ``authority_cvr``."""
@@ -209,4 +215,6 @@ _ENV: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("trusted_proxies", "OIR_TRUSTED_PROXIES", parse_proxies),
     ("strict_soap_action", "OIR_STRICT_SOAPACTION", _flag),
     ("replay_dir", "OIR_REPLAY_DIR", _text),
+    ("sqlite_synchronous", "OIR_SQLITE_SYNC", sqlite_synchronous_level),  # the older name
+    ("sqlite_synchronous", "OIR_SQLITE_SYNCHRONOUS", sqlite_synchronous_level),
 )

@@ -29,7 +29,7 @@ class Runtime:
 
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
-        self.store = Store(config.db_url)
+        self.store = Store(config.db_url, sqlite_synchronous=config.sqlite_synchronous)
         self.app: Flask | None = None
         self.worker: OutboxWorker | None = None
         self._clients: dict[tuple[str, str], ServiceClient] = {}

@@ -405,6 +405,20 @@ def test_hostile_input_gets_the_same_answer_and_journal_row_on_postgresql(
 
 
 @needs_postgres
+def test_reads_write_nothing_in_their_request_on_postgresql(
+        tmp_path: Path, pg_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on SQLite: no idempotency record, the journal row queued and written in
+    batches, there as soon as the journal is read."""
+    import emulator.storage.store as store_module
+    from tests.test_read_journal import check_reads_are_queued_and_batched
+
+    monkeypatch.setattr(store_module, "DEFERRED_SECONDS", 3600.0)
+    with in_process_on(tmp_path, pg_db) as emu:
+        emu.admin("PUT", "/clock", now="2026-03-02T10:00:00")
+        check_reads_are_queued_and_batched(emu)
+
+
+@needs_postgres
 def test_urls_with_nul_and_huge_ids_are_refused_on_postgresql(tmp_path: Path,
                                                               pg_db: str) -> None:
     """``?q=%00``, ``/accounts/%00``, ``/_admin/journal?transaktions_id=%00`` answered 500

@@ -643,11 +643,41 @@ def test_connection_pragmas_leave_checkpoints_to_the_store(store: Store) -> None
         assert driver.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
         assert driver.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert driver.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
-        sync = {"NORMAL": 1, "FULL": 2, "EXTRA": 3}[store_module._SQLITE_SYNC]
-        assert driver.execute("PRAGMA synchronous").fetchone()[0] == sync
+        assert driver.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     with store.snapshot() as conn:  # the read-only pool gets them too
         driver = conn.connection.driver_connection
         assert driver.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize(("env", "level"), [
+    ({}, 1), ({"OIR_SQLITE_SYNCHRONOUS": "full"}, 2), ({"OIR_SQLITE_SYNC": "FULL"}, 2),
+    ({"OIR_SQLITE_SYNCHRONOUS": "EXTRA"}, 3)])
+def test_the_synchronous_setting_is_the_pragma_of_every_connection(
+        db_path: Path, env: dict[str, str], level: int) -> None:
+    """WAL with synchronous=NORMAL by default; FULL one environment variable away, on the
+    writing connections and the read-only snapshots alike."""
+    from emulator.config import EmulatorConfig
+    from emulator.runtime import Runtime
+
+    config = EmulatorConfig.from_env(env, db_url=f"sqlite:///{db_path}", start_worker=False)
+    runtime = Runtime(config)
+    try:
+        with runtime.store.transaction() as conn:
+            driver: Any = conn.connection.driver_connection
+            assert driver.execute("PRAGMA synchronous").fetchone()[0] == level
+            assert driver.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        with runtime.store.snapshot() as conn:
+            driver = conn.connection.driver_connection
+            assert driver.execute("PRAGMA synchronous").fetchone()[0] == level
+    finally:
+        runtime.store.dispose()
+
+
+def test_an_unknown_synchronous_level_is_refused_naming_the_variable() -> None:
+    from emulator.config import EmulatorConfig
+
+    with pytest.raises(ValueError, match="OIR_SQLITE_SYNCHRONOUS.*'OFF'"):
+        EmulatorConfig.from_env({"OIR_SQLITE_SYNCHRONOUS": "OFF"})
 
 
 def test_commits_alone_do_not_checkpoint(
@@ -763,10 +793,52 @@ def _blocked_leader(s: Store) -> tuple[threading.Thread, threading.Event]:
     return thread, release
 
 
-def test_a_read_record_with_no_batch_running_is_committed_before_write_returns(
-        store: Store) -> None:
-    assert store.write(lambda conn: put_setting(conn, "r", 1) or "done", wait=False) == "done"
-    assert _settings(store) == {"r": 1}  # no sweeper yet: the caller committed it itself
+def test_a_read_record_is_queued_not_written_in_its_request(store: Store) -> None:
+    """A read writes nothing in its request: its record waits for a batch, committed
+    DEFERRED_SECONDS after it was queued at the latest (or by settle())."""
+    assert store.write(lambda conn: put_setting(conn, "r", 1), wait=False) is None
+    assert "r" not in _settings(store)
+    _wait_until(lambda: _settings(store).get("r") == 1)
+
+
+@pytest.mark.parametrize("group", [True, False], ids=["group-commit", "no-group-commit"])
+def test_read_records_are_committed_in_batches_of_at_most_64(
+        db_path: Path, monkeypatch: pytest.MonkeyPatch, group: bool) -> None:
+    """200 records queued at once: three commits of 64 (and the last 8 by settle()), not
+    200; with the timer out of the way, only the count and settle() commit."""
+    monkeypatch.setattr(store_module, "_GROUP_COMMIT", group)
+    monkeypatch.setattr(store_module, "DEFERRED_SECONDS", 3600.0)
+    s = Store(f"sqlite:///{db_path}")
+    try:
+        batcher: Any = s._group if group else s._deferred
+        assert batcher is not None
+        for i in range(200):
+            s.write(lambda conn, i=i: put_setting(conn, f"read{i}", i), wait=False)
+            if i % 64 == 63:  # the 64th wakes the sweeper: wait for its commit
+                _wait_until(lambda i=i: batcher.commits >= (i + 1) // 64)
+        assert batcher.commits == 3
+        assert len(_settings(s)) == 192
+        s.settle()
+        assert len(_settings(s)) == 200
+        assert batcher.commits <= 5  # settle's own (possibly empty) batch besides
+    finally:
+        _run_in_thread(s.dispose, timeout=30)
+
+
+@pytest.mark.parametrize("group", [True, False], ids=["group-commit", "no-group-commit"])
+def test_queued_read_records_land_before_the_next_write(
+        db_path: Path, monkeypatch: pytest.MonkeyPatch, group: bool) -> None:
+    """A record queued before a write is committed no later than the write (the journal
+    keeps the order requests were answered in)."""
+    monkeypatch.setattr(store_module, "_GROUP_COMMIT", group)
+    monkeypatch.setattr(store_module, "DEFERRED_SECONDS", 3600.0)
+    s = Store(f"sqlite:///{db_path}")
+    try:
+        s.write(lambda conn: put_setting(conn, "read", 1), wait=False)
+        s.write(lambda conn: put_setting(conn, "write", 2))
+        assert _settings(s) == {"read": 1, "write": 2}
+    finally:
+        _run_in_thread(s.dispose, timeout=30)
 
 
 def test_a_read_record_during_a_batch_returns_at_once_and_is_committed_after(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import gc
+import logging
 import os
 import socket
 import sys
@@ -35,6 +36,8 @@ from emulator.web import guard as web_guard
 
 if TYPE_CHECKING:
     from flask import Flask
+
+log = logging.getLogger("emulator.serving.server")
 
 #: gunicorn's gthread, spreading keep-alive connections over the workers (by import path)
 WORKER_CLASS = f"{BalancedThreadWorker.__module__}.{BalancedThreadWorker.__qualname__}"
@@ -77,11 +80,13 @@ def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: 
     config.base_url = config.base_url or f"http://{reach}:{port}"
     config.db_url = config.db_url or default_url()
     try:
-        Store(config.db_url).dispose()  # the schema, once, before the workers race for it
+        # the schema, once, before the workers race for it
+        Store(config.db_url, sqlite_synchronous=config.sqlite_synchronous).dispose()
     except (SQLAlchemyError, OSError) as exc:
         raise click.ClickException(f"cannot open the database {_shown(config.db_url)}: "
                                    f"{_reason(exc)}") from None
     _seed(config, scenario, demo)
+    loaded: list[Flask] = []  # the worker's app, once loaded (in the worker process)
 
     class _App(BaseApplication):
         def load_config(self) -> None:
@@ -99,6 +104,7 @@ def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: 
             self.cfg.set("forwarded_allow_ips", ",".join(config.trusted_proxies))
             self.cfg.set("loglevel", level)
             self.cfg.set("on_starting", lambda _arbiter: configure_logging(level))
+            self.cfg.set("worker_exit", lambda _arbiter, _worker: settle_apps(loaded))
 
         def load(self) -> Any:
             from emulator.app import create_app
@@ -119,6 +125,7 @@ def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: 
                 # which had been most of the p99 (OIR_GC_FREEZE=0 to compare).
                 gc.collect()
                 gc.freeze()
+            loaded.append(app)
             return app
 
     base = config.base_url
@@ -144,6 +151,18 @@ def run_server(*, host: str, port: int, db: str | None, workers: int, scenario: 
     sys.stdout.flush()
     _App().run()
     return 0
+
+
+def settle_apps(apps: list[Flask]) -> None:
+    """A worker stopping: commit what its reads left queued (their journal rows), so a
+    graceful stop loses none of them."""
+    from emulator.app import runtime_of
+
+    for app in apps:
+        try:
+            runtime_of(app).store.settle()
+        except Exception:  # the worker is going anyway: say so, do not hang it
+            log.exception("could not write the queued journal rows at exit")
 
 
 def bind_problem(host: str, port: int) -> str | None:

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from emulator.storage import schema as t
 from emulator.storage.prepared import Prepared
+from emulator.storage.store import standing_changed
 from oir_adapter.contracts import SERVICES
 
 KINDS = ("soap_fault", "http_503", "delay", "malformed", "truncated", "drop")
@@ -56,6 +57,7 @@ def add(conn: Connection, spec: dict[str, Any]) -> Fault:
         raise FaultSpecError("delay_ms: a delay fault needs delay_ms > 0")
     result = conn.execute(insert(t.faults).values(operation=operation, kind=kind,
                                                   remaining=count, delay_ms=delay))
+    standing_changed(conn)
     return Fault(int(result.inserted_primary_key[0]), operation, kind, count, delay)  # type: ignore[index]
 
 
@@ -81,6 +83,7 @@ def take(conn: Connection, operation: str) -> Fault | None:
         return None
     if row.remaining <= 1:
         conn.execute(delete(t.faults).where(t.faults.c.id == row.id))
+        standing_changed(conn)  # no longer armed
     else:
         conn.execute(update(t.faults).where(t.faults.c.id == row.id)
                      .values(remaining=row.remaining - 1))
@@ -93,4 +96,11 @@ def armed(conn: Connection) -> list[Fault]:
 
 
 def clear(conn: Connection) -> int:
+    standing_changed(conn)
     return int(conn.execute(delete(t.faults)).rowcount or 0)
+
+
+def armed_operations(conn: Connection) -> frozenset[str]:
+    """The operations a fault waits for."""
+    return frozenset(conn.execute(select(t.faults.c.operation).distinct()
+                                  .where(t.faults.c.remaining > 0)).scalars())

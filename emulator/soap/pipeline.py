@@ -36,6 +36,7 @@ from emulator.soap.envelope import (
     parse_envelope,
     soap_action,
 )
+from emulator.soap.standing import current as current_standing
 from emulator.storage import journal
 from emulator.storage import schema as t
 from emulator.storage.prepared import Prepared
@@ -94,7 +95,9 @@ class OperationHandler:
     refuse_duplicate: Refuse
     transaction_id: Callable[[etree._Element], str | None]
     #: Only reads: answered from a snapshot that takes no write lock (several at once,
-    #: beside a writer), then journaled in a short transaction of its own.
+    #: beside a writer); nothing is written in the request: no idempotency record (a
+    #: repeat is answered afresh), and the journal row goes to a batch (Store.write with
+    #: wait=False).
     read_only: bool = False
 
 
@@ -220,10 +223,11 @@ def _process(runtime: Runtime, service: Service, request: Request,
     def work(conn: Connection) -> _Answer:
         # One transaction per request: the injected fault is used up, the nonce
         # remembered, the request handled and journaled together, or none of it.
-        now = clock.now(conn)
+        standing = current_standing(runtime.store, conn)
         security.remember_nonce(conn, admission, config)
-        return _answer(runtime, service, op, handler, conn, envelope, now, transaction_id,
-                       started, kept, violations, digest)
+        return _answer(runtime, service, op, handler, conn, envelope, standing.now(),
+                       transaction_id, started, kept, violations, digest,
+                       armed=op.name in standing.armed)
 
     try:
         return runtime.store.write(work)
@@ -282,9 +286,11 @@ class _Answer:
 
 def _answer(runtime: Runtime, service: Service, op: Operation, handler: OperationHandler,
             conn: Connection, envelope: Envelope, now: datetime, transaction_id: str | None,
-            started: float, data: bytes, violations: Violations, digest: str) -> _Answer:
+            started: float, data: bytes, violations: Violations, digest: str, *,
+            armed: bool = True) -> _Answer:
     """Everything of one request that happens inside its transaction (``violations`` and
-    ``digest``: the body's schema check and hash, made before the transaction began)."""
+    ``digest``: the body's schema check and hash, made before the transaction began;
+    ``armed``: whether a fault may wait for the operation, else none is looked for)."""
 
     def note(status: str, http_status: int | None, body: bytes | None,
              summary: str | None = None) -> None:
@@ -294,7 +300,7 @@ def _answer(runtime: Runtime, service: Service, op: Operation, handler: Operatio
             request_xml=data[:_JOURNAL_MAX] or None, response_xml=body,
             transaction_id=transaction_id, summary=summary), virtual_at=now)
 
-    injected = faults.take(conn, op.name)
+    injected = faults.take(conn, op.name) if armed else None
     kind = injected.kind if injected is not None else None
     if kind == "http_503":
         note("http_error", 503, b"Service Unavailable", "injected HTTP 503")
@@ -363,54 +369,58 @@ def _answer_read(runtime: Runtime, service: Service, op: Operation, handler: Ope
                  envelope: Envelope, transaction_id: str | None, started: float, data: bytes,
                  admission: security.Admission, digest: str) -> _Answer | None:
     """A schema-valid read-only operation, or None when it must take the ordinary path (a
-    fault is armed for it: answered and journaled there). Answered from a snapshot; what
-    it keeps (its journal row, its answer for replay, a nonce) is group-committed after."""
+    fault is armed for it: answered and journaled there). Answered from a snapshot.
+
+    A read writes nothing in its request: it keeps no answer for replay (a repeated
+    TransaktionsID is answered afresh; one a write used is still refused, as the snapshot
+    finds that write's record), and its journal row, made now, is written in a batch
+    (``Store.write(…, wait=False)``): a crash may lose the last ~100 ms of read rows,
+    never a state change. Only a WS-Security nonce, which must be on record before the
+    answer goes, makes it wait for a commit (with its row)."""
     with runtime.store.snapshot() as conn:
-        if faults.armed_for(conn, op.name):
+        standing = current_standing(runtime.store, conn)
+        if op.name in standing.armed:
             return None
-        now = clock.now(conn)
+        now = standing.now()
         call = Call(runtime=runtime, conn=conn, operation=op, envelope=envelope, now=now,
                     transaction_id=transaction_id)
-        body_bytes, status, fresh = _respond(call, handler, service, digest)
+        body_bytes, status, _fresh = _respond(call, handler, service, digest)
+    row = journal.entry(_exchange(call, service, status, started, data, body_bytes),
+                        virtual_at=now)
 
-    def keep(conn: Connection) -> None:
-        security.remember_nonce(conn, admission, runtime.config)
-        _keep_answer(conn, call, service, digest, body_bytes, status, fresh, started, data,
-                     store=_store_once)
+    if admission.nonce is None:
+        runtime.store.write(lambda conn: journal.insert_entry(conn, row), wait=False)
+    else:
+        def keep(conn: Connection) -> None:
+            security.remember_nonce(conn, admission, runtime.config)
+            journal.insert_entry(conn, row)
 
-    # A read changes nothing, so under load it need not wait for its record's commit
-    # (see Store.write); a WS-Security nonce must be on record before the answer goes.
-    runtime.store.write(keep, wait=admission.nonce is not None)
+        runtime.store.write(keep)
     return _Answer(_reply_bytes(body_bytes, None))
 
 
 def _keep_answer(conn: Connection, call: Call, service: Service, digest: str,
                  body_bytes: bytes, status: str, fresh: bool, started: float, data: bytes, *,
                  store: Callable[[Connection, dict[str, Any]], object]) -> None:
-    """What every answered request keeps: a fresh answer under its TransaktionsID for
-    replay (``store``: a write's plain insert, or a read's insert-unless-present), and its
-    journal entry."""
+    """What every answered write keeps: a fresh answer under its TransaktionsID for
+    replay (``store``), and its journal entry."""
     transaction_id = call.transaction_id
     if fresh and transaction_id:
         store(conn, dict(
             end=service.end, transaction_id=transaction_id, operation=call.operation.name,
             request_hash=digest, response_xml=body_bytes, http_status=200))
-    journal.record(conn, journal.Exchange(
+    journal.record(conn, _exchange(call, service, status, started, data, body_bytes),
+                   virtual_at=call.now)
+
+
+def _exchange(call: Call, service: Service, status: str, started: float, data: bytes,
+              body_bytes: bytes) -> journal.Exchange:
+    """An answered request as the journal keeps it."""
+    return journal.Exchange(
         end=service.end, direction="in", service=service.name, operation=call.operation.name,
         status=status, http_status=200, started=started, request_xml=data,
-        response_xml=body_bytes, transaction_id=transaction_id,
-        correlation=call.correlation, summary=call.summary), virtual_at=call.now)
-
-
-def _store_once(conn: Connection, row: dict[str, Any]) -> None:
-    """Keep a read's answer for replay, unless the same TransaktionsID got there first
-    (two reads racing: both answered, the first one kept)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        conn.execute(pg_insert(t.idempotency).values(**row).on_conflict_do_nothing())
-    else:
-        _STORE_IF_NEW.run(conn, row)
+        response_xml=body_bytes, transaction_id=call.transaction_id,
+        correlation=call.correlation, summary=call.summary)
 
 
 def _first(fault: SoapFault) -> str:
@@ -497,7 +507,6 @@ def _operation(service: Service, envelope: Envelope, action_header: str | None, 
 _STORED = Prepared(select(t.idempotency).where(t.idempotency.c.end == bindparam("end"),
                                                t.idempotency.c.transaction_id == bindparam("tid")))
 _STORE = Prepared(insert(t.idempotency))
-_STORE_IF_NEW = Prepared(insert(t.idempotency).prefix_with("OR IGNORE", dialect="sqlite"))
 
 
 def _idempotent_replay(conn: Connection, end: str, transaction_id: str | None, digest: str,

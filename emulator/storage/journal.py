@@ -2,7 +2,9 @@
 
 Rows are written in the same transaction as the state change they describe, so the
 journal never shows an exchange whose effect was rolled back (a failed request is
-journaled on its own, after the rollback).
+journaled on its own, after the rollback). A read changes nothing: its row is made when it
+is answered (:func:`entry`) and written in a batch with others' (``Store.write(…,
+wait=False)``), at most ~100 ms later; every reader of the journal settles the store first.
 """
 
 from __future__ import annotations
@@ -85,13 +87,23 @@ _INSERT = Prepared(insert(t.journal))  # every request runs it (see prepared.py)
 
 
 def record(conn: Connection, x: Exchange, *, virtual_at: datetime) -> int:
-    return _INSERT.insert(conn, dict(
+    return insert_entry(conn, entry(x, virtual_at=virtual_at))
+
+
+def entry(x: Exchange, *, virtual_at: datetime) -> dict[str, Any]:
+    """``x`` as its journal row, timed now (to be written now or in a later batch)."""
+    return dict(
         at=datetime.now(), virtual_at=virtual_at, end=x.end, direction=x.direction,
         service=x.service, operation=x.operation, status=x.status, http_status=x.http_status,
         transaction_id=x.transaction_id, correlation=dict(x.correlation or {}),
         duration_ms=round((time.perf_counter() - x.started) * 1000, 3),
         request_xml=_text(x.request_xml), response_xml=_text(x.response_xml),
-        summary=storable(x.summary or "")[:400] or None))
+        summary=storable(x.summary or "")[:400] or None)
+
+
+def insert_entry(conn: Connection, row: dict[str, Any]) -> int:
+    """Write a row :func:`entry` made; its id."""
+    return _INSERT.insert(conn, row)
 
 
 _SUMMARY_COLUMNS = ("id", "at", "virtual_at", "end", "direction", "service", "operation",

@@ -3,8 +3,10 @@
 ``Store.transaction()`` yields a :class:`sqlalchemy.Connection` inside a transaction that
 commits when the block ends and rolls back on any exception, so a request either lands
 whole or leaves nothing. On SQLite every transaction starts ``BEGIN IMMEDIATE`` (one writer
-at a time, no lock-upgrade deadlocks) and the file runs in WAL with ``synchronous=FULL``:
-accepted means durable (``OIR_SQLITE_SYNC=NORMAL`` trades power-cut durability for speed).
+at a time, no lock-upgrade deadlocks) and the file runs in WAL with ``synchronous=NORMAL``:
+an accepted request survives the process being killed; a power cut may lose the last
+commits (``synchronous=FULL``, one fsync per commit, is one setting away:
+``OIR_SQLITE_SYNCHRONOUS=FULL``).
 
 Several processes may share one database (``oir serve --workers N``, or several hosts on
 PostgreSQL). Work that must run once at a time — the clock's day-by-day chain — takes
@@ -19,6 +21,7 @@ import logging
 import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from decimal import Decimal
@@ -91,8 +94,9 @@ def from_ore(ore: int) -> Decimal:
 class Store:
     """The emulator's database: schema creation, transactions, reset."""
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, sqlite_synchronous: str = "NORMAL") -> None:
         self.url = url or default_url()
+        self.sqlite_synchronous = sqlite_synchronous_level(sqlite_synchronous)
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {"future": True}
@@ -110,7 +114,7 @@ class Store:
             kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
-            _sqlite_pragmas(self.engine)
+            _sqlite_pragmas(self.engine, self.sqlite_synchronous)
         self._database = parsed.database or ""
         self._exclusive: dict[int, _Exclusive] = {}
         self._exclusive_guard = threading.Lock()
@@ -118,6 +122,10 @@ class Store:
                          and self._database not in ("", ":memory:") else None)
         self._group = (_GroupCommit(self) if self._writers is not None and _GROUP_COMMIT
                        else None)
+        # what reads keep, batched (see write(wait=False)); the group commit batches it
+        # itself; an in-memory database (one shared connection) writes it at once
+        self._deferred = (_Deferred(self) if self._group is None and (
+            self._writers is not None or self.dialect == "postgresql") else None)
         self._checkpoints = _Checkpointer(self) if self._writers is not None else None
         self._in_write = threading.local()  # this thread holds a writing transaction
         self._read_engine: Engine | None = None
@@ -127,7 +135,7 @@ class Store:
                     f"file:{quote(str(Path(self._database).resolve()))}?mode=ro", uri=True,
                     check_same_thread=False, timeout=30),
                 poolclass=QueuePool, pool_size=16, max_overflow=16, pool_reset_on_return=None)
-            _sqlite_pragmas(self._read_engine)
+            _sqlite_pragmas(self._read_engine, self.sqlite_synchronous)
         self.create_schema()
 
     def exclusive(self, key: int) -> _Exclusive:
@@ -216,12 +224,12 @@ class Store:
         """Run ``work`` in a writing transaction and return what it returns, once that
         transaction is committed; if ``work`` raises, nothing of it is kept.
 
-        ``wait=False`` is for what a *read* keeps (its journal entry, its answer for
-        replay): when a batch is being committed already, the work joins the queue and
-        the caller answers at once; the leader commits it within milliseconds (a crash in
-        between loses that record, never a state change). With no batch running, the
-        caller commits it itself, as with ``wait=True``. :meth:`settle` waits for all of
-        it, e.g. before the journal is read.
+        ``wait=False`` is for what a *read* keeps (its journal entry): the work is queued
+        and the caller answers at once. Queued work is committed in batches: when
+        :data:`DEFERRED_ROWS` are waiting, :data:`DEFERRED_SECONDS` after the first was
+        queued, or ahead of the next write, whichever comes first (a crash in between
+        loses at most that much, never a state change). :meth:`settle` commits it now:
+        every reader of the journal calls it first, and :meth:`dispose` does.
 
         On a SQLite file the writes of concurrent requests are *group-committed*: one
         thread of this process runs them one after another in a single transaction (each
@@ -231,6 +239,11 @@ class Store:
         shared in-memory SQLite, PostgreSQL with its many writers) it is an ordinary
         :meth:`transaction`."""
         if self._group is None:
+            if self._deferred is not None:
+                if not wait:
+                    self._deferred.add(work)
+                    return None
+                self._deferred.flush()  # what reads queued lands before this write
             with self.transaction() as conn:
                 return work(conn)
         assert self._checkpoints is not None  # a group commit means a SQLite file
@@ -238,9 +251,12 @@ class Store:
         return self._group.submit(work, wait=wait)
 
     def settle(self) -> None:
-        """Wait until every write of this process queued so far is committed."""
+        """Wait until every write of this process queued so far is committed (the records
+        reads leave to be written in batches included)."""
         if self._group is not None:
             self._group.drain()
+        if self._deferred is not None:
+            self._deferred.flush()
 
     @contextmanager
     def settled(self) -> Iterator[Connection]:
@@ -252,13 +268,17 @@ class Store:
 
     def reset(self) -> None:
         """Empty every table (schema stays)."""
+        self.settle()  # no record queued before the reset lands after it
         with self.transaction() as conn:
             for table in reversed(t.metadata.sorted_tables):
                 conn.execute(delete(table))
+            standing_changed(conn)  # the clock and the armed faults are gone
 
     def dispose(self) -> None:
         if self._group is not None:
             self._group.stop()
+        if self._deferred is not None:
+            self._deferred.stop()
         if self._checkpoints is not None:
             self._checkpoints.stop()
         if self._read_engine is not None:
@@ -321,11 +341,15 @@ class _Job:
         self.error: BaseException | None = None
 
 
+def _nothing(_conn: Connection) -> None:
+    """What :meth:`_GroupCommit.drain` queues: a marker that needs no transaction."""
+
+
 class _GroupCommit:
     """Group commit behind :meth:`Store.write` on a SQLite file, led by the callers.
 
-    SQLite has one writer at a time, and a commit under ``synchronous=FULL`` costs an fsync
-    whatever it holds, so under load most of a write's time is queueing for the lock and
+    SQLite has one writer at a time, and a commit costs a lock (and under ``synchronous=FULL``
+    an fsync) whatever it holds, so under load most of a write's time is queueing for the lock and
     the disk. Here writers queue in memory instead. A caller that finds no batch running
     leads: it takes everything waiting (up to :attr:`MAX_BATCH`, its own work first),
     runs it under the writers' lock, commits once and wakes each caller with its own
@@ -345,15 +369,23 @@ class _GroupCommit:
         # back for every batch cost more than the statements of a small write. Only the
         # leader of the moment uses it.
         self._conn: Connection | None = None
-        # commits work nobody waits for when its leader has gone (see _hand_over)
+        self._deferred = 0  # jobs in _waiting nobody waits for (what reads keep)
+        # commits work nobody waits for, DEFERRED_SECONDS after the first of it was queued
+        # or once DEFERRED_ROWS of it wait, unless a leader's batch took it first
         self._sweeper = _Daemon("oir-write-sweeper", self._sweep)
+        self._hurry = threading.Event()
+        self.commits = 0  # batches committed (or tried) by this process: for tests
 
     def _sweep(self, wake: threading.Event, stop: threading.Event) -> None:
         while True:
-            wake.wait()
+            wake.wait()  # the first deferred job since the last sweep
             wake.clear()
             if stop.is_set():
                 return
+            self._hurry.wait(DEFERRED_SECONDS)  # …or DEFERRED_ROWS of them
+            self._hurry.clear()
+            if not self._deferred:
+                continue  # a leader's batch took them
             try:
                 self.drain()
             except Exception:  # a failed batch is logged per job; try again next time
@@ -362,7 +394,7 @@ class _GroupCommit:
     def drain(self) -> None:
         """Return once everything queued before is committed: a no-op write queued behind
         it (batches are committed in order) leads, or waits behind the leader."""
-        self.submit(lambda _conn: None)
+        self.submit(_nothing)
 
     def is_current_thread(self) -> bool:
         """Whether this thread is running a batch (a nested write would wait for itself)."""
@@ -372,21 +404,20 @@ class _GroupCommit:
         if self.is_current_thread():
             raise RuntimeError("Store.write() called from inside a group-committed write")
         job = _Job(work, attached=wait)
+        if not wait:  # the caller answers now; a leader's batch or the sweeper commits it
+            self._sweeper.ensure()
+            with self._mutex:
+                self._waiting.append(job)
+                self._deferred += 1
+                if self._deferred == 1:
+                    self._sweeper.wake.set()
+                if self._deferred >= DEFERRED_ROWS:
+                    self._hurry.set()
+            return None
         with self._mutex:
             self._waiting.append(job)
-            if not wait and (self._leading or self._sweeper.running_here()):
-                # a batch is running, or writes have run side by side here before: the
-                # leader or the sweeper commits it, the caller answers now
-                if not self._leading:
-                    self._sweeper.wake.set()
-                detached = True
-            else:
-                detached = False
-                lead = not self._leading
-                self._leading = True
-        if detached:
-            self._sweeper.ensure()
-            return None
+            lead = not self._leading
+            self._leading = True
         while not lead:
             job.wake.wait()
             job.wake.clear()
@@ -410,8 +441,11 @@ class _GroupCommit:
                     if own.finished:
                         handed = self._hand_over()
                         return
-                    batch = self._waiting[:self.MAX_BATCH]
+                    batch = self._waiting[:self.MAX_BATCH + 1]
+                    if len(batch) > self.MAX_BATCH and batch[-1].work is not _nothing:
+                        batch.pop()  # MAX_BATCH jobs, and a drain's marker behind them
                     del self._waiting[:len(batch)]
+                    self._deferred -= sum(1 for job in batch if not job.attached)
                 self._local.running = True
                 try:
                     self._commit(batch)
@@ -430,8 +464,9 @@ class _GroupCommit:
 
     def _hand_over(self) -> bool:
         """Under the mutex: give the lead to the first waiting caller, else give it up;
-        work nobody waits for that is still queued is left to the sweeper (a leader that
-        kept committing it would keep its own caller waiting as long as reads arrive)."""
+        work nobody waits for that is still queued is left to the sweeper, whose timer
+        runs since the first of it was queued (a leader that kept committing it would keep
+        its own caller waiting as long as reads arrive)."""
         if not self._leading:
             return True
         successor = next((job for job in self._waiting if job.attached), None)
@@ -440,14 +475,13 @@ class _GroupCommit:
             successor.wake.set()
             return True
         self._leading = False
-        if self._waiting:  # only work nobody waits for is left: the sweeper takes it
-            self._sweeper.wake.set()
         return True
 
     def stop(self) -> None:
         """Commit what is queued, stop the sweeper, close the leaders' connection."""
         if self._waiting and not self._leading:
             self.drain()
+        self._hurry.set()
         self._sweeper.stop()
         conn, self._conn = self._conn, None
         if conn is not None:
@@ -460,6 +494,10 @@ class _GroupCommit:
         return conn
 
     def _commit(self, batch: list[_Job]) -> None:
+        if all(job.work is _nothing for job in batch):  # drains only: nothing to commit
+            for job in batch:
+                job.finished = True
+            return
         store = self._store
         alone = len(batch) == 1
         try:
@@ -479,6 +517,7 @@ class _GroupCommit:
                     job.error = exc
                     job.result = None
         finally:
+            self.commits += 1
             for job in batch:
                 job.finished = True
 
@@ -503,6 +542,69 @@ class _GroupCommit:
                     job.error = exc
                     raw.execute("ROLLBACK TO oir_write")
                 raw.execute("RELEASE oir_write")
+
+
+class _Deferred:
+    """What reads keep, batched, where there is no group commit (PostgreSQL; a SQLite file
+    with ``OIR_GROUP_COMMIT=0``): queued in memory and committed in one transaction (each
+    job under a savepoint of its own) once :data:`DEFERRED_ROWS` wait,
+    :data:`DEFERRED_SECONDS` after the first was queued, or when :meth:`flush` is called
+    (before a write, by :meth:`Store.settle`, at :meth:`Store.dispose`)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._mutex = threading.Lock()
+        self._flushing = threading.Lock()  # one flush at a time, in queue order
+        self._queued: list[Callable[[Connection], Any]] = []
+        self._daemon = _Daemon("oir-deferred-writes", self._run)
+        self._hurry = threading.Event()
+        self.commits = 0  # batches committed (or tried) by this process: for tests
+
+    def add(self, work: Callable[[Connection], Any]) -> None:
+        self._daemon.ensure()
+        with self._mutex:
+            self._queued.append(work)
+            if len(self._queued) == 1:
+                self._daemon.wake.set()
+            if len(self._queued) >= DEFERRED_ROWS:
+                self._hurry.set()
+
+    def flush(self) -> None:
+        """Commit everything queued so far (no-op when nothing is)."""
+        if not self._queued:
+            return
+        with self._flushing:
+            with self._mutex:
+                batch, self._queued = self._queued, []
+            if not batch:
+                return
+            try:
+                with self._store.transaction() as conn:
+                    for work in batch:
+                        try:
+                            with conn.begin_nested():
+                                work(conn)
+                        except Exception as exc:  # undo this one, keep the others
+                            log.error("a write nobody waited for failed: %r", exc)
+            except Exception:
+                log.exception("committing %d queued writes failed", len(batch))
+            finally:
+                self.commits += 1
+
+    def _run(self, wake: threading.Event, stop: threading.Event) -> None:
+        while True:
+            wake.wait()
+            wake.clear()
+            if stop.is_set():
+                return
+            self._hurry.wait(DEFERRED_SECONDS)
+            self._hurry.clear()
+            self.flush()
+
+    def stop(self) -> None:
+        self.flush()
+        self._hurry.set()
+        self._daemon.stop()
 
 
 class _Checkpointer:
@@ -618,26 +720,39 @@ def advisory_lock(conn: Connection, key: int) -> None:
         conn.execute(select(func.pg_advisory_xact_lock(key)))
 
 
-#: ``OIR_SQLITE_SYNC``: FULL (default) fsyncs every commit, so an accepted request survives
-#: a power cut; NORMAL fsyncs only at checkpoints in WAL mode: a commit still survives the
-#: process being killed (the crash test holds), not the machine losing power.
-_SQLITE_SYNC = os.environ.get("OIR_SQLITE_SYNC", "FULL").strip().upper()
-if _SQLITE_SYNC not in ("FULL", "NORMAL", "EXTRA"):
-    raise ValueError(f"OIR_SQLITE_SYNC: {_SQLITE_SYNC!r} is not FULL, NORMAL or EXTRA")
+#: SQLite's ``synchronous`` levels a store accepts (``EmulatorConfig.sqlite_synchronous``):
+#: NORMAL (default) fsyncs only at checkpoints in WAL mode, so a commit survives the process
+#: being killed (the crash test holds) but a power cut may lose the last commits; FULL
+#: fsyncs every commit, so an accepted request survives a power cut too; EXTRA also fsyncs
+#: the directory.
+SQLITE_SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA")
 
+
+def sqlite_synchronous_level(value: str) -> str:
+    """``value`` as a ``PRAGMA synchronous`` level, or ``ValueError``."""
+    level = value.strip().upper()
+    if level not in SQLITE_SYNCHRONOUS:
+        raise ValueError(f"{value!r} is not one of {', '.join(SQLITE_SYNCHRONOUS)}")
+    return level
+
+
+#: What reads keep (``Store.write(…, wait=False)``) is committed once this many jobs wait…
+DEFERRED_ROWS = 64
+#: … or this many seconds after the first of them was queued, whichever comes first.
+DEFERRED_SECONDS = 0.1
 
 #: ``OIR_GROUP_COMMIT=0`` runs each write in its own transaction on the caller's thread.
 _GROUP_COMMIT = os.environ.get("OIR_GROUP_COMMIT", "1").strip() not in ("0", "false", "no")
 
 
-def _sqlite_pragmas(engine: Engine) -> None:
+def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cur = dbapi_connection.cursor()
         if cur.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA synchronous={_SQLITE_SYNC}")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA mmap_size=1073741824")
         # checkpoints are run by Store's own thread (see _Checkpointer), not by a commit
@@ -690,6 +805,19 @@ def next_number(conn: Connection, name: str, start: int = 1) -> int:
 def get_setting(conn: Connection, key: str, default: Any = None) -> Any:
     row = _SETTING.first(conn, {"key": key})
     return default if row is None else row[0]
+
+
+#: The setting that changes (to a fresh random token) whenever the clock or the armed
+#: faults do: what every request asks first, so it can keep both in memory between changes
+#: (``emulator.soap.standing``). A token, not a counter: a reset empties the settings and
+#: a counter would start again at a value a cache has seen; a restored state brings the
+#: token that went with its clock and faults.
+STANDING_VERSION = "standing_version"
+
+
+def standing_changed(conn: Connection) -> None:
+    """Note, in ``conn``'s transaction, that the clock or the armed faults changed."""
+    put_setting(conn, STANDING_VERSION, uuid.uuid4().hex)
 
 
 def put_setting(conn: Connection, key: str, value: Any) -> None:

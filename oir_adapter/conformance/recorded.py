@@ -187,10 +187,16 @@ def rec_invalid_refused(ctx: CaseContext) -> None:
 
 # ================================================================ idempotency
 
+#: Operations that change nothing: a repeat is answered afresh, and their TransaktionsID is
+#: not kept (docs/operations.md, Idempotency).
+READS = frozenset({"SoegDebitorkonto", "HentDebitorkonto", "SoegDelfordringTilIndbetaling",
+                   "MFKvitteringHent", "MFUnderretSamlingHent"})
+
 @case("REC-IDM-001", "A repeated request gets the same answer", role=_R, area="IDM",
       severity="critical",
       requirement="A request sent again with its TransaktionsID and the same body gets the "
-                  "answer it got the first time.",
+                  "answer it got the first time (a read does nothing to repeat: it is "
+                  "answered afresh).",
       source="docs/operations.md (Idempotency: a repeated TransaktionsID)",
       steps=("group the requests by TransaktionsID and body",
              "compare the answers (TransaktionsTid aside)"),
@@ -201,7 +207,7 @@ def rec_repeat_same_answer(ctx: CaseContext) -> None:
     repeats = 0
     for x in exchanges(ctx):
         tid = x.transaction_id()
-        if not tid or x.response is None:
+        if not tid or x.response is None or x.operation in READS:
             continue
         key = (tid, _c14n(x.request))
         before = first.get(key)
@@ -224,7 +230,8 @@ def rec_repeat_same_answer(ctx: CaseContext) -> None:
 @case("REC-IDM-002", "A TransaktionsID reused for another request is refused", role=_R,
       area="IDM", severity="critical",
       requirement="A TransaktionsID reused with a different body is refused with PSRM-600 at "
-                  "Hovedoplysninger/TransaktionsID, and nothing is done.",
+                  "Hovedoplysninger/TransaktionsID, and nothing is done (one a read used is "
+                  "not kept: reads keep no record of theirs).",
       source="docs/operations.md (Idempotency); PSRM rejection 600",
       steps=("group the requests by TransaktionsID", "read the answer to each reuse"),
       assertions=("each reuse is refused with FejlKode PSRM-600",))
@@ -237,7 +244,8 @@ def rec_reuse_refused(ctx: CaseContext) -> None:
             continue
         body = _c14n(x.request)
         if tid not in bodies:
-            bodies[tid] = body
+            if x.operation not in READS:
+                bodies[tid] = body
             continue
         if bodies[tid] == body:
             continue

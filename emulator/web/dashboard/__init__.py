@@ -187,7 +187,7 @@ def dashboard_blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.get("/accounts/<number>")
     def account(number: str) -> str:
-        with runtime.store.transaction() as conn:
+        with runtime.store.settled() as conn:  # its journal entries too
             acct = ledger.get_account(conn, number, with_claims=True)
             if acct is None:
                 abort(404)
@@ -204,7 +204,7 @@ def dashboard_blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.get("/claims/<claim_id>")
     def claim(claim_id: str) -> str:
-        with runtime.store.transaction() as conn:
+        with runtime.store.settled() as conn:  # its journal entries too
             found = ledger.get_claim(conn, claim_id)
             if found is None:
                 abort(404)
