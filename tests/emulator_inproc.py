@@ -13,8 +13,10 @@ from flask import Flask
 
 from emulator.app import create_app, runtime_of
 from emulator.runtime import Runtime
+from emulator.serving.inprocess import LocalEmulator
 from emulator.serving.wsgi_transport import WSGIAdapter
 from oir_adapter.clients import Clients, clients_for
+from oir_adapter.conformance import SuiteOptions
 
 BASE = "http://emulator.invalid"  # an .invalid name: the web guard lets it in
 
@@ -67,3 +69,8 @@ def live_server(tmp: Path, **config: Any) -> Iterator[tuple[str, InProcessEmulat
     url = f"http://127.0.0.1:{port}"
     with in_process(tmp, base_url=url, **config) as emu, on_loopback(emu.app, port):
         yield url, emu
+
+
+def suite_options(**given: Any) -> SuiteOptions:
+    """Suite options as the CLI makes them: the suite serves its own ends with the emulator's."""
+    return SuiteOptions(local_end=LocalEmulator.at, **given)

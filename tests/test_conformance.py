@@ -21,7 +21,6 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from emulator.app import create_app, runtime_of
-from emulator.serving.inprocess import LocalEmulator
 from emulator.serving.wsgi_transport import WSGIAdapter
 from oir_adapter import mapping
 from oir_adapter.clients import clients_for
@@ -30,7 +29,6 @@ from oir_adapter.conformance import (
     Role,
     RunReport,
     Status,
-    SuiteOptions,
     TargetUnreachable,
     all_cases,
     cases_for,
@@ -43,11 +41,7 @@ from oir_adapter.domain.model import Claim, ClaimArt, CoLiable, Party
 from oir_adapter.domain.rules import RULES
 from oir_cli import main
 from tests.broken_debtors import BREAKAGES, broken_app
-
-
-def suite_options(**given: Any) -> SuiteOptions:
-    """Suite options as the CLI makes them: the suite serves its own ends with the emulator's."""
-    return SuiteOptions(local_end=LocalEmulator.at, **given)
+from tests.emulator_inproc import suite_options
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "http://target.invalid"

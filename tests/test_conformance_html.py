@@ -10,23 +10,18 @@ import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import lxml.html
 import pytest
 import requests
 
 from emulator.app import runtime_of
-from emulator.serving.inprocess import LocalEmulator
 from emulator.serving.wsgi_transport import WSGIAdapter
-from oir_adapter.conformance import RunReport, Status, SuiteOptions, run_suite
+from oir_adapter.conformance import RunReport, Status, run_suite
 from oir_adapter.conformance.report import write_reports
 from tests.broken_debtors import broken_app
-
-
-def suite_options(**given: Any) -> SuiteOptions:
-    """Suite options as the CLI makes them: the suite serves its own ends with the emulator's."""
-    return SuiteOptions(local_end=LocalEmulator.at, **given)
+from tests.emulator_inproc import suite_options
 
 CHROMIUM = Path(os.environ.get("OIR_CHROMIUM", "/usr/bin/chromium"))
 BASE = "http://target.invalid"

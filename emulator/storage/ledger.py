@@ -189,13 +189,10 @@ def account_balances(conn: Connection, numbers: Sequence[str]) -> dict[str, Deci
     return out
 
 
-_BALANCE_STATES = OPEN_STATES
-
-
 def _balance_statement() -> Any:
     c, s = t.claims.c, t.sub_claims.c
     # one comparison per state, not IN (…): an IN list is re-expanded on every call
-    counted = or_(*(c.state == state.value for state in sorted(_BALANCE_STATES)))
+    counted = or_(*(c.state == state.value for state in sorted(OPEN_STATES)))
     principal = (select(func.sum(c.remaining_principal_ore).label("total"))
                  .where(c.account_number == bindparam("number"), counted))
     subs = (select(func.sum(s.remaining_ore).label("total"))

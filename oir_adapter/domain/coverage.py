@@ -277,10 +277,9 @@ def apply_coverage(claims: Iterable[Claim], lines: Iterable[ClaimLine]) -> None:
                                 f"{pending[part]} > remaining {remaining}")
     for (claim_id, sub_id), amount in pending.items():
         claim = by_id[claim_id]
-        if sub_id is not None:
-            _sub_claim(claim, sub_id)  # a CoverageError naming the claim, not a KeyError
-        claim.take(sub_id, amount)
-        claim.state = lifecycle.advance(claim.state, lifecycle.Step.COVERAGE, outstanding=claim.outstanding)
+        claim.take(sub_id, amount)  # every sub-claim id was found by _remaining above
+        claim.state = lifecycle.advance(claim.state, lifecycle.Step.COVERAGE,
+                                        outstanding=claim.outstanding)
 
 
 def _sub_claim(claim: Claim, sub_id: str) -> SubClaim:

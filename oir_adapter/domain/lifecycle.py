@@ -60,12 +60,11 @@ class IllegalStep(ValueError):
 
 
 _WITH_PSRM = frozenset({ClaimState.HANDED_OVER})
-_AT_HOME = frozenset({ClaimState.OPEN, ClaimState.REJECTED, ClaimState.RECALLED})
 
 #: step → (the states it may start from, the state it leads to when something is left,
 #: the state it leads to when nothing is left; ``None``: the state stays).
 TRANSITIONS: dict[Step, tuple[frozenset[ClaimState], ClaimState | None, ClaimState | None]] = {
-    Step.HAND_OVER: (_AT_HOME | _WITH_PSRM, ClaimState.HANDED_OVER, ClaimState.HANDED_OVER),
+    Step.HAND_OVER: (OPEN_STATES, ClaimState.HANDED_OVER, ClaimState.HANDED_OVER),
     Step.ACCEPTED: (OPEN_STATES, ClaimState.HANDED_OVER, ClaimState.HANDED_OVER),
     Step.REJECTED: (OPEN_STATES, ClaimState.REJECTED, ClaimState.REJECTED),
     Step.RECALL: (OPEN_STATES, ClaimState.RECALLED, ClaimState.RECALLED),
