@@ -31,6 +31,7 @@ from lxml import etree
 from sqlalchemy import Connection
 
 from emulator import bookkeeping
+from emulator.ends.debtor.common import own_account
 from emulator.runtime import Runtime
 from emulator.soap.pipeline import Call
 from emulator.storage import ledger
@@ -175,8 +176,8 @@ def opret_debitorkonto_anmodning(call: Call) -> etree._Element:
     r = Reader(call.body, OIR_NS)
     response = "OpretDebitorkontoAnmodningResponse"
     number = r.text("DebitorkontoNummer")
-    account = ledger.get_account(call.conn, number)
-    if account is None or account.authority_cvr != r.text("MyndighedCVR"):
+    account = own_account(call, number)
+    if account is None:
         return _refused(call, response, [_v("OIR-301", account=number)])
     request_id = r.text("AnmodningID")
     kind, payload = _decode(r)

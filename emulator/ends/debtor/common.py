@@ -1,5 +1,5 @@
 """What every handler of the debtor end shares: reading, refusing, rule violations as
-``Fejl``."""
+``Fejl``, and the caller's own account."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from decimal import Decimal
 from lxml import etree
 
 from emulator.soap.pipeline import Call
+from emulator.storage import ledger
 from oir_adapter.codecs import Reader
 from oir_adapter.codecs.oir_replies import (
     Fejl,
@@ -16,9 +17,7 @@ from oir_adapter.codecs.oir_replies import (
 )
 from oir_adapter.contracts import OIR_NS
 from oir_adapter.domain import rules
-from oir_adapter.domain.model import (
-    LARGEST_AMOUNT,
-)
+from oir_adapter.domain.model import LARGEST_AMOUNT, DebtorAccount
 
 
 def _r(element: etree._Element) -> Reader:
@@ -51,3 +50,13 @@ def _answer_errors(call: Call, response: str, errors: Sequence[rules.Violation |
     lines = [e if isinstance(e, Fejl) else Fejl(*e.to_fejl()) for e in errors]
     call.summary = "; ".join(f"{f.code} {f.field or ''}".strip() for f in lines)[:400]
     return reply(response, call.transaction_id, call.now, lines)
+
+
+def own_account(call: Call, number: str) -> DebtorAccount | None:
+    """The account if it exists and belongs to the calling authority (``MyndighedCVR``);
+    every operation on an account asks this, so another authority's account is unknown
+    to the caller (OIR-301)."""
+    account = ledger.get_account(call.conn, number)
+    if account is None or account.authority_cvr != _r(call.body).text("MyndighedCVR"):
+        return None
+    return account

@@ -20,6 +20,7 @@ from typing import Literal
 
 from lxml import etree
 
+from emulator.ends.debtor.common import own_account
 from emulator.soap.pipeline import Call
 from emulator.storage import ledger
 from emulator.storage.ledger import AccountRole, Role
@@ -94,13 +95,6 @@ def _ended(call: Call, response: str, account: DebtorAccount, day: date,
     return el
 
 
-def _account(call: Call, r: Reader) -> DebtorAccount | None:
-    account = ledger.get_account(call.conn, r.text("DebitorkontoNummer"))
-    if account is None or account.authority_cvr != r.text("MyndighedCVR"):
-        return None
-    return account
-
-
 def _responsible(call: Call, account: DebtorAccount) -> AccountRole:
     """The account's own debtor as a role (stored the first time something of it ends)."""
     found = ledger.role_of(call.conn, account.number, Role.RESPONSIBLE)
@@ -122,7 +116,7 @@ def _current(role: AccountRole, part: Part) -> tuple[bool, date | None]:
 def end_object(call: Call, spec: EndDate) -> etree._Element:
     r = Reader(call.body, OIR_NS)
     response = f"{spec.operation}Response"
-    account = _account(call, r)
+    account = own_account(call, r.text("DebitorkontoNummer"))
     if account is None:
         return _refused(call, response, _v("OIR-301", account=r.text("DebitorkontoNummer")))
     day = r.date("SlutDato")
@@ -164,7 +158,7 @@ def afslut_haeftelse(call: Call) -> etree._Element:
     """End a co-liable party's liability (hæftelse) for one claim of the account."""
     r = Reader(call.body, OIR_NS)
     response = "AfslutHaeftelseResponse"
-    account = _account(call, r)
+    account = own_account(call, r.text("DebitorkontoNummer"))
     if account is None:
         return _refused(call, response, _v("OIR-301", account=r.text("DebitorkontoNummer")))
     claim_id = r.text("FordringID")

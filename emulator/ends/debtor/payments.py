@@ -8,9 +8,8 @@ from decimal import Decimal
 from lxml import etree
 
 from emulator import bookkeeping
-from emulator.ends.debtor.common import _answer_errors, _r, _too_large, _v
+from emulator.ends.debtor.common import _answer_errors, _r, _too_large, _v, own_account
 from emulator.ends.debtor.queries import _coverage_element
-from emulator.ends.debtor.registration import _own_account
 from emulator.soap.pipeline import Call, request_hash
 from emulator.storage import ledger
 from oir_adapter.codecs import Reader
@@ -50,15 +49,15 @@ def _payment_account(call: Call, i: Reader) -> tuple[DebtorAccount | None, list[
     claim_id = i.opt_text("FordringID")
     payer = i.find("Indbetaler")
     if number is not None:
-        account = _own_account(call, number)
+        account = own_account(call, number)
         return account, ([] if account else [_v("OIR-301", account=number)])
     if fik is not None:
         claim = ledger.claim_by_payment_id(call.conn, fik)
-        account = _own_account(call, claim.account_number) if claim else None
+        account = own_account(call, claim.account_number) if claim else None
         return account, ([] if account else [_v("OIR-307", payment_id=fik)])
     if claim_id is not None:
         claim = ledger.get_claim(call.conn, claim_id)
-        account = _own_account(call, claim.account_number) if claim else None
+        account = own_account(call, claim.account_number) if claim else None
         return account, ([] if account else [_v("OIR-302", "payment.claim_id",
                                                 claim_id=claim_id)])
     if payer is not None:

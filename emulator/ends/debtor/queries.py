@@ -9,8 +9,8 @@ from datetime import date
 
 from lxml import etree
 
-from emulator.ends.debtor.common import _answer_errors, _r, _v
-from emulator.ends.debtor.registration import _invoice, _own_account
+from emulator.ends.debtor.common import _answer_errors, _r, _v, own_account
+from emulator.ends.debtor.registration import _invoice
 from emulator.soap.pipeline import Call
 from emulator.storage import ledger
 from emulator.storage.ledger import AccountRole, Role
@@ -94,7 +94,7 @@ def hent_debitorkonto(call: Call) -> etree._Element:
     r = _r(call.body)
     response = "HentDebitorkontoResponse"
     number = r.text("DebitorkontoNummer")
-    account = _own_account(call, number)
+    account = own_account(call, number)
     if account is None:
         return _answer_errors(call, response, [_v("OIR-301", account=number)])
     claims = ledger.claims_for_accounts(call.conn, [number])

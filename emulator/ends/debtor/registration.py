@@ -7,7 +7,7 @@ from decimal import Decimal
 from lxml import etree
 
 from emulator import bookkeeping
-from emulator.ends.debtor.common import _answer_errors, _fejl, _r, _too_large, _v
+from emulator.ends.debtor.common import _answer_errors, _fejl, _r, _too_large, _v, own_account
 from emulator.soap.pipeline import Call
 from emulator.storage import ledger
 from emulator.storage.ledger import AccountRole, Role
@@ -112,15 +112,6 @@ def _add_roles(call: Call, account: DebtorAccount, r: Reader) -> int:
     return added
 
 
-def _own_account(call: Call, number: str) -> DebtorAccount | None:
-    """The account if it exists and belongs to the calling authority and fagsystem."""
-    r = _r(call.body)
-    account = ledger.get_account(call.conn, number)
-    if account is None or account.authority_cvr != r.text("MyndighedCVR"):
-        return None
-    return account
-
-
 def _claim_signature(claim: Claim) -> tuple[object, ...]:
     """What makes two registrations of the same FagsystemFordringID the same claim."""
     return (claim.type_code, claim.principal, claim.period_from, claim.period_to, claim.founded,
@@ -131,7 +122,7 @@ def opret_fordring(call: Call) -> etree._Element:
     r = _r(call.body)
     response = "OpretFordringResponse"
     number = r.text("DebitorkontoNummer")
-    account = _own_account(call, number)
+    account = own_account(call, number)
     if account is None:
         return _answer_errors(call, response, [_v("OIR-301", account=number)])
     if account.status is AccountStatus.CLOSED:
@@ -194,7 +185,7 @@ def ret_fordring_tilstand(call: Call) -> etree._Element:
     response = "RetFordringTilstandResponse"
     claim_id = r.text("FordringID")
     claim = ledger.get_claim(call.conn, claim_id)
-    account = _own_account(call, claim.account_number) if claim else None
+    account = own_account(call, claim.account_number) if claim else None
     if claim is None or account is None:
         return _answer_errors(call, response, [_v("OIR-302", claim_id=claim_id)])
     change = next(c for c in call.body if isinstance(c.tag, str)
