@@ -99,6 +99,12 @@ class OperationHandler:
     #: repeat is answered afresh), and the journal row goes to a batch (Store.write with
     #: wait=False).
     read_only: bool = False
+    #: The lock keys a schema-valid request's transaction needs (``Store.write(keys=…)``):
+    #: on PostgreSQL it then waits only for writers sharing one of them, e.g. those of
+    #: the same debtor account or TransaktionsID. ``None`` here, or from the function
+    #: (a request it cannot place), waits for every other writer. Only for an operation
+    #: whose every read and write is proven to lie within its keys.
+    lock_keys: Callable[[etree._Element], tuple[str, ...] | None] | None = None
 
 
 #: Not part of a request's business content: when it was sent (a resend changes it).
@@ -229,8 +235,9 @@ def _process(runtime: Runtime, service: Service, request: Request,
                        transaction_id, started, kept, violations, digest,
                        armed=op.name in standing.armed)
 
+    keys = handler.lock_keys(envelope.body) if handler.lock_keys and not violations else None
     try:
-        return runtime.store.write(work)
+        return runtime.store.write(work, keys=keys)
     except SoapFault as fault:
         return fault_answer(op, fault)
     except Exception as exc:  # a bug or a storage failure: nothing was stored

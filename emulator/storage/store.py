@@ -9,7 +9,10 @@ commits (``synchronous=FULL``, one fsync per commit, is one setting away:
 ``OIR_SQLITE_SYNCHRONOUS=FULL``).
 
 Several processes may share one database (``oir serve --workers N``, or several hosts on
-PostgreSQL). Work that must run once at a time — the clock's day-by-day chain — takes
+PostgreSQL). On PostgreSQL a writing transaction may name *lock keys* (``Store.write(work,
+keys=("account:100001", …))``): it then waits only for writers holding one of its keys, and
+writers on other keys run beside it; one without keys waits for every other writer, as all
+did before (see :func:`writer_locks_sql`). Work that must run once at a time — the clock's day-by-day chain — takes
 :meth:`Store.exclusive`: a PostgreSQL session advisory lock, or on SQLite an ``flock`` on
 a file next to the database. Counters and settings are written race-free on both.
 """
@@ -17,12 +20,13 @@ a file next to the database. Counters and settings are written race-free on both
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from decimal import Decimal
 from pathlib import Path
@@ -68,7 +72,7 @@ wsse_nonces = Table(
 #: Advisory lock keys (PostgreSQL): one per kind of work that must not run twice at once.
 LOCK_SCHEMA = 0x4F49_5201
 LOCK_CHAIN = 0x4F49_5202
-LOCK_WRITERS = 0x4F49_5203  # one writing transaction at a time
+LOCK_WRITERS = 0x4F49_5203  # writers: shared by those with lock keys, else exclusive
 
 
 T = TypeVar("T")
@@ -183,13 +187,21 @@ class Store:
                 log.info("database brought up to date: %s", ", ".join(applied))
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
+    def transaction(self, keys: Sequence[str] | None = None) -> Iterator[Connection]:
         """One unit of work: commit at the end of the block, roll back on error.
 
         On a SQLite file, writers queue on a lock of their own (threads, then processes
         through ``flock``) before ``BEGIN IMMEDIATE``: SQLite's busy handler would
         otherwise make them poll with sleeps of up to 100 ms, which under load turns
-        milliseconds of work into seconds of waiting."""
+        milliseconds of work into seconds of waiting.
+
+        ``keys`` (PostgreSQL; elsewhere one writer runs at a time anyway): the lock keys
+        that cover everything the work reads to decide and everything it writes, e.g.
+        ``("account:100001", "tid:…")``. The transaction then waits only for writers
+        holding one of them (or none: ``()``), while those without keys still wait for
+        every other writer and every other writer for them. Give keys only where the work
+        is proven to touch nothing a writer with other keys could change (see
+        :func:`writer_locks_sql`)."""
         if self._writers is None and self.dialect != "postgresql":
             with self.engine.begin() as conn:  # one shared in-memory SQLite connection
                 yield conn
@@ -201,13 +213,17 @@ class Store:
             raise RuntimeError("a second writing transaction inside a writing transaction of "
                                "the same thread would wait for itself (one writer at a time)")
         # Writers take turns: on a SQLite file behind the writers' lock, on PostgreSQL
-        # behind one transaction-level advisory lock. Side by side under READ COMMITTED,
-        # two requests would read a claim's remainder, both subtract their payment and the
-        # second overwrite the first: money lost. Taking turns gives every request the
-        # state its predecessor left, across workers and hosts; reads (snapshots) still
-        # run beside them.
+        # behind transaction-level advisory locks, the first statement of the
+        # transaction. Side by side under READ COMMITTED, two requests would read a
+        # claim's remainder, both subtract their payment and the second overwrite the
+        # first: money lost. Taking turns gives every request the state its predecessor
+        # left, across workers and hosts (each later statement sees what committed before
+        # it; a lock is released only after its holder's commit is visible). On
+        # PostgreSQL only writers that share a key take turns; reads (snapshots) run
+        # beside them all.
         with self._writers or nullcontext(), self.engine.begin() as conn:
-            advisory_lock(conn, LOCK_WRITERS)  # PostgreSQL only
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql(writer_locks_sql(keys))
             self._in_write.active = True
             try:
                 yield conn
@@ -215,12 +231,15 @@ class Store:
                 self._in_write.active = False
 
     @overload
-    def write(self, work: Callable[[Connection], T]) -> T: ...
+    def write(self, work: Callable[[Connection], T], *,
+              keys: Sequence[str] | None = None) -> T: ...
 
     @overload
-    def write(self, work: Callable[[Connection], T], *, wait: bool) -> T | None: ...
+    def write(self, work: Callable[[Connection], T], *, wait: bool,
+              keys: Sequence[str] | None = None) -> T | None: ...
 
-    def write(self, work: Callable[[Connection], T], *, wait: bool = True) -> T | None:
+    def write(self, work: Callable[[Connection], T], *, wait: bool = True,
+              keys: Sequence[str] | None = None) -> T | None:
         """Run ``work`` in a writing transaction and return what it returns, once that
         transaction is committed; if ``work`` raises, nothing of it is kept.
 
@@ -237,14 +256,18 @@ class Store:
         together: one lock, one commit, one fsync for the lot. Each caller still gets its
         answer only after the commit, so accepted still means durable. Elsewhere (one
         shared in-memory SQLite, PostgreSQL with its many writers) it is an ordinary
-        :meth:`transaction`."""
+        :meth:`transaction`, with ``keys`` as there (SQLite ignores them).
+
+        Work queued with ``wait=False`` runs under the shared writers' lock alone (like
+        ``keys=()``): it may only add rows nobody else reads to decide, as a journal
+        entry."""
         if self._group is None:
             if self._deferred is not None:
                 if not wait:
                     self._deferred.add(work)
                     return None
                 self._deferred.flush()  # what reads queued lands before this write
-            with self.transaction() as conn:
+            with self.transaction(keys) as conn:
                 return work(conn)
         assert self._checkpoints is not None  # a group commit means a SQLite file
         self._checkpoints.ensure_running()
@@ -579,7 +602,9 @@ class _Deferred:
             if not batch:
                 return
             try:
-                with self._store.transaction() as conn:
+                # journal rows: they touch nothing another writer reads, so the batch
+                # runs beside keyed writers (keys=()) instead of stopping them all
+                with self._store.transaction(keys=()) as conn:
                     for work in batch:
                         try:
                             with conn.begin_nested():
@@ -711,6 +736,42 @@ class _Exclusive:
             if self._file is not None:
                 os.close(self._file)
                 self._file = None
+
+
+def lock_ids(keys: Iterable[str]) -> list[tuple[int, int]]:
+    """Each lock key as the two signed 32-bit ints of a two-key PostgreSQL advisory lock,
+    sorted, without repeats.
+
+    The ints are the first 8 bytes of the key's SHA-256: the same in every process and on
+    every host (Python's ``hash`` of a string is salted per process). Two keys with the
+    same ints would only take turns needlessly. Two-key advisory locks are a key space
+    apart from the one-key ``LOCK_*`` locks, so a key can never collide with those. Sorted,
+    every writer takes its keys in one order: two writers never each hold a key the other
+    waits for (no deadlock)."""
+    ids: set[tuple[int, int]] = set()
+    for key in keys:
+        digest = hashlib.sha256(key.encode("utf-8")).digest()
+        ids.add((int.from_bytes(digest[:4], "big", signed=True),
+                 int.from_bytes(digest[4:8], "big", signed=True)))
+    return sorted(ids)
+
+
+def writer_locks_sql(keys: Sequence[str] | None) -> str:
+    """The statement a PostgreSQL writing transaction begins with: the locks it waits for.
+
+    Without keys (``None``), :data:`LOCK_WRITERS` exclusively: it waits for every other
+    writer and every other waits for it (the clock's chain, the outbox, the admin API,
+    every operation whose footprint is not one account). With keys, :data:`LOCK_WRITERS`
+    *shared* (beside every other keyed writer, never beside an unkeyed one), then each
+    key's lock exclusively, in :func:`lock_ids` order: it waits only for the writers
+    holding one of its keys. All in one statement (the target list is evaluated left to
+    right), one round trip; every lock is held until the transaction ends. The ints are
+    computed here, never taken from a request, so they are written into the text."""
+    if keys is None:
+        return f"SELECT pg_advisory_xact_lock({LOCK_WRITERS})"
+    locks = [f"pg_advisory_xact_lock_shared({LOCK_WRITERS})"]
+    locks += [f"pg_advisory_xact_lock({high}, {low})" for high, low in lock_ids(keys)]
+    return "SELECT " + ", ".join(locks)
 
 
 def advisory_lock(conn: Connection, key: int) -> None:
