@@ -61,6 +61,10 @@ def processed_day(conn: Connection) -> date | None:
 
 def catch_up(runtime: Runtime) -> list[dict[str, Any]]:
     """Run every day up to the clock's today that has not run yet."""
+    with runtime.store.snapshot() as conn:  # usually all have: no writers' lock to say so
+        last = processed_day(conn)
+        if last is not None and last >= clock.today(conn):
+            return []
     with runtime.store.transaction() as conn:
         today = clock.today(conn)
         last = processed_day(conn)

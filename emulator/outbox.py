@@ -51,10 +51,17 @@ def _claim_next(runtime: Runtime) -> dict[str, Any] | None:
     """
     now = datetime.now()
     lease_end = now + timedelta(seconds=max(60.0, 3 * runtime.config.call_timeout_seconds))
+    due = (select(t.outbox).where(t.outbox.c.status.in_(("PENDING", "SENDING")),
+                                  t.outbox.c.next_attempt <= now)
+           .order_by(t.outbox.c.id).limit(1))
+    # Nothing due is the usual answer (every worker asks on each poll and after each
+    # write that queued a call): a snapshot gives it without a writing transaction,
+    # whose writers' lock on PostgreSQL would make every other writer wait.
+    with runtime.store.snapshot() as conn:
+        if conn.execute(due).first() is None:
+            return None
     with runtime.store.transaction() as conn:
-        row = conn.execute(select(t.outbox).where(
-            t.outbox.c.status.in_(("PENDING", "SENDING")), t.outbox.c.next_attempt <= now)
-            .order_by(t.outbox.c.id).limit(1)).first()
+        row = conn.execute(due).first()
         if row is None:
             return None
         claimed = conn.execute(update(t.outbox).where(

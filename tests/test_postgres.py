@@ -2,7 +2,8 @@
 story passes with 4 workers, clock-driven work (hand-over, PSRM progression and polling,
 callbacks) runs once however many workers are asked at the same moment, a client's retry
 racing its original is answered once, and requests racing for one business key are
-answered as if in turn.
+answered as if in turn. Writers on one debtor account take turns (no payment lost) while
+writers on other accounts do not wait for them (per-account locks).
 
 The PostgreSQL tests need a server: ``make test-postgres`` starts one
 (``scripts/postgres.sh``) and sets ``OIR_TEST_PG_URL``; without it they are skipped. Each
@@ -30,7 +31,7 @@ import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from emulator.storage.store import Store, next_number, put_setting
+from emulator.storage.store import Store, next_number, put_setting, writer_locks_sql
 from oir_adapter.clients import clients_for
 from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.domain.model import Party
@@ -224,15 +225,48 @@ def test_schema_creation_and_counters_survive_a_race(pg_db: str) -> None:
 def fresh_account(url: str) -> str:
     """Set the clock to 2 March 2026 and open an account; its number."""
     admin(url, "PUT", "/clock", now="2026-03-02T10:00:00")
+    return open_account(url, "R")
+
+
+def open_account(url: str, reference: str, claims: int = 0) -> str:
+    """Open an account (its fagsystem reference ``reference``) with ``claims`` claims of
+    1000.00 each; its number."""
     soap = clients_for(url)
     try:
         number = soap.debitor_registrering.call("OpretDebitorkonto", messages.opret_debitorkonto(
-            CALLER, reference="R", party=Party.cpr("0405871270"), name="N")).findtext(
+            CALLER, reference=reference, party=Party.cpr("0405871270"), name="N")).findtext(
             "DebitorkontoNummer")
+        assert number
+        for n in range(claims):
+            assert soap.debitor_registrering.call("OpretFordring", messages.opret_fordring(
+                CALLER, account_number=number, claim=spec(ref=f"{reference}-{n}"))).ok
     finally:
         soap.close()
-    assert number
     return number
+
+
+def remainders(url: str, number: str) -> list[D]:
+    """What is left of each claim of the account, as HentDebitorkonto reports it."""
+    soap = clients_for(url)
+    try:
+        view = soap.debitor_forespoergsel.call("HentDebitorkonto", messages.hent_debitorkonto(
+            CALLER, account_number=number))
+    finally:
+        soap.close()
+    return [D(r.text or "") for r in
+            view.element.findall(".//{*}FordringSamling/{*}Fordring/{*}Restbeloeb")]
+
+
+def pay(url: str, number: str, payment_id: str, amount: D, transaction_id: str | None = None
+        ) -> Any:
+    """One ForetagIndbetaling to the account by its number (a keyed write); the reply."""
+    soap = clients_for(url)
+    try:
+        return soap.debitor_indbetaling.call("ForetagIndbetaling", messages.foretag_indbetaling(
+            CALLER, payment_id=payment_id, amount=amount, paid=date(2026, 3, 2),
+            account_number=number, transaction_id=transaction_id))
+    finally:
+        soap.close()
 
 
 @needs_postgres
@@ -447,3 +481,120 @@ def test_an_account_never_holds_more_than_its_replies_can_report_on_postgresql(
         emu.admin("PUT", "/clock", now="2025-08-20T10:00:00")
         check_account_limits(emu)
         check_the_overview_sums_past_64_bits(emu)
+
+
+# ---------------------------------------------------------------- locks per debtor account
+
+
+@needs_postgres
+def test_payments_to_one_account_at_once_lose_nothing(tmp_path: Path, pg_db: str) -> None:
+    """Twenty payments at once over four workers, each by account number (so each takes
+    only its account's lock): sixteen to one account, four to another beside them. Every
+    øre of each is booked on its own account: nothing read a remainder another payment
+    was changing."""
+    with serve(tmp_path, pg_db) as emu:
+        fresh_account(emu.url)
+        busy = open_account(emu.url, "R-busy", claims=3)
+        beside = open_account(emu.url, "R-beside", claims=1)
+        amounts = [D("10.00") + D(n) / 100 for n in range(20)]  # 10.00, 10.01 … 10.19
+        targets = [busy] * 16 + [beside] * 4
+        barrier = threading.Barrier(20)
+
+        def one(n: int) -> bool:
+            barrier.wait()
+            return bool(pay(emu.url, targets[n], f"P-{n}", amounts[n]).ok)
+
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            assert all(pool.map(one, range(20)))
+        assert sum(remainders(emu.url, busy)) == D("3000.00") - sum(amounts[:16])
+        assert remainders(emu.url, beside) == [D("1000.00") - sum(amounts[16:])]
+        journal = admin(emu.url, "GET", "/journal?operation=ForetagIndbetaling&limit=100")
+        assert sorted(j["status"] for j in journal) == ["ok"] * 20
+
+
+@needs_postgres
+def test_a_writer_on_one_account_does_not_wait_for_another_accounts(
+        tmp_path: Path, pg_db: str) -> None:
+    """Hold one account's lock as a writer on it would (an open transaction on a
+    connection of the test's own): a payment to another account is answered meanwhile,
+    a payment to the held account waits on that lock until the transaction ends, then
+    is booked from what the holder left."""
+    with serve(tmp_path, pg_db, workers=2) as emu:
+        fresh_account(emu.url)
+        held = open_account(emu.url, "R-held", claims=1)
+        free = open_account(emu.url, "R-free", claims=1)
+        engine = create_engine(pg_db)
+        try:
+            with ThreadPoolExecutor(max_workers=2) as pool, engine.connect() as holder:
+                with holder.begin():
+                    holder.exec_driver_sql(writer_locks_sql((f"account:{held}",)))
+                    waiting = pool.submit(pay, emu.url, held, "P-held", D("100.00"))
+                    assert wait_for_lock_waiters(engine, 1), "the payment never waited"
+                    # answered while the held account's writer is still open
+                    answered = pool.submit(pay, emu.url, free, "P-free", D("100.00"))
+                    assert answered.result(timeout=20).ok
+                    assert remainders(emu.url, free) == [D("900.00")]
+                    assert not waiting.done()
+                    assert remainders(emu.url, held) == [D("1000.00")]
+                assert waiting.result(timeout=20).ok  # the lock went with the commit
+        finally:
+            engine.dispose()
+        assert remainders(emu.url, held) == [D("900.00")]
+
+
+def wait_for_lock_waiters(engine: Any, count: int, seconds: float = 15.0) -> bool:
+    """Whether ``count`` transactions come to wait for a per-key advisory lock (two-int
+    advisory locks show ``objsubid`` 2 in ``pg_locks``) within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    with engine.connect() as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.execute(text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND objsubid = 2 AND NOT granted")).scalar_one()
+            conn.rollback()
+            if waiting >= count:
+                return True
+            time.sleep(0.05)
+    return False
+
+
+@needs_postgres
+def test_one_payment_or_transaction_id_on_two_accounts_at_once_is_taken_once(
+        tmp_path: Path, pg_db: str) -> None:
+    """Writers on two accounts run side by side, yet ids unique across accounts are still
+    claimed once. Eight payments with one IndbetalingID, four to each of two accounts:
+    booked once (one account's four get its answer, the other's are refused OIR-304).
+    Eight payments with one TransaktionsID: one answered, seven refused (PSRM-600).
+    Without the id's lock key the losers of the unique key got a Server fault
+    (IntegrityError)."""
+    with serve(tmp_path, pg_db) as emu:
+        fresh_account(emu.url)
+        accounts = [open_account(emu.url, "R-a", claims=1), open_account(emu.url, "R-b", claims=1)]
+        barrier = threading.Barrier(8)
+
+        def at_once(payment_id: Any, transaction_id: Any) -> list[Any]:
+            def one(n: int) -> Any:
+                barrier.wait()
+                return pay(emu.url, accounts[n % 2], payment_id(n), D("10.00"),
+                           transaction_id(n))
+
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                return list(pool.map(one, range(8)))
+
+        same_payment = at_once(lambda n: "P-SAME", lambda n: str(uuid.uuid4()))
+        won = {n % 2 for n, r in enumerate(same_payment) if r.ok}
+        assert len(won) == 1 and sum(r.ok for r in same_payment) == 4
+        assert {e.code for r in same_payment for e in r.errors} == {"OIR-304"}
+        winner = accounts[won.pop()]
+
+        tid = str(uuid.uuid4())
+        same_tid = at_once(lambda n: f"P-{n}", lambda n: tid)
+        assert sum(r.ok for r in same_tid) == 1
+        assert {e.code for r in same_tid for e in r.errors} == {"PSRM-600"}
+
+        left = {a: sum(remainders(emu.url, a)) for a in accounts}
+        assert left[winner] <= D("990.00")
+        assert sum(left.values()) == D("2000.00") - 2 * D("10.00")  # two payments booked
+        journal = admin(emu.url, "GET", "/journal?limit=200")
+        assert not [j for j in journal if j["status"] == "fault"]
+        assert "Traceback" not in emu.log()
