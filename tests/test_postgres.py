@@ -387,6 +387,46 @@ def test_payments_at_once_over_four_workers_are_all_booked(tmp_path: Path, pg_db
 
 
 @needs_postgres
+@pytest.mark.parametrize("server_default", ["read committed", "repeatable read"])
+def test_a_keyed_writer_sees_what_the_writer_it_waited_for_committed(
+        pg_db: str, server_default: str) -> None:
+    """A writer waits for its key's lock in its transaction's first statement, and each
+    later statement sees what committed before it, so it works from what the holder
+    left: here it adds one to a number the holder changed while it waited. Also where
+    the server's default isolation is REPEATABLE READ (its view would be fixed at the
+    lock statement, before the holder committed): the store asks for READ COMMITTED."""
+    admin_engine = create_engine(pg_db, isolation_level="AUTOCOMMIT")
+    with admin_engine.connect() as conn:
+        database = make_url(pg_db).database
+        conn.exec_driver_sql(f"ALTER DATABASE \"{database}\" SET default_transaction_isolation "
+                             f"TO '{server_default}'")
+    admin_engine.dispose()
+    store = Store(pg_db)
+    holder_engine = create_engine(pg_db)
+    keys = ("account:100001",)
+    try:
+        with store.transaction() as conn:
+            put_setting(conn, "balance", 1)
+
+        def add_one(conn: Any) -> int:
+            value = int(conn.execute(text("SELECT value FROM settings WHERE key = 'balance'")
+                                     ).scalar_one()) + 1
+            put_setting(conn, "balance", value)
+            return value
+
+        with ThreadPoolExecutor(max_workers=1) as pool, holder_engine.connect() as holder:
+            with holder.begin():
+                holder.exec_driver_sql(writer_locks_sql(keys))
+                waiting = pool.submit(store.write, add_one, keys=keys)
+                assert wait_for_lock_waiters(holder_engine, 1)
+                holder.execute(text("UPDATE settings SET value = '41' WHERE key = 'balance'"))
+            assert waiting.result(timeout=20) == 42
+    finally:
+        holder_engine.dispose()
+        store.dispose()
+
+
+@needs_postgres
 def test_a_snapshot_sees_one_state_however_long_it_reads(pg_db: str) -> None:
     """A read of several statements (an account's claims, then their sub-claims) sees one
     state, as on SQLite: what commits meanwhile shows in the next read, not halfway."""

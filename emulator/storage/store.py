@@ -116,6 +116,11 @@ class Store:
                 kwargs["poolclass"] = StaticPool  # one shared in-memory database
         else:
             kwargs["pool_pre_ping"] = True
+            # Whatever the server's default: a writer's statements must each see what
+            # committed before them, above all what the writer it waited for committed
+            # (under REPEATABLE READ the view would be fixed while it waited for its lock).
+            # Snapshots ask for REPEATABLE READ themselves.
+            kwargs["isolation_level"] = "READ COMMITTED"
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
             _sqlite_pragmas(self.engine, self.sqlite_synchronous)
