@@ -60,7 +60,9 @@ def _claim_next(runtime: Runtime) -> dict[str, Any] | None:
     with runtime.store.snapshot() as conn:
         if conn.execute(due).first() is None:
             return None
-    with runtime.store.transaction() as conn:
+    # Claimers take turns (key "outbox"); beside them, writers only add rows (the claim
+    # is a conditional update, so a row claimed meanwhile is not claimed twice).
+    with runtime.store.transaction(keys=("outbox",)) as conn:
         row = conn.execute(due).first()
         if row is None:
             return None
@@ -99,7 +101,10 @@ def send(runtime: Runtime, item: dict[str, Any]) -> None:
     except ClientError as exc:
         _failed(runtime, item, exc, started)
         return
-    with runtime.store.transaction() as conn:
+    # PSRM's receipts change claims of any account: that waits for every writer; a
+    # callback's answer changes its own outbox row and journals it, nothing else
+    keys = None if item["target"] == "psrm" else (f"outbox:{item['id']}",)
+    with runtime.store.transaction(keys) as conn:
         if item["target"] == "psrm":
             take_receipts(conn, runtime, reply.element, item["context"])
         conn.execute(update(t.outbox).where(t.outbox.c.id == item["id"]).values(
@@ -113,7 +118,7 @@ def _failed(runtime: Runtime, item: dict[str, Any], exc: ClientError, started: f
     delay = min(60.0, 0.5 * (2 ** (attempts - 1)))
     log.warning("outbox item %s (%s) failed (attempt %s): %s", item["id"], item["operation"],
                 attempts, exc)
-    with runtime.store.transaction() as conn:
+    with runtime.store.transaction(keys=(f"outbox:{item['id']}",)) as conn:  # its row alone
         conn.execute(update(t.outbox).where(t.outbox.c.id == item["id"]).values(
             status="FAILED" if final else "PENDING", attempts=attempts,
             next_attempt=datetime.now() + timedelta(seconds=delay), last_error=str(exc)[:2000]))

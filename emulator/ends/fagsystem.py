@@ -78,14 +78,26 @@ def _refusal(response: str) -> Any:
     return refuse
 
 
+def _keys(body: Any) -> tuple[str, ...]:
+    """Lock keys (PostgreSQL: callbacks run beside writers with other keys): what these
+    handlers write besides the journal is the events, unique by ``HaendelseID``, and the
+    answer kept under the TransaktionsID; they read nothing else another writer changes."""
+    r = Reader(body, OIR_NS)
+    keys = [f"event:{e.text('HaendelseID')}" for e in r.all("HaendelseSamling/Haendelse")]
+    transaction_id = transaction_id_of(body)
+    return (*keys, f"tid:{transaction_id}") if transaction_id else tuple(keys)
+
+
 HANDLERS = {
     "RegistrerDaekningAfskrivning": OperationHandler(
-        _receive, _refusal("RegistrerDaekningAfskrivningResponse"), transaction_id_of),
+        _receive, _refusal("RegistrerDaekningAfskrivningResponse"), transaction_id_of,
+        lock_keys=_keys),
     "RegistrerDebitorkontoStatus": OperationHandler(
-        _status_advice, _refusal("RegistrerDebitorkontoStatusResponse"), transaction_id_of),
+        _status_advice, _refusal("RegistrerDebitorkontoStatusResponse"), transaction_id_of,
+        lock_keys=_keys),
     "FordringTilIndbetaling": OperationHandler(
         _fordring_til_indbetaling, _refusal("FordringTilIndbetalingResponse"),
-        transaction_id_of),
+        transaction_id_of, lock_keys=_keys),
 }
 
 
