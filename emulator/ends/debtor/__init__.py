@@ -32,7 +32,7 @@ from oir_adapter.contracts import OIR_NS
 __all__ = ["HANDLERS"]
 
 
-LockKeys = Callable[[etree._Element], "tuple[str, ...] | None"]
+LockKeys = Callable[[etree._Element], tuple[str, ...] | None]
 
 
 def _on_one_account(account_at: str, **unique: str) -> LockKeys:
