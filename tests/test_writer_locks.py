@@ -6,7 +6,7 @@ tests/test_postgres.py; here what needs none."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,8 @@ from emulator.ends import debtor, fagsystem, psrm
 from emulator.soap.envelope import envelope_bytes
 from emulator.storage.store import LOCK_WRITERS, Store, lock_ids, writer_locks_sql
 from oir_adapter.codecs import oir_requests as messages
+from oir_adapter.codecs.callback import callback_request
+from oir_adapter.domain.lifecycle import EventType, FagsystemEvent
 from oir_adapter.domain.model import Party
 from tests.emulator_inproc import in_process
 from tests.test_debtor_end import CALLER, spec
@@ -143,3 +145,18 @@ def test_the_pipeline_passes_a_requests_keys_to_its_transaction(
     requests = [keys for name, keys in seen if name.endswith("work")]
     assert requests == [None, (f"account:{number}", f"tid:{claim_tid}"),
                         (f"account:{number}", "payment:P-9", f"tid:{payment_tid}"), None]
+
+
+def test_a_callback_is_keyed_by_its_event_ids_and_transaction() -> None:
+    """The fagsystem end keeps events unique by HaendelseID: two callbacks carrying one
+    event must take turns, or the second would fail on the unique key."""
+    events = [FagsystemEvent(event_id=f"DAEK-P-{n}-F0000001", type=EventType.COVERAGE,
+                             account_number="100001", claim_id="F0000001",
+                             fagsystem_claim_id="C-1", date=date(2026, 3, 2),
+                             amount=D("10.00"), remaining=D("990.00")) for n in (2, 1)]
+    tid = str(uuid.uuid4())
+    body = callback_request(events, transaction_id=tid, transaction_time=datetime(2026, 3, 2),
+                            authority_cvr=CALLER.authority_cvr, fagsystem_id="DAGTILBUD")
+    keys = fagsystem.HANDLERS["RegistrerDaekningAfskrivning"].lock_keys
+    assert keys is not None
+    assert keys(body) == ("event:DAEK-P-2-F0000001", "event:DAEK-P-1-F0000001", f"tid:{tid}")

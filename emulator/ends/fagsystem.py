@@ -78,12 +78,16 @@ def _refusal(response: str) -> Any:
     return refuse
 
 
-def _keys(body: Any) -> tuple[str, ...]:
+def _keys(body: Any) -> tuple[str, ...] | None:
     """Lock keys (PostgreSQL: callbacks run beside writers with other keys): what these
     handlers write besides the journal is the events, unique by ``HaendelseID``, and the
-    answer kept under the TransaktionsID; they read nothing else another writer changes."""
+    answer kept under the TransaktionsID; they read nothing else another writer changes.
+    An event without an id (the schema requires one) gets no keys: it waits for all."""
     r = Reader(body, OIR_NS)
-    keys = [f"event:{e.text('HaendelseID')}" for e in r.all("HaendelseSamling/Haendelse")]
+    event_ids = [e.opt_text("HaendelseID") for e in r.all("HaendelseSamling/Haendelse")]
+    if None in event_ids:
+        return None
+    keys = [f"event:{event_id}" for event_id in event_ids]
     transaction_id = transaction_id_of(body)
     return (*keys, f"tid:{transaction_id}") if transaction_id else tuple(keys)
 

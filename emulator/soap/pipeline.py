@@ -235,8 +235,8 @@ def _process(runtime: Runtime, service: Service, request: Request,
                        transaction_id, started, kept, violations, digest,
                        armed=op.name in standing.armed)
 
-    keys = handler.lock_keys(envelope.body) if handler.lock_keys and not violations else None
     try:
+        keys = handler.lock_keys(envelope.body) if handler.lock_keys and not violations else None
         return runtime.store.write(work, keys=keys)
     except SoapFault as fault:
         return fault_answer(op, fault)
