@@ -12,9 +12,10 @@ Several processes may share one database (``oir serve --workers N``, or several 
 PostgreSQL). On PostgreSQL a writing transaction may name *lock keys* (``Store.write(work,
 keys=("account:100001", …))``): it then waits only for writers holding one of its keys, and
 writers on other keys run beside it; one without keys waits for every other writer, as all
-did before (see :func:`writer_locks_sql`). Work that must run once at a time — the clock's day-by-day chain — takes
-:meth:`Store.exclusive`: a PostgreSQL session advisory lock, or on SQLite an ``flock`` on
-a file next to the database. Counters and settings are written race-free on both.
+did before (see :func:`writer_locks_sql`). Work that must run once at a time — the clock's
+day-by-day chain — takes :meth:`Store.exclusive`: a PostgreSQL session advisory lock, or on
+SQLite an ``flock`` on a file next to the database. Counters and settings are written
+race-free on both.
 """
 
 from __future__ import annotations
@@ -765,13 +766,16 @@ def writer_locks_sql(keys: Sequence[str] | None) -> str:
     """The statement a PostgreSQL writing transaction begins with: the locks it waits for.
 
     Without keys (``None``), :data:`LOCK_WRITERS` exclusively: it waits for every other
-    writer and every other waits for it (the clock's chain, the outbox, the admin API,
-    every operation whose footprint is not one account). With keys, :data:`LOCK_WRITERS`
-    *shared* (beside every other keyed writer, never beside an unkeyed one), then each
-    key's lock exclusively, in :func:`lock_ids` order: it waits only for the writers
-    holding one of its keys. All in one statement (the target list is evaluated left to
-    right), one round trip; every lock is held until the transaction ends. The ints are
-    computed here, never taken from a request, so they are written into the text."""
+    writer and every other waits for it (the clock's chain, PSRM's intake and receipts,
+    the admin API, every operation whose footprint is not proven to lie within keys).
+    With keys, :data:`LOCK_WRITERS` *shared* (beside every other keyed writer, never
+    beside an unkeyed one), then each key's lock exclusively, in :func:`lock_ids` order:
+    it waits only for the writers holding one of its keys. The shared lock comes first:
+    a writer holding a key while queued behind an unkeyed one that waits for the holders
+    of the shared lock would close a circle. All in one statement (the target list is
+    evaluated left to right), one round trip; every lock is held until the transaction
+    ends. The ints are computed here, never taken from a request, so they are written
+    into the text."""
     if keys is None:
         return f"SELECT pg_advisory_xact_lock({LOCK_WRITERS})"
     locks = [f"pg_advisory_xact_lock_shared({LOCK_WRITERS})"]
