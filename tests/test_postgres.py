@@ -582,6 +582,34 @@ def test_a_writer_on_one_account_does_not_wait_for_another_accounts(
         assert remainders(emu.url, held) == [D("900.00")]
 
 
+@needs_postgres
+def test_a_payment_waits_for_each_of_its_keys(tmp_path: Path, pg_db: str) -> None:
+    """Races on a TransaktionsID or an IndbetalingID shared by two accounts are lost or won
+    by timing; this shows without timing that a payment takes each key's lock (the same
+    lock the test's process computes): held here, the payment waits for it, and is
+    answered once it is released."""
+    with serve(tmp_path, pg_db, workers=2) as emu:
+        fresh_account(emu.url)
+        number = open_account(emu.url, "R-keys", claims=1)
+        engine = create_engine(pg_db)
+        try:
+            with ThreadPoolExecutor(max_workers=1) as pool, engine.connect() as holder:
+                for n, kind in enumerate(("account", "payment", "tid")):
+                    tid = str(uuid.uuid4())
+                    key = {"account": f"account:{number}", "payment": f"payment:P-key-{n}",
+                           "tid": f"tid:{tid}"}[kind]
+                    with holder.begin():
+                        holder.exec_driver_sql(writer_locks_sql((key,)))
+                        waiting = pool.submit(pay, emu.url, number, f"P-key-{n}", D("1.00"),
+                                              tid)
+                        assert wait_for_lock_waiters(engine, 1), f"{kind}: never waited"
+                        assert not waiting.done()
+                    assert waiting.result(timeout=20).ok, kind
+        finally:
+            engine.dispose()
+        assert remainders(emu.url, number) == [D("997.00")]
+
+
 def wait_for_lock_waiters(engine: Any, count: int, seconds: float = 15.0) -> bool:
     """Whether ``count`` transactions come to wait for a per-key advisory lock (two-int
     advisory locks show ``objsubid`` 2 in ``pg_locks``) within ``seconds``."""
@@ -612,29 +640,29 @@ def test_one_payment_or_transaction_id_on_two_accounts_at_once_is_taken_once(
         accounts = [open_account(emu.url, "R-a", claims=1), open_account(emu.url, "R-b", claims=1)]
         barrier = threading.Barrier(8)
 
-        def at_once(payment_id: Any, transaction_id: Any) -> list[Any]:
+        def at_once(payment_ids: list[str], transaction_ids: list[str]) -> list[Any]:
             def one(n: int) -> Any:
                 barrier.wait()
-                return pay(emu.url, accounts[n % 2], payment_id(n), D("10.00"),
-                           transaction_id(n))
+                return pay(emu.url, accounts[n % 2], payment_ids[n], D("10.00"),
+                           transaction_ids[n])
 
             with ThreadPoolExecutor(max_workers=8) as pool:
                 return list(pool.map(one, range(8)))
 
-        same_payment = at_once(lambda n: "P-SAME", lambda n: str(uuid.uuid4()))
-        won = {n % 2 for n, r in enumerate(same_payment) if r.ok}
-        assert len(won) == 1 and sum(r.ok for r in same_payment) == 4
-        assert {e.code for r in same_payment for e in r.errors} == {"OIR-304"}
-        winner = accounts[won.pop()]
+        rounds = 3  # each race is lost or won by timing: several make a miss unlikely
+        for round_ in range(rounds):
+            same_payment = at_once([f"P-SAME-{round_}"] * 8,
+                                   [str(uuid.uuid4()) for _ in range(8)])
+            assert sum(r.ok for r in same_payment) == 4
+            assert len({n % 2 for n, r in enumerate(same_payment) if r.ok}) == 1  # one account
+            assert {e.code for r in same_payment for e in r.errors} == {"OIR-304"}
 
-        tid = str(uuid.uuid4())
-        same_tid = at_once(lambda n: f"P-{n}", lambda n: tid)
-        assert sum(r.ok for r in same_tid) == 1
-        assert {e.code for r in same_tid for e in r.errors} == {"PSRM-600"}
+            same_tid = at_once([f"P-{round_}-{n}" for n in range(8)], [str(uuid.uuid4())] * 8)
+            assert sum(r.ok for r in same_tid) == 1
+            assert {e.code for r in same_tid for e in r.errors} == {"PSRM-600"}
 
-        left = {a: sum(remainders(emu.url, a)) for a in accounts}
-        assert left[winner] <= D("990.00")
-        assert sum(left.values()) == D("2000.00") - 2 * D("10.00")  # two payments booked
+        left = sum(sum(remainders(emu.url, a)) for a in accounts)
+        assert left == D("2000.00") - 2 * rounds * D("10.00")  # two payments a round, no more
         journal = admin(emu.url, "GET", "/journal?limit=200")
         assert not [j for j in journal if j["status"] == "fault"]
         assert "Traceback" not in emu.log()
