@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from flask import Request, Response
 from lxml import etree
 from sqlalchemy import Connection, bindparam, insert, select
 from werkzeug.exceptions import ClientDisconnected
+from werkzeug.wrappers import Request, Response
 
 from emulator import clock
 from emulator.soap import faults, security

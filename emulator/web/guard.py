@@ -40,12 +40,15 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import json
 import secrets
 import time
+from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from flask import Flask, Request, Response, jsonify, request
+from flask import Flask, request
+from werkzeug.wrappers import Request, Response
 
 from emulator.web.forwarded import external_base
 from oir_adapter.contracts import SERVICES
@@ -112,8 +115,10 @@ def allowed_names(config: EmulatorConfig) -> tuple[str, ...]:
     return tuple(n.strip().lower().rstrip(".") for n in names if n.strip())
 
 
+@lru_cache(maxsize=256)
 def host_allowed(host: str, names: tuple[str, ...]) -> bool:
-    """Whether a request for ``host`` is one for this emulator (see the module doc)."""
+    """Whether a request for ``host`` is one for this emulator (see the module doc).
+    Remembered per (host, names): every SOAP request asks, with the same few names."""
     name, port = split_host(host)
     if not name or port == -1:
         return False
@@ -155,12 +160,10 @@ def same_origin(origin: str, host: str) -> bool:
     return origin_port == port if port is not None else origin_port in (80, 443)
 
 
-def _refuse(status: int, message: str) -> Response:
-    path = request.path
-    if path.startswith(ADMIN_PREFIX):
-        response = jsonify({"error": message})
-        response.status_code = status
-        return response
+def _refuse(req: Request, status: int, message: str) -> Response:
+    if req.path.startswith(ADMIN_PREFIX):
+        return Response(json.dumps({"error": message}) + "\n", status,
+                        content_type="application/json")
     return Response(message + "\n", status, content_type="text/plain; charset=utf-8")
 
 
@@ -170,16 +173,18 @@ def _has_nul(req: Request) -> bool:
     return any("\x00" in key or "\x00" in value for key, value in req.args.items(multi=True))
 
 
-def check(config: EmulatorConfig, names: tuple[str, ...]) -> Response | None:
-    """The checks every request passes before any view; an answer when one fails."""
+def check(request: Request, config: EmulatorConfig, names: tuple[str, ...]
+          ) -> Response | None:
+    """The checks every request passes before any view (Flask's and the SOAP
+    dispatcher's, :mod:`emulator.soap.dispatch`); an answer when one fails."""
     host = urlsplit(caller_base(request, config)).netloc
     if not host_allowed(host, names):
         via = ("" if split_host(host)[0] == split_host(request.host)[0]
                else " (forwarded by a trusted proxy)")
-        return _refuse(400, f"unknown host {host[:100]!r}{via}: this emulator answers to "
+        return _refuse(request, 400, f"unknown host {host[:100]!r}{via}: this emulator answers to "
                             "loopback names, IP addresses and OIR_ALLOWED_HOSTS")
     if _has_nul(request):
-        return _refuse(400, "a NUL character is not allowed in a URL")
+        return _refuse(request, 400, "a NUL character is not allowed in a URL")
     if request.method in STATE_CHANGING:
         site = request.headers.get("Sec-Fetch-Site", "").lower()
         origin = request.headers.get("Origin")
@@ -187,13 +192,13 @@ def check(config: EmulatorConfig, names: tuple[str, ...]) -> Response | None:
             origin = None  # an opaque origin the browser itself vouches is this site
         if site in ("cross-site", "same-site") or (
                 origin is not None and not same_origin(origin, host)):
-            return _refuse(403, f"cross-site {request.method} refused (Origin "
+            return _refuse(request, 403, f"cross-site {request.method} refused (Origin "
                                 f"{(origin or site)[:100]!r} is not this site)")
         if request.path.startswith(ADMIN_PREFIX + "/"):
             wanted = SCENARIO_TYPES if request.path == ADMIN_PREFIX + "/scenario" \
                 else ADMIN_TYPES
             if (request.mimetype or "").lower() not in wanted:
-                return _refuse(415, f"Content-Type must be {' or '.join(sorted(wanted))} "
+                return _refuse(request, 415, f"Content-Type must be {' or '.join(sorted(wanted))} "
                                     f"(got {(request.mimetype or 'none')[:60]!r})")
     return None
 
@@ -270,6 +275,6 @@ def install(app: Flask, config: EmulatorConfig) -> None:
 
     @app.before_request
     def _guard() -> Response | None:
-        return check(config, allowed_names(config))
+        return check(request, config, allowed_names(config))
 
     app.after_request(headers)
