@@ -129,6 +129,9 @@ class Store:
         self._checkpoints = _Checkpointer(self) if self._writers is not None else None
         self._in_write = threading.local()  # this thread holds a writing transaction
         self._read_engine: Engine | None = None
+        # snapshot connections kept open between reads (see snapshot()), by process
+        self._idle_readers: list[Connection] = []
+        self._readers_pid = os.getpid()
         if self._writers is not None:  # a SQLite file: snapshots on read-only connections
             self._read_engine = create_engine(
                 "sqlite://", creator=lambda: sqlite3.connect(
@@ -160,13 +163,38 @@ class Store:
             with self.transaction() as shared:
                 yield shared
             return
-        engine = self._read_engine or self.engine
-        with engine.connect().execution_options(oir_read_only=True) as conn, conn.begin():
+        if self._read_engine is not None:
+            with self._reader() as conn, conn.begin():
+                yield conn
+            return
+        with self.engine.connect().execution_options(oir_read_only=True) as conn, conn.begin():
             if self.dialect == "postgresql":
                 # one view for the whole read, as a SQLite read transaction has (under READ
                 # COMMITTED each statement would see the writes committed since the last)
                 conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield conn
+
+    @contextmanager
+    def _reader(self) -> Iterator[Connection]:
+        """A read-only connection to the SQLite file, kept open between snapshots: taking
+        one from the pool and giving it back cost as much as the rest of a small read.
+        Each is used by one snapshot at a time; a forked worker opens its own."""
+        if self._readers_pid != os.getpid():
+            self._idle_readers, self._readers_pid = [], os.getpid()  # the parent's stay
+        try:
+            conn = self._idle_readers.pop()
+        except IndexError:
+            assert self._read_engine is not None
+            conn = self._read_engine.connect().execution_options(oir_read_only=True)
+        try:
+            yield conn
+        except BaseException:
+            conn.close()  # a failed read: its connection goes back to the pool
+            raise
+        if conn.in_transaction():  # the block left one open (it should not)
+            conn.close()
+        else:
+            self._idle_readers.append(conn)
 
     def create_schema(self) -> None:
         """Create missing tables and bring older ones up to date (:mod:`.migrations`).
@@ -282,6 +310,8 @@ class Store:
         if self._checkpoints is not None:
             self._checkpoints.stop()
         if self._read_engine is not None:
+            while self._idle_readers:
+                self._idle_readers.pop().close()
             self._read_engine.dispose()
         for lock in list(self._exclusive.values()):
             lock.close()
