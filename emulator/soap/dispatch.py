@@ -18,7 +18,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from werkzeug.datastructures import EnvironHeaders, MultiDict
+from werkzeug.sansio.utils import get_content_length, get_host
 from werkzeug.wrappers import Request, Response
+from werkzeug.wsgi import get_input_stream
 
 from emulator.soap.pipeline import OperationHandler, serve
 from emulator.web import guard
@@ -53,12 +56,69 @@ class SoapDispatcher:
                  if environ.get("REQUEST_METHOD") == "POST" else None)
         if route is None:
             return self.fallback(environ, start_response)
-        request = Request(environ)
+        # a query string (none in SOAP) needs werkzeug's parsing for the guard's NUL check
+        request = (SoapRequest(environ) if not environ.get("QUERY_STRING")
+                   else Request(environ))
         config = self.runtime.config
         refused = guard.check(request, config, guard.allowed_names(config))
         response = refused if refused is not None else serve(
             self.runtime, route.service, request, route.handlers)
         return respond(response, start_response)
+
+
+class SoapRequest:
+    """What the guard and the pipeline read of a request without a query string, read
+    straight from the environ with werkzeug's own helpers (so every value is what
+    ``werkzeug.Request`` would give). Building a ``Request`` computes a dozen values eagerly
+    and cost ~30 µs a SOAP POST; this computes the few that are asked for."""
+
+    __slots__ = ("environ", "headers", "query_string")
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        self.environ = environ
+        self.headers = EnvironHeaders(environ)
+        self.query_string = b""
+
+    @property
+    def method(self) -> str:
+        return str(self.environ.get("REQUEST_METHOD", "GET")).upper()
+
+    @property
+    def path(self) -> str:
+        raw = str(self.environ.get("PATH_INFO", ""))
+        return "/" + raw.encode("latin-1").decode("utf-8", "replace").lstrip("/")
+
+    @property
+    def scheme(self) -> str:
+        return str(self.environ.get("wsgi.url_scheme", "http"))
+
+    @property
+    def remote_addr(self) -> str | None:
+        return self.environ.get("REMOTE_ADDR")
+
+    @property
+    def host(self) -> str:
+        name = self.environ.get("SERVER_NAME")
+        port = self.environ.get("SERVER_PORT")
+        server = (name, int(port) if port else None) if name else None
+        return get_host(self.scheme, self.headers.get("host"), server)
+
+    @property
+    def mimetype(self) -> str:
+        return str(self.environ.get("CONTENT_TYPE", "")).partition(";")[0].strip().lower()
+
+    @property
+    def content_length(self) -> int | None:
+        return get_content_length(self.headers.get("Content-Length"),
+                                  self.headers.get("Transfer-Encoding"))
+
+    @property
+    def args(self) -> MultiDict[str, str]:
+        return MultiDict()  # it has no query string
+
+    @property
+    def stream(self) -> Any:
+        return get_input_stream(self.environ, max_content_length=None)
 
 
 def respond(response: Response, start_response: Callable[..., Any]) -> list[bytes]:

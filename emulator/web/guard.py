@@ -44,11 +44,12 @@ import json
 import secrets
 import time
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from flask import Flask, request
-from werkzeug.wrappers import Request, Response
+from werkzeug.datastructures import Headers, MultiDict
+from werkzeug.wrappers import Response
 
 from emulator.web.forwarded import external_base
 from oir_adapter.contracts import SERVICES
@@ -85,6 +86,30 @@ SECURITY_HEADERS = {
     # ``no-referrer`` a browser sends ``Origin: null`` even to the same site)
     "Referrer-Policy": "same-origin",
 }
+
+
+class Asking(Protocol):
+    """What the guard reads of a request: Flask's, werkzeug's, or the SOAP dispatcher's
+    lighter view of the environ (:class:`emulator.soap.dispatch.SoapRequest`)."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def scheme(self) -> str: ...
+    @property
+    def remote_addr(self) -> str | None: ...
+    @property
+    def headers(self) -> Headers: ...
+    @property
+    def query_string(self) -> bytes: ...
+    @property
+    def args(self) -> MultiDict[str, str]: ...
+    @property
+    def mimetype(self) -> str: ...
 
 
 def split_host(host: str) -> tuple[str, int | None]:
@@ -135,7 +160,7 @@ def host_allowed(host: str, names: tuple[str, ...]) -> bool:
     return False
 
 
-def caller_base(req: Request, config: EmulatorConfig) -> str:
+def caller_base(req: Asking, config: EmulatorConfig) -> str:
     """``scheme://host[:port]`` as the caller addressed the emulator: what a trusted proxy
     forwarded (well-formed), else the request's own scheme and ``Host``."""
     return external_base(scheme=req.scheme, host=req.host, peer=req.remote_addr,
@@ -160,14 +185,14 @@ def same_origin(origin: str, host: str) -> bool:
     return origin_port == port if port is not None else origin_port in (80, 443)
 
 
-def _refuse(req: Request, status: int, message: str) -> Response:
+def _refuse(req: Asking, status: int, message: str) -> Response:
     if req.path.startswith(ADMIN_PREFIX):
         return Response(json.dumps({"error": message}) + "\n", status,
                         content_type="application/json")
     return Response(message + "\n", status, content_type="text/plain; charset=utf-8")
 
 
-def _has_nul(req: Request) -> bool:
+def _has_nul(req: Asking) -> bool:
     if "\x00" in req.path:
         return True
     if not req.query_string:  # a SOAP POST: no query to decode
@@ -175,7 +200,7 @@ def _has_nul(req: Request) -> bool:
     return any("\x00" in key or "\x00" in value for key, value in req.args.items(multi=True))
 
 
-def check(request: Request, config: EmulatorConfig, names: tuple[str, ...]
+def check(request: Asking, config: EmulatorConfig, names: tuple[str, ...]
           ) -> Response | None:
     """The checks every request passes before any view (Flask's and the SOAP
     dispatcher's, :mod:`emulator.soap.dispatch`); an answer when one fails."""
