@@ -850,7 +850,15 @@ def standing_changed(conn: Connection) -> None:
     put_setting(conn, STANDING_VERSION, uuid.uuid4().hex)
 
 
+#: Settings held in memory between changes (the reference tables a scenario installs):
+#: writing one changes the standing version too, which is what tells every worker and
+#: host that what it holds is out of date (see ``Runtime.claim_types``).
+HELD_SETTINGS = frozenset({"claim_types", "benefit_rules"})
+
+
 def put_setting(conn: Connection, key: str, value: Any) -> None:
+    if key in HELD_SETTINGS:
+        standing_changed(conn)
     if conn.dialect.name == "postgresql":  # one statement: no race on a new key
         stmt = pg_insert(t.settings).values(key=key, value=value)
         conn.execute(stmt.on_conflict_do_update(index_elements=[t.settings.c.key],
