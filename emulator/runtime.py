@@ -9,19 +9,19 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-import requests
 from sqlalchemy import Connection
 
 from emulator.config import EmulatorConfig
 from emulator.storage.store import Store, get_setting
-from oir_adapter.clients import ServiceClient
 from oir_adapter.contracts import service
 from oir_adapter.domain.tables import BenefitTable, ClaimTypeTable
 
 if TYPE_CHECKING:
+    import requests
     from flask import Flask
 
     from emulator.worker import OutboxWorker
+    from oir_adapter.clients import ServiceClient
 
 
 class Runtime:
@@ -53,6 +53,10 @@ class Runtime:
         """A session to the other ends: real HTTP when a base URL is known, else in-process."""
         with self._lock:
             if self._session is None:
+                # requests and zeep load with the first call to another end (see
+                # docs/performance.md: a worker that never calls out does not carry them)
+                import requests
+
                 self._session = requests.Session()
                 if self.config.base_url is None and self.app is not None:
                     from emulator.serving.wsgi_transport import WSGIAdapter
@@ -87,6 +91,8 @@ class Runtime:
             found = self._clients.get(key)
         if found is not None:
             return found
+        from oir_adapter.clients import ServiceClient
+
         timeout = self.config.call_timeout_seconds
         own = endpoint.startswith(self.own_base_url() + "/")
         made = ServiceClient(service_name, endpoint, session=self.http_session(),
