@@ -1,6 +1,6 @@
 """What a server worker loads: the heavy libraries it needs only for rare work (zeep and
-requests to call another end, xmlschema to explain a schema failure) load when that work
-comes, not with the app, so a worker serving SOAP reads and writes does not carry them
+requests to call another end, xmlschema to explain a schema failure, PyYAML to load a
+scenario) load when that work comes, not with the app, so a worker serving SOAP reads and writes does not carry them
 (see docs/performance.md, resident memory). Checked in a fresh interpreter, as a worker
 starts: this test process has imported everything already."""
 
@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Loaded only when the work that needs them comes.
-ON_DEMAND = ("zeep", "requests", "xmlschema", "holidays")
+ON_DEMAND = ("zeep", "requests", "xmlschema", "holidays", "yaml")
 
 _WORKER = textwrap.dedent("""
     import io, json, re, sys

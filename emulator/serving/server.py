@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-import yaml
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -216,6 +215,8 @@ def _reason(exc: BaseException) -> str:
 def _seed(config: EmulatorConfig, scenario: Path | None, demo: bool) -> None:
     if not scenario and not demo:
         return
+    import yaml
+
     from emulator.app import create_app, runtime_of
     from emulator.scenario import ScenarioError, load_scenario
 
