@@ -81,3 +81,18 @@ def test_a_worker_serving_soap_loads_no_client_or_explaining_library(tmp_path: P
     # the schema failure is explained with its path, through xmlschema loaded for it
     assert "Stray" in result["fault"]
     assert result["loaded"]["explained"] == ["xmlschema"]
+
+
+def test_every_name_the_clients_package_exports_resolves() -> None:
+    """The clients load on first use (``oir_adapter.clients.__getattr__``), but every name
+    of the package's ``__all__`` is still there, and ``import *`` gives them all."""
+    import oir_adapter.clients as clients
+    from oir_adapter.clients import service
+
+    for name in clients.__all__:
+        value = getattr(clients, name)
+        if hasattr(service, name):  # one object, wherever it is imported from
+            assert value is getattr(service, name), name
+    star: dict[str, object] = {}
+    exec("from oir_adapter.clients import *", star)
+    assert set(clients.__all__) <= set(star)

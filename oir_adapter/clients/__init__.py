@@ -88,29 +88,10 @@ __all__ = [
     "read_reply",
 ]
 
-#: What ``oir_adapter.clients.service`` provides, imported when first asked for.
-_FROM_SERVICE = frozenset({
-    "CLIENT_CLASSES",
-    "ClientOptions",
-    "Clients",
-    "ContractTransport",
-    "DaekningAfskrivningRegistreringClient",
-    "DebitorForespoergselClient",
-    "DebitorIndbetalingClient",
-    "DebitorkontoAnmodningClient",
-    "DebitorModregningClient",
-    "DebitorRegistreringClient",
-    "KeywordService",
-    "MFFordringIndberetClient",
-    "MFKvitteringHentClient",
-    "MFUnderretSamlingHentClient",
-    "ServiceClient",
-    "clients_for",
-})
-
 
 def __getattr__(name: str) -> Any:
-    if name in _FROM_SERVICE:
+    """The names of ``__all__`` not imported above: the clients, from ``.service``."""
+    if name in __all__:
         from oir_adapter.clients import service
 
         value = getattr(service, name)
