@@ -1,7 +1,8 @@
 """What a server worker loads: the heavy libraries it needs only for rare work (zeep and
 requests to call another end, xmlschema to explain a schema failure, PyYAML to load a
-scenario) load when that work comes, not with the app, so a worker serving SOAP reads and writes does not carry them
-(see docs/performance.md, resident memory). Checked in a fresh interpreter, as a worker
+scenario, SQLAlchemy's PostgreSQL dialect only on PostgreSQL) load when that work comes,
+not with the app, so a worker serving SOAP reads and writes does not carry them (see
+docs/performance.md, resident memory). Checked in a fresh interpreter, as a worker
 starts: this test process has imported everything already."""
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Loaded only when the work that needs them comes.
-ON_DEMAND = ("zeep", "requests", "xmlschema", "holidays", "yaml")
+ON_DEMAND = ("zeep", "requests", "xmlschema", "holidays", "yaml",
+             "sqlalchemy.dialects.postgresql")
 
 _WORKER = textwrap.dedent("""
     import io, json, re, sys
