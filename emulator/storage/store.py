@@ -66,6 +66,7 @@ def pg_insert(table: Table) -> PgInsert:
 
     return dialect_insert(table)
 
+
 #: Tables of the access layer, kept apart from the business schema (``tables.metadata``)
 #: so a reset of the emulator's state does not forget which WS-Security nonces were seen.
 security_metadata = MetaData()
