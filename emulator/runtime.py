@@ -10,22 +10,22 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import requests
 from sqlalchemy import Connection, select
 
 from emulator.config import EmulatorConfig
 from emulator.storage import schema as t
 from emulator.storage.store import STANDING_VERSION, Store, get_setting
-from oir_adapter.clients import ServiceClient
 from oir_adapter.contracts import service
 from oir_adapter.domain.tables import BenefitTable, ClaimTypeTable
 
 T = TypeVar("T")
 
 if TYPE_CHECKING:
+    import requests
     from flask import Flask
 
     from emulator.worker import OutboxWorker
+    from oir_adapter.clients import ServiceClient
 
 
 class Runtime:
@@ -75,6 +75,10 @@ class Runtime:
         """A session to the other ends: real HTTP when a base URL is known, else in-process."""
         with self._lock:
             if self._session is None:
+                # requests and zeep load with the first call to another end (see
+                # docs/performance.md: a worker that never calls out does not carry them)
+                import requests
+
                 self._session = requests.Session()
                 if self.config.base_url is None and self.app is not None:
                     from emulator.serving.wsgi_transport import WSGIAdapter
@@ -109,6 +113,8 @@ class Runtime:
             found = self._clients.get(key)
         if found is not None:
             return found
+        from oir_adapter.clients import ServiceClient
+
         timeout = self.config.call_timeout_seconds
         own = endpoint.startswith(self.own_base_url() + "/")
         made = ServiceClient(service_name, endpoint, session=self.http_session(),

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 from urllib.parse import quote
 
 from sqlalchemy import (
@@ -46,7 +46,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool, StaticPool
 
@@ -54,7 +53,19 @@ from emulator.storage import migrations
 from emulator.storage import schema as t
 from emulator.storage.prepared import Prepared
 
+if TYPE_CHECKING:
+    from sqlalchemy.dialects.postgresql import Insert as PgInsert
+
 DEFAULT_DB_PATH = Path("var") / "oir.sqlite3"
+
+
+def pg_insert(table: Table) -> PgInsert:
+    """PostgreSQL's ``INSERT`` (``ON CONFLICT …``): its dialect (~2 MB) is imported where
+    it is used, not in every SQLite worker."""
+    from sqlalchemy.dialects.postgresql import insert as dialect_insert
+
+    return dialect_insert(table)
+
 
 #: Tables of the access layer, kept apart from the business schema (``tables.metadata``)
 #: so a reset of the emulator's state does not forget which WS-Security nonces were seen.
