@@ -26,7 +26,6 @@ from oir_adapter.domain.bankdays import (
     is_bank_day,
     next_bank_day,
     previous_bank_day,
-    public_holidays,
 )
 from oir_adapter.domain.model import (
     Claim,
@@ -734,14 +733,3 @@ def test_add_bank_days_counts_bank_days(start: date, n: int) -> None:
     low, high = (start, end) if n > 0 else (end, start)
     between = sum(is_bank_day(low + timedelta(days=i)) for i in range(1, (high - low).days))
     assert between == abs(n) - 1  # the end day itself is the n-th
-
-
-def test_public_holidays_match_the_holidays_package() -> None:
-    """The Danish public holidays computed in bankdays are the days and names the
-    ``holidays`` package gives (which the emulator no longer imports: see bankdays)."""
-    holidays = pytest.importorskip("holidays")
-    # the package stops at 2100 (it lists no holidays after); the rules here go on
-    for year in (*range(1765, 1780), *range(1990, 2101)):
-        expected = {day: str(name) for day, name in
-                    holidays.country_holidays("DK", years=year, language="da").items()}
-        assert public_holidays(year) == expected, year

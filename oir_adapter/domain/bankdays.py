@@ -1,8 +1,8 @@
 """Danish bank days: when a payment can settle, so when a due date or SRB really falls.
 
 A bank day is a weekday on which Danish banks (and Danmarks Nationalbank's settlement
-systems) are open. Closed are Saturdays, Sundays, the Danish public holidays
-(:func:`public_holidays`: New Year's Day, Maundy Thursday, Good Friday, Easter
+systems) are open. Closed are Saturdays, Sundays, the Danish public holidays as the
+``holidays`` package knows them (:func:`public_holidays`: New Year's Day, Maundy Thursday, Good Friday, Easter
 Monday, Great Prayer Day until its abolition after 2023, Ascension Day, Whit Monday,
 Christmas Day, Boxing Day — Easter Sunday and Whit Sunday fall on Sundays anyway), and
 the extra bank closing days Danish banks observe although they are not public holidays:
@@ -33,38 +33,14 @@ FIXED_EXTRA_CLOSING_DAYS: dict[tuple[int, int], str] = {
 }
 
 
-#: Danish public holidays that fall a fixed number of days after Easter Sunday.
-_AFTER_EASTER: tuple[tuple[int, str], ...] = (
-    (-3, "Skærtorsdag"),
-    (-2, "Langfredag"),
-    (0, "Påskedag"),
-    (1, "Anden påskedag"),
-    (39, "Kristi himmelfartsdag"),
-    (49, "Pinsedag"),
-    (50, "Anden pinsedag"),
-)
-#: Store bededag (Easter + 26 days) was abolished by Act no. 214 of 6 March 2023.
-_LAST_GREAT_PRAYER_DAY_YEAR = 2023
-#: Public holidays are counted from the Helligdagsreform of 1770 on (as the ``holidays``
-#: package does: no public holidays before 1771).
-_FIRST_YEAR = 1771
-
-
 def public_holidays(year: int) -> dict[date, str]:
-    """Denmark's public holidays of ``year`` with their Danish names: the same days and
-    names as ``holidays.country_holidays("DK", language="da")`` (a test holds the two
-    together up to 2100, where that package stops listing any), computed here because that package imports every country it knows (~18 MB
-    in each server worker) to answer for one."""
-    if year < _FIRST_YEAR:
-        return {}
-    easter = easter_sunday(year)
-    days = {date(year, 1, 1): "Nytårsdag"}
-    days.update((easter + timedelta(days=offset), name) for offset, name in _AFTER_EASTER)
-    if year <= _LAST_GREAT_PRAYER_DAY_YEAR:
-        days[easter + timedelta(days=26)] = "Store bededag"
-    days[date(year, 12, 25)] = "Juledag"
-    days[date(year, 12, 26)] = "Anden juledag"
-    return dict(sorted(days.items()))
+    """Denmark's public holidays of ``year`` with their Danish names, as the ``holidays``
+    package knows them. It is imported on the first call (in a server worker, the first
+    claim's dates): it costs ~11 MB, which a worker that only reads never pays."""
+    import holidays
+
+    public = holidays.country_holidays("DK", years=year, language="da")
+    return {day: str(name) for day, name in sorted(public.items())}
 
 
 def bank_holidays(year: int) -> dict[date, str]:
