@@ -331,6 +331,33 @@ def _rss_mb(pid: int) -> float:
 
 
 @dataclass(frozen=True)
+class Shares:
+    """Beside the RSS (every resident page a process maps, shared ones in full): PSS
+    (shared pages divided among the processes mapping them), USS (the pages only it maps),
+    and how much of the RSS is ``mapped`` (a file: SQLite maps its database), in MB."""
+
+    pss: float
+    uss: float
+    mapped: float
+
+
+def _shares(pid: int, mapped: str | None = None) -> Shares:
+    kb = {key: int(value.split()[0]) for key, value in re.findall(
+        r"^(\w+):\s+(\d+ kB)", Path(f"/proc/{pid}/smaps_rollup").read_text(), re.M)}
+    in_file = 0
+    if mapped:
+        current = ""
+        for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                current = line.split(maxsplit=5)[-1]
+            elif line.startswith("Rss:") and current == mapped:
+                in_file += int(line.split()[1])
+    return Shares(kb.get("Pss", 0) / 1024,
+                  (kb.get("Private_Clean", 0) + kb.get("Private_Dirty", 0)) / 1024,
+                  in_file / 1024)
+
+
+@dataclass(frozen=True)
 class Load:
     per_second: float
     p50_ms: float
@@ -520,6 +547,7 @@ def over_http() -> list[Figure]:
     runs: dict[tuple[str, str], list[Load]] = {}
     light: dict[tuple[str, str], Load] = {}
     rss: dict[str, list[float]] = {}
+    shares: dict[str, list[Shares]] = {}
     seconds = float(os.environ.get("OIR_BENCH_SECONDS", "1" if QUICK else "9"))
     rounds = 1 if QUICK else ROUNDS
     slice_seconds = float(max(1, round(seconds / rounds)))  # wrk takes whole seconds
@@ -569,6 +597,9 @@ def over_http() -> list[Figure]:
                                                   offset + 9, FEW_CONNECTIONS)
             rss["emulator"] = [_rss_mb(pid) for pid in workers["emulator"]]
             rss["bare"] = [_rss_mb(pid) for pid in workers["bare"]]
+            shares["emulator"] = [_shares(pid, f"{tmp}/http.sqlite3")
+                                  for pid in workers["emulator"]]
+            shares["bare"] = [_shares(pid) for pid in workers["bare"]]
     results = {key: _combined(loads) for key, loads in runs.items()}
 
     figures: list[Figure] = []
@@ -606,10 +637,21 @@ def over_http() -> list[Figure]:
         ]
     worst = max(rss["emulator"], default=0.0)
     print(f"emulator workers' resident memory after the load: "
-          f"{', '.join(f'{m:.0f} MB' for m in rss['emulator'])}; bare Flask workers "
-          f"{', '.join(f'{m:.0f} MB' for m in rss['bare'])}")
+          f"{', '.join(f'{m:.0f} MB' for m in rss['emulator'])} (PSS "
+          f"{', '.join(f'{m.pss:.0f}' for m in shares['emulator'])}, USS "
+          f"{', '.join(f'{m.uss:.0f}' for m in shares['emulator'])}, the database file "
+          f"mapped by SQLite {', '.join(f'{m.mapped:.0f}' for m in shares['emulator'])}); "
+          f"bare Flask workers {', '.join(f'{m:.0f} MB' for m in rss['bare'])} (PSS "
+          f"{', '.join(f'{m.pss:.0f}' for m in shares['bare'])}, USS "
+          f"{', '.join(f'{m.uss:.0f}' for m in shares['bare'])})")
     figures.append(Figure(SECTION, "resident memory per worker after the load (largest; "
                                    "baseline: bare Flask worker)",
                           worst, "MB", max(rss["bare"], default=0.0) or None,
                           target="≤ 100 MB", id="emulator.rss_per_worker"))
+    for what, share in (("PSS: shared pages divided among their processes", "pss"),
+                        ("USS: pages no other process maps", "uss")):
+        figures.append(Figure(
+            SECTION, f"  … a worker's largest {what}",
+            max((getattr(m, share) for m in shares["emulator"]), default=0.0), "MB",
+            max((getattr(m, share) for m in shares["bare"]), default=0.0) or None))
     return figures

@@ -20,6 +20,7 @@ from lxml import etree
 from emulator.config import EmulatorConfig
 from emulator.ends import debtor, fagsystem, psrm
 from emulator.runtime import Runtime
+from emulator.soap.dispatch import Route, SoapDispatcher
 from emulator.soap.pipeline import XML_CONTENT_TYPE, OperationHandler, serve
 from emulator.web import guard as web_guard
 from oir_adapter.contracts import SERVICES, Service, contracts_root, wsdl_path
@@ -45,8 +46,10 @@ def create_app(config: EmulatorConfig | None = None, **overrides: Any) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = None  # the SOAP pipeline enforces its own limit
     app.extensions["oir_runtime"] = runtime
     runtime.app = app
+    routes: dict[str, Route] = {}
     for svc in SERVICES:
         _mount(app, runtime, svc)
+        routes.update((path, Route(svc, _HANDLERS[svc.end])) for path in svc.paths)
 
     @app.get("/xsd/<path:relative>")
     def xsd(relative: str) -> Response:
@@ -68,7 +71,10 @@ def create_app(config: EmulatorConfig | None = None, **overrides: Any) -> Flask:
 
         from emulator.ends.replay import install_replay
 
-        install_replay(app, runtime, Path(config.replay_dir))
+        install_replay(app, runtime, Path(config.replay_dir))  # answers in Flask's views
+    else:
+        # SOAP POSTs skip Flask: straight into the pipeline (see emulator.soap.dispatch)
+        app.wsgi_app = SoapDispatcher(app.wsgi_app, runtime, routes)  # type: ignore[method-assign]
 
     if config.start_worker:
         from emulator.worker import OutboxWorker
@@ -90,8 +96,8 @@ def _mount(app: Flask, runtime: Runtime, svc: Service) -> None:
     if missing:
         raise RuntimeError(f"{svc.end} end has no handler for {', '.join(missing)}")
 
-    def post() -> Response:
-        return serve(runtime, svc, request, handlers)
+    def post() -> Response:  # what answers when the dispatcher is not in front (replay)
+        return serve(runtime, svc, request, handlers)  # type: ignore[return-value]
 
     def get() -> Response:
         if "wsdl" in {k.lower() for k in request.args}:

@@ -7,21 +7,25 @@ from here, so tests can build a runtime on a temporary database and drive it in-
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import requests
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from emulator.config import EmulatorConfig
-from emulator.storage.store import Store, get_setting
-from oir_adapter.clients import ServiceClient
+from emulator.storage import schema as t
+from emulator.storage.store import STANDING_VERSION, Store, get_setting
 from oir_adapter.contracts import service
 from oir_adapter.domain.tables import BenefitTable, ClaimTypeTable
 
+T = TypeVar("T")
+
 if TYPE_CHECKING:
+    import requests
     from flask import Flask
 
     from emulator.worker import OutboxWorker
+    from oir_adapter.clients import ServiceClient
 
 
 class Runtime:
@@ -35,17 +39,35 @@ class Runtime:
         self._clients: dict[tuple[str, str], ServiceClient] = {}
         self._lock = threading.Lock()
         self._session: requests.Session | None = None
+        self._tables: dict[str, tuple[Any, Any]] = {}  # see _held
 
     # ------------------------------------------------------------ tables
 
     def claim_types(self, conn: Connection) -> ClaimTypeTable:
         """The claim-type table: a scenario's own if it installed one, else the default."""
-        rows = get_setting(conn, "claim_types")
-        return ClaimTypeTable.from_rows(rows) if rows else ClaimTypeTable.default()
+        return self._held(conn, "claim_types", lambda rows: ClaimTypeTable.from_rows(rows)
+                          if rows else ClaimTypeTable.default())
 
     def benefit_table(self, conn: Connection) -> BenefitTable:
-        rows = get_setting(conn, "benefit_rules")
-        return BenefitTable.from_rows(rows) if rows else BenefitTable.default()
+        return self._held(conn, "benefit_rules", lambda rows: BenefitTable.from_rows(rows)
+                          if rows else BenefitTable.default())
+
+    def _held(self, conn: Connection, key: str, build: Callable[[Any], T]) -> T:
+        """A reference table built from setting ``key``, held between changes: every write
+        of it changes the standing version (``store.HELD_SETTINGS``), so one lookup of
+        that version tells whether the table held is still the one ``conn`` sees. Each
+        claim read and built the whole table before."""
+        version = get_setting(conn, STANDING_VERSION)
+        held = self._tables.get(key)
+        if held is not None and held[0] == version:  # None too: no change yet
+            return cast(T, held[1])
+        # the value with the version it goes with, in one statement (one view of both)
+        found = {row.key: row.value for row in conn.execute(select(
+            t.settings.c.key, t.settings.c.value).where(
+            t.settings.c.key.in_((key, STANDING_VERSION))))}
+        table = build(found.get(key))
+        self._tables[key] = (found.get(STANDING_VERSION), table)
+        return table
 
     # ------------------------------------------------------------ reaching other ends
 
@@ -53,6 +75,10 @@ class Runtime:
         """A session to the other ends: real HTTP when a base URL is known, else in-process."""
         with self._lock:
             if self._session is None:
+                # requests and zeep load with the first call to another end (see
+                # docs/performance.md: a worker that never calls out does not carry them)
+                import requests
+
                 self._session = requests.Session()
                 if self.config.base_url is None and self.app is not None:
                     from emulator.serving.wsgi_transport import WSGIAdapter
@@ -87,6 +113,8 @@ class Runtime:
             found = self._clients.get(key)
         if found is not None:
             return found
+        from oir_adapter.clients import ServiceClient
+
         timeout = self.config.call_timeout_seconds
         own = endpoint.startswith(self.own_base_url() + "/")
         made = ServiceClient(service_name, endpoint, session=self.http_session(),

@@ -44,20 +44,21 @@ from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
 from lxml import etree
 
 from emulator import bookkeeping, clock
 from emulator import days as chain
 from emulator.ends import psrm
 from emulator.runtime import Runtime
-from emulator.serving.wsgi_transport import WSGIAdapter
 from emulator.storage.store import put_setting
-from oir_adapter.clients import ClientError, ServiceClient
+from oir_adapter.clients import ClientError
 from oir_adapter.codecs import oir_requests as messages
 from oir_adapter.domain.model import Party
+
+if TYPE_CHECKING:
+    from oir_adapter.clients import ServiceClient
 
 #: The demonstration story `make run` and `oir serve --demo` load.
 DEMO_SCENARIO = Path(__file__).resolve().parent / "scenarios" / "demo.yaml"
@@ -117,6 +118,12 @@ class _Sender:
     """Posts ØIR requests to this emulator's own ends without a socket."""
 
     def __init__(self, runtime: Runtime) -> None:
+        # the clients (requests, zeep) load when a scenario is loaded, not with this
+        # module (a server worker imports it for DEMO_SCENARIO)
+        import requests
+
+        from emulator.serving.wsgi_transport import WSGIAdapter
+
         assert runtime.app is not None
         self.session = requests.Session()
         self.session.mount(_BASE, WSGIAdapter(runtime.app))
@@ -127,6 +134,7 @@ class _Sender:
              ) -> Any:
         client = self.clients.get(service_name)
         if client is None:
+            from oir_adapter.clients import ServiceClient
             from oir_adapter.contracts import service
 
             client = ServiceClient(service_name, f"{_BASE}{service(service_name).path}",

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask
 from lxml import etree
 
-from emulator.app import create_app, runtime_of
+from emulator.app import create_app
 from emulator.ends import debtor
-from emulator.soap.pipeline import Call, OperationHandler, serve
+from emulator.soap.dispatch import Route, SoapDispatcher
+from emulator.soap.pipeline import Call, OperationHandler
 from emulator.storage import ledger
 from oir_adapter.contracts import OIR_NS, service
 from oir_adapter.domain.model import OPEN_STATES
@@ -28,16 +29,15 @@ Handle = Callable[[Call], etree._Element]
 def _patch(app: Flask, service_name: str, operation: str,
            wrap: Callable[[Handle], Handle]) -> None:
     """Serve ``service_name`` with ``operation``'s handler wrapped by ``wrap``."""
-    runtime = runtime_of(app)
     svc = service(service_name)
     original = debtor.HANDLERS[operation]
     handlers = {**debtor.HANDLERS, operation: OperationHandler(
-        wrap(original.handle), original.refuse_duplicate, original.transaction_id)}
-
-    def post() -> Response:
-        return serve(runtime, svc, request, handlers)
-
-    app.view_functions[f"{svc.name}_post"] = post
+        wrap(original.handle), original.refuse_duplicate, original.transaction_id,
+        original.read_only)}
+    dispatcher = app.wsgi_app
+    assert isinstance(dispatcher, SoapDispatcher)  # where the SOAP POSTs are answered
+    for path in svc.paths:
+        dispatcher.routes[path] = Route(svc, handlers)
 
 
 def _child(parent: etree._Element, name: str) -> etree._Element | None:

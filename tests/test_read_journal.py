@@ -108,8 +108,9 @@ def check_reads_are_queued_and_batched(emu: InProcessEmulator) -> None:
     before = batcher.commits
     for _ in range(129):
         _read(emu, number)
-    assert _count(store, t.journal, operation="HentDebitorkonto") <= 128  # 2 still queued
-    emu.admin("GET", "/journal?limit=1")  # the reader commits the rest
+    # how many are still queued now depends on when the sweeper, woken at 64, ran (it
+    # writes all that wait by then): not asserted; the reader commits the rest
+    emu.admin("GET", "/journal?limit=1")
     assert _count(store, t.journal, operation="HentDebitorkonto") == 130
     assert batcher.commits - before <= 3  # not 130 transactions
 

@@ -69,3 +69,19 @@ def test_each_bind_failure_says_what_to_do(monkeypatch: pytest.MonkeyPatch, code
 
 def test_a_free_port_is_no_problem() -> None:
     assert bind_problem("127.0.0.1", 0) is None
+
+
+def test_a_scenario_that_fails_to_load_is_one_line_and_no_server(tmp_path: Path) -> None:
+    """The scenario is loaded in a child process (so the workers do not inherit what
+    loading imported): its refusal still reaches the user once, as one line, and no
+    server starts."""
+    scenario = tmp_path / "bad.yaml"
+    scenario.write_text("accounts:\n  - cpr: '0405871270'\n", encoding="utf-8")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done, _elapsed = serve(tmp_path, "--port", str(port), "--scenario", str(scenario))
+    assert done.returncode == 1
+    assert "oir emulator on" not in done.stdout
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines == [f"Error: {scenario}: accounts[1]: each account needs a reference"], lines

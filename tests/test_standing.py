@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from emulator.storage.store import put_setting
 from oir_adapter.codecs import oir_requests as messages
 from tests.emulator_inproc import InProcessEmulator, in_process
-from tests.test_debtor_end import CALLER, account
+from tests.test_debtor_end import CALLER, account, claim, spec
 
 
 @pytest.fixture
@@ -111,3 +112,39 @@ def _party() -> Any:
     from oir_adapter.domain.model import Party
 
     return Party.cpr("0405871270")
+
+
+def _fejl(reply: Any) -> list[str]:
+    return [error.code for error in reply.errors]
+
+
+def test_a_claim_type_table_installed_by_another_worker_is_used_at_once(
+        pair: tuple[InProcessEmulator, InProcessEmulator]) -> None:
+    """The reference tables are held in memory between changes like the clock: a table a
+    scenario installs through one worker is the one the other judges the next claim by,
+    and so is the next one after it."""
+    one, two = pair
+    number = account(two)
+    assert claim(two, number, spec("C-1")).ok  # two holds the default table: DAGINST known
+    one.admin("POST", "/scenario", claim_types=[{"code": "SFOBETL", "description": "SFO"}])
+    assert _fejl(claim(two, number, spec("C-2"))) == ["OIR-113"]
+    one.admin("POST", "/scenario", claim_types=[{"code": "DAGINST", "description": "Dag"}])
+    assert _fejl(claim(two, number, spec("C-3", type_code="SFOBETL"))) == ["OIR-113"]
+    assert claim(two, number, spec("C-4")).ok
+
+
+def test_a_reference_table_written_anywhere_is_not_held_past_its_change(
+        pair: tuple[InProcessEmulator, InProcessEmulator]) -> None:
+    """Writing a held setting changes the version the other worker compares with, even
+    when nothing else of the standing changes."""
+    one, two = pair
+    with two.runtime.store.snapshot() as conn:
+        assert two.runtime.claim_types(conn).get("DAGINST") is not None  # held now
+        assert two.runtime.benefit_table(conn) is two.runtime.benefit_table(conn)
+    with one.runtime.store.transaction() as conn:
+        put_setting(conn, "claim_types", [{"code": "SFOBETL", "description": "SFO"}])
+        put_setting(conn, "benefit_rules", [])
+    with two.runtime.store.snapshot() as conn:
+        types = two.runtime.claim_types(conn)
+        assert types.get("DAGINST") is None and types.get("SFOBETL") is not None
+        assert two.runtime.claim_types(conn) is types  # and held again

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-import yaml
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -214,8 +213,43 @@ def _reason(exc: BaseException) -> str:
 
 
 def _seed(config: EmulatorConfig, scenario: Path | None, demo: bool) -> None:
+    """Load ``--demo`` and ``--scenario`` into the database, in a child process when the
+    master is single-threaded (as it is here): loading builds an app and imports the SOAP
+    clients (zeep, requests) and PyYAML, and the workers, forked from the master, would
+    otherwise each carry all of that (~12 MB a worker, measured)."""
     if not scenario and not demo:
         return
+    if not hasattr(os, "fork") or threading.active_count() > 1:
+        _load_seeds(config, scenario, demo)
+        return
+    sys.stdout.flush()  # what is buffered now must not be written again by the child
+    sys.stderr.flush()
+    child = os.fork()
+    if child == 0:
+        code = 1
+        try:
+            _load_seeds(config, scenario, demo)
+            code = 0
+        except click.ClickException as exc:
+            exc.show()
+            code = exc.exit_code
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    _pid, status = os.waitpid(child, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:  # the child said why
+        raise SystemExit(code if code > 0 else 1)
+
+
+def _load_seeds(config: EmulatorConfig, scenario: Path | None, demo: bool) -> None:
+    import yaml
+
     from emulator.app import create_app, runtime_of
     from emulator.scenario import ScenarioError, load_scenario
 

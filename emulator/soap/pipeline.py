@@ -18,12 +18,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from flask import Request, Response
 from lxml import etree
 from sqlalchemy import Connection, bindparam, insert, select
+from werkzeug.datastructures import Headers
 from werkzeug.exceptions import ClientDisconnected
+from werkzeug.wrappers import Response
 
 from emulator import clock
 from emulator.soap import faults, security
@@ -57,6 +58,22 @@ if TYPE_CHECKING:
 log = logging.getLogger("emulator.soap.envelope")
 XML_CONTENT_TYPE = "text/xml; charset=utf-8"
 _SOAP12_CONTENT_TYPE = "application/soap+xml"
+
+
+class Incoming(Protocol):
+    """What the pipeline reads of a request: a ``werkzeug.Request``, or the dispatcher's
+    lighter view of the same environ (:class:`emulator.soap.dispatch.SoapRequest`)."""
+
+    environ: dict[str, Any]
+
+    @property
+    def headers(self) -> Headers: ...
+    @property
+    def mimetype(self) -> str: ...
+    @property
+    def content_length(self) -> int | None: ...
+    @property
+    def stream(self) -> Any: ...
 
 
 @dataclass(slots=True)
@@ -136,7 +153,7 @@ def request_hash(body: etree._Element) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
-def serve(runtime: Runtime, service: Service, request: Request,
+def serve(runtime: Runtime, service: Service, request: Incoming,
           handlers: dict[str, OperationHandler]) -> Response:
     """Answer one SOAP request to ``service``: always a SOAP answer, whatever arrived."""
     started = time.perf_counter()
@@ -148,7 +165,7 @@ def serve(runtime: Runtime, service: Service, request: Request,
             "Server", f"internal error: {type(exc).__name__}"), started, b"")
 
 
-def _serve(runtime: Runtime, service: Service, request: Request,
+def _serve(runtime: Runtime, service: Service, request: Incoming,
            handlers: dict[str, OperationHandler], started: float) -> Response:
     config = runtime.config
     limits = config.limits
@@ -195,7 +212,7 @@ def _serve(runtime: Runtime, service: Service, request: Request,
     return answer.response
 
 
-def _process(runtime: Runtime, service: Service, request: Request,
+def _process(runtime: Runtime, service: Service, request: Incoming,
              handlers: dict[str, OperationHandler], started: float, data: bytes,
              key: bool | None) -> _Answer:
     """Everything after the body has arrived: parse, dispatch, answer, journal."""
@@ -259,7 +276,7 @@ class _Parsed:
     digest: str  # the body's hash for idempotency ("" when it does not validate)
 
 
-def _parse(runtime: Runtime, service: Service, request: Request,
+def _parse(runtime: Runtime, service: Service, request: Incoming,
            handlers: dict[str, OperationHandler], data: bytes, key: bool | None
            ) -> _Parsed | tuple[Operation | None, SoapFault]:
     """Parse, dispatch, check access, validate and hash: what depends on the request alone
@@ -434,7 +451,7 @@ def _first(fault: SoapFault) -> str:
     return str(fault.violations[0]) if fault.violations else fault.message
 
 
-def _read_body(request: Request, cap: int, timeout: float) -> bytes:
+def _read_body(request: Incoming, cap: int, timeout: float) -> bytes:
     """Up to ``cap`` bytes of the body, however the server hands them over (a socket
     stream may return short reads; a chunked body has no length).
 
@@ -460,7 +477,7 @@ def _read_body(request: Request, cap: int, timeout: float) -> bytes:
                 sock.settimeout(None)
 
 
-def _discard(request: Request, length: int) -> None:
+def _discard(request: Incoming, length: int) -> None:
     """Read and drop an over-long body (up to 64 MB), so the client gets to read our 413
     instead of a connection reset while it is still sending."""
     if length > 64 * 1024 * 1024:

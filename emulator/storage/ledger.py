@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -33,6 +34,7 @@ from emulator.storage.prepared import Prepared
 from emulator.storage.store import from_ore, to_ore
 from oir_adapter.domain.bankdays import next_bank_day
 from oir_adapter.domain.model import (
+    LARGEST_AMOUNT,
     OPEN_STATES,
     AccountStatus,
     AccountType,
@@ -70,7 +72,8 @@ def insert_account(conn: Connection, account: DebtorAccount, created: datetime) 
         fagsystem_id=account.fagsystem_id, fagsystem_reference=account.fagsystem_reference,
         party_kind=d.party.kind.value, party_number=d.party.number, name=d.name,
         name_fold=fold_name(d.name), address=_address_json(d.address),
-        account_type=account.account_type.value, status=account.status.value, created=created))
+        account_type=account.account_type.value, status=account.status.value, created=created,
+        booked_ore=0))
 
 
 def _address_json(a: Address | None) -> dict[str, Any] | None:
@@ -204,6 +207,37 @@ def _balance_statement() -> Any:
 _BALANCE = Prepared(_balance_statement())  # every search answer shows balances
 
 
+def balance_bound(conn: Connection, number: str) -> Decimal | None:
+    """At least the account's balance (every amount booked onto it; remainders only go
+    down), read in one lookup; None when not known, e.g. after a claim moved in. What
+    lets a new claim be checked against the largest balance without summing the
+    account's claims (:func:`account_balances` is linear in them)."""
+    row = _BOOKED.first(conn, {"number": number})
+    return None if row is None or row.booked_ore is None else from_ore(int(row.booked_ore))
+
+
+def book_onto(conn: Connection, number: str, amount: Decimal) -> None:
+    """Raise the account's bound (:func:`balance_bound`) by an amount booked onto it."""
+    _BOOK_ONTO.run(conn, {"key": number, "ore": to_ore(amount)})
+
+
+def forget_bounds(conn: Connection, *numbers: str) -> None:
+    """The accounts' bounds are no longer known (an amount came in some other way)."""
+    conn.execute(update(t.accounts).where(t.accounts.c.number.in_(numbers))
+                 .values(booked_ore=None))
+
+
+_BOOKED = Prepared(select(t.accounts.c.booked_ore).where(
+    t.accounts.c.number == bindparam("number")))
+#: Where a bound stops growing: past the largest balance it only ever says "sum the
+#: claims", and a BIGINT that kept adding could overflow.
+_BOUND_CAP = to_ore(LARGEST_AMOUNT) + 1
+_BOOK_ONTO = Prepared(update(t.accounts).where(t.accounts.c.number == bindparam("key"))
+                      .values(booked_ore=case(
+                          (t.accounts.c.booked_ore > _BOUND_CAP - bindparam("ore"), _BOUND_CAP),
+                          else_=t.accounts.c.booked_ore + bindparam("ore"))))
+
+
 def count_accounts(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(t.accounts)).scalar_one())
 
@@ -230,6 +264,7 @@ def insert_claim(conn: Connection, claim: Claim) -> None:
         invoice_id=inv.id, payment_id=inv.payment_id, creditor_number=inv.creditor_number,
         invoice_amount_ore=to_ore(inv.amount), reminder_date=inv.reminder_date,
         **_psrm_values(claim.psrm)))
+    book_onto(conn, claim.account_number, max(claim.total, claim.outstanding))
     if claim.sub_claims:
         _INSERT_SUB_CLAIM.run_many(conn, [
             {"id": s.id, "claim_id": claim.id, "position": n, "type_code": s.type_code,
@@ -755,6 +790,7 @@ def move_claim(conn: Connection, claim_id: str, account_number: str) -> None:
     """Put the claim (with its sub-claims) on another account."""
     conn.execute(update(t.claims).where(t.claims.c.id == claim_id)
                  .values(account_number=account_number))
+    forget_bounds(conn, account_number)
 
 
 def move_sub_claims(conn: Connection, sub_claim_ids: Sequence[str], claim_id: str) -> None:
@@ -764,6 +800,8 @@ def move_sub_claims(conn: Connection, sub_claim_ids: Sequence[str], claim_id: st
     for n, sub_id in enumerate(sub_claim_ids, start=int(last or 0) + 1):
         conn.execute(update(t.sub_claims).where(t.sub_claims.c.id == sub_id)
                      .values(claim_id=claim_id, position=n))
+    forget_bounds(conn, *conn.execute(select(t.claims.c.account_number).where(
+        t.claims.c.id == claim_id)).scalars())
 
 
 def set_account_status(conn: Connection, number: str, status: AccountStatus) -> None:

@@ -10,7 +10,7 @@ two processes from doing it at once.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, inspect, select, update
+from sqlalchemy import Connection, func, inspect, select, update
 
 from emulator.storage import schema as t
 from oir_adapter.domain.model import fold_name
@@ -48,6 +48,10 @@ def upgrade(conn: Connection) -> list[str]:
         if column not in present[table]:
             conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
             done.append(f"{table}.{column}")
+    if "booked_ore" not in columns:
+        conn.exec_driver_sql("ALTER TABLE accounts ADD COLUMN booked_ore BIGINT")
+        recompute_bounds(conn)  # the accounts already there, from their claims
+        done.append("accounts.booked_ore")
     if conn.dialect.name == "postgresql":
         for table, column, sql_type in _WIDENED:
             if str(present[table][column]["type"]).upper() != sql_type.split("(")[0] and \
@@ -65,3 +69,15 @@ def _fill_name_fold(conn: Connection) -> None:
     for number, name in rows:
         conn.execute(update(t.accounts).where(t.accounts.c.number == number)
                      .values(name_fold=fold_name(name)))
+
+
+def recompute_bounds(conn: Connection) -> None:
+    """Every account's bound from what it holds now: every remainder, of every state
+    (after a restore or an upgrade, when nothing else is known)."""
+    c, s, a = t.claims.c, t.sub_claims.c, t.accounts.c
+    principal = (select(func.coalesce(func.sum(c.remaining_principal_ore), 0))
+                 .where(c.account_number == a.number).scalar_subquery())
+    subs = (select(func.coalesce(func.sum(s.remaining_ore), 0))
+            .join_from(t.sub_claims, t.claims, s.claim_id == c.id)
+            .where(c.account_number == a.number).scalar_subquery())
+    conn.execute(update(t.accounts).values(booked_ore=principal + subs))

@@ -44,6 +44,10 @@ accounts = Table(
     Column("account_type", String(16), nullable=False),
     Column("status", String(8), nullable=False),
     Column("created", DateTime, nullable=False),
+    # At least the account's balance: every amount booked onto it since it was made (a
+    # remainder only goes down), so a new claim is checked against the largest balance
+    # without summing every claim; NULL when unknown (see emulator.storage.ledger).
+    Column("booked_ore", BigInteger, nullable=True),
     UniqueConstraint("authority_cvr", "fagsystem_id", "fagsystem_reference",
                      name="uq_account_reference"),
 )

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Date, DateTime, LargeBinary, Table, delete, insert, select
 
 from emulator.storage import schema as t
+from emulator.storage.migrations import recompute_bounds
 from emulator.storage.store import standing_changed
 
 FORMAT = "oir-emulator-state/1"
@@ -91,5 +92,6 @@ def restore(conn: Connection, document: Any) -> dict[str, int]:
     for table in tables:
         if rows[table.name]:
             conn.execute(insert(table), rows[table.name])
+    recompute_bounds(conn)  # what the document says of them is not trusted
     standing_changed(conn)  # the clock and the armed faults are the document's now
     return {name: len(found) for name, found in rows.items()}

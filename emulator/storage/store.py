@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 from urllib.parse import quote
 
 from sqlalchemy import (
@@ -51,7 +51,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool, StaticPool
 
@@ -59,7 +58,19 @@ from emulator.storage import migrations
 from emulator.storage import schema as t
 from emulator.storage.prepared import Prepared
 
+if TYPE_CHECKING:
+    from sqlalchemy.dialects.postgresql import Insert as PgInsert
+
 DEFAULT_DB_PATH = Path("var") / "oir.sqlite3"
+
+
+def pg_insert(table: Table) -> PgInsert:
+    """PostgreSQL's ``INSERT`` (``ON CONFLICT …``): its dialect (~2 MB) is imported where
+    it is used, not in every SQLite worker."""
+    from sqlalchemy.dialects.postgresql import insert as dialect_insert
+
+    return dialect_insert(table)
+
 
 #: Tables of the access layer, kept apart from the business schema (``tables.metadata``)
 #: so a reset of the emulator's state does not forget which WS-Security nonces were seen.
@@ -139,6 +150,9 @@ class Store:
         self._checkpoints = _Checkpointer(self) if self._writers is not None else None
         self._in_write = threading.local()  # this thread holds a writing transaction
         self._read_engine: Engine | None = None
+        # snapshot connections kept open between reads (see snapshot()), by process
+        self._idle_readers: list[Connection] = []
+        self._readers_pid = os.getpid()
         if self._writers is not None:  # a SQLite file: snapshots on read-only connections
             self._read_engine = create_engine(
                 "sqlite://", creator=lambda: sqlite3.connect(
@@ -170,13 +184,38 @@ class Store:
             with self.transaction() as shared:
                 yield shared
             return
-        engine = self._read_engine or self.engine
-        with engine.connect().execution_options(oir_read_only=True) as conn, conn.begin():
+        if self._read_engine is not None:
+            with self._reader() as conn, conn.begin():
+                yield conn
+            return
+        with self.engine.connect().execution_options(oir_read_only=True) as conn, conn.begin():
             if self.dialect == "postgresql":
                 # one view for the whole read, as a SQLite read transaction has (under READ
                 # COMMITTED each statement would see the writes committed since the last)
                 conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield conn
+
+    @contextmanager
+    def _reader(self) -> Iterator[Connection]:
+        """A read-only connection to the SQLite file, kept open between snapshots: taking
+        one from the pool and giving it back cost as much as the rest of a small read.
+        Each is used by one snapshot at a time; a forked worker opens its own."""
+        if self._readers_pid != os.getpid():
+            self._idle_readers, self._readers_pid = [], os.getpid()  # the parent's stay
+        try:
+            conn = self._idle_readers.pop()
+        except IndexError:
+            assert self._read_engine is not None
+            conn = self._read_engine.connect().execution_options(oir_read_only=True)
+        try:
+            yield conn
+        except BaseException:
+            conn.close()  # a failed read: its connection goes back to the pool
+            raise
+        if conn.in_transaction():  # the block left one open (it should not)
+            conn.close()
+        else:
+            self._idle_readers.append(conn)
 
     def create_schema(self) -> None:
         """Create missing tables and bring older ones up to date (:mod:`.migrations`).
@@ -311,6 +350,8 @@ class Store:
         if self._checkpoints is not None:
             self._checkpoints.stop()
         if self._read_engine is not None:
+            while self._idle_readers:
+                self._idle_readers.pop().close()
             self._read_engine.dispose()
         for lock in list(self._exclusive.values()):
             lock.close()
@@ -890,7 +931,15 @@ def standing_changed(conn: Connection) -> None:
     put_setting(conn, STANDING_VERSION, uuid.uuid4().hex)
 
 
+#: Settings held in memory between changes (the reference tables a scenario installs):
+#: writing one changes the standing version too, which is what tells every worker and
+#: host that what it holds is out of date (see ``Runtime.claim_types``).
+HELD_SETTINGS = frozenset({"claim_types", "benefit_rules"})
+
+
 def put_setting(conn: Connection, key: str, value: Any) -> None:
+    if key in HELD_SETTINGS:
+        standing_changed(conn)
     if conn.dialect.name == "postgresql":  # one statement: no race on a new key
         stmt = pg_insert(t.settings).values(key=key, value=value)
         conn.execute(stmt.on_conflict_do_update(index_elements=[t.settings.c.key],

@@ -16,7 +16,6 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import yaml
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import Connection, select
 from werkzeug.exceptions import HTTPException
@@ -164,6 +163,8 @@ def admin_blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.post("/scenario")
     def scenario() -> Response:
+        import yaml  # only here: a worker that loads no scenario does not carry it
+
         from emulator.scenario import ScenarioError, load_scenario
 
         text = request.get_data(as_text=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Protocol
 
 #: What ``OIR_TRUSTED_PROXIES`` holds by default: the proxy runs on the same host.
@@ -49,6 +50,13 @@ def is_trusted(peer: str | None, proxies: Iterable[str]) -> bool:
     """Whether a connection from ``peer`` (an IP address) comes from a trusted proxy."""
     if not peer:
         return False
+    return _trusted(peer, tuple(proxies))
+
+
+@lru_cache(maxsize=1024)
+def _trusted(peer: str, proxies: tuple[str, ...]) -> bool:
+    """:func:`is_trusted`, remembered: every request asks, from a few peers (parsing an
+    address and each network anew cost more than the rest of the check)."""
     try:
         address = ipaddress.ip_address(peer)
     except ValueError:

@@ -40,12 +40,16 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import json
 import secrets
 import time
-from typing import TYPE_CHECKING
+from functools import lru_cache
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
-from flask import Flask, Request, Response, jsonify, request
+from flask import Flask, request
+from werkzeug.datastructures import Headers, MultiDict
+from werkzeug.wrappers import Response
 
 from emulator.web.forwarded import external_base
 from oir_adapter.contracts import SERVICES
@@ -84,6 +88,30 @@ SECURITY_HEADERS = {
 }
 
 
+class Asking(Protocol):
+    """What the guard reads of a request: Flask's, werkzeug's, or the SOAP dispatcher's
+    lighter view of the environ (:class:`emulator.soap.dispatch.SoapRequest`)."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def scheme(self) -> str: ...
+    @property
+    def remote_addr(self) -> str | None: ...
+    @property
+    def headers(self) -> Headers: ...
+    @property
+    def query_string(self) -> bytes: ...
+    @property
+    def args(self) -> MultiDict[str, str]: ...
+    @property
+    def mimetype(self) -> str: ...
+
+
 def split_host(host: str) -> tuple[str, int | None]:
     """``Host`` (or an origin's netloc) as a lower-case name without a trailing dot, and
     its port if one is given; ``[::1]:8080`` → ``("::1", 8080)``."""
@@ -112,8 +140,10 @@ def allowed_names(config: EmulatorConfig) -> tuple[str, ...]:
     return tuple(n.strip().lower().rstrip(".") for n in names if n.strip())
 
 
+@lru_cache(maxsize=256)
 def host_allowed(host: str, names: tuple[str, ...]) -> bool:
-    """Whether a request for ``host`` is one for this emulator (see the module doc)."""
+    """Whether a request for ``host`` is one for this emulator (see the module doc).
+    Remembered per (host, names): every SOAP request asks, with the same few names."""
     name, port = split_host(host)
     if not name or port == -1:
         return False
@@ -130,7 +160,7 @@ def host_allowed(host: str, names: tuple[str, ...]) -> bool:
     return False
 
 
-def caller_base(req: Request, config: EmulatorConfig) -> str:
+def caller_base(req: Asking, config: EmulatorConfig) -> str:
     """``scheme://host[:port]`` as the caller addressed the emulator: what a trusted proxy
     forwarded (well-formed), else the request's own scheme and ``Host``."""
     return external_base(scheme=req.scheme, host=req.host, peer=req.remote_addr,
@@ -155,31 +185,33 @@ def same_origin(origin: str, host: str) -> bool:
     return origin_port == port if port is not None else origin_port in (80, 443)
 
 
-def _refuse(status: int, message: str) -> Response:
-    path = request.path
-    if path.startswith(ADMIN_PREFIX):
-        response = jsonify({"error": message})
-        response.status_code = status
-        return response
+def _refuse(req: Asking, status: int, message: str) -> Response:
+    if req.path.startswith(ADMIN_PREFIX):
+        return Response(json.dumps({"error": message}) + "\n", status,
+                        content_type="application/json")
     return Response(message + "\n", status, content_type="text/plain; charset=utf-8")
 
 
-def _has_nul(req: Request) -> bool:
+def _has_nul(req: Asking) -> bool:
     if "\x00" in req.path:
         return True
+    if not req.query_string:  # a SOAP POST: no query to decode
+        return False
     return any("\x00" in key or "\x00" in value for key, value in req.args.items(multi=True))
 
 
-def check(config: EmulatorConfig, names: tuple[str, ...]) -> Response | None:
-    """The checks every request passes before any view; an answer when one fails."""
+def check(request: Asking, config: EmulatorConfig, names: tuple[str, ...]
+          ) -> Response | None:
+    """The checks every request passes before any view (Flask's and the SOAP
+    dispatcher's, :mod:`emulator.soap.dispatch`); an answer when one fails."""
     host = urlsplit(caller_base(request, config)).netloc
     if not host_allowed(host, names):
         via = ("" if split_host(host)[0] == split_host(request.host)[0]
                else " (forwarded by a trusted proxy)")
-        return _refuse(400, f"unknown host {host[:100]!r}{via}: this emulator answers to "
+        return _refuse(request, 400, f"unknown host {host[:100]!r}{via}: this emulator answers to "
                             "loopback names, IP addresses and OIR_ALLOWED_HOSTS")
     if _has_nul(request):
-        return _refuse(400, "a NUL character is not allowed in a URL")
+        return _refuse(request, 400, "a NUL character is not allowed in a URL")
     if request.method in STATE_CHANGING:
         site = request.headers.get("Sec-Fetch-Site", "").lower()
         origin = request.headers.get("Origin")
@@ -187,13 +219,13 @@ def check(config: EmulatorConfig, names: tuple[str, ...]) -> Response | None:
             origin = None  # an opaque origin the browser itself vouches is this site
         if site in ("cross-site", "same-site") or (
                 origin is not None and not same_origin(origin, host)):
-            return _refuse(403, f"cross-site {request.method} refused (Origin "
+            return _refuse(request, 403, f"cross-site {request.method} refused (Origin "
                                 f"{(origin or site)[:100]!r} is not this site)")
         if request.path.startswith(ADMIN_PREFIX + "/"):
             wanted = SCENARIO_TYPES if request.path == ADMIN_PREFIX + "/scenario" \
                 else ADMIN_TYPES
             if (request.mimetype or "").lower() not in wanted:
-                return _refuse(415, f"Content-Type must be {' or '.join(sorted(wanted))} "
+                return _refuse(request, 415, f"Content-Type must be {' or '.join(sorted(wanted))} "
                                     f"(got {(request.mimetype or 'none')[:60]!r})")
     return None
 
@@ -270,6 +302,6 @@ def install(app: Flask, config: EmulatorConfig) -> None:
 
     @app.before_request
     def _guard() -> Response | None:
-        return check(config, allowed_names(config))
+        return check(request, config, allowed_names(config))
 
     app.after_request(headers)

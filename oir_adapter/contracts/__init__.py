@@ -14,9 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import xmlschema
 from lxml import etree
+
+if TYPE_CHECKING:
+    import xmlschema
 
 OIR_NS = "http://serviceplatformen.dk/xml/schemas/OIR/Debitor/1/"
 PSRM_NS = "http://skat.dk/begrebsmodel/2009/01/15/"
@@ -271,6 +274,10 @@ def lxml_schema(namespace: str) -> etree.XMLSchema:
 
 @cache
 def _explaining_schema(namespace: str) -> xmlschema.XMLSchema:
+    # imported on the first failure it explains: xmlschema and elementpath are ~11 MB in
+    # each server worker, which valid messages never need
+    import xmlschema
+
     return xmlschema.XMLSchema(str(xsd_path(_SCHEMA_FILES[namespace])))
 
 

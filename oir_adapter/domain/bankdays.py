@@ -2,7 +2,7 @@
 
 A bank day is a weekday on which Danish banks (and Danmarks Nationalbank's settlement
 systems) are open. Closed are Saturdays, Sundays, the Danish public holidays as the
-``holidays`` package knows them (New Year's Day, Maundy Thursday, Good Friday, Easter
+``holidays`` package knows them (:func:`public_holidays`: New Year's Day, Maundy Thursday, Good Friday, Easter
 Monday, Great Prayer Day until its abolition after 2023, Ascension Day, Whit Monday,
 Christmas Day, Boxing Day — Easter Sunday and Whit Sunday fall on Sundays anyway), and
 the extra bank closing days Danish banks observe although they are not public holidays:
@@ -23,8 +23,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 from functools import cache
 
-import holidays
-
 _ONE_DAY = timedelta(days=1)
 
 #: Bank closing days that are not Danish public holidays, as (month, day).
@@ -35,10 +33,19 @@ FIXED_EXTRA_CLOSING_DAYS: dict[tuple[int, int], str] = {
 }
 
 
+def public_holidays(year: int) -> dict[date, str]:
+    """Denmark's public holidays of ``year`` with their Danish names, as the ``holidays``
+    package knows them. It is imported on the first call (in a server worker, the first
+    claim's dates): it costs ~11 MB, which a worker that only reads never pays."""
+    import holidays
+
+    public = holidays.country_holidays("DK", years=year, language="da")
+    return {day: str(name) for day, name in sorted(public.items())}
+
+
 def bank_holidays(year: int) -> dict[date, str]:
     """Every named bank closing day of ``year`` (weekends aside) with its Danish name."""
-    public = holidays.country_holidays("DK", years=year, language="da")
-    closed = {day: str(name) for day, name in public.items()}
+    closed = public_holidays(year)
     for (month, day), name in FIXED_EXTRA_CLOSING_DAYS.items():
         closed.setdefault(date(year, month, day), name)
     # Ascension Day is Easter Sunday + 39 days; the banks close the Friday after it too.

@@ -145,9 +145,11 @@ def opret_fordring(call: Call) -> etree._Element:
     errors = _fejl(violations)
     if errors:
         return _answer_errors(call, response, errors)
-    balance = ledger.account_balances(call.conn, [number])[number] + claim.total
-    if balance > LARGEST_AMOUNT:
-        return _answer_errors(call, response, [_too_large("Saldo", balance, "principal")])
+    bound = ledger.balance_bound(call.conn, number)
+    if bound is None or bound + claim.total > LARGEST_AMOUNT:  # else it cannot be
+        balance = ledger.account_balances(call.conn, [number])[number] + claim.total
+        if balance > LARGEST_AMOUNT:
+            return _answer_errors(call, response, [_too_large("Saldo", balance, "principal")])
     seq = next_number(call.conn, "claim")
     claim.id = f"F{seq:07d}"
     for n, s in enumerate(claim.sub_claims, start=1):
