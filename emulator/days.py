@@ -104,8 +104,9 @@ def run_days(runtime: Runtime, until: datetime | None) -> list[dict[str, Any]]:
 def _debtor_day(conn: Connection, runtime: Runtime, day: date, now: datetime
                 ) -> list[dict[str, Any]]:
     fired: list[dict[str, Any]] = []
+    deliveries = bookkeeping.DayDeliveries()
     for benefit in ledger.benefits_due(conn, day):
-        lines, net = bookkeeping.book_benefit(conn, runtime, benefit, day, now)
+        lines, net = bookkeeping.book_benefit(conn, runtime, benefit, day, now, deliveries)
         fired.append({"end": "oir", "event": "payout_booked", "benefit_payment_id":
                       benefit.payment.id, "offset": str(sum((o.amount for o in lines), ZERO)),
                       "net_payout": str(net)})
@@ -120,12 +121,14 @@ def _debtor_day(conn: Connection, runtime: Runtime, day: date, now: datetime
             continue
         account = ledger.get_account(conn, claim.account_number)
         assert account is not None
-        result = bookkeeping.hand_over(conn, runtime, claim, account, None, day, now)
+        result = bookkeeping.hand_over(conn, runtime, claim, account, None, day, now,
+                                       deliveries)
         # a claim kept back (offsetting reserved, under the lower limit) is retried daily;
         # say so on the day it first could have gone, not every day after
         assert claim.invoice is not None
         if result.outcome == "handed_over" or claim.invoice.reminder_date == day:
             fired.append(result.as_json())
+    deliveries.queue(conn, runtime, now)
     return fired
 
 
