@@ -71,6 +71,36 @@ def queue_events(conn: Connection, runtime: Runtime, account: DebtorAccount,
           now=now)
 
 
+class AccountEvents:
+    """Fagsystem events gathered over one batch of PSRM answers (a delivery's answer, a
+    receipt poll), told in one callback per account when the batch is booked, not one per
+    claim; each account is read once."""
+
+    def __init__(self) -> None:
+        self._accounts: dict[str, DebtorAccount] = {}
+        self._events: dict[str, list[FagsystemEvent]] = {}
+
+    def account(self, conn: Connection, number: str) -> DebtorAccount:
+        """The account ``number`` (read at its first use in the batch)."""
+        found = self._accounts.get(number)
+        if found is None:
+            found = ledger.get_account(conn, number)
+            assert found is not None, number
+            self._accounts[number] = found
+        return found
+
+    def add(self, account: DebtorAccount, events: Sequence[FagsystemEvent]) -> None:
+        if events:
+            self._accounts.setdefault(account.number, account)
+            self._events.setdefault(account.number, []).extend(events)
+
+    def queue(self, conn: Connection, runtime: Runtime, now: datetime) -> None:
+        """Queue the callbacks (the caller's transaction), in the order the accounts came."""
+        for number, events in self._events.items():
+            queue_events(conn, runtime, self._accounts[number], events, now)
+        self._events.clear()
+
+
 #: The settings key holding who subscribes to which distributed message (see
 #: :func:`subscribes`; set through ``PUT /_admin/subscriptions`` or a scenario).
 SUBSCRIPTIONS = "subscriptions"

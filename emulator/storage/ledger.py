@@ -322,6 +322,8 @@ _CLAIM_BY_EFI_ID = Prepared(_claims_where(t.claims.c.psrm_efi_claim_id == bindpa
 _CLAIM_BY_REFERENCE = Prepared(_claims_where(and_(
     t.claims.c.account_number == bindparam("account"),
     t.claims.c.fagsystem_claim_id == bindparam("v"))))
+_CLAIMS_BY_IDS = _claims_where(t.claims.c.id.in_(bindparam("v", expanding=True)))
+_CHUNK = 500  # ids bound in one IN (…): well under every driver's parameter limit
 _CLAIMS_OF_ACCOUNTS = _claims_where(t.claims.c.account_number.in_(bindparam("v",
                                                                              expanding=True)))
 _SUB_CLAIMS_OF = (select(t.sub_claims)
@@ -378,6 +380,29 @@ def claim_by_efi_id(conn: Connection, efi_claim_id: str) -> Claim | None:
 
 def claims_for_accounts(conn: Connection, numbers: Iterable[str]) -> list[Claim]:
     return _load_claims(conn, _CLAIMS_OF_ACCOUNTS, {"v": list(numbers)})
+
+
+def claims_by_ids(conn: Connection, ids: Iterable[str]) -> dict[str, Claim]:
+    """The claims named (with their sub-claims), by id: a statement or two per 500 ids,
+    not per claim (a batch of PSRM receipts)."""
+    wanted = sorted(set(ids))
+    found: dict[str, Claim] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        found.update((c.id, c) for c in _load_claims(
+            conn, _CLAIMS_BY_IDS, {"v": wanted[start:start + _CHUNK]}))
+    return found
+
+
+def claim_ids_by_psrm(conn: Connection, column: str, values: Iterable[str]) -> dict[str, str]:
+    """``{value: claim id}`` for the claims whose ``column`` (``psrm_action_id`` or
+    ``psrm_efi_claim_id``) is one of ``values``."""
+    wanted = sorted(set(values))
+    key = t.claims.c[column]
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        found.update((row[0], row[1]) for row in conn.execute(
+            select(key, t.claims.c.id).where(key.in_(wanted[start:start + _CHUNK]))))
+    return found
 
 
 def claims_for_party(conn: Connection, party: Party) -> list[Claim]:
@@ -671,6 +696,19 @@ def pending_recall(conn: Connection, claim_id: str) -> PendingRecall | None:
         t.psrm_pending_recalls.c.claim_id == claim_id)
         .order_by(t.psrm_pending_recalls.c.id.desc()).limit(1)).first()
     return PendingRecall(row.claim_id, row.reason, row.effective) if row is not None else None
+
+
+def claims_with_pending_psrm(conn: Connection, claim_ids: Iterable[str]) -> set[str]:
+    """Those of ``claim_ids`` with a recall or write-down kept for PSRM's EFI id: one
+    statement per 500 ids, so a batch of receipts asks once, not per claim."""
+    wanted = sorted(set(claim_ids))
+    found: set[str] = set()
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start:start + _CHUNK]
+        for table in (t.psrm_pending_recalls, t.psrm_pending_writedowns):
+            found.update(conn.execute(select(table.c.claim_id).distinct().where(
+                table.c.claim_id.in_(chunk))).scalars())
+    return found
 
 
 def delete_pending_recall(conn: Connection, claim_id: str) -> int:
