@@ -175,8 +175,7 @@ def _poll_psrm(runtime: Runtime, day: date) -> list[dict[str, Any]]:
     fired: list[dict[str, Any]] = []
     when = datetime.combine(day, datetime.min.time()).replace(hour=7)
     with runtime.store.transaction() as conn:
-        awaiting = [c for c in ledger.claims_awaiting_psrm(conn)
-                    if c.psrm is not None and c.psrm.action_id]
+        awaiting = ledger.psrm_actions_awaited(conn)
         last_seq = int(get_setting(conn, _LAST_SEQ, 0))
         in_psrm = conn.execute(select(t.claims.c.id).where(
             t.claims.c.psrm_art.is_not(None)).limit(1)).first() is not None
@@ -185,11 +184,10 @@ def _poll_psrm(runtime: Runtime, day: date) -> list[dict[str, Any]]:
     try:
         se_number = runtime.config.se_number
         if awaiting:
-            action_ids = [c.psrm.action_id for c in awaiting if c.psrm and c.psrm.action_id]
-            req = mapping.kvittering_request(se_number=se_number, action_ids=action_ids,
+            req = mapping.kvittering_request(se_number=se_number,
+                                             action_ids=list(awaiting.values()),
                                              transaction_time=when)
-            reply, journal = _call_psrm(runtime, "MFKvitteringHent", req,
-                                        _about([c.id for c in awaiting]))
+            reply, journal = _call_psrm(runtime, "MFKvitteringHent", req, _about(list(awaiting)))
             with runtime.store.transaction() as conn:
                 fired.extend(outbox.take_receipts(conn, runtime, reply.element,
                                                   {"positional": False}))

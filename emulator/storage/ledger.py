@@ -431,13 +431,15 @@ def claims_for_handover(conn: Connection, day: date) -> list[Claim]:
                                                c.reminder_date <= day)), day)
 
 
-def claims_awaiting_psrm(conn: Connection) -> list[Claim]:
-    """Handed-over claims whose PSRM action is not final yet."""
+def psrm_actions_awaited(conn: Connection) -> dict[str, str]:
+    """``{claim id: PSRM action id}`` of the handed-over claims whose PSRM action is not
+    final yet (only the ids: a receipt poll needs no more)."""
     c = t.claims.c
-    return _load_claims(conn, and_(c.state == ClaimState.HANDED_OVER.value,
-                                   or_(c.psrm_status == PsrmStatus.RECEIVED.value,
-                                       c.psrm_status == PsrmStatus.HEARING.value,
-                                       c.psrm_status == PsrmStatus.IN_PROCESS.value)))
+    return {row[0]: row[1] for row in conn.execute(
+        select(c.id, c.psrm_action_id).where(
+            c.state == ClaimState.HANDED_OVER.value, c.psrm_action_id.is_not(None),
+            c.psrm_status.in_((PsrmStatus.RECEIVED.value, PsrmStatus.HEARING.value,
+                               PsrmStatus.IN_PROCESS.value))).order_by(c.id))}
 
 
 def claim_counts_by_state(conn: Connection) -> dict[str, int]:
