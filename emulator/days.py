@@ -40,6 +40,7 @@ from oir_adapter.domain.coverage import apply_coverage, plan_coverage
 from oir_adapter.domain.model import (
     ZERO,
     CoverageSource,
+    DebtorAccount,
     WriteOff,
 )
 
@@ -103,6 +104,10 @@ def run_days(runtime: Runtime, until: datetime | None) -> list[dict[str, Any]]:
 
 def _debtor_day(conn: Connection, runtime: Runtime, day: date, now: datetime
                 ) -> list[dict[str, Any]]:
+    """The debtor end's day: payouts offset and booked, anmodninger settled, reminders,
+    and the claims past SRB handed over. The PSRM actions all this causes are gathered
+    (:class:`~emulator.bookkeeping.DayDeliveries`) and queued at the end as deliveries of
+    up to 500 actions, sent once the day's transaction has committed."""
     fired: list[dict[str, Any]] = []
     deliveries = bookkeeping.DayDeliveries()
     for benefit in ledger.benefits_due(conn, day):
@@ -116,11 +121,16 @@ def _debtor_day(conn: Connection, runtime: Runtime, day: date, now: datetime
         claim.invoice.reminder_date = day
         ledger.save_claim(conn, claim)
         fired.append({"end": "oir", "event": "reminder_sent", "claim_id": claim.id})
-    for claim in ledger.claims_for_handover(conn, day):
+    # an account's claims side by side: they share a delivery, and the answer to it tells
+    # the account's fagsystem of them in one callback (one a claim, were they spread out)
+    account: DebtorAccount | None = None
+    for claim in sorted(ledger.claims_for_handover(conn, day),
+                        key=lambda c: (c.account_number, c.id)):
         if claim.deferred_on(day):
             continue
-        account = ledger.get_account(conn, claim.account_number)
-        assert account is not None
+        if account is None or account.number != claim.account_number:
+            account = ledger.get_account(conn, claim.account_number)
+            assert account is not None
         result = bookkeeping.hand_over(conn, runtime, claim, account, None, day, now,
                                        deliveries)
         # a claim kept back (offsetting reserved, under the lower limit) is retried daily;
