@@ -37,6 +37,7 @@ from oir_adapter.domain.model import (
     DebtorAccount,
     Offset,
     OffsetStatus,
+    Party,
     PsrmHandover,
     RecallReason,
     WriteDownReason,
@@ -340,6 +341,24 @@ def write_down(claim: Claim, amount: Decimal) -> Decimal:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class HandoverFacts:
+    """What a day's run reads once for all its hand-overs instead of once a claim: whose
+    payouts are announced, which claims have money reserved from one, and which have a
+    recall or write-downs kept for PSRM. A claim outside all three needs none of those
+    look-ups (a payout plans offsets only on its recipient's own accounts)."""
+
+    benefit_recipients: set[Party]
+    planned_offsets: set[str]
+    pending_psrm: set[str]
+
+    @classmethod
+    def load(cls, conn: Connection, day: date, claim_ids: Iterable[str]) -> HandoverFacts:
+        return cls(ledger.upcoming_benefit_recipients(conn, day),
+                   ledger.claims_with_planned_offsets(conn),
+                   ledger.claims_with_pending_psrm(conn, claim_ids))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class HandoverResult:
     claim_id: str
     handed_over: Decimal
@@ -354,18 +373,23 @@ class HandoverResult:
 
 def hand_over(conn: Connection, runtime: Runtime, claim: Claim, account: DebtorAccount,
               art: ClaimArt | None, day: date, now: datetime,
-              gather: DayDeliveries | None = None) -> HandoverResult:
+              gather: DayDeliveries | None = None, facts: HandoverFacts | None = None
+              ) -> HandoverResult:
     """Hand ``claim`` to PSRM: offset in known upcoming payouts first, then the rest.
 
     Every announced payout of the debtor is planned again, so money it will bring is
     reserved for this claim; only what is left is sent as ``OPRETFORDRING`` (INDR or MODR
     per claim type), and only when it reaches PSRM's lower limit. The action goes in a
-    delivery of its own (a fagsystem's ``Overdrag``), or into the day's ``gather``.
+    delivery of its own (a fagsystem's ``Overdrag``), or into the day's ``gather``; the
+    day's ``facts`` spare the look-ups that would find nothing.
     """
-    for benefit in ledger.upcoming_benefits(conn, account.debtor.party, day):
-        replan_benefit(conn, runtime, benefit, day)
+    payouts = facts is None or account.debtor.party in facts.benefit_recipients
+    if payouts:
+        for benefit in ledger.upcoming_benefits(conn, account.debtor.party, day):
+            replan_benefit(conn, runtime, benefit, day)
     planned = [o for o in ledger.offsets_for_account(conn, account.number)
-               if o.claim_id == claim.id and o.status is OffsetStatus.PLANNED]
+               if o.claim_id == claim.id and o.status is OffsetStatus.PLANNED] \
+        if payouts or facts is None or claim.id in facts.planned_offsets else []
     reserved = sum((o.amount for o in planned), ZERO)
     remainder = claim.outstanding - reserved
     if remainder <= 0:
@@ -409,8 +433,9 @@ def hand_over(conn: Connection, runtime: Runtime, claim: Claim, account: DebtorA
     claim.psrm = PsrmHandover(art=resolved, status=None, status_date=day, amount=remainder)
     # the action carries what is left now: write-downs kept from an earlier hand-over that
     # never got its EFI id are in that amount already
-    ledger.delete_pending_writedowns(conn, claim.id)
-    ledger.delete_pending_recall(conn, claim.id)  # this hand-over is what the municipality wants
+    if facts is None or claim.id in facts.pending_psrm:
+        ledger.delete_pending_writedowns(conn, claim.id)
+        ledger.delete_pending_recall(conn, claim.id)  # this hand-over is what was asked for
     ledger.save_claim(conn, claim)
     queue_psrm(conn, runtime, [(action, claim.id)], now, gather=gather)
     return HandoverResult(claim.id, remainder, reserved, "handed_over")

@@ -124,15 +124,16 @@ def _debtor_day(conn: Connection, runtime: Runtime, day: date, now: datetime
     # an account's claims side by side: they share a delivery, and the answer to it tells
     # the account's fagsystem of them in one callback (one a claim, were they spread out)
     account: DebtorAccount | None = None
-    for claim in sorted(ledger.claims_for_handover(conn, day),
-                        key=lambda c: (c.account_number, c.id)):
+    due = sorted(ledger.claims_for_handover(conn, day), key=lambda c: (c.account_number, c.id))
+    facts = bookkeeping.HandoverFacts.load(conn, day, [c.id for c in due])
+    for claim in due:
         if claim.deferred_on(day):
             continue
         if account is None or account.number != claim.account_number:
             account = ledger.get_account(conn, claim.account_number)
             assert account is not None
         result = bookkeeping.hand_over(conn, runtime, claim, account, None, day, now,
-                                       deliveries)
+                                       deliveries, facts)
         # a claim kept back (offsetting reserved, under the lower limit) is retried daily;
         # say so on the day it first could have gone, not every day after
         assert claim.invoice is not None

@@ -575,6 +575,21 @@ def upcoming_benefits(conn: Connection, party: Party, day: date) -> list[Benefit
     return [_benefit(r) for r in rows]
 
 
+def upcoming_benefit_recipients(conn: Connection, day: date) -> set[Party]:
+    """The parties with an announced payout on or after ``day`` (those
+    :func:`upcoming_benefits` finds anything for)."""
+    b = t.benefit_payments.c
+    return {Party(PartyKind(row[0]), row[1]) for row in conn.execute(
+        select(b.party_kind, b.party_number).distinct().where(
+            b.status == OffsetStatus.PLANNED.value, b.payout_date >= day))}
+
+
+def claims_with_planned_offsets(conn: Connection) -> set[str]:
+    """The claims money from an announced payout is reserved for (a planned offset)."""
+    return set(conn.execute(select(t.offsets.c.claim_id).distinct().where(
+        t.offsets.c.status == OffsetStatus.PLANNED.value)).scalars())
+
+
 def insert_offsets(conn: Connection, account_of: dict[str, str], lines: Sequence[Offset]) -> None:
     if lines:
         conn.execute(insert(t.offsets), [
