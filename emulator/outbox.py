@@ -211,24 +211,43 @@ def _claims_for_receipts(conn: Connection, actions: Sequence[PsrmAction],
             by_position[position] = claim_id
     loaded = ledger.claims_by_ids(conn, [i for i in by_position if i is not None])
     unmatched = [a for a, i in zip(actions, by_position, strict=True) if i not in loaded]
-    by_action = ledger.claim_ids_by_psrm(conn, "psrm_action_id",
-                                         [a.action_id for a in unmatched])
+    progress = ledger.psrm_status_by_action(conn, [a.action_id for a in unmatched])
+    by_action = {a: claim_id for a, (claim_id, _status) in progress.items()}
+    # a receipt that tells a hand-over's claim nothing new (a poll the day PSRM answered)
+    # does not need its claim read
+    stale = {a.action_id for a in unmatched if a.action_id in progress
+             and not _moves(a, a.action_id, progress[a.action_id][1])}
     by_efi = ledger.claim_ids_by_psrm(conn, "psrm_efi_claim_id", [
         a.efi_claim_id for a in unmatched
         if a.action_id not in by_action and a.efi_claim_id])
-    named = [by_action.get(a.action_id) or by_efi.get(a.efi_claim_id or "") for a in unmatched]
+    named = [by_action.get(a.action_id) or by_efi.get(a.efi_claim_id or "") for a in unmatched
+             if a.action_id not in stale]
     loaded.update(ledger.claims_by_ids(conn, [i for i in named if i is not None]))
     out: list[Claim | None] = []
     for action, claim_id in zip(actions, by_position, strict=True):
         if claim_id not in loaded:
+            if action.action_id in stale:
+                out.append(None)
+                continue
             claim_id = by_action.get(action.action_id) or by_efi.get(action.efi_claim_id or "")
         out.append(loaded.get(claim_id) if claim_id is not None else None)
     return out
 
 
 #: How far an action has come in PSRM: an answer never takes a claim back to an earlier one.
-_PROGRESS = {PsrmStatus.RECEIVED: 0, PsrmStatus.IN_PROCESS: 1, PsrmStatus.DONE: 2,
-             PsrmStatus.REJECTED: 2}
+#: (A real PSRM may put an action in hearing: that is under way, as SAGSBEHANDL is.)
+_PROGRESS = {PsrmStatus.RECEIVED: 0, PsrmStatus.HEARING: 1, PsrmStatus.IN_PROCESS: 1,
+             PsrmStatus.DONE: 2, PsrmStatus.REJECTED: 2}
+
+
+def _moves(action: PsrmAction, action_id: str | None, status: PsrmStatus | None) -> bool:
+    """Whether a receipt moves a claim whose hand-over is ``action_id`` at ``status``:
+    every receipt but the same answer again, or an older one replayed, for a hand-over
+    (``OPRETFORDRING``, ``GENINDSENDFORDRING``); nothing moves back."""
+    if action.code not in (PsrmActionCode.CREATE, PsrmActionCode.RESUBMIT):
+        return True
+    return not (action_id == action.action_id and status is not None
+                and _PROGRESS[action.status] <= _PROGRESS[status])
 
 
 def _take_receipt(conn: Connection, runtime: Runtime, claim: Claim, action: PsrmAction,
@@ -244,8 +263,7 @@ def _take_receipt(conn: Connection, runtime: Runtime, claim: Claim, action: Psrm
                  "action": action.code.value, "status": action.status.value}]
     if claim.psrm is None:
         return []
-    if claim.psrm.action_id == action.action_id and claim.psrm.status is not None and (
-            _PROGRESS[action.status] <= _PROGRESS[claim.psrm.status]):
+    if not _moves(action, claim.psrm.action_id, claim.psrm.status):
         return []  # the same answer again, or an older one replayed: nothing moves back
     first_answer = claim.psrm.status is None
     rejected = action.status is PsrmStatus.REJECTED

@@ -167,3 +167,51 @@ def test_a_delivery_sent_again_after_a_crash_is_answered_as_the_first_time(
         assert [i.status for i in _psrm_items(emu)] == ["SENT"]
         told = [e for e in emu.admin("GET", "/fagsystem/events") if e["type"] == "TILSTAND"]
         assert Counter(e["claim_id"] for e in told) == Counter(ids)  # each told once
+
+
+def _poll_answer(*receipts: tuple[str, str, PsrmStatus]) -> Any:
+    """An ``MFKvitteringHent_O`` with a hand-over receipt ``(action id, EFI id, status)``
+    each, as a poll of PSRM brings them back."""
+    from oir_adapter.codecs.psrm_replies import action_structure, answer, sub
+    from oir_adapter.domain.model import PsrmAction, PsrmActionCode
+
+    when = datetime(2026, 3, 18, 7)
+    element = answer("MFKvitteringHent_O", transaction_id="T-1", service_id="MFKvitteringHent",
+                     now=when)
+    samling = sub(element, "KvitteringSamling")
+    for action_id, efi, status in receipts:
+        action_structure(sub(samling, "Kvittering"), PsrmAction(
+            action_id=action_id, code=PsrmActionCode.CREATE, creditor_id="1229", status=status,
+            status_changed=when, efi_claim_id=efi, received=when))
+    return element
+
+
+def test_a_poll_moves_a_claim_forward_only_and_takes_a_hearing(tmp_path: Path) -> None:
+    """Receipts that tell nothing new are passed over without reading their claims, an
+    older one never takes a claim back, and HOERING (a real PSRM's hearing) counts as under
+    way, as SAGSBEHANDL does."""
+    with in_process(tmp_path) as emu:
+        (claim_id,) = _claims(emu, 1)
+        emu.admin("POST", "/clock/advance", days=PAST_SRB)
+        with emu.runtime.store.transaction() as conn:
+            handed = ledger.claims_by_ids(conn, [claim_id])[claim_id]
+        assert handed.psrm is not None and handed.psrm.status is PsrmStatus.DONE
+        action_id, efi = handed.psrm.action_id, handed.psrm.efi_claim_id
+        assert action_id and efi
+
+        def poll(status: PsrmStatus) -> list[dict[str, Any]]:
+            with emu.runtime.store.transaction() as conn:
+                return outbox.take_receipts(conn, emu.runtime, _poll_answer(
+                    (action_id, efi, status)), {"positional": False})
+
+        assert poll(PsrmStatus.RECEIVED) == [] and poll(PsrmStatus.DONE) == []
+        with emu.runtime.store.transaction() as conn:
+            conn.execute(update(t.claims).where(t.claims.c.id == claim_id).values(
+                psrm_status=PsrmStatus.RECEIVED.value))
+        assert [e["status"] for e in poll(PsrmStatus.HEARING)] == ["HOERING"]
+        assert poll(PsrmStatus.RECEIVED) == [] and poll(PsrmStatus.HEARING) == []
+        assert [e["status"] for e in poll(PsrmStatus.DONE)] == ["UDFOERT"]
+        with emu.runtime.store.transaction() as conn:
+            after = ledger.claims_by_ids(conn, [claim_id])[claim_id]
+        assert after.psrm is not None and after.psrm.status is PsrmStatus.DONE
+        assert after.state is ClaimState.HANDED_OVER and after.outstanding == _principal(0)

@@ -405,6 +405,21 @@ def claim_ids_by_psrm(conn: Connection, column: str, values: Iterable[str]) -> d
     return found
 
 
+def psrm_status_by_action(conn: Connection, action_ids: Iterable[str]
+                          ) -> dict[str, tuple[str, PsrmStatus | None]]:
+    """``{PSRM action id: (claim id, the claim's PSRM status)}`` for the claims whose
+    hand-over is one of ``action_ids``: enough to tell whether a receipt moves a claim
+    before reading the claim."""
+    wanted = sorted(set(action_ids))
+    c = t.claims.c
+    found: dict[str, tuple[str, PsrmStatus | None]] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        for row in conn.execute(select(c.psrm_action_id, c.id, c.psrm_status).where(
+                c.psrm_action_id.in_(wanted[start:start + _CHUNK]))):
+            found[row[0]] = (row[1], PsrmStatus(row[2]) if row[2] else None)
+    return found
+
+
 def claims_for_party(conn: Connection, party: Party) -> list[Claim]:
     """Every claim on every account of this party (the recipient of a benefit payout)."""
     return claims_for_accounts(conn, [a.number for a in accounts_for_party(conn, party)])
