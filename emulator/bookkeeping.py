@@ -387,9 +387,10 @@ def hand_over(conn: Connection, runtime: Runtime, claim: Claim, account: DebtorA
     if payouts:
         for benefit in ledger.upcoming_benefits(conn, account.debtor.party, day):
             replan_benefit(conn, runtime, benefit, day)
-    planned = [o for o in ledger.offsets_for_account(conn, account.number)
-               if o.claim_id == claim.id and o.status is OffsetStatus.PLANNED] \
-        if payouts or facts is None or claim.id in facts.planned_offsets else []
+    planned: list[Offset] = []
+    if payouts or (facts is not None and claim.id in facts.planned_offsets):
+        planned = [o for o in ledger.offsets_for_account(conn, account.number)
+                   if o.claim_id == claim.id and o.status is OffsetStatus.PLANNED]
     reserved = sum((o.amount for o in planned), ZERO)
     remainder = claim.outstanding - reserved
     if remainder <= 0:
