@@ -37,6 +37,7 @@ from oir_adapter.domain.model import (
     DebtorAccount,
     Offset,
     OffsetStatus,
+    Party,
     PsrmHandover,
     RecallReason,
     WriteDownReason,
@@ -71,6 +72,36 @@ def queue_events(conn: Connection, runtime: Runtime, account: DebtorAccount,
           now=now)
 
 
+class AccountEvents:
+    """Fagsystem events gathered over one batch of PSRM answers (a delivery's answer, a
+    receipt poll), told in one callback per account when the batch is booked, not one per
+    claim; each account is read once."""
+
+    def __init__(self) -> None:
+        self._accounts: dict[str, DebtorAccount] = {}
+        self._events: dict[str, list[FagsystemEvent]] = {}
+
+    def account(self, conn: Connection, number: str) -> DebtorAccount:
+        """The account ``number`` (read at its first use in the batch)."""
+        found = self._accounts.get(number)
+        if found is None:
+            found = ledger.get_account(conn, number)
+            assert found is not None, number
+            self._accounts[number] = found
+        return found
+
+    def add(self, account: DebtorAccount, events: Sequence[FagsystemEvent]) -> None:
+        if events:
+            self._accounts.setdefault(account.number, account)
+            self._events.setdefault(account.number, []).extend(events)
+
+    def queue(self, conn: Connection, runtime: Runtime, now: datetime) -> None:
+        """Queue the callbacks (the caller's transaction), in the order the accounts came."""
+        for number, events in self._events.items():
+            queue_events(conn, runtime, self._accounts[number], events, now)
+        self._events.clear()
+
+
 #: The settings key holding who subscribes to which distributed message (see
 #: :func:`subscribes`; set through ``PUT /_admin/subscriptions`` or a scenario).
 SUBSCRIPTIONS = "subscriptions"
@@ -96,10 +127,51 @@ def queue_fordring_til_indbetaling(conn: Connection, account: DebtorAccount, cla
           context={"account": account.number, "claims": [claim.id]}, now=now)
 
 
+#: The most actions one ``MFFordringIndberet`` delivery of a day's run carries (the schema
+#: sets no bound; PSRM's batch interface is used with deliveries of this size).
+MAX_ACTIONS_PER_DELIVERY = 500
+
+
+class DayDeliveries:
+    """The PSRM actions a day's run gathers (hand-overs, and the write-downs of the day's
+    offsets), queued when the day's bookings are done as deliveries of up to
+    :data:`MAX_ACTIONS_PER_DELIVERY` actions per fordringshaver, in the order gathered.
+
+    One delivery of many actions costs one SOAP round trip, one PSRM transaction and one
+    outbox item instead of one per claim; PSRM judges each action of it on its own, so a
+    rejected action leaves its neighbours as they are.
+    """
+
+    def __init__(self) -> None:
+        self._by_creditor: dict[str, list[tuple[etree._Element, str]]] = {}
+
+    def add(self, actions: Iterable[tuple[etree._Element, str]]) -> None:
+        """Gather ``actions`` (each with the claim id it is about)."""
+        for action, claim_id in actions:
+            creditor = action.findtext(mapping.Q_HAVER_ID) or ""
+            self._by_creditor.setdefault(creditor, []).append((action, claim_id))
+
+    def queue(self, conn: Connection, runtime: Runtime, now: datetime) -> int:
+        """Queue what was gathered in the outbox (the caller's transaction); how many
+        deliveries that made. The gathering is empty afterwards."""
+        deliveries = 0
+        for creditor in sorted(self._by_creditor):
+            actions = self._by_creditor[creditor]
+            for start in range(0, len(actions), MAX_ACTIONS_PER_DELIVERY):
+                queue_psrm(conn, runtime, actions[start:start + MAX_ACTIONS_PER_DELIVERY], now)
+                deliveries += 1
+        self._by_creditor.clear()
+        return deliveries
+
+
 def queue_psrm(conn: Connection, runtime: Runtime, actions: Sequence[tuple[etree._Element, str]],
-               now: datetime) -> None:
-    """Send ``actions`` (each with the claim id it is about) to PSRM as one delivery."""
+               now: datetime, *, gather: DayDeliveries | None = None) -> None:
+    """Send ``actions`` (each with the claim id it is about) to PSRM as one delivery, or,
+    with ``gather`` (a day's run), add them to the day's deliveries."""
     if not actions:
+        return
+    if gather is not None:
+        gather.add(actions)
         return
     config = runtime.config
     # MFLeveranceID is a number, as real senders send it: the SE number, then a counter
@@ -117,12 +189,14 @@ def queue_psrm(conn: Connection, runtime: Runtime, actions: Sequence[tuple[etree
 
 def book_lines(conn: Connection, runtime: Runtime, account: DebtorAccount, claims: list[Claim],
                lines: Sequence[Coverage | Offset], *, source: CoverageSource, source_id: str,
-               day: date, now: datetime) -> list[FagsystemEvent]:
+               day: date, now: datetime, gather: DayDeliveries | None = None
+               ) -> list[FagsystemEvent]:
     """Apply coverage or offset lines to ``claims`` (of ``account``) and do what follows.
 
     Stores the coverage lines, saves the claims, reports DAEKNING (and a state change when
     a claim ends paid) to the fagsystem, and writes claims in PSRM down with ``NEDSKRIV
-    INDB`` for the part PSRM holds. Returns the events reported.
+    INDB`` for the part PSRM holds (one delivery, or into the day's ``gather``). Returns
+    the events reported.
     """
     if not lines:
         return []
@@ -164,7 +238,7 @@ def book_lines(conn: Connection, runtime: Runtime, account: DebtorAccount, claim
                 claim_id=claim.id, fagsystem_claim_id=claim.fagsystem_claim_id, date=day,
                 status=claim.state, remaining=ZERO))
     queue_events(conn, runtime, account, events, now)
-    queue_psrm(conn, runtime, nedskriv, now)
+    queue_psrm(conn, runtime, nedskriv, now, gather=gather)
     return events
 
 
@@ -224,19 +298,22 @@ def replan_benefit(conn: Connection, runtime: Runtime, benefit: ledger.BenefitRe
 
 
 def book_benefit(conn: Connection, runtime: Runtime, benefit: ledger.BenefitRecord, day: date,
-                 now: datetime) -> tuple[list[Offset], Decimal]:
-    """On the payout date: offset against what is due then, book it, report it."""
+                 now: datetime, gather: DayDeliveries | None = None
+                 ) -> tuple[list[Offset], Decimal]:
+    """On the payout date: offset against what is due then, book it, report it (the
+    write-downs it sends PSRM go into the day's ``gather``)."""
     ledger.delete_planned_offsets(conn, benefit.payment.id)
     claims = ledger.claims_for_party(conn, benefit.payment.recipient)
     plan = plan_offsets(benefit.payment, claims, on=day, claim_types=runtime.claim_types(conn),
                         benefits=runtime.benefit_table(conn), status=OffsetStatus.BOOKED)
-    book_offset_plan(conn, runtime, claims, plan.lines, benefit.payment.id, day, now)
+    book_offset_plan(conn, runtime, claims, plan.lines, benefit.payment.id, day, now, gather)
     ledger.set_benefit_status(conn, benefit.payment.id, OffsetStatus.BOOKED)
     return plan.lines, plan.net_payout
 
 
 def book_offset_plan(conn: Connection, runtime: Runtime, claims: list[Claim],
-                     lines: Sequence[Offset], benefit_id: str, day: date, now: datetime) -> None:
+                     lines: Sequence[Offset], benefit_id: str, day: date, now: datetime,
+                     gather: DayDeliveries | None = None) -> None:
     """Store booked offset lines and book them as coverage, account by account."""
     account_of = {c.id: c.account_number for c in claims}
     ledger.insert_offsets(conn, account_of, lines)
@@ -246,7 +323,8 @@ def book_offset_plan(conn: Connection, runtime: Runtime, claims: list[Claim],
         mine = [c for c in claims if c.account_number == number]
         book_lines(conn, runtime, account, mine,
                    [line for line in lines if account_of[line.claim_id] == number],
-                   source=CoverageSource.OFFSET, source_id=benefit_id, day=day, now=now)
+                   source=CoverageSource.OFFSET, source_id=benefit_id, day=day, now=now,
+                   gather=gather)
 
 
 def write_down(claim: Claim, amount: Decimal) -> Decimal:
@@ -263,6 +341,24 @@ def write_down(claim: Claim, amount: Decimal) -> Decimal:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class HandoverFacts:
+    """What a day's run reads once for all its hand-overs instead of once a claim: whose
+    payouts are announced, which claims have money reserved from one, and which have a
+    recall or write-downs kept for PSRM. A claim outside all three needs none of those
+    look-ups (a payout plans offsets only on its recipient's own accounts)."""
+
+    benefit_recipients: set[Party]
+    planned_offsets: set[str]
+    pending_psrm: set[str]
+
+    @classmethod
+    def load(cls, conn: Connection, day: date, claim_ids: Iterable[str]) -> HandoverFacts:
+        return cls(ledger.upcoming_benefit_recipients(conn, day),
+                   ledger.claims_with_planned_offsets(conn),
+                   ledger.claims_with_pending_psrm(conn, claim_ids))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class HandoverResult:
     claim_id: str
     handed_over: Decimal
@@ -276,17 +372,25 @@ class HandoverResult:
 
 
 def hand_over(conn: Connection, runtime: Runtime, claim: Claim, account: DebtorAccount,
-              art: ClaimArt | None, day: date, now: datetime) -> HandoverResult:
+              art: ClaimArt | None, day: date, now: datetime,
+              gather: DayDeliveries | None = None, facts: HandoverFacts | None = None
+              ) -> HandoverResult:
     """Hand ``claim`` to PSRM: offset in known upcoming payouts first, then the rest.
 
     Every announced payout of the debtor is planned again, so money it will bring is
     reserved for this claim; only what is left is sent as ``OPRETFORDRING`` (INDR or MODR
-    per claim type), and only when it reaches PSRM's lower limit.
+    per claim type), and only when it reaches PSRM's lower limit. The action goes in a
+    delivery of its own (a fagsystem's ``Overdrag``), or into the day's ``gather``; the
+    day's ``facts`` spare the look-ups that would find nothing.
     """
-    for benefit in ledger.upcoming_benefits(conn, account.debtor.party, day):
-        replan_benefit(conn, runtime, benefit, day)
-    planned = [o for o in ledger.offsets_for_account(conn, account.number)
-               if o.claim_id == claim.id and o.status is OffsetStatus.PLANNED]
+    payouts = facts is None or account.debtor.party in facts.benefit_recipients
+    if payouts:
+        for benefit in ledger.upcoming_benefits(conn, account.debtor.party, day):
+            replan_benefit(conn, runtime, benefit, day)
+    planned: list[Offset] = []
+    if payouts or (facts is not None and claim.id in facts.planned_offsets):
+        planned = [o for o in ledger.offsets_for_account(conn, account.number)
+                   if o.claim_id == claim.id and o.status is OffsetStatus.PLANNED]
     reserved = sum((o.amount for o in planned), ZERO)
     remainder = claim.outstanding - reserved
     if remainder <= 0:
@@ -330,10 +434,11 @@ def hand_over(conn: Connection, runtime: Runtime, claim: Claim, account: DebtorA
     claim.psrm = PsrmHandover(art=resolved, status=None, status_date=day, amount=remainder)
     # the action carries what is left now: write-downs kept from an earlier hand-over that
     # never got its EFI id are in that amount already
-    ledger.delete_pending_writedowns(conn, claim.id)
-    ledger.delete_pending_recall(conn, claim.id)  # this hand-over is what the municipality wants
+    if facts is None or claim.id in facts.pending_psrm:
+        ledger.delete_pending_writedowns(conn, claim.id)
+        ledger.delete_pending_recall(conn, claim.id)  # this hand-over is what was asked for
     ledger.save_claim(conn, claim)
-    queue_psrm(conn, runtime, [(action, claim.id)], now)
+    queue_psrm(conn, runtime, [(action, claim.id)], now, gather=gather)
     return HandoverResult(claim.id, remainder, reserved, "handed_over")
 
 

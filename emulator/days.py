@@ -40,6 +40,7 @@ from oir_adapter.domain.coverage import apply_coverage, plan_coverage
 from oir_adapter.domain.model import (
     ZERO,
     CoverageSource,
+    DebtorAccount,
     WriteOff,
 )
 
@@ -107,9 +108,14 @@ def run_days(runtime: Runtime, until: datetime | None) -> list[dict[str, Any]]:
 
 def _debtor_day(conn: Connection, runtime: Runtime, day: date, now: datetime
                 ) -> list[dict[str, Any]]:
+    """The debtor end's day: payouts offset and booked, anmodninger settled, reminders,
+    and the claims past SRB handed over. The PSRM actions all this causes are gathered
+    (:class:`~emulator.bookkeeping.DayDeliveries`) and queued at the end as deliveries of
+    up to 500 actions, sent once the day's transaction has committed."""
     fired: list[dict[str, Any]] = []
+    deliveries = bookkeeping.DayDeliveries()
     for benefit in ledger.benefits_due(conn, day):
-        lines, net = bookkeeping.book_benefit(conn, runtime, benefit, day, now)
+        lines, net = bookkeeping.book_benefit(conn, runtime, benefit, day, now, deliveries)
         fired.append({"end": "oir", "event": "payout_booked", "benefit_payment_id":
                       benefit.payment.id, "offset": str(sum((o.amount for o in lines), ZERO)),
                       "net_payout": str(net)})
@@ -119,17 +125,25 @@ def _debtor_day(conn: Connection, runtime: Runtime, day: date, now: datetime
         claim.invoice.reminder_date = day
         ledger.save_claim(conn, claim)
         fired.append({"end": "oir", "event": "reminder_sent", "claim_id": claim.id})
-    for claim in ledger.claims_for_handover(conn, day):
+    # an account's claims side by side: they share a delivery, and the answer to it tells
+    # the account's fagsystem of them in one callback (one a claim, were they spread out)
+    account: DebtorAccount | None = None
+    due = sorted(ledger.claims_for_handover(conn, day), key=lambda c: (c.account_number, c.id))
+    facts = bookkeeping.HandoverFacts.load(conn, day, [c.id for c in due])
+    for claim in due:
         if claim.deferred_on(day):
             continue
-        account = ledger.get_account(conn, claim.account_number)
-        assert account is not None
-        result = bookkeeping.hand_over(conn, runtime, claim, account, None, day, now)
+        if account is None or account.number != claim.account_number:
+            account = ledger.get_account(conn, claim.account_number)
+            assert account is not None
+        result = bookkeeping.hand_over(conn, runtime, claim, account, None, day, now,
+                                       deliveries, facts)
         # a claim kept back (offsetting reserved, under the lower limit) is retried daily;
         # say so on the day it first could have gone, not every day after
         assert claim.invoice is not None
         if result.outcome == "handed_over" or claim.invoice.reminder_date == day:
             fired.append(result.as_json())
+    deliveries.queue(conn, runtime, now)
     return fired
 
 
@@ -176,8 +190,7 @@ def _poll_psrm(runtime: Runtime, day: date) -> list[dict[str, Any]]:
     fired: list[dict[str, Any]] = []
     when = datetime.combine(day, datetime.min.time()).replace(hour=7)
     with runtime.store.transaction() as conn:
-        awaiting = [c for c in ledger.claims_awaiting_psrm(conn)
-                    if c.psrm is not None and c.psrm.action_id]
+        awaiting = ledger.psrm_actions_awaited(conn)
         last_seq = int(get_setting(conn, _LAST_SEQ, 0))
         in_psrm = conn.execute(select(t.claims.c.id).where(
             t.claims.c.psrm_art.is_not(None)).limit(1)).first() is not None
@@ -186,11 +199,10 @@ def _poll_psrm(runtime: Runtime, day: date) -> list[dict[str, Any]]:
     try:
         se_number = runtime.config.se_number
         if awaiting:
-            action_ids = [c.psrm.action_id for c in awaiting if c.psrm and c.psrm.action_id]
-            req = mapping.kvittering_request(se_number=se_number, action_ids=action_ids,
+            req = mapping.kvittering_request(se_number=se_number,
+                                             action_ids=list(awaiting.values()),
                                              transaction_time=when)
-            reply, journal = _call_psrm(runtime, "MFKvitteringHent", req,
-                                        _about([c.id for c in awaiting]))
+            reply, journal = _call_psrm(runtime, "MFKvitteringHent", req, _about(list(awaiting)))
             with runtime.store.transaction() as conn:
                 fired.extend(outbox.take_receipts(conn, runtime, reply.element,
                                                   {"positional": False}))

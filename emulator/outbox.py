@@ -13,14 +13,15 @@ import dataclasses
 import logging
 import time
 from collections import Counter
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from lxml import etree
 from sqlalchemy import Connection, select, update
 
 from emulator.bookkeeping import (
-    queue_events,
+    AccountEvents,
     release_pending_recall,
     release_pending_writedowns,
     resubmit_after_recall,
@@ -33,6 +34,7 @@ from oir_adapter import mapping
 from oir_adapter.clients import ClientError, Reply
 from oir_adapter.domain.model import (
     CLOSED_STATES,
+    Claim,
     ClaimState,
     PsrmAction,
     PsrmActionCode,
@@ -188,52 +190,92 @@ def _counted(counts: Counter[Any]) -> str:
 
 def take_receipts(conn: Connection, runtime: Runtime, element: etree._Element,
                   context: dict[str, Any]) -> list[dict[str, Any]]:
-    """Update claims from PSRM receipts (a synchronous answer or ``MFKvitteringHent``)."""
+    """Update claims from PSRM receipts (a synchronous answer or ``MFKvitteringHent``).
+
+    A receipt belongs to the claim at its position in the delivery (``context["claims"]``,
+    when ``positional``), else to the claim with its action id or EFI id. The claims of a
+    whole batch are read at once, and the fagsystem hears of them in one callback per
+    account (:class:`~emulator.bookkeeping.AccountEvents`).
+    """
     from emulator import clock
 
     fired: list[dict[str, Any]] = []
-    claim_ids: list[str] = list(context.get("claims", []))
     today = clock.today(conn)
-    for position, action in enumerate(mapping.decode_receipts(element)):
-        claim = None
-        if position < len(claim_ids) and context.get("positional", True):
-            claim = ledger.get_claim(conn, claim_ids[position])
-        if claim is None:
-            claim = _claim_for_action(conn, action)
-        if claim is None:
-            continue
-        fired.extend(_take_receipt(conn, runtime, claim, action, today))
+    actions = mapping.decode_receipts(element)
+    claims = _claims_for_receipts(conn, actions, context)
+    pending = ledger.claims_with_pending_psrm(conn, [c.id for c in claims if c is not None])
+    callbacks = AccountEvents()
+    for action, claim in zip(actions, claims, strict=True):
+        if claim is not None:
+            fired.extend(_take_receipt(conn, runtime, claim, action, today, callbacks,
+                                       has_pending=claim.id in pending))
+    callbacks.queue(conn, runtime, datetime.combine(today, datetime.min.time()))
     return fired
 
 
-def _claim_for_action(conn: Connection, action: PsrmAction) -> Any:
-    row = conn.execute(select(t.claims.c.id).where(t.claims.c.psrm_action_id == action.action_id)
-                       ).first()
-    if row is None and action.efi_claim_id:
-        row = conn.execute(select(t.claims.c.id).where(
-            t.claims.c.psrm_efi_claim_id == action.efi_claim_id)).first()
-    return ledger.get_claim(conn, row[0]) if row is not None else None
+def _claims_for_receipts(conn: Connection, actions: Sequence[PsrmAction],
+                         context: dict[str, Any]) -> list[Claim | None]:
+    """The claim each receipt is about (None: not one of ours), read in a few statements:
+    by position in the delivery, else by the action's id, else by its EFI id."""
+    by_position: list[str | None] = [None] * len(actions)
+    if context.get("positional", True):
+        for position, claim_id in enumerate(list(context.get("claims", []))[:len(actions)]):
+            by_position[position] = claim_id
+    loaded = ledger.claims_by_ids(conn, [i for i in by_position if i is not None])
+    unmatched = [a for a, i in zip(actions, by_position, strict=True) if i not in loaded]
+    progress = ledger.psrm_status_by_action(conn, [a.action_id for a in unmatched])
+    by_action = {a: claim_id for a, (claim_id, _status) in progress.items()}
+    # a receipt that tells a hand-over's claim nothing new (a poll the day PSRM answered)
+    # does not need its claim read
+    stale = {a.action_id for a in unmatched if a.action_id in progress
+             and not _moves(a, a.action_id, progress[a.action_id][1])}
+    by_efi = ledger.claim_ids_by_psrm(conn, "psrm_efi_claim_id", [
+        a.efi_claim_id for a in unmatched
+        if a.action_id not in by_action and a.efi_claim_id])
+    named = [by_action.get(a.action_id) or by_efi.get(a.efi_claim_id or "") for a in unmatched
+             if a.action_id not in stale]
+    loaded.update(ledger.claims_by_ids(conn, [i for i in named if i is not None]))
+    out: list[Claim | None] = []
+    for action, claim_id in zip(actions, by_position, strict=True):
+        if claim_id not in loaded:
+            if action.action_id in stale:
+                out.append(None)
+                continue
+            claim_id = by_action.get(action.action_id) or by_efi.get(action.efi_claim_id or "")
+        out.append(loaded.get(claim_id) if claim_id is not None else None)
+    return out
 
 
 #: How far an action has come in PSRM: an answer never takes a claim back to an earlier one.
-_PROGRESS = {PsrmStatus.RECEIVED: 0, PsrmStatus.IN_PROCESS: 1, PsrmStatus.DONE: 2,
-             PsrmStatus.REJECTED: 2}
+#: (A real PSRM may put an action in hearing: that is under way, as SAGSBEHANDL is.)
+_PROGRESS = {PsrmStatus.RECEIVED: 0, PsrmStatus.HEARING: 1, PsrmStatus.IN_PROCESS: 1,
+             PsrmStatus.DONE: 2, PsrmStatus.REJECTED: 2}
 
 
-def _take_receipt(conn: Connection, runtime: Runtime, claim: Any, action: PsrmAction,
-                  today: Any) -> list[dict[str, Any]]:
+def _moves(action: PsrmAction, action_id: str | None, status: PsrmStatus | None) -> bool:
+    """Whether a receipt moves a claim whose hand-over is ``action_id`` at ``status``:
+    every receipt but the same answer again, or an older one replayed, for a hand-over
+    (``OPRETFORDRING``, ``GENINDSENDFORDRING``); nothing moves back."""
+    if action.code not in (PsrmActionCode.CREATE, PsrmActionCode.RESUBMIT):
+        return True
+    return not (action_id == action.action_id and status is not None
+                and _PROGRESS[action.status] <= _PROGRESS[status])
+
+
+def _take_receipt(conn: Connection, runtime: Runtime, claim: Claim, action: PsrmAction,
+                  today: date, callbacks: AccountEvents, *, has_pending: bool
+                  ) -> list[dict[str, Any]]:
+    """Book one receipt on its claim. ``has_pending``: a recall or write-downs wait for
+    PSRM's EFI id (without, nothing is asked about them)."""
     if action.code not in (PsrmActionCode.CREATE, PsrmActionCode.RESUBMIT):
         if action.status is PsrmStatus.REJECTED:
-            account = ledger.get_account(conn, claim.account_number)
-            assert account is not None
-            queue_events(conn, runtime, account, mapping.events_from_receipt(claim, action, on=today),
-                         datetime.combine(today, datetime.min.time()))
+            callbacks.add(callbacks.account(conn, claim.account_number),
+                          mapping.events_from_receipt(claim, action, on=today))
         return [{"end": "oir", "event": "psrm_receipt", "claim_id": claim.id,
                  "action": action.code.value, "status": action.status.value}]
     if claim.psrm is None:
         return []
-    if claim.psrm.action_id == action.action_id and claim.psrm.status is not None and (
-            _PROGRESS[action.status] <= _PROGRESS[claim.psrm.status]):
+    if not _moves(action, claim.psrm.action_id, claim.psrm.status):
         return []  # the same answer again, or an older one replayed: nothing moves back
     first_answer = claim.psrm.status is None
     rejected = action.status is PsrmStatus.REJECTED
@@ -247,7 +289,7 @@ def _take_receipt(conn: Connection, runtime: Runtime, claim: Any, action: PsrmAc
     recalled = claim.state is ClaimState.RECALLED
     # recalled, then handed over again, before this answer: the answer is the recalled
     # hand-over's; the fagsystem hears of the new one's only (see hand_over)
-    resubmit = waits_for_recall(conn, claim)
+    resubmit = has_pending and waits_for_recall(conn, claim)
     keep = settled or recalled or resubmit
     before = dataclasses.replace(claim, state=ClaimState.OPEN) if first_answer else claim
     events = [] if keep else mapping.events_from_receipt(before, action, on=today)
@@ -259,15 +301,13 @@ def _take_receipt(conn: Connection, runtime: Runtime, claim: Any, action: PsrmAc
     if not keep:
         claim.state = mapping.state_after_receipt(before, action)
     ledger.save_claim(conn, claim)
-    account = ledger.get_account(conn, claim.account_number)
-    assert account is not None
+    callbacks.add(callbacks.account(conn, claim.account_number), events)
     now = datetime.combine(today, datetime.min.time())
-    queue_events(conn, runtime, account, events, now)
     # a recall, and write-downs, booked while PSRM's EFI id was unknown: send them now
     # that it is known, drop them when the hand-over came back rejected (the remainder
     # reflects the write-downs); a recall goes alone, the claim comes back whole, and a
     # hand-over asked for since goes right after it
-    if rejected or claim.psrm.efi_claim_id:
+    if has_pending and (rejected or claim.psrm.efi_claim_id):
         if resubmit:
             resubmit_after_recall(conn, runtime, claim, rejected=rejected, day=today, now=now)
         elif not release_pending_recall(conn, runtime, claim, send=not rejected, now=now):

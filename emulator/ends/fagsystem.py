@@ -24,18 +24,22 @@ from oir_adapter.domain import rules
 def _receive(call: Call) -> Any:
     r = Reader(call.body, OIR_NS)
     events = list(r.all("HaendelseSamling/Haendelse"))
-    stored = 0
-    for e in events:
-        event_id = e.text("HaendelseID")
-        exists = call.conn.execute(select(t.fagsystem_events.c.seq).where(
-            t.fagsystem_events.c.event_id == event_id)).first()
-        if exists is not None:
+    ids = [e.text("HaendelseID") for e in events]
+    # the ids stored already, asked once for the callback (a retry stores nothing twice)
+    known: set[str] = set()
+    for start in range(0, len(ids), _CHUNK):
+        known.update(call.conn.execute(select(t.fagsystem_events.c.event_id).where(
+            t.fagsystem_events.c.event_id.in_(ids[start:start + _CHUNK]))).scalars())
+    rows = []
+    for e, event_id in zip(events, ids, strict=True):
+        if event_id in known:
             continue
+        known.add(event_id)
         amount = e.opt_money("Beloeb")
         remaining = e.opt_money("Restbeloeb")
         reasons = [{"number": a.text("AfvistNummer"), "text": a.text("AfvistTekst")}
                    for a in e.all("AfvistAarsagSamling/AfvistAarsag")]
-        call.conn.execute(insert(t.fagsystem_events).values(
+        rows.append(dict(
             received_at=call.now, transaction_id=call.transaction_id or "", event_id=event_id,
             event_type=e.text("HaendelseTypeKode"), account_number=e.text("DebitorkontoNummer"),
             claim_id=e.text("FordringID"), fagsystem_claim_id=e.text("FagsystemFordringID"),
@@ -44,11 +48,15 @@ def _receive(call: Call) -> Any:
             reason=e.opt_text("AarsagKode"), status=e.opt_text("Status"),
             remaining_ore=to_ore(remaining) if remaining is not None else None,
             reasons=reasons or None))
-        stored += 1
-    call.summary = f"{len(events)} events, {stored} new"
+    if rows:  # one statement for the callback's events, not one an event
+        call.conn.execute(insert(t.fagsystem_events), rows)
+    call.summary = f"{len(events)} events, {len(rows)} new"
     el = reply("RegistrerDaekningAfskrivningResponse", call.transaction_id, call.now)
     sub(el, "ModtagetAntal", len(events))
     return el
+
+
+_CHUNK = 500  # event ids bound in one IN (…)
 
 
 def _status_advice(call: Call) -> Any:

@@ -357,6 +357,8 @@ _CLAIM_BY_EFI_ID = Prepared(_claims_where(t.claims.c.psrm_efi_claim_id == bindpa
 _CLAIM_BY_REFERENCE = Prepared(_claims_where(and_(
     t.claims.c.account_number == bindparam("account"),
     t.claims.c.fagsystem_claim_id == bindparam("v"))))
+_CLAIMS_BY_IDS = _claims_where(t.claims.c.id.in_(bindparam("v", expanding=True)))
+_CHUNK = 500  # ids bound in one IN (…): well under every driver's parameter limit
 _CLAIMS_OF_ACCOUNTS = _claims_where(t.claims.c.account_number.in_(bindparam("v",
                                                                              expanding=True)))
 _SUB_CLAIMS_OF = (select(t.sub_claims)
@@ -415,6 +417,44 @@ def claims_for_accounts(conn: Connection, numbers: Iterable[str]) -> list[Claim]
     return _load_claims(conn, _CLAIMS_OF_ACCOUNTS, {"v": list(numbers)})
 
 
+def claims_by_ids(conn: Connection, ids: Iterable[str]) -> dict[str, Claim]:
+    """The claims named (with their sub-claims), by id: a statement or two per 500 ids,
+    not per claim (a batch of PSRM receipts)."""
+    wanted = sorted(set(ids))
+    found: dict[str, Claim] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        found.update((c.id, c) for c in _load_claims(
+            conn, _CLAIMS_BY_IDS, {"v": wanted[start:start + _CHUNK]}))
+    return found
+
+
+def claim_ids_by_psrm(conn: Connection, column: str, values: Iterable[str]) -> dict[str, str]:
+    """``{value: claim id}`` for the claims whose ``column`` (``psrm_action_id`` or
+    ``psrm_efi_claim_id``) is one of ``values``."""
+    wanted = sorted(set(values))
+    key = t.claims.c[column]
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        found.update((row[0], row[1]) for row in conn.execute(
+            select(key, t.claims.c.id).where(key.in_(wanted[start:start + _CHUNK]))))
+    return found
+
+
+def psrm_status_by_action(conn: Connection, action_ids: Iterable[str]
+                          ) -> dict[str, tuple[str, PsrmStatus | None]]:
+    """``{PSRM action id: (claim id, the claim's PSRM status)}`` for the claims whose
+    hand-over is one of ``action_ids``: enough to tell whether a receipt moves a claim
+    before reading the claim."""
+    wanted = sorted(set(action_ids))
+    c = t.claims.c
+    found: dict[str, tuple[str, PsrmStatus | None]] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        for row in conn.execute(select(c.psrm_action_id, c.id, c.psrm_status).where(
+                c.psrm_action_id.in_(wanted[start:start + _CHUNK]))):
+            found[row[0]] = (row[1], PsrmStatus(row[2]) if row[2] else None)
+    return found
+
+
 def claims_for_party(conn: Connection, party: Party) -> list[Claim]:
     """Every claim on every account of this party (the recipient of a benefit payout)."""
     return claims_for_accounts(conn, [a.number for a in accounts_for_party(conn, party)])
@@ -441,13 +481,15 @@ def claims_for_handover(conn: Connection, day: date) -> list[Claim]:
                                                c.reminder_date <= day)), day)
 
 
-def claims_awaiting_psrm(conn: Connection) -> list[Claim]:
-    """Handed-over claims whose PSRM action is not final yet."""
+def psrm_actions_awaited(conn: Connection) -> dict[str, str]:
+    """``{claim id: PSRM action id}`` of the handed-over claims whose PSRM action is not
+    final yet (only the ids: a receipt poll needs no more)."""
     c = t.claims.c
-    return _load_claims(conn, and_(c.state == ClaimState.HANDED_OVER.value,
-                                   or_(c.psrm_status == PsrmStatus.RECEIVED.value,
-                                       c.psrm_status == PsrmStatus.HEARING.value,
-                                       c.psrm_status == PsrmStatus.IN_PROCESS.value)))
+    return {row[0]: row[1] for row in conn.execute(
+        select(c.id, c.psrm_action_id).where(
+            c.state == ClaimState.HANDED_OVER.value, c.psrm_action_id.is_not(None),
+            c.psrm_status.in_((PsrmStatus.RECEIVED.value, PsrmStatus.HEARING.value,
+                               PsrmStatus.IN_PROCESS.value))).order_by(c.id))}
 
 
 def claim_counts_by_state(conn: Connection) -> dict[str, int]:
@@ -583,6 +625,21 @@ def upcoming_benefits(conn: Connection, party: Party, day: date) -> list[Benefit
     return [_benefit(r) for r in rows]
 
 
+def upcoming_benefit_recipients(conn: Connection, day: date) -> set[Party]:
+    """The parties with an announced payout on or after ``day`` (those
+    :func:`upcoming_benefits` finds anything for)."""
+    b = t.benefit_payments.c
+    return {Party(PartyKind(row[0]), row[1]) for row in conn.execute(
+        select(b.party_kind, b.party_number).distinct().where(
+            b.status == OffsetStatus.PLANNED.value, b.payout_date >= day))}
+
+
+def claims_with_planned_offsets(conn: Connection) -> set[str]:
+    """The claims money from an announced payout is reserved for (a planned offset)."""
+    return set(conn.execute(select(t.offsets.c.claim_id).distinct().where(
+        t.offsets.c.status == OffsetStatus.PLANNED.value)).scalars())
+
+
 def insert_offsets(conn: Connection, account_of: dict[str, str], lines: Sequence[Offset]) -> None:
     if lines:
         conn.execute(insert(t.offsets), [
@@ -706,6 +763,19 @@ def pending_recall(conn: Connection, claim_id: str) -> PendingRecall | None:
         t.psrm_pending_recalls.c.claim_id == claim_id)
         .order_by(t.psrm_pending_recalls.c.id.desc()).limit(1)).first()
     return PendingRecall(row.claim_id, row.reason, row.effective) if row is not None else None
+
+
+def claims_with_pending_psrm(conn: Connection, claim_ids: Iterable[str]) -> set[str]:
+    """Those of ``claim_ids`` with a recall or write-down kept for PSRM's EFI id: one
+    statement per 500 ids, so a batch of receipts asks once, not per claim."""
+    wanted = sorted(set(claim_ids))
+    found: set[str] = set()
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start:start + _CHUNK]
+        for table in (t.psrm_pending_recalls, t.psrm_pending_writedowns):
+            found.update(conn.execute(select(table.c.claim_id).distinct().where(
+                table.c.claim_id.in_(chunk))).scalars())
+    return found
 
 
 def delete_pending_recall(conn: Connection, claim_id: str) -> int:

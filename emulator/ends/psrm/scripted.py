@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from emulator.storage import schema as t
+from emulator.storage.prepared import Prepared
 from emulator.storage.store import to_ore
 from oir_adapter.domain.model import (
     PsrmStatus,
@@ -80,6 +81,10 @@ def _day(value: date | datetime) -> date:
     return value.date() if isinstance(value, datetime) else value
 
 
+_SET_ACTION_STATUS = Prepared(update(t.psrm_actions).where(
+    t.psrm_actions.c.action_id == bindparam("key")))
+
+
 def progress(conn: Connection, runtime: Runtime, day: date) -> list[dict[str, Any]]:
     """Run the PSRM end up to ``day``: accepted actions move ``MODTAGET`` → ``SAGSBEHANDL``
     (``psrm_days_to_process`` days after receipt) → ``UDFOERT`` (``psrm_days_to_done``),
@@ -94,6 +99,7 @@ def progress(conn: Connection, runtime: Runtime, day: date) -> list[dict[str, An
     rows = conn.execute(select(t.psrm_actions).where(
         t.psrm_actions.c.status.in_(open_statuses), t.psrm_actions.c.received.is_not(None),
         t.psrm_actions.c.received <= latest)).all()
+    moved: list[dict[str, Any]] = []
     for row in sorted(rows, key=lambda r: (_action_number(r.action_id), r.action_id)):
         new_status, changed = None, None
         received = _day(row.received)
@@ -104,12 +110,12 @@ def progress(conn: Connection, runtime: Runtime, day: date) -> list[dict[str, An
         if new_status is None or changed is None:
             continue
         changed = datetime.combine(changed, datetime.min.time())  # the day it fell due
-        conn.execute(update(t.psrm_actions).where(t.psrm_actions.c.action_id == row.action_id)
-                     .values(status=new_status, status_changed=changed))
+        moved.append({"key": row.action_id, "status": new_status, "status_changed": changed})
         events.append({"end": END, "event": "action_status", "action_id": row.action_id,
                        "delivery_id": row.delivery_id, "code": row.code, "status": new_status,
                        "date": changed.date().isoformat(),
                        "claim_ref": row.claim_ref, "efi_claim_id": row.efi_claim_id})
+    _SET_ACTION_STATUS.run_many(conn, moved)  # one statement for the day, not one an action
     due = conn.execute(select(t.psrm_scripted).where(
         t.psrm_scripted.c.done.is_(False), t.psrm_scripted.c.due <= day)
         .order_by(t.psrm_scripted.c.due, t.psrm_scripted.c.id)).all()
