@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 from werkzeug.exceptions import HTTPException
 
 from emulator import bookkeeping, clock, outbox
@@ -205,13 +205,19 @@ def admin_blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.post("/poll")
     def poll() -> Response:
-        """Send what the outbox holds and fetch PSRM's news now, without moving the clock."""
+        """Send what the outbox holds and fetch PSRM's news now, without moving the clock.
+        ``queued`` is what the outbox still holds afterwards (a failed call waiting for its
+        retry, or one another worker is sending): 0 means nothing more is on its way, so
+        the conformance suite need not wait out ``--wait`` to see that nothing came."""
         sent = outbox.drain(runtime)
         with runtime.store.transaction() as conn:
             today = clock.today(conn)
         events = chain.poll_psrm(runtime, today)
         sent += outbox.drain(runtime)
-        return jsonify({"sent": sent, "events": events})
+        with runtime.store.transaction() as conn:
+            queued = conn.execute(select(func.count()).select_from(t.outbox).where(
+                t.outbox.c.status.in_(("PENDING", "SENDING")))).scalar_one()
+        return jsonify({"sent": sent, "events": events, "queued": queued})
 
     @bp.get("/outbox")
     def outbox_items() -> Response:

@@ -43,6 +43,10 @@ T = TypeVar("T")
 #: Evidence texts longer than this are cut (a journal page can hold megabytes).
 MAX_EVIDENCE_CHARS = 100_000
 
+#: The pauses of :meth:`CaseContext.eventually` between probes: short at first, since
+#: most effects arrive within milliseconds, then no more than five probes a second.
+_FIRST_PAUSE, _LONGEST_PAUSE = 0.02, 0.2
+
 
 class CaseFailed(Exception):
     """The target broke an assertion."""
@@ -463,10 +467,18 @@ class CaseContext:
             now = self.admin("GET", "clock", label="read the target's clock")
             self.env.today = datetime.fromisoformat(str(now["now"])).date()
 
-    def settle(self) -> None:
-        """Let the target send what it queued (outbox) and fetch PSRM's news now."""
-        if self.env.target.admin:
-            self.admin("POST", "poll", label="let the target send what it queued")
+    def settle(self) -> bool:
+        """Let the target send what it queued (outbox) and fetch PSRM's news now.
+
+        ``True`` when the target's answer says nothing is left in its queue (the emulator's
+        ``"queued": 0``): every call it queued has then been answered, so an effect not
+        seen by now is not on its way. ``False`` when something is left or the target
+        does not say.
+        """
+        if not self.env.target.admin:
+            return False
+        answer = self.admin("POST", "poll", label="let the target send what it queued")
+        return isinstance(answer, dict) and answer.get("queued") == 0
 
     def advance(self, days: int) -> None:
         """Move the target's virtual clock (and a separate capture point's) forward."""
@@ -484,13 +496,23 @@ class CaseContext:
         self.refresh_today()
 
     def eventually(self, probe: Callable[[], T], *, timeout: float | None = None) -> T:
-        """``probe()`` until it is truthy or the wait is over; the last value either way."""
+        """``probe()`` until it is truthy or the wait is over; the last value either way.
+
+        Between probes the target is told to send what it queued (:meth:`settle`). Once
+        it says its queue is empty, one more probe is the last: nothing else is on its way,
+        so waiting out the rest of ``--wait`` (the whole of it when the awaited effect
+        must *not* come) would change no verdict. A target that cannot say is waited for
+        as long as ``--wait``; the pauses between its probes grow from 20 ms to 200 ms.
+        """
         limit = self.env.options.wait if timeout is None else timeout
         deadline = time.monotonic() + limit
         value = probe()
+        pause = _FIRST_PAUSE
         while not value and time.monotonic() < deadline:
-            self.settle()
-            time.sleep(0.2)
+            if self.settle():
+                return probe()
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(2 * pause, _LONGEST_PAUSE)
             value = probe()
         return value
 
