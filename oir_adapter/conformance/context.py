@@ -462,10 +462,17 @@ class CaseContext:
 
     # ------------------------------------------------------------ time
 
-    def refresh_today(self) -> None:
-        if self.env.target.admin:
-            now = self.admin("GET", "clock", label="read the target's clock")
-            self.env.today = datetime.fromisoformat(str(now["now"])).date()
+    def refresh_today(self, clock: Any = None) -> None:
+        """Take the target's today from ``clock`` (an answer of its clock API that says
+        ``now``), or read its clock when none is given (or it does not say)."""
+        if not self.env.target.admin:
+            return
+        if not (isinstance(clock, dict) and "now" in clock):
+            clock = self.admin("GET", "clock", label="read the target's clock")
+        try:
+            self.env.today = datetime.fromisoformat(str(clock["now"])).date()
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CaseErrored(f"the target's clock did not say now: {clock!r}") from exc
 
     def settle(self) -> bool:
         """Let the target send what it queued (outbox) and fetch PSRM's news now.
@@ -485,15 +492,18 @@ class CaseContext:
         self.require(NEEDS_CLOCK)
         env = self.env
         separate = env.capture is not None and env.capture.admin and not env.capture_is_target
+        moved: Any = None  # the target's answer says its new now: no GET /clock after it
         if not separate:
-            self.admin("POST", "clock/advance", {"days": days}, label=f"advance {days} days")
+            moved = self.admin("POST", "clock/advance", {"days": days},
+                               label=f"advance {days} days")
         else:
             for _ in range(days):
-                self.admin("POST", "clock/advance", {"days": 1}, label="advance the target 1 day")
+                moved = self.admin("POST", "clock/advance", {"days": 1},
+                                   label="advance the target 1 day")
                 self.capture_admin("POST", "clock/advance", {"days": 1},
                                    label="advance the capture point 1 day")
             self.settle()
-        self.refresh_today()
+        self.refresh_today(moved)
 
     def eventually(self, probe: Callable[[], T], *, timeout: float | None = None) -> T:
         """``probe()`` until it is truthy or the wait is over; the last value either way.
