@@ -1,0 +1,96 @@
+"""How long the conformance suite waits for asynchronous effects: until they come, until the
+target says nothing more is queued (``POST /_admin/poll`` answering ``"queued": 0``), or
+for the whole ``--wait`` when the target does not say — never less."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import requests
+from requests.adapters import BaseAdapter
+
+from oir_adapter.clients import clients_for
+from oir_adapter.conformance import Role, SuiteOptions, cases_for
+from oir_adapter.conformance.context import CaseContext, Endpoint, Environment
+
+BASE = "http://waits.invalid"
+
+
+class ScriptedPolls(BaseAdapter):
+    """An admin API whose ``POST /_admin/poll`` answers the scripted bodies in turn (the
+    last one again once they run out); each poll may also make an effect visible."""
+
+    def __init__(self, answers: list[dict[str, Any]], *, arrives_at_poll: int | None = None
+                 ) -> None:
+        super().__init__()
+        self.answers = answers
+        self.arrives_at_poll = arrives_at_poll
+        self.polls = 0
+
+    @property
+    def arrived(self) -> bool:
+        return self.arrives_at_poll is not None and self.polls >= self.arrives_at_poll
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+             ) -> requests.Response:
+        assert request.method == "POST" and (request.url or "").endswith("/_admin/poll")
+        answer = self.answers[min(self.polls, len(self.answers) - 1)]
+        self.polls += 1
+        response = requests.Response()
+        response.status_code = 200
+        response._content = json.dumps(answer).encode()
+        response.headers["Content-Type"] = "application/json"
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def context(target: ScriptedPolls, wait: float) -> CaseContext:
+    session = requests.Session()
+    session.mount(BASE, target)
+    endpoint = Endpoint(BASE, session, admin=True)
+    env = Environment(SuiteOptions(target=BASE, wait=wait), endpoint,
+                      clients_for(BASE, session=session), endpoint)
+    return CaseContext(env, cases_for(Role.DEBITOR)[0])
+
+
+def test_an_empty_queue_ends_the_wait_for_an_effect_that_must_not_come() -> None:
+    target = ScriptedPolls([{"sent": 0, "events": [], "queued": 0}])
+    probes: list[float] = []
+
+    def nothing() -> list[str]:
+        probes.append(time.monotonic())
+        return []
+
+    started = time.monotonic()
+    assert context(target, wait=30).eventually(nothing) == []
+    assert time.monotonic() - started < 5
+    assert (target.polls, len(probes)) == (1, 2)  # one probe after the target said so
+
+
+def test_while_calls_are_still_queued_the_wait_goes_on_until_the_effect_comes() -> None:
+    queued = {"sent": 1, "events": [], "queued": 1}
+    target = ScriptedPolls([queued, queued, queued, {"sent": 1, "events": [], "queued": 0}],
+                           arrives_at_poll=3)
+    found = context(target, wait=30).eventually(
+        lambda: ["OPRETFORDRING"] if target.arrived else [])
+    assert found == ["OPRETFORDRING"]
+    assert target.polls == 3
+
+
+def test_an_effect_sent_by_the_poll_that_empties_the_queue_is_seen() -> None:
+    target = ScriptedPolls([{"sent": 1, "events": [], "queued": 0}], arrives_at_poll=1)
+    found = context(target, wait=30).eventually(lambda: ["callback"] if target.arrived else [])
+    assert found == ["callback"]
+
+
+def test_a_target_that_does_not_say_what_is_queued_is_waited_for_the_whole_wait() -> None:
+    target = ScriptedPolls([{"sent": 0, "events": []}])
+    started = time.monotonic()
+    assert context(target, wait=0.6).eventually(list) == []
+    assert time.monotonic() - started >= 0.6
+    assert target.polls >= 3  # pauses from 20 ms up: several polls, not one per 200 ms
