@@ -69,7 +69,7 @@ class RunSession(requests.Session):
         return self._environ[key]
 
     def merge_environment_settings(self, url: str | bytes | None, proxies: Any, stream: Any,
-                                   verify: Any, cert: Any) -> dict[str, Any]:
+                                   verify: Any, cert: Any) -> Any:
         """What ``requests.Session.merge_environment_settings`` does, the environment
         read through :meth:`_from_environ`."""
         if not self.trust_env or not isinstance(url, str):

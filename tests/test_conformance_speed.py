@@ -1,6 +1,9 @@
-"""How long the conformance suite waits for asynchronous effects: until they come, until the
-target says nothing more is queued (``POST /_admin/poll`` answering ``"queued": 0``), or
-for the whole ``--wait`` when the target does not say — never less."""
+"""What the conformance suite does to spend little time of its own, without changing what a
+case judges: it waits for asynchronous effects until they come, until the target says
+nothing more is queued (``POST /_admin/poll`` answering ``"queued": 0``), or for the whole
+``--wait`` when the target does not say — never less; its session reads the environment's
+proxy settings once per host, with the same outcome as ``requests`` reading them each
+time."""
 
 from __future__ import annotations
 
@@ -8,12 +11,14 @@ import json
 import time
 from typing import Any
 
+import pytest
 import requests
 from requests.adapters import BaseAdapter
 
 from oir_adapter.clients import clients_for
 from oir_adapter.conformance import Role, SuiteOptions, cases_for
 from oir_adapter.conformance.context import CaseContext, Endpoint, Environment
+from oir_adapter.conformance.runner import RunSession
 
 BASE = "http://waits.invalid"
 
@@ -94,3 +99,20 @@ def test_a_target_that_does_not_say_what_is_queued_is_waited_for_the_whole_wait(
     assert context(target, wait=0.6).eventually(list) == []
     assert time.monotonic() - started >= 0.6
     assert target.polls >= 3  # pauses from 20 ms up: several polls, not one per 200 ms
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/service/OIR/x/1",
+                                 "http://psrm.example.invalid/psrm/x/1",
+                                 "https://oir.example.invalid/service/x/1"])
+def test_the_run_session_settles_proxies_and_ca_bundles_as_requests_does(
+        url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3129")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,psrm.example.invalid")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/bundle.pem")
+    ours, theirs = RunSession(), requests.Session()
+    for proxies, verify in (({}, None), ({"http": "http://given.invalid:1"}, False)):
+        expected = theirs.merge_environment_settings(url, dict(proxies), None, verify, None)
+        for _ in range(2):  # the second time from what the session kept
+            assert ours.merge_environment_settings(url, dict(proxies), None, verify,
+                                                   None) == expected
