@@ -7,9 +7,11 @@ time."""
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -17,7 +19,13 @@ from requests.adapters import BaseAdapter
 
 from oir_adapter.clients import clients_for
 from oir_adapter.conformance import Role, SuiteOptions, cases_for
-from oir_adapter.conformance.context import CaseContext, Endpoint, Environment
+from oir_adapter.conformance.context import (
+    CaseContext,
+    Endpoint,
+    Environment,
+    TargetUnreachable,
+    probe_target,
+)
 from oir_adapter.conformance.runner import RunSession
 
 BASE = "http://waits.invalid"
@@ -116,3 +124,48 @@ def test_the_run_session_settles_proxies_and_ca_bundles_as_requests_does(
         for _ in range(2):  # the second time from what the session kept
             assert ours.merge_environment_settings(url, dict(proxies), None, verify,
                                                    None) == expected
+
+
+class Paths(BaseAdapter):
+    """Answers 200 to every path but those in ``silent``, which get no answer at all."""
+
+    def __init__(self, silent: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.silent = silent
+        self.asked: list[str] = []
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+             ) -> requests.Response:
+        path = urlsplit(request.url or "").path or "/"
+        self.asked.append(path)
+        if path in self.silent:
+            raise requests.ConnectionError("Connection refused")
+        response = requests.Response()
+        response.status_code = 200
+        response._content = json.dumps({"status": "ok", "version": "9"}).encode()
+        response.raw = io.BytesIO(response._content)
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def _probe(adapter: Paths) -> tuple[bool, str | None]:
+    session = requests.Session()
+    session.mount(BASE, adapter)
+    return probe_target(BASE, session)
+
+
+def test_an_emulator_is_probed_with_one_request_and_never_its_dashboard() -> None:
+    adapter = Paths()
+    assert _probe(adapter) == (True, "9")
+    assert adapter.asked == ["/_admin/health"]
+
+
+def test_without_an_answer_at_the_health_path_the_target_itself_is_probed() -> None:
+    adapter = Paths(silent=("/_admin/health",))
+    assert _probe(adapter) == (False, None)
+    assert adapter.asked == ["/_admin/health", "/"]
+    with pytest.raises(TargetUnreachable, match="connection refused"):
+        _probe(Paths(silent=("/_admin/health", "/")))

@@ -164,8 +164,30 @@ def probe_admin(url: str, session: requests.Session, token: str | None = None
     """Whether ``url`` answers ``GET /_admin/health`` like the emulator (and its version)."""
     try:
         r = Endpoint(url, session, token=token).admin_request("GET", "health", timeout=5)
-        body = r.json() if r.status_code == 200 else None
-    except (requests.RequestException, ValueError):
+    except requests.RequestException:
+        return False, None
+    return _health(r)
+
+
+def probe_target(url: str, session: requests.Session, token: str | None = None
+                 ) -> tuple[bool, str | None]:
+    """:func:`probe_reachable` and :func:`probe_admin` with one request when the target
+    answers ``GET /_admin/health`` at all: any HTTP answer to it shows the target is
+    there. Only when that request gets none is ``url`` itself probed, so a target is
+    judged unreachable exactly as before (the emulator's ``url`` is its dashboard, whose
+    first page a fresh worker takes a second to render)."""
+    try:
+        r = Endpoint(url, session, token=token).admin_request("GET", "health", timeout=5)
+    except requests.RequestException:
+        probe_reachable(url, session)
+        return False, None
+    return _health(r)
+
+
+def _health(answer: requests.Response) -> tuple[bool, str | None]:
+    try:
+        body = answer.json() if answer.status_code == 200 else None
+    except ValueError:
         return False, None
     if isinstance(body, dict) and body.get("status") == "ok":
         return True, str(body.get("version") or "")

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import datetime
 from typing import Any
@@ -36,7 +36,7 @@ from oir_adapter.conformance.context import (
     Environment,
     SuiteOptions,
     probe_admin,
-    probe_reachable,
+    probe_target,
 )
 from oir_adapter.conformance.model import NEEDS_CAPTURE, Case, Result, Role, RunReport, Status
 from oir_adapter.contracts import service
@@ -122,8 +122,10 @@ def run_case(env: Environment, case: Case) -> Result:
                   time.perf_counter() - started, hint)
 
 
-def _endpoint(url: str, session: requests.Session, token: str | None) -> Endpoint:
-    admin, version = probe_admin(url, session, token)
+def _endpoint(url: str, session: requests.Session, token: str | None,
+              probe: Callable[[str, requests.Session, str | None], tuple[bool, str | None]]
+              = probe_admin) -> Endpoint:
+    admin, version = probe(url, session, token)
     return Endpoint(url.rstrip("/"), session, admin, version, token)
 
 
@@ -200,8 +202,7 @@ def environment(options: SuiteOptions) -> Iterator[tuple[Environment, dict[str, 
                                 "at it)"
             capture: Endpoint | None = target
         else:
-            probe_reachable(options.target, session)
-            target = _endpoint(options.target, session, options.admin_token)
+            target = _endpoint(options.target, session, options.admin_token, probe_target)
             if target.admin and options.restore_state:
                 _keep_state(target, stack, notes, "target_state")
             capture = _capture(options, session, target, stack, notes) \
