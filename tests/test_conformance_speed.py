@@ -169,3 +169,12 @@ def test_without_an_answer_at_the_health_path_the_target_itself_is_probed() -> N
     assert adapter.asked == ["/_admin/health", "/"]
     with pytest.raises(TargetUnreachable, match="connection refused"):
         _probe(Paths(silent=("/_admin/health", "/")))
+
+
+def test_naming_every_case_by_id_selects_them_all_in_run_order() -> None:
+    every = cases_for(Role.DEBITOR)
+    assert cases_for(Role.DEBITOR, [c.id for c in reversed(every)]) == every
+    assert [c.id for c in cases_for(Role.DEBITOR, ["oir-pay-001", "OIR-PAY-00?"])] == [
+        c.id for c in every if c.id.startswith("OIR-PAY-00")]
+    with pytest.raises(KeyError, match="OIR-NOPE-1"):
+        cases_for(Role.DEBITOR, ["OIR-PAY-001", "OIR-NOPE-1"])
