@@ -99,3 +99,19 @@ def test_the_journal_keeps_only_its_days_when_told_to(tmp_path: Path,
         with emu.runtime.store.transaction() as conn:
             assert len(conn.execute(select(t.journal.c.id)).all()) == len(left)
         assert outbox.prune_journal(emu.runtime, 30) == len(left)
+
+
+def test_poll_says_what_the_outbox_still_holds(tmp_path: Path) -> None:
+    """``queued`` counts what a poll could not send yet (here: a call another sender holds
+    in its lease), so the conformance suite knows when nothing more is on its way."""
+    with in_process(tmp_path) as emu:
+        _pay(emu)
+        with emu.runtime.store.transaction() as conn:
+            conn.execute(update(t.outbox).values(
+                status="SENDING", next_attempt=datetime.now() + timedelta(minutes=5)))
+        assert emu.admin("POST", "/poll")["queued"] == 1
+        with emu.runtime.store.transaction() as conn:
+            conn.execute(update(t.outbox).values(
+                next_attempt=datetime.now() - timedelta(seconds=1)))
+        answer = emu.admin("POST", "/poll")
+        assert (answer["sent"], answer["queued"]) == (1, 0)

@@ -19,6 +19,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from typing import Any, ClassVar, TypedDict, Unpack
 from urllib.parse import urlparse
 
@@ -147,18 +148,38 @@ class ServiceClient:
         all_plugins.extend(plugins)
         if validate_replies:
             all_plugins.append(_ReplyValidator())
-        settings = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True,
-                                 forbid_external=True, extra_http_headers=http_headers)
-        self.zeep_client = zeep.Client(str(contracts.wsdl_path(self.contract.wsdl)),
-                                       transport=self.transport, wsse=self.wsse,
-                                       plugins=all_plugins, settings=settings)
-        binding_qname = f"{{{self.contract.wsdl_namespace}}}{self.contract.name}Binding"
-        self._binding = self.zeep_client.wsdl.bindings[binding_qname]
+        #: The zeep client's own list (``zeep_client.plugins``), so both styles see the same.
+        self._all_plugins = all_plugins
+        self._settings = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True,
+                                       forbid_external=True, extra_http_headers=http_headers)
+        self._binding_qname = f"{{{self.contract.wsdl_namespace}}}{self.contract.name}Binding"
         self.endpoint: str = endpoint or self.zeep_client.service._binding_options["address"]
-        #: zeep's own service proxy: keyword calls with zeep's own exceptions.
-        self.zeep = self.zeep_client.create_service(binding_qname, self.endpoint)
         #: Keyword calls with this module's typed exceptions.
         self.service = KeywordService(self)
+
+    # zeep parses the WSDL and every schema it imports when it makes a client (~15 ms a
+    # service); the body style needs none of it, so it is parsed on first use only.
+
+    @cached_property
+    def zeep_client(self) -> zeep.Client:
+        """The zeep client over the packaged WSDL (parsed on first use)."""
+        return zeep.Client(str(contracts.wsdl_path(self.contract.wsdl)),
+                           transport=self.transport, wsse=self.wsse,
+                           plugins=self._all_plugins, settings=self._settings)
+
+    @cached_property
+    def zeep(self) -> Any:
+        """zeep's own service proxy: keyword calls with zeep's own exceptions."""
+        return self.zeep_client.create_service(self._binding_qname, self.endpoint)
+
+    @cached_property
+    def _binding(self) -> Any:
+        return self.zeep_client.wsdl.bindings[self._binding_qname]
+
+    @property
+    def _plugins(self) -> list[Plugin]:
+        """Plugins for the body style: the keyword-style validator is not one of them."""
+        return [p for p in self._all_plugins if not isinstance(p, _ReplyValidator)]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.contract.name!r}, {self.endpoint!r})"
@@ -173,11 +194,6 @@ class ServiceClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @property
-    def _plugins(self) -> list[Plugin]:
-        """Plugins for the body style: the keyword-style validator is not one of them."""
-        return [p for p in self.zeep_client.plugins if not isinstance(p, _ReplyValidator)]
 
     def send(self, body: etree._Element, *,
              headers: Sequence[etree._Element] = ()) -> Reply:
@@ -211,16 +227,20 @@ class ServiceClient:
 
         envelope = build_envelope(body, headers)
         http_headers = {"SOAPAction": f'"{op.soap_action}"', "Content-Type": CONTENT_TYPE}
-        zeep_op = self._binding.get(operation)
-        options = self.zeep._binding_options
-        for plugin in self._plugins:
+        plugins = self._plugins
+        # A caller's own plugins may read zeep's operation (ours do not): only then does a
+        # body-style call need the parsed WSDL.
+        zeep_op, options = ((self._binding.get(operation), self.zeep._binding_options)
+                            if any(not isinstance(p, _SoapHeaders) for p in plugins)
+                            else (None, None))
+        for plugin in plugins:
             result = plugin.egress(envelope, http_headers, zeep_op, options)
             if result is not None:
                 envelope, http_headers = result
         if self.wsse is not None:
             envelope, http_headers = self.wsse.apply(envelope, http_headers)
-        if self.zeep_client.settings.extra_http_headers:
-            http_headers.update(self.zeep_client.settings.extra_http_headers)
+        if self._settings.extra_http_headers:
+            http_headers.update(self._settings.extra_http_headers)
 
         start = time.perf_counter()
         try:
@@ -240,7 +260,7 @@ class ServiceClient:
             if self.wsse is not None:
                 self.wsse.verify(doc)
             headers_in = response.headers
-            for plugin in self._plugins:
+            for plugin in plugins:
                 result = plugin.ingress(doc, headers_in, zeep_op)
                 if result is not None:
                     doc, headers_in = result

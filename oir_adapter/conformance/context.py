@@ -43,6 +43,10 @@ T = TypeVar("T")
 #: Evidence texts longer than this are cut (a journal page can hold megabytes).
 MAX_EVIDENCE_CHARS = 100_000
 
+#: The pauses of :meth:`CaseContext.eventually` between probes: short at first, since
+#: most effects arrive within milliseconds, then no more than five probes a second.
+_FIRST_PAUSE, _LONGEST_PAUSE = 0.02, 0.2
+
 
 class CaseFailed(Exception):
     """The target broke an assertion."""
@@ -160,8 +164,30 @@ def probe_admin(url: str, session: requests.Session, token: str | None = None
     """Whether ``url`` answers ``GET /_admin/health`` like the emulator (and its version)."""
     try:
         r = Endpoint(url, session, token=token).admin_request("GET", "health", timeout=5)
-        body = r.json() if r.status_code == 200 else None
-    except (requests.RequestException, ValueError):
+    except requests.RequestException:
+        return False, None
+    return _health(r)
+
+
+def probe_target(url: str, session: requests.Session, token: str | None = None
+                 ) -> tuple[bool, str | None]:
+    """:func:`probe_reachable` and :func:`probe_admin` with one request when the target
+    answers ``GET /_admin/health`` at all: any HTTP answer to it shows the target is
+    there. Only when that request gets none is ``url`` itself probed, so a target is
+    judged unreachable exactly as before (the emulator's ``url`` is its dashboard, whose
+    first page a fresh worker takes a second to render)."""
+    try:
+        r = Endpoint(url, session, token=token).admin_request("GET", "health", timeout=5)
+    except requests.RequestException:
+        probe_reachable(url, session)
+        return False, None
+    return _health(r)
+
+
+def _health(answer: requests.Response) -> tuple[bool, str | None]:
+    try:
+        body = answer.json() if answer.status_code == 200 else None
+    except ValueError:
         return False, None
     if isinstance(body, dict) and body.get("status") == "ok":
         return True, str(body.get("version") or "")
@@ -458,39 +484,67 @@ class CaseContext:
 
     # ------------------------------------------------------------ time
 
-    def refresh_today(self) -> None:
-        if self.env.target.admin:
-            now = self.admin("GET", "clock", label="read the target's clock")
-            self.env.today = datetime.fromisoformat(str(now["now"])).date()
+    def refresh_today(self, clock: Any = None) -> None:
+        """Take the target's today from ``clock`` (an answer of its clock API that says
+        ``now``), or read its clock when none is given (or it does not say)."""
+        if not self.env.target.admin:
+            return
+        if not (isinstance(clock, dict) and "now" in clock):
+            clock = self.admin("GET", "clock", label="read the target's clock")
+        try:
+            self.env.today = datetime.fromisoformat(str(clock["now"])).date()
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CaseErrored(f"the target's clock did not say now: {clock!r}") from exc
 
-    def settle(self) -> None:
-        """Let the target send what it queued (outbox) and fetch PSRM's news now."""
-        if self.env.target.admin:
-            self.admin("POST", "poll", label="let the target send what it queued")
+    def settle(self) -> bool:
+        """Let the target send what it queued (outbox) and fetch PSRM's news now.
+
+        ``True`` when the target's answer says nothing is left in its queue (the emulator's
+        ``"queued": 0``): every call it queued has then been answered, so an effect not
+        seen by now is not on its way. ``False`` when something is left or the target
+        does not say.
+        """
+        if not self.env.target.admin:
+            return False
+        answer = self.admin("POST", "poll", label="let the target send what it queued")
+        return isinstance(answer, dict) and answer.get("queued") == 0
 
     def advance(self, days: int) -> None:
         """Move the target's virtual clock (and a separate capture point's) forward."""
         self.require(NEEDS_CLOCK)
         env = self.env
         separate = env.capture is not None and env.capture.admin and not env.capture_is_target
+        moved: Any = None  # the target's answer says its new now: no GET /clock after it
         if not separate:
-            self.admin("POST", "clock/advance", {"days": days}, label=f"advance {days} days")
+            moved = self.admin("POST", "clock/advance", {"days": days},
+                               label=f"advance {days} days")
         else:
             for _ in range(days):
-                self.admin("POST", "clock/advance", {"days": 1}, label="advance the target 1 day")
+                moved = self.admin("POST", "clock/advance", {"days": 1},
+                                   label="advance the target 1 day")
                 self.capture_admin("POST", "clock/advance", {"days": 1},
                                    label="advance the capture point 1 day")
             self.settle()
-        self.refresh_today()
+        self.refresh_today(moved)
 
     def eventually(self, probe: Callable[[], T], *, timeout: float | None = None) -> T:
-        """``probe()`` until it is truthy or the wait is over; the last value either way."""
+        """``probe()`` until it is truthy or the wait is over; the last value either way.
+
+        Between probes the target is told to send what it queued (:meth:`settle`). Once
+        it says its queue is empty, one more probe is the last: nothing else is on its way,
+        so waiting out the rest of ``--wait`` (the whole of it when the awaited effect
+        must *not* come) would change no verdict. A target that cannot say is waited for
+        as long as ``--wait``; the pauses between its probes grow from 20 ms to 200 ms.
+        """
         limit = self.env.options.wait if timeout is None else timeout
         deadline = time.monotonic() + limit
         value = probe()
+        pause = _FIRST_PAUSE
         while not value and time.monotonic() < deadline:
-            self.settle()
-            time.sleep(0.2)
+            if self.settle():
+                return probe()
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(2 * pause, _LONGEST_PAUSE)
             value = probe()
         return value
 

@@ -10,16 +10,19 @@ and puts it back afterwards, so a shared emulator is left as it was found.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from requests.sessions import merge_setting
+from requests.utils import get_environ_proxies
 
 from oir_adapter import __version__
 from oir_adapter.clients import clients_for
@@ -33,7 +36,7 @@ from oir_adapter.conformance.context import (
     Environment,
     SuiteOptions,
     probe_admin,
-    probe_reachable,
+    probe_target,
 )
 from oir_adapter.conformance.model import NEEDS_CAPTURE, Case, Result, Role, RunReport, Status
 from oir_adapter.contracts import service
@@ -43,6 +46,45 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 def is_loopback(url: str) -> bool:
     return (urlsplit(url).hostname or "") in _LOOPBACK
+
+
+class RunSession(requests.Session):
+    """The session of one run: what the environment says about proxies and CA bundles is
+    read once per host, not on every request. ``requests`` scans ``os.environ`` twice a
+    request for it, a third of the suite's own CPU per SOAP call; the environment does
+    not change during a run, so the settings are the same."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environ: dict[tuple[str, str, str | None], tuple[dict[str, str], str | None]] = {}
+
+    def _from_environ(self, url: str, no_proxy: str | None
+                      ) -> tuple[dict[str, str], str | None]:
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc, no_proxy)
+        if key not in self._environ:
+            self._environ[key] = (
+                get_environ_proxies(url, no_proxy=no_proxy),
+                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE"))
+        return self._environ[key]
+
+    def merge_environment_settings(self, url: str | bytes | None, proxies: Any, stream: Any,
+                                   verify: Any, cert: Any) -> Any:
+        """What ``requests.Session.merge_environment_settings`` does, the environment
+        read through :meth:`_from_environ`."""
+        if not self.trust_env or not isinstance(url, str):
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        env_proxies, ca_bundle = self._from_environ(
+            url, proxies.get("no_proxy") if proxies is not None else None)
+        if proxies is not None:
+            for k, v in env_proxies.items():
+                proxies.setdefault(k, v)
+        if verify is True or verify is None:
+            verify = ca_bundle or verify
+        return {"proxies": merge_setting(proxies, self.proxies),
+                "stream": merge_setting(stream, self.stream),
+                "verify": merge_setting(verify, self.verify),
+                "cert": merge_setting(cert, self.cert)}
 
 
 def _local_end(options: SuiteOptions, url: str) -> Any:
@@ -80,8 +122,10 @@ def run_case(env: Environment, case: Case) -> Result:
                   time.perf_counter() - started, hint)
 
 
-def _endpoint(url: str, session: requests.Session, token: str | None) -> Endpoint:
-    admin, version = probe_admin(url, session, token)
+def _endpoint(url: str, session: requests.Session, token: str | None,
+              probe: Callable[[str, requests.Session, str | None], tuple[bool, str | None]]
+              = probe_admin) -> Endpoint:
+    admin, version = probe(url, session, token)
     return Endpoint(url.rstrip("/"), session, admin, version, token)
 
 
@@ -142,7 +186,7 @@ def _capture(options: SuiteOptions, session: requests.Session, target: Endpoint,
 @contextlib.contextmanager
 def environment(options: SuiteOptions) -> Iterator[tuple[Environment, dict[str, Any]]]:
     """Set up the ends of ``options.role`` for the run; torn down afterwards."""
-    session = options.session or requests.Session()
+    session = options.session or RunSession()
     notes: dict[str, Any] = {"role": options.role.value}
     with ExitStack() as stack:
         if options.session is None:
@@ -158,8 +202,7 @@ def environment(options: SuiteOptions) -> Iterator[tuple[Environment, dict[str, 
                                 "at it)"
             capture: Endpoint | None = target
         else:
-            probe_reachable(options.target, session)
-            target = _endpoint(options.target, session, options.admin_token)
+            target = _endpoint(options.target, session, options.admin_token, probe_target)
             if target.admin and options.restore_state:
                 _keep_state(target, stack, notes, "target_state")
             capture = _capture(options, session, target, stack, notes) \
