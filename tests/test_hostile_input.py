@@ -1,7 +1,7 @@
-"""Hostile and broken input on every SOAP end: each gets, within a second, a clear SOAP 1.1
-fault (HTTP 500) or a 413/415 — never a traceback, never file contents, never a hung
-worker — and the store is untouched: the only new row anywhere is the fault's journal
-entry."""
+"""Hostile and broken input on every SOAP end: each gets, within a second (of CPU, when
+the emulator runs in the test's thread), a clear SOAP 1.1 fault (HTTP 500) or a 413/415 —
+never a traceback, never file contents, never a hung worker — and the store is untouched:
+the only new row anywhere is the fault's journal entry."""
 
 from __future__ import annotations
 
@@ -235,12 +235,12 @@ def check_hostile_case(emu: InProcessEmulator, svc: Service, case: str) -> None:
     make, content_type, status, words = CASES[case]
     data = make(example(svc))
     before, last = table_counts(emu), last_journal_id(emu)
-    started = time.perf_counter()
+    started = time.thread_time()  # CPU of this thread, which the emulator answers on
     response = emu.http.post(svc.path, data=data, headers={
         "SOAPAction": '""', **({"Content-Type": content_type} if content_type else {})})
-    elapsed = time.perf_counter() - started
+    elapsed = time.thread_time() - started
     body = response.get_data()
-    assert elapsed < 1.0, f"{case} took {elapsed:.2f}s"
+    assert elapsed < 1.0, f"{case} took {elapsed:.2f} s of CPU"
     assert response.status_code == status, body[:500]
     assert response.content_type.startswith("text/xml")
     code, text = fault_of(body)
@@ -349,10 +349,12 @@ def test_many_schema_violations_are_a_bounded_fault_within_a_second(
 
     data = many_violations(count)
     assert len(data) < Limits().max_body_bytes
-    started = time.perf_counter()
+    # the CPU time of this thread (the in-process emulator answers on it): what the
+    # work costs, whatever else the machine is doing meanwhile (wall time is not)
+    started = time.thread_time()
     response = emu.post_raw("/oir/DebitorRegistrering/1", data)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 1.0, f"{count} violations took {elapsed:.2f} s"
+    elapsed = time.thread_time() - started
+    assert elapsed < 1.0, f"{count} violations took {elapsed:.2f} s of CPU"
     code, text = fault_of(response.get_data())
     assert code == "soap:Client"
     assert f"more than {MAX_VIOLATIONS} violations: listing stops at the first " \
@@ -434,9 +436,9 @@ def test_a_bad_compressed_body_gets_a_clear_answer_and_changes_nothing(
     data, coding, status, words = COMPRESSED_CASES[case]
     assert len(GZIP_BOMB) < 100_000  # small on the wire: the limit must hold after inflating
     before, last = table_counts(emu), last_journal_id(emu)
-    started = time.perf_counter()
+    started = time.thread_time()  # CPU of this thread, which the emulator answers on
     response = emu.post_raw(SEARCH_SVC.path, data, headers={"Content-Encoding": coding})
-    assert time.perf_counter() - started < 1.0
+    assert time.thread_time() - started < 1.0
     assert response.status_code == status, response.get_data(as_text=True)
     code, text = fault_of(response.get_data())
     assert code == "soap:Client" and words in text, text
