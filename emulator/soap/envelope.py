@@ -15,7 +15,6 @@ import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 
 from lxml import etree
 
@@ -107,10 +106,17 @@ def _parser() -> etree.XMLParser:
     return parser
 
 
-@cache
 def _too_deep(max_depth: int) -> etree.XPath:
-    """An XPath that finds any element nested deeper than ``max_depth``."""
-    return etree.XPath("/*" + "/*" * max_depth)
+    """An XPath that finds any element nested deeper than ``max_depth``, one per thread:
+    an lxml XPath evaluator takes a lock of its own around every evaluation, so threads
+    sharing one queued behind each other on every request."""
+    made: dict[int, etree.XPath] | None = getattr(_local, "too_deep", None)
+    if made is None:
+        made = _local.too_deep = {}
+    found = made.get(max_depth)
+    if found is None:
+        found = made[max_depth] = etree.XPath("/*" + "/*" * max_depth)
+    return found
 
 
 def parse_envelope(data: bytes, limits: Limits) -> Envelope:

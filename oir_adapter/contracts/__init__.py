@@ -348,12 +348,14 @@ def validate_element(element: etree._Element) -> Violations:
     return _located(element, schema.error_log)
 
 
-_COUNT = etree.XPath("count(descendant-or-self::*)")
-
-
 def _count(element: etree._Element) -> int:
-    """How many elements ``element`` holds, itself included (counted in C)."""
-    found = _COUNT(element)
+    """How many elements ``element`` holds, itself included (counted in C). One XPath
+    evaluator per thread: lxml locks each evaluator around every evaluation, and one
+    shared by a server's threads made them queue on every request."""
+    count: etree.XPath | None = getattr(_per_thread, "count", None)
+    if count is None:
+        count = _per_thread.count = etree.XPath("count(descendant-or-self::*)")
+    found = count(element)
     return int(found) if isinstance(found, float) else 0
 
 
