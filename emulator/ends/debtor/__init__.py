@@ -13,7 +13,7 @@ from collections.abc import Callable
 from lxml import etree
 
 from emulator.ends.debtor import anmodning, end_dates
-from emulator.ends.debtor.common import _refuse
+from emulator.ends.debtor.common import refuse_reused_id
 from emulator.ends.debtor.offsetting import foretag_modregning
 from emulator.ends.debtor.payments import foretag_indbetaling, soeg_delfordring_til_indbetaling
 from emulator.ends.debtor.queries import hent_debitorkonto, soeg_debitorkonto
@@ -64,7 +64,8 @@ def _on_one_account(account_at: str, **unique: str) -> LockKeys:
 
 def _handler(handle: Callable[[Call], etree._Element], response: str, *,
              read_only: bool = False, lock_keys: LockKeys | None = None) -> OperationHandler:
-    return OperationHandler(handle, _refuse(response), transaction_id_of, read_only, lock_keys)
+    return OperationHandler(handle, refuse_reused_id(response), transaction_id_of, read_only,
+                            lock_keys)
 
 
 # Footprints, checked against the handlers: OpretFordring reads and writes the account's

@@ -31,13 +31,13 @@ from lxml import etree
 from sqlalchemy import Connection
 
 from emulator import bookkeeping
-from emulator.ends.debtor.common import own_account
+from emulator.ends.debtor.common import answer_errors, oir_violation, own_account
 from emulator.runtime import Runtime
 from emulator.soap.pipeline import Call
 from emulator.storage import ledger
 from oir_adapter import mapping
 from oir_adapter.codecs import Reader
-from oir_adapter.codecs.oir_replies import Fejl, fill, reply, sub
+from oir_adapter.codecs.oir_replies import fill, reply, sub
 from oir_adapter.contracts import OIR_NS
 from oir_adapter.domain import rules
 from oir_adapter.domain.model import (
@@ -53,10 +53,6 @@ MOVE_CLAIM, MOVE_SUB_CLAIMS, CHANGE_STATUS = "FLYT_FORDRING", "FLYT_DELFORDRING"
 RECEIVED, DONE, REFUSED = "MODTAGET", "UDFOERT", "AFVIST"
 _KIND_OF = {"FlytFordring": MOVE_CLAIM, "FlytDelfordring": MOVE_SUB_CLAIMS,
             "AendrKontostatus": CHANGE_STATUS}
-
-
-def _v(rule_id: str, field: str | None = None, **values: object) -> rules.Violation:
-    return rules.violation(rule_id, fmt="oir", field=field, **values)  # type: ignore[arg-type]
 
 
 def _decode(r: Reader) -> tuple[str, dict[str, Any]]:
@@ -86,15 +82,15 @@ def check(conn: Connection, account: DebtorAccount, kind: str, payload: dict[str
         open_amount = sum((c.outstanding for c in ledger.claims_for_accounts(conn, [account.number])
                            if c.state in OPEN_STATES), ZERO)
         if open_amount > 0:
-            return [_v("OIR-318", account=account.number, amount=open_amount)]
+            return [oir_violation("OIR-318", account=account.number, amount=open_amount)]
     return []
 
 
 def _claim_movable(state: ClaimState, field: str, change: str) -> list[rules.Violation]:
     if state is ClaimState.HANDED_OVER:
-        return [_v("OIR-202", field, change=change)]
+        return [oir_violation("OIR-202", field, change=change)]
     if state in CLOSED_STATES:
-        return [_v("OIR-201", field, state=state.value, change=change)]
+        return [oir_violation("OIR-201", field, state=state.value, change=change)]
     return []
 
 
@@ -102,16 +98,16 @@ def _check_move_claim(conn: Connection, account: DebtorAccount, p: dict[str, Any
                       ) -> list[rules.Violation]:
     claim = ledger.get_claim(conn, p["claim_id"])
     if claim is None or claim.account_number != account.number:
-        return [_v("OIR-302", "move.claim", claim_id=p["claim_id"])]
+        return [oir_violation("OIR-302", "move.claim", claim_id=p["claim_id"])]
     target = ledger.get_account(conn, p["to_account"])
     if target is None or target.authority_cvr != account.authority_cvr:
-        return [_v("OIR-301", "move.account", account=p["to_account"])]
+        return [oir_violation("OIR-301", "move.account", account=p["to_account"])]
     errors = _claim_movable(claim.state, "move.claim", "flytning")
     if target.status is AccountStatus.CLOSED:
-        errors.append(_v("OIR-317", "move.account", account=target.number))
+        errors.append(oir_violation("OIR-317", "move.account", account=target.number))
     if target.number != account.number and ledger.claim_by_reference(
             conn, target.number, claim.fagsystem_claim_id) is not None:
-        errors.append(_v("OIR-303", "move.claim", ref=claim.fagsystem_claim_id))
+        errors.append(oir_violation("OIR-303", "move.claim", ref=claim.fagsystem_claim_id))
     return errors
 
 
@@ -120,13 +116,13 @@ def _check_move_sub_claims(conn: Connection, account: DebtorAccount, p: dict[str
     claims = {c.id: c for c in ledger.claims_for_accounts(conn, [account.number])}
     target = claims.get(p["to_claim"])
     if target is None:
-        return [_v("OIR-302", "move.target_claim", claim_id=p["to_claim"])]
+        return [oir_violation("OIR-302", "move.target_claim", claim_id=p["to_claim"])]
     errors = _claim_movable(target.state, "move.target_claim", "flytning af delfordringer")
     owner = {s.id: c for c in claims.values() for s in c.sub_claims}
     for sub_id in p["sub_claim_ids"]:
         source = owner.get(sub_id)
         if source is None or source.id == target.id:
-            errors.append(_v("OIR-319", sub_claim_id=sub_id))
+            errors.append(oir_violation("OIR-319", sub_claim_id=sub_id))
         else:
             errors += _claim_movable(source.state, "move.sub_claim", "flytning af delfordringer")
     return errors
@@ -178,7 +174,7 @@ def opret_debitorkonto_anmodning(call: Call) -> etree._Element:
     number = r.text("DebitorkontoNummer")
     account = own_account(call, number)
     if account is None:
-        return _refused(call, response, [_v("OIR-301", account=number)])
+        return answer_errors(call, response, [oir_violation("OIR-301", account=number)])
     request_id = r.text("AnmodningID")
     kind, payload = _decode(r)
     asked = r.opt_date("UdfoerelsesDato")
@@ -188,27 +184,20 @@ def opret_debitorkonto_anmodning(call: Call) -> etree._Element:
     known = ledger.get_request(call.conn, number, request_id)
     if known is not None:
         if known.request_hash != digest:
-            return _refused(call, response, [_v("OIR-316", request_id=request_id)])
+            return answer_errors(call, response, [oir_violation("OIR-316", request_id=request_id)])
         call.summary = f"anmodning {request_id} already {known.status}"
         return _answer(call, request_id, kind, known.status, known.due)
     status = RECEIVED if due > call.today else DONE
     if status == DONE:
         errors = check(call.conn, account, kind, payload)
         if errors:
-            return _refused(call, response, errors)
+            return answer_errors(call, response, errors)
         perform(call.conn, call.runtime, account, kind, payload, call.today, call.now)
         call.wake_outbox = True
     ledger.insert_request(call.conn, ledger.AccountRequest(
         number, request_id, kind, payload, due, status, [], digest), call.now)
     call.summary = f"anmodning {request_id} {kind}: {status} ({due})"
     return _answer(call, request_id, kind, status, due)
-
-
-def _refused(call: Call, response: str, errors: list[rules.Violation]) -> etree._Element:
-    call.outcome = "rejected"
-    lines = [Fejl(*e.to_fejl()) for e in errors if e.severity == "error"]
-    call.summary = "; ".join(f"{f.code} {f.field or ''}".strip() for f in lines)[:400]
-    return reply(response, call.transaction_id, call.now, lines)
 
 
 def run_due(conn: Connection, runtime: Runtime, day: date, now: datetime

@@ -20,32 +20,38 @@ from oir_adapter.domain import rules
 from oir_adapter.domain.model import LARGEST_AMOUNT, DebtorAccount
 
 
-def _r(element: etree._Element) -> Reader:
+def read_oir(element: etree._Element) -> Reader:
+    """A reader of an ØIR request element (names in the ØIR namespace)."""
     return Reader(element, OIR_NS)
 
 
-def _fejl(violations: Sequence[rules.Violation]) -> list[Fejl]:
+def fejl_of(violations: Sequence[rules.Violation]) -> list[Fejl]:
+    """The ``Fejl`` lines of the violations that refuse (warnings are not answered)."""
     return [Fejl(*v.to_fejl()) for v in violations if v.severity == "error"]
 
 
-def _v(rule_id: str, field: str | None = None, **values: object) -> rules.Violation:
+def oir_violation(rule_id: str, field: str | None = None, **values: object) -> rules.Violation:
+    """A violation of ``rule_id`` worded and located for an ØIR answer."""
     return rules.violation(rule_id, fmt="oir", field=field, **values)  # type: ignore[arg-type]
 
 
-def _too_large(total: str, amount: Decimal, field: str) -> rules.Violation:
+def too_large(total: str, amount: Decimal, field: str) -> rules.Violation:
     """OIR-320: a sum the account's replies report would pass what they can carry."""
-    return _v("OIR-320", field, total=total, amount=amount, limit=LARGEST_AMOUNT)
+    return oir_violation("OIR-320", field, total=total, amount=amount, limit=LARGEST_AMOUNT)
 
 
-def _refuse(response: str) -> Callable[[Call, str], etree._Element]:
+def refuse_reused_id(response: str) -> Callable[[Call, str], etree._Element]:
+    """How an operation answering ``response`` refuses a TransaktionsID already used for
+    another request (PSRM-600)."""
     def refuse(call: Call, transaction_id: str) -> etree._Element:
-        return reply(response, transaction_id, call.now, _fejl([
-            _v("PSRM-600", "transaction_id", action_id=transaction_id)]))
+        return reply(response, transaction_id, call.now, fejl_of([
+            oir_violation("PSRM-600", "transaction_id", action_id=transaction_id)]))
     return refuse
 
 
-def _answer_errors(call: Call, response: str, errors: Sequence[rules.Violation | Fejl]
+def answer_errors(call: Call, response: str, errors: Sequence[rules.Violation | Fejl]
                    ) -> etree._Element:
+    """``response`` refusing the request with ``errors`` (and the journal's summary)."""
     call.outcome = "rejected"
     lines = [e if isinstance(e, Fejl) else Fejl(*e.to_fejl()) for e in errors]
     call.summary = "; ".join(f"{f.code} {f.field or ''}".strip() for f in lines)[:400]
@@ -57,6 +63,6 @@ def own_account(call: Call, number: str) -> DebtorAccount | None:
     every operation on an account asks this, so another authority's account is unknown
     to the caller (OIR-301)."""
     account = ledger.get_account(call.conn, number)
-    if account is None or account.authority_cvr != _r(call.body).text("MyndighedCVR"):
+    if account is None or account.authority_cvr != read_oir(call.body).text("MyndighedCVR"):
         return None
     return account

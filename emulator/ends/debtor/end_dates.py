@@ -20,15 +20,14 @@ from typing import Literal
 
 from lxml import etree
 
-from emulator.ends.debtor.common import own_account
+from emulator.ends.debtor.common import answer_errors, oir_violation, own_account
 from emulator.soap.pipeline import Call
 from emulator.storage import ledger
 from emulator.storage.ledger import AccountRole, Role
 from oir_adapter.codecs import Reader
 from oir_adapter.codecs.oir import decode_party
-from oir_adapter.codecs.oir_replies import Fejl, reply, sub
+from oir_adapter.codecs.oir_replies import reply, sub
 from oir_adapter.contracts import OIR_NS
-from oir_adapter.domain import rules
 from oir_adapter.domain.model import DebtorAccount, Party
 
 Part = Literal["role", "address", "subscription"]
@@ -74,17 +73,6 @@ END_DATES: dict[str, EndDate] = {e.operation: e for e in (
 )}
 
 
-def _v(rule_id: str, field: str | None = None, **values: object) -> rules.Violation:
-    return rules.violation(rule_id, fmt="oir", field=field, **values)  # type: ignore[arg-type]
-
-
-def _refused(call: Call, response: str, *errors: rules.Violation) -> etree._Element:
-    call.outcome = "rejected"
-    lines = [Fejl(*e.to_fejl()) for e in errors]
-    call.summary = "; ".join(f"{f.code} {f.field or ''}".strip() for f in lines)[:400]
-    return reply(response, call.transaction_id, call.now, lines)
-
-
 def _ended(call: Call, response: str, account: DebtorAccount, day: date,
            summary: str) -> etree._Element:
     call.correlation = {"account": account.number}
@@ -118,7 +106,8 @@ def end_object(call: Call, spec: EndDate) -> etree._Element:
     response = f"{spec.operation}Response"
     account = own_account(call, r.text("DebitorkontoNummer"))
     if account is None:
-        return _refused(call, response, _v("OIR-301", account=r.text("DebitorkontoNummer")))
+        return answer_errors(call, response, [
+            oir_violation("OIR-301", account=r.text("DebitorkontoNummer"))])
     day = r.date("SlutDato")
     party: Party | None = None
     if spec.by_party:
@@ -132,14 +121,14 @@ def end_object(call: Call, spec: EndDate) -> etree._Element:
     if role is None or not holds or (spec.part != "role" and role.ended is not None
                                      and role.ended < day):
         who = party.number if party is not None else account.debtor.party.number
-        return _refused(call, response, _v("OIR-313", account=account.number,
+        return answer_errors(call, response, [oir_violation("OIR-313", account=account.number,
                                            what_da=spec.what_da, what_en=spec.what_en,
-                                           party=who))
+                                           party=who)])
     assert role is not None
     if ended is not None:
         if ended != day:
-            return _refused(call, response, _v("OIR-314", what_da=spec.what_da,
-                                               what_en=spec.what_en, ended=ended))
+            return answer_errors(call, response, [oir_violation("OIR-314", what_da=spec.what_da,
+                                               what_en=spec.what_en, ended=ended)])
         return _ended(call, response, account, day, f"{spec.what_en} already ended {day}")
     if spec.part == "role":
         role.ended = day
@@ -160,27 +149,28 @@ def afslut_haeftelse(call: Call) -> etree._Element:
     response = "AfslutHaeftelseResponse"
     account = own_account(call, r.text("DebitorkontoNummer"))
     if account is None:
-        return _refused(call, response, _v("OIR-301", account=r.text("DebitorkontoNummer")))
+        return answer_errors(call, response, [
+            oir_violation("OIR-301", account=r.text("DebitorkontoNummer"))])
     claim_id = r.text("FordringID")
     claim = ledger.get_claim(call.conn, claim_id)
     if claim is None or claim.account_number != account.number:
-        return _refused(call, response, _v("OIR-302", claim_id=claim_id))
+        return answer_errors(call, response, [oir_violation("OIR-302", claim_id=claim_id)])
     p = r.find("Part")
     assert p is not None
     party = decode_party(p)
     day = r.date("SlutDato")
     if party == account.debtor.party:
-        return _refused(call, response, _v("OIR-315", claim_id=claim_id))
+        return answer_errors(call, response, [oir_violation("OIR-315", claim_id=claim_id)])
     liable = next((c for c in claim.co_liable if c.party == party), None)
     if liable is None:
-        return _refused(call, response, _v("OIR-313", account=account.number,
+        return answer_errors(call, response, [oir_violation("OIR-313", account=account.number,
                                            what_da=f"hæftelse på fordring {claim_id}",
                                            what_en=f"liability on claim {claim_id}",
-                                           party=party.number))
+                                           party=party.number)])
     if liable.ended is not None:
         if liable.ended != day:
-            return _refused(call, response, _v("OIR-314", what_da="hæftelsen",
-                                               what_en="the liability", ended=liable.ended))
+            return answer_errors(call, response, [oir_violation("OIR-314", what_da="hæftelsen",
+                                               what_en="the liability", ended=liable.ended)])
         return _ended(call, response, account, day, f"liability on {claim_id} already ended")
     liable.ended = day
     ledger.save_claim(call.conn, claim)

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from lxml import etree
 
 from emulator import bookkeeping
-from emulator.ends.debtor.common import _answer_errors, _r, _v
-from emulator.ends.debtor.queries import _offset_element
+from emulator.ends.debtor.common import answer_errors, oir_violation, read_oir
+from emulator.ends.debtor.queries import offset_element
 from emulator.soap.pipeline import Call, request_hash
 from emulator.storage import ledger
 from oir_adapter.codecs.oir import decode_header, decode_party
@@ -29,7 +29,7 @@ from oir_adapter.domain.offsetting import plan_offsets
 
 
 def foretag_modregning(call: Call) -> etree._Element:
-    r = _r(call.body)
+    r = read_oir(call.body)
     response = "ForetagModregningResponse"
     header = decode_header(r)
     y = r.find("Ydelsesudbetaling")
@@ -45,18 +45,18 @@ def foretag_modregning(call: Call) -> etree._Element:
     table = call.runtime.benefit_table(call.conn)
     errors: list[rules.Violation] = []
     if not table.knows(benefit.benefit_type):
-        errors.append(_v("OIR-308", benefit_type=benefit.benefit_type))
+        errors.append(oir_violation("OIR-308", benefit_type=benefit.benefit_type))
     if benefit.gross < 0:
-        errors.append(_v("OIR-108", "benefit.gross", amount=benefit.gross))
+        errors.append(oir_violation("OIR-108", "benefit.gross", amount=benefit.gross))
     if benefit.protected < 0 or benefit.protected > benefit.gross:
-        errors.append(_v("OIR-309", protected=benefit.protected, gross=benefit.gross))
+        errors.append(oir_violation("OIR-309", protected=benefit.protected, gross=benefit.gross))
     if errors:
-        return _answer_errors(call, response, errors)
+        return answer_errors(call, response, errors)
     digest = request_hash(y.element)
     known = ledger.get_benefit(call.conn, benefit.id)
     if known is not None and not simulate:
         if known.request_hash != digest:
-            return _answer_errors(call, response, [_v("OIR-305", benefit=benefit.id)])
+            return answer_errors(call, response, [oir_violation("OIR-305", benefit=benefit.id)])
         lines = ledger.offsets_for_benefit(call.conn, benefit.id)
         call.summary = f"payout {benefit.id} already {known.status.value}"
         return _offset_reply(call, benefit, known.status, lines)
@@ -90,7 +90,7 @@ def _offset_reply(call: Call, benefit: BenefitPayment, status: OffsetStatus,
     el = reply("ForetagModregningResponse", call.transaction_id, call.now)
     m = fill(sub(el, "ModregningResultat"), YdelsesudbetalingID=benefit.id, Status=status.value,
              Bruttobeloeb=benefit.gross)
-    children(m, "ModregningSamling", (_offset_element(o) for o in lines))
+    children(m, "ModregningSamling", (offset_element(o) for o in lines))
     sub(m, "ModregnetIAlt", total)
     sub(m, "Nettoudbetaling", benefit.gross - total)
     return el

@@ -8,8 +8,14 @@ from decimal import Decimal
 from lxml import etree
 
 from emulator import bookkeeping
-from emulator.ends.debtor.common import _answer_errors, _r, _too_large, _v, own_account
-from emulator.ends.debtor.queries import _coverage_element
+from emulator.ends.debtor.common import (
+    answer_errors,
+    oir_violation,
+    own_account,
+    read_oir,
+    too_large,
+)
+from emulator.ends.debtor.queries import coverage_element
 from emulator.soap.pipeline import Call, request_hash
 from emulator.storage import ledger
 from oir_adapter.codecs import Reader
@@ -34,12 +40,12 @@ from oir_adapter.domain.model import (
 def _locate_payment(call: Call) -> tuple[DebtorAccount | None, list[rules.Violation], Reader]:
     """Check a payment and find the account it goes to: the account number, else the FIK
     id's claim, else the claim id's, else the payer's account with this authority."""
-    i = _r(call.body).find("Indbetaling")
+    i = read_oir(call.body).find("Indbetaling")
     assert i is not None
     account, errors = _payment_account(call, i)
     amount = i.money("Beloeb")
     if amount <= 0:
-        errors.append(_v("OIR-108", "payment.amount", amount=amount))
+        errors.append(oir_violation("OIR-108", "payment.amount", amount=amount))
     return account, errors, i
 
 
@@ -50,23 +56,23 @@ def _payment_account(call: Call, i: Reader) -> tuple[DebtorAccount | None, list[
     payer = i.find("Indbetaler")
     if number is not None:
         account = own_account(call, number)
-        return account, ([] if account else [_v("OIR-301", account=number)])
+        return account, ([] if account else [oir_violation("OIR-301", account=number)])
     if fik is not None:
         claim = ledger.claim_by_payment_id(call.conn, fik)
         account = own_account(call, claim.account_number) if claim else None
-        return account, ([] if account else [_v("OIR-307", payment_id=fik)])
+        return account, ([] if account else [oir_violation("OIR-307", payment_id=fik)])
     if claim_id is not None:
         claim = ledger.get_claim(call.conn, claim_id)
         account = own_account(call, claim.account_number) if claim else None
-        return account, ([] if account else [_v("OIR-302", "payment.claim_id",
+        return account, ([] if account else [oir_violation("OIR-302", "payment.claim_id",
                                                 claim_id=claim_id)])
     if payer is not None:
-        authority = _r(call.body).text("MyndighedCVR")
+        authority = read_oir(call.body).text("MyndighedCVR")
         accounts = [a for a in ledger.accounts_for_party(call.conn, decode_party(payer))
                     if a.authority_cvr == authority]
         if accounts:
             return accounts[0], []
-    return None, [_v("OIR-306")]
+    return None, [oir_violation("OIR-306")]
 
 
 def _plan_payment(call: Call, account: DebtorAccount, i: Reader
@@ -85,7 +91,7 @@ def _payment_reply(call: Call, response: str, account_number: str, i: Reader,
     p = fill(sub(el, "Indbetaling"), IndbetalingID=i.text("IndbetalingID"),
              DebitorkontoNummer=account_number, Beloeb=i.money("Beloeb"),
              BetalingsDato=i.date("BetalingsDato"))
-    children(p, "DaekningSamling", (_coverage_element(c) for c in lines))
+    children(p, "DaekningSamling", (coverage_element(c) for c in lines))
     sub(p, "Overskud", surplus)
     return el
 
@@ -94,14 +100,14 @@ def foretag_indbetaling(call: Call) -> etree._Element:
     response = "ForetagIndbetalingResponse"
     account, errors, i = _locate_payment(call)
     if errors or account is None:
-        return _answer_errors(call, response, errors)
+        return answer_errors(call, response, errors)
     amount = i.money("Beloeb")
     payment_id = i.text("IndbetalingID")
     digest = request_hash(i.element)
     known = ledger.get_payment(call.conn, payment_id)
     if known is not None:
         if ledger.get_payment_hash(call.conn, payment_id) != digest:
-            return _answer_errors(call, response, [_v("OIR-304", payment=payment_id)])
+            return answer_errors(call, response, [oir_violation("OIR-304", payment=payment_id)])
         call.summary = f"payment {payment_id} already booked"
         return _payment_reply(call, response, known.account_number, i, ledger.coverage_for_source(
             call.conn, CoverageSource.PAYMENT, payment_id), known.surplus)
@@ -110,8 +116,8 @@ def foretag_indbetaling(call: Call) -> etree._Element:
         credit = sum((p.surplus for p in ledger.payments_for_account(call.conn, account.number)),
                      surplus)
         if credit > LARGEST_AMOUNT:
-            return _answer_errors(call, response, [
-                _too_large("Tilgodehavende", credit, "payment.amount")])
+            return answer_errors(call, response, [
+                too_large("Tilgodehavende", credit, "payment.amount")])
     bookkeeping.book_lines(call.conn, call.runtime, account, claims, lines,
                            source=CoverageSource.PAYMENT, source_id=payment_id,
                            day=i.date("BetalingsDato"), now=call.now)
@@ -131,7 +137,7 @@ def soeg_delfordring_til_indbetaling(call: Call) -> etree._Element:
     response = "SoegDelfordringTilIndbetalingResponse"
     account, errors, i = _locate_payment(call)
     if errors or account is None:
-        return _answer_errors(call, response, errors)
+        return answer_errors(call, response, errors)
     _claims, lines, surplus = _plan_payment(call, account, i)
     call.summary = f"preview {i.money('Beloeb')} DKK: {len(lines)} lines"
     return _payment_reply(call, response, account.number, i, lines, surplus)

@@ -9,8 +9,8 @@ from datetime import date
 
 from lxml import etree
 
-from emulator.ends.debtor.common import _answer_errors, _r, _v, own_account
-from emulator.ends.debtor.registration import _invoice
+from emulator.ends.debtor.common import answer_errors, oir_violation, own_account, read_oir
+from emulator.ends.debtor.registration import invoice_element
 from emulator.soap.pipeline import Call
 from emulator.storage import ledger
 from emulator.storage.ledger import AccountRole, Role
@@ -40,7 +40,7 @@ _PAGE_DEFAULT = 50
 
 
 def soeg_debitorkonto(call: Call) -> etree._Element:
-    r = _r(call.body)
+    r = read_oir(call.body)
     response = "SoegDebitorkontoResponse"
     k = r.find("Soegekriterier")
     assert k is not None
@@ -55,7 +55,7 @@ def soeg_debitorkonto(call: Call) -> etree._Element:
     if token:
         after = _decode_token(token)
         if after is None:
-            return _answer_errors(call, response, [_v("OIR-310")])
+            return answer_errors(call, response, [oir_violation("OIR-310")])
     authority = r.text("MyndighedCVR")
     found = [a for a in ledger.search_accounts(call.conn, criteria, after=after, limit=limit + 1,
                                                authority_cvr=authority)]
@@ -91,12 +91,12 @@ def _decode_token(token: str) -> str | None:
 
 
 def hent_debitorkonto(call: Call) -> etree._Element:
-    r = _r(call.body)
+    r = read_oir(call.body)
     response = "HentDebitorkontoResponse"
     number = r.text("DebitorkontoNummer")
     account = own_account(call, number)
     if account is None:
-        return _answer_errors(call, response, [_v("OIR-301", account=number)])
+        return answer_errors(call, response, [oir_violation("OIR-301", account=number)])
     claims = ledger.claims_for_accounts(call.conn, [number])
     el = reply(response, call.transaction_id, call.now)
     el.append(account_element(call, account, claims))
@@ -125,9 +125,9 @@ def account_element(call: Call, account: DebtorAccount, claims: list[Claim]) -> 
     children(d, "IndbetalingSamling", (_payment_element(
         p, ledger.coverage_for_source(conn, CoverageSource.PAYMENT, p.id)) for p in payments))
     children(d, "DaekningSamling",
-             (_coverage_element(c) for c in ledger.coverage_for_account(conn, number)))
+             (coverage_element(c) for c in ledger.coverage_for_account(conn, number)))
     children(d, "ModregningSamling",
-             (_offset_element(o) for o in ledger.offsets_for_account(conn, number)))
+             (offset_element(o) for o in ledger.offsets_for_account(conn, number)))
     children(d, "AfskrivningSamling", (
         record("Afskrivning", FordringID=w.claim_id, Beloeb=w.amount, AarsagKode=w.reason,
                Dato=w.date) for w in ledger.write_offs_for_account(conn, number)))
@@ -174,7 +174,7 @@ def _claim_element(c: Claim) -> etree._Element:
                SidsteRettidigeBetalingsDato=c.srb, ModtagelsesDato=c.received,
                ModregningTilladt=c.offsetting_allowed, HenstandTilDato=c.deferral_until)
     assert c.invoice is not None
-    _invoice(f, c.invoice)
+    invoice_element(f, c.invoice)
     if c.psrm is not None:
         p = fill(sub(f, "PSRM"), FordringArt=c.psrm.art.value,
                  EFIFordringID=c.psrm.efi_claim_id, MFAktionID=c.psrm.action_id,
@@ -197,12 +197,12 @@ def _claim_element(c: Claim) -> etree._Element:
     return f
 
 
-def _coverage_element(c: Coverage) -> etree._Element:
+def coverage_element(c: Coverage) -> etree._Element:
     return record("Daekning", Kilde=c.source.value, KildeID=c.source_id, FordringID=c.claim_id,
                   DelfordringID=c.sub_claim_id, Beloeb=c.amount, Dato=c.date)
 
 
-def _offset_element(o: Offset) -> etree._Element:
+def offset_element(o: Offset) -> etree._Element:
     return record("Modregning", YdelsesudbetalingID=o.benefit_payment_id, FordringID=o.claim_id,
                   DelfordringID=o.sub_claim_id, Beloeb=o.amount, Dato=o.date,
                   Status=o.status.value)
@@ -211,6 +211,6 @@ def _offset_element(o: Offset) -> etree._Element:
 def _payment_element(p: ledger.PaymentRecord, lines: Sequence[Coverage]) -> etree._Element:
     i = record("Indbetaling", IndbetalingID=p.id, DebitorkontoNummer=p.account_number,
                Beloeb=p.amount, BetalingsDato=p.date)
-    children(i, "DaekningSamling", (_coverage_element(c) for c in lines))
+    children(i, "DaekningSamling", (coverage_element(c) for c in lines))
     sub(i, "Overskud", p.surplus)
     return i

@@ -7,7 +7,14 @@ from decimal import Decimal
 from lxml import etree
 
 from emulator import bookkeeping
-from emulator.ends.debtor.common import _answer_errors, _fejl, _r, _too_large, _v, own_account
+from emulator.ends.debtor.common import (
+    answer_errors,
+    fejl_of,
+    oir_violation,
+    own_account,
+    read_oir,
+    too_large,
+)
 from emulator.soap.pipeline import Call
 from emulator.storage import ledger
 from emulator.storage.ledger import AccountRole, Role
@@ -40,7 +47,7 @@ from oir_adapter.domain.model import (
 
 
 def opret_debitorkonto(call: Call) -> etree._Element:
-    r = _r(call.body)
+    r = read_oir(call.body)
     header = decode_header(r)
     reference = r.text("FagsystemReference")
     debitor = r.find("Debitor")
@@ -51,14 +58,14 @@ def opret_debitorkonto(call: Call) -> etree._Element:
     errors: list[rules.Violation] = []
     if not is_valid_party(debtor.party, today=call.today):
         kind = "debtor.cpr" if debtor.party.kind is PartyKind.CPR else "debtor.cvr"
-        errors.append(_v("OIR-311", kind, number=debtor.party))
+        errors.append(oir_violation("OIR-311", kind, number=debtor.party))
     if errors:
-        return _answer_errors(call, response, errors)
+        return answer_errors(call, response, errors)
     existing = ledger.account_by_reference(call.conn, header.authority_cvr, header.fagsystem_id,
                                            reference)
     if existing is not None:
         if existing.debtor.party != debtor.party:
-            return _answer_errors(call, response, [_v("OIR-312", reference=reference)])
+            return answer_errors(call, response, [oir_violation("OIR-312", reference=reference)])
         added = _add_roles(call, existing, r)
         el = reply(response, call.transaction_id, call.now)
         sub(el, "DebitorkontoNummer", existing.number)
@@ -119,14 +126,14 @@ def _claim_signature(claim: Claim) -> tuple[object, ...]:
 
 
 def opret_fordring(call: Call) -> etree._Element:
-    r = _r(call.body)
+    r = read_oir(call.body)
     response = "OpretFordringResponse"
     number = r.text("DebitorkontoNummer")
     account = own_account(call, number)
     if account is None:
-        return _answer_errors(call, response, [_v("OIR-301", account=number)])
+        return answer_errors(call, response, [oir_violation("OIR-301", account=number)])
     if account.status is AccountStatus.CLOSED:
-        return _answer_errors(call, response, [_v("OIR-317", account=number)])
+        return answer_errors(call, response, [oir_violation("OIR-317", account=number)])
     f = r.find("Fordring")
     assert f is not None
     # A value the schema let through but no claim can hold (a date in the year 10000)
@@ -136,20 +143,21 @@ def opret_fordring(call: Call) -> etree._Element:
     existing = ledger.claim_by_reference(call.conn, number, claim.fagsystem_claim_id)
     if existing is not None:
         if _claim_signature(existing) != _claim_signature(claim):
-            return _answer_errors(call, response, [_v("OIR-303", ref=claim.fagsystem_claim_id)])
+            return answer_errors(call, response, [
+                oir_violation("OIR-303", ref=claim.fagsystem_claim_id)])
         call.summary = f"claim {existing.id} exists"
         return _claim_created(call, existing)
     context = rules.RuleContext(claim_types=call.runtime.claim_types(call.conn),
                                 creditor_id=account.authority_cvr)
     violations = rules.validate_claim(claim, today=call.today, context=context, fmt="oir")
-    errors = _fejl(violations)
+    errors = fejl_of(violations)
     if errors:
-        return _answer_errors(call, response, errors)
+        return answer_errors(call, response, errors)
     bound = ledger.balance_bound(call.conn, number)
     if bound is None or bound + claim.total > LARGEST_AMOUNT:  # else it cannot be
         balance = ledger.account_balances(call.conn, [number])[number] + claim.total
         if balance > LARGEST_AMOUNT:
-            return _answer_errors(call, response, [_too_large("Saldo", balance, "principal")])
+            return answer_errors(call, response, [too_large("Saldo", balance, "principal")])
     seq = next_number(call.conn, "claim")
     claim.id = f"F{seq:07d}"
     for n, s in enumerate(claim.sub_claims, start=1):
@@ -171,11 +179,11 @@ def _claim_created(call: Call, claim: Claim) -> etree._Element:
     el = reply("OpretFordringResponse", call.transaction_id, call.now)
     sub(el, "FordringID", claim.id)
     assert claim.invoice is not None
-    _invoice(el, claim.invoice)
+    invoice_element(el, claim.invoice)
     return el
 
 
-def _invoice(parent: etree._Element, inv: Invoice) -> None:
+def invoice_element(parent: etree._Element, inv: Invoice) -> None:
     fill(sub(parent, "Opkraevning"), OpkraevningID=inv.id, FIKKortart=inv.card_type,
          BetalingsID=inv.payment_id, KreditorNummer=inv.creditor_number, Beloeb=inv.amount,
          ForfaldsDato=inv.due_date, SidsteRettidigeBetalingsDato=inv.srb,
@@ -183,25 +191,25 @@ def _invoice(parent: etree._Element, inv: Invoice) -> None:
 
 
 def ret_fordring_tilstand(call: Call) -> etree._Element:
-    r = _r(call.body)
+    r = read_oir(call.body)
     response = "RetFordringTilstandResponse"
     claim_id = r.text("FordringID")
     claim = ledger.get_claim(call.conn, claim_id)
     account = own_account(call, claim.account_number) if claim else None
     if claim is None or account is None:
-        return _answer_errors(call, response, [_v("OIR-302", claim_id=claim_id)])
+        return answer_errors(call, response, [oir_violation("OIR-302", claim_id=claim_id)])
     change = next(c for c in call.body if isinstance(c.tag, str)
                   and etree.QName(c).localname in ("Annuller", "Nedskriv", "Henstand", "Overdrag",
                                                    "Tilbagekald"))
     kind = etree.QName(change).localname
-    c = _r(change)
+    c = read_oir(change)
     violations = rules.validate_state_change(
         claim, _state_change(kind, c), today=call.today,
         context=rules.RuleContext(claim_types=call.runtime.claim_types(call.conn),
                                   creditor_id=account.authority_cvr, handover=kind == "Overdrag"))
-    errors = _fejl(violations)
+    errors = fejl_of(violations)
     if errors:
-        return _answer_errors(call, response, errors)
+        return answer_errors(call, response, errors)
     rt = call.runtime
     events: list[mapping.FagsystemEvent] = []
     if kind == "Annuller":
