@@ -46,3 +46,9 @@ def test_values_are_read_stripped_and_missing_ones_are_none(root: etree._Element
     assert reader.opt_text("c") is None  # an empty element has no text
     assert reader.opt_text("a/missing") is None
     assert [r.opt_text("b") for r in reader.all("a")] == [None, "second a's b", "third a's b"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_the_reader_lists_what_lxml_lists(root: etree._Element, path: str) -> None:
+    expected = root.findall("/".join(f"{{{NS}}}{p}" for p in path.split("/")))
+    assert [r.element for r in Reader(root, NS).all(path)] == expected

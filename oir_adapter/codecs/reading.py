@@ -57,8 +57,11 @@ class Reader:
         return None if found is None else Reader(found, self.ns)
 
     def all(self, path: str) -> Iterator[Reader]:
-        for found in self.element.iterfind(self._q(path)):
-            yield Reader(found, self.ns)
+        steps = _steps(self.ns, path)
+        found = (self.element.iterfind(self._q(path)) if steps is None
+                 else _all_below(self.element, steps))
+        for element in found:
+            yield Reader(element, self.ns)
 
     def has(self, path: str) -> bool:
         return self._first(path) is not None
@@ -143,6 +146,16 @@ def _steps(ns: str, path: str) -> tuple[str, ...] | None:
     if not ns or not all(_PLAIN_NAME.fullmatch(n) for n in names):
         return None
     return tuple(f"{{{ns}}}{n}" for n in names)
+
+
+def _all_below(element: etree._Element, steps: tuple[str, ...]) -> Iterator[etree._Element]:
+    """What ``element.iterfind("{ns}a/{ns}b")`` yields, by lxml's child iteration in C."""
+    head, rest = steps[0], steps[1:]
+    for child in element.iterchildren(head):
+        if rest:
+            yield from _all_below(child, rest)
+        else:
+            yield child
 
 
 def _first_below(element: etree._Element, steps: tuple[str, ...]) -> etree._Element | None:
