@@ -261,3 +261,18 @@ def test_a_payment_resent_in_another_form_under_a_new_transaction_books_once(
     text = response.get_data(as_text=True)
     assert response.status_code == 200 and "SvarReaktion>OK<" in text, text
     assert counts(emu)["payments"] == 1 and counts(emu)["coverage"] == 1
+
+
+def test_the_request_hash_of_a_body_stays_what_it_was() -> None:
+    """Kept idempotency records hold the hash: a faster walk must hash every body as the
+    first one did, or a resend after an upgrade would be refused as another request."""
+    from emulator.soap.pipeline import request_hash
+
+    body = etree.fromstring("""<o:Req xmlns:o="urn:oio" xmlns:k="urn:k" xmlns:x="urn:x">
+      <k:Kontekst><k:TransaktionsID> T-1 </k:TransaktionsID>
+        <k:TransaktionsTid>2026-01-01T00:00:00</k:TransaktionsTid></k:Kontekst>
+      <o:Fordring x:art="A" nr="1&amp;'2"> <o:Beloeb>  100.00 </o:Beloeb><o:Tom/></o:Fordring>
+      <Plain>æ tekst</Plain>
+    </o:Req>""".encode())
+    # by the walk of 2026-12-02 (before the speed work on the PSRM end)
+    assert request_hash(body) == "8327335d3094dad1f4f0da9c1be50cee4d9463ae7305502376dffb3cefcc9b87"

@@ -7,6 +7,7 @@ booleans, raising :class:`DecodeError` with the element path when a value is unu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -18,33 +19,59 @@ from oir_adapter.domain.model import DecodeError, MoneyError, money
 
 
 class Reader:
-    """Read children of ``element`` in namespace ``ns`` by slash-separated local names."""
+    """Read children of ``element`` in namespace ``ns`` by slash-separated local names.
 
-    __slots__ = ("element", "ns")
+    The tree must not change while a reader reads it: the first read indexes the
+    element's children by name (a decoder reads a dozen values of one element; lxml's
+    ``find`` would search them a dozen times, through its ElementPath engine in Python)."""
+
+    __slots__ = ("element", "ns", "_children")
 
     def __init__(self, element: etree._Element, ns: str) -> None:
         self.element = element
         self.ns = ns
+        self._children: dict[object, etree._Element] | None = None
 
     def _q(self, path: str) -> str:
         return _qualified(self.ns, path)
 
+    def _first(self, path: str) -> etree._Element | None:
+        """The first element at ``path``, as ``element.find`` finds it (for ``a/b``: the
+        first ``b`` of the first ``a`` that has one)."""
+        steps = _steps(self.ns, path)
+        if steps is None:
+            return self.element.find(self._q(path))
+        children = self._children
+        if children is None:
+            children = self._children = {}
+            for child in self.element.iterchildren(etree.Element):
+                children.setdefault(child.tag, child)
+        head = children.get(steps[0])
+        if head is None or len(steps) == 1:
+            return head
+        found = _first_below(head, steps[1:])
+        return found if found is not None else _first_below(self.element, steps)
+
     def find(self, path: str) -> Reader | None:
-        found = self.element.find(self._q(path))
+        found = self._first(path)
         return None if found is None else Reader(found, self.ns)
 
     def all(self, path: str) -> Iterator[Reader]:
-        for found in self.element.iterfind(self._q(path)):
-            yield Reader(found, self.ns)
+        steps = _steps(self.ns, path)
+        found = (self.element.iterfind(self._q(path)) if steps is None
+                 else _all_below(self.element, steps))
+        for element in found:
+            yield Reader(element, self.ns)
 
     def has(self, path: str) -> bool:
-        return self.element.find(self._q(path)) is not None
+        return self._first(path) is not None
 
     def opt_text(self, path: str) -> str | None:
-        found = self.element.find(self._q(path))
-        if found is None or found.text is None:
+        found = self._first(path)
+        if found is None:
             return None
-        return found.text.strip()
+        text = found.text
+        return None if text is None else text.strip()
 
     def text(self, path: str) -> str:
         value = self.opt_text(path)
@@ -106,6 +133,41 @@ class Reader:
 def _qualified(ns: str, path: str) -> str:
     """``a/b`` → ``{ns}a/{ns}b`` (every read asks, for a handful of paths)."""
     return "/".join(f"{{{ns}}}{p}" for p in path.split("/"))
+
+
+_PLAIN_NAME = re.compile(r"[^/.*@\[\]{}()\s]+")
+
+
+@lru_cache(maxsize=1024)
+def _steps(ns: str, path: str) -> tuple[str, ...] | None:
+    """``a/b`` → ``("{ns}a", "{ns}b")``; None for a path that is more than child names
+    (``.``, ``*``, predicates…) or has no namespace: lxml's ``find`` reads those."""
+    names = path.split("/")
+    if not ns or not all(_PLAIN_NAME.fullmatch(n) for n in names):
+        return None
+    return tuple(f"{{{ns}}}{n}" for n in names)
+
+
+def _all_below(element: etree._Element, steps: tuple[str, ...]) -> Iterator[etree._Element]:
+    """What ``element.iterfind("{ns}a/{ns}b")`` yields, by lxml's child iteration in C."""
+    head, rest = steps[0], steps[1:]
+    for child in element.iterchildren(head):
+        if rest:
+            yield from _all_below(child, rest)
+        else:
+            yield child
+
+
+def _first_below(element: etree._Element, steps: tuple[str, ...]) -> etree._Element | None:
+    """What ``element.find("{ns}a/{ns}b")`` finds, by lxml's child iteration in C."""
+    head, rest = steps[0], steps[1:]
+    for child in element.iterchildren(head):
+        if not rest:
+            return child
+        found = _first_below(child, rest)
+        if found is not None:
+            return found
+    return None
 
 
 #: The dates the debtor system computes with. ``xs:date`` allows any year (0001, 9999,

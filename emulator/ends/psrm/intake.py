@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Row, insert, select, update
 
 from emulator.soap.pipeline import Call
 from emulator.storage import schema as t
+from emulator.storage.prepared import Prepared
 from emulator.storage.store import from_ore, get_setting, next_number, to_ore
 from oir_adapter.codecs.psrm import ActionRequest, decode_action
 from oir_adapter.codecs.psrm_replies import (
@@ -256,6 +257,7 @@ class _Batch:
         self.conn, self.se, self.delivery_id = call.conn, se, delivery_id
         self.today, self.now = call.today, call.now
         self.context = _base_context(call)
+        self.contexts: dict[str, RuleContext] = {}
         self.closed_types: Mapping[str, str] = get_setting(call.conn, REJECT_TYPES) or {}
         refs = sorted({a.claim.fagsystem_claim_id for a in actions if a.claim is not None})
         efis = sorted({a.efi_claim_id for a in actions if a.efi_claim_id})
@@ -301,7 +303,7 @@ class _Batch:
             v = violation(UNREADABLE, fmt="psrm", message=problem.message)
             reasons.append(RejectionReason(v.rule.code, v.message_da,
                                            path=_relative(problem.path, prefix)))
-        context = self.context
+        context = self._context_of(action.creditor_id)
         claim = action.claim
         if claim is not None:
             ref = claim.fagsystem_claim_id
@@ -319,6 +321,17 @@ class _Batch:
                 and action.choice == action.expected_choice:
             self._judge_target(judged, prefix)
         return judged
+
+    def _context_of(self, creditor_id: str) -> RuleContext:
+        """The delivery's rule context for one fordringshaver (as :func:`validate_action`
+        would make it from the action's ``DMIFordringHaverID``), made once per sender."""
+        if not creditor_id or self.context.creditor_id:
+            return self.context
+        context = self.contexts.get(creditor_id)
+        if context is None:
+            context = self.contexts[creditor_id] = replace(self.context,
+                                                           creditor_id=creditor_id)
+        return context
 
     def _closed_types(self, action: ActionRequest, already: Sequence[Violation]
                       ) -> list[RejectionReason]:
@@ -537,22 +550,25 @@ class _Batch:
 
     def flush(self) -> None:
         """Write what the delivery did: new claims, changed claims, every action."""
-        if self.new_claims:
-            self.conn.execute(insert(t.psrm_claims), self.new_claims)
+        _NEW_CLAIMS.run_many(self.conn, self.new_claims)
         for efi in sorted(self.changed):
             claim = self.claims[efi]
             self.conn.execute(update(t.psrm_claims).where(t.psrm_claims.c.efi_claim_id == efi)
                               .values(remaining_ore=claim["remaining_ore"],
                                       amount_ore=claim["amount_ore"], status=claim["status"],
                                       closed_reason=claim["closed_reason"]))
-        if self.new_actions:
-            self.conn.execute(insert(t.psrm_actions), self.new_actions)
+        _NEW_ACTIONS.run_many(self.conn, self.new_actions)
         for annulled in sorted(self.annulled):  # after the insert: it may be one of them
             self.conn.execute(update(t.psrm_actions).where(
                 t.psrm_actions.c.action_id == annulled).values(
                     annulled_by=self.actions[annulled]["annulled_by"]))
         self.action_numbers.save()
         self.efi_numbers.save()
+
+
+# a delivery's new rows, one executemany each, straight on the driver (see prepared.py)
+_NEW_CLAIMS = Prepared(insert(t.psrm_claims))
+_NEW_ACTIONS = Prepared(insert(t.psrm_actions))
 
 
 def _relative(path: str, prefix: str) -> str:
