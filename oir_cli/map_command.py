@@ -15,9 +15,10 @@ from typing import Any
 
 from lxml import etree
 
-from oir_adapter.codecs.psrm_actions import _O, _OIR_NSMAP, _new_uuid, serialize, stream_deliveries
-from oir_adapter.codecs.psrm_answers import _body
+from oir_adapter.codecs.psrm_actions import new_uuid, serialize, stream_deliveries
+from oir_adapter.codecs.psrm_answers import message_body
 from oir_adapter.contracts import (
+    OIR_NS,
     safe_parser,
     validate_element,
 )
@@ -34,6 +35,9 @@ from oir_adapter.domain.model import (
     money,
 )
 from oir_adapter.domain.tables import ClaimTypeTable
+
+_O = "{" + OIR_NS + "}"
+_OIR_NSMAP: dict[str | None, str] = {None: OIR_NS}
 
 
 class MapInputError(ValueError):
@@ -90,7 +94,7 @@ def request_from_json(obj: dict[str, Any], *, where: str = "",
     sub = etree.SubElement
     root = etree.Element(_Q_OPRET_REQUEST, nsmap=_OIR_NSMAP)  # type: ignore[arg-type]
     head = sub(root, _O + "Hovedoplysninger")
-    sub(head, _O + "TransaktionsID").text = _json_text(obj.get("TransaktionsID") or _new_uuid(),
+    sub(head, _O + "TransaktionsID").text = _json_text(obj.get("TransaktionsID") or new_uuid(),
                                                        f"{where}.TransaktionsID")
     when = obj.get("TransaktionsTid") or (default_time or datetime.now(UTC)).isoformat()
     sub(head, _O + "TransaktionsTid").text = _json_text(when, f"{where}.TransaktionsTid")
@@ -209,7 +213,7 @@ def _xml_item(path: Path, today: date) -> Item:
     except etree.XMLSyntaxError as exc:
         raise MapInputError(f"{where}:{exc.lineno}: not well-formed XML: {exc.msg}") from exc
     try:
-        element = _body(root)
+        element = message_body(root)
     except MappingError as exc:
         raise MapInputError(f"{where}: {exc}") from exc
     if element.tag != _Q_OPRET_REQUEST:

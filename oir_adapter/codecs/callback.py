@@ -11,9 +11,16 @@ from datetime import date, datetime
 
 from lxml import etree
 
-from oir_adapter.codecs.psrm_actions import _O, _OIR_NSMAP, _amount
-from oir_adapter.codecs.psrm_answers import _body, _opt_date, _reasons, _req, _t
+from oir_adapter.codecs.psrm_actions import amount_text
+from oir_adapter.codecs.psrm_answers import (
+    child_text,
+    message_body,
+    optional_date,
+    reasons_in,
+    required_text,
+)
 from oir_adapter.codecs.writing import timestamp_text
+from oir_adapter.contracts import OIR_NS
 from oir_adapter.domain.handover import MappingError
 from oir_adapter.domain.lifecycle import EventType, FagsystemEvent
 from oir_adapter.domain.model import (
@@ -24,6 +31,9 @@ from oir_adapter.domain.model import (
     PartyKind,
     money,
 )
+
+_O = "{" + OIR_NS + "}"
+_OIR_NSMAP: dict[str | None, str] = {None: OIR_NS}
 
 
 def _oir_head(tag: str, *, transaction_id: str, transaction_time: datetime, authority_cvr: str,
@@ -57,7 +67,7 @@ def callback_request(events: Iterable[FagsystemEvent], *, transaction_id: str,
         sub(h, _O + "FagsystemFordringID").text = e.fagsystem_claim_id
         sub(h, _O + "Dato").text = e.date.isoformat()
         if e.amount is not None:
-            sub(h, _O + "Beloeb").text = _amount(e.amount)
+            sub(h, _O + "Beloeb").text = amount_text(e.amount)
         if e.source is not None:
             sub(h, _O + "Kilde").text = e.source.value
         if e.source_id is not None:
@@ -67,7 +77,7 @@ def callback_request(events: Iterable[FagsystemEvent], *, transaction_id: str,
         if e.status is not None:
             sub(h, _O + "Status").text = e.status.value
         if e.remaining is not None:
-            sub(h, _O + "Restbeloeb").text = _amount(e.remaining)
+            sub(h, _O + "Restbeloeb").text = amount_text(e.remaining)
         if e.rejection_reasons:
             rs = sub(h, _O + "AfvistAarsagSamling")
             for r in e.rejection_reasons:
@@ -143,13 +153,13 @@ def fordring_til_indbetaling_request(claim: Claim, account: DebtorAccount, *,
     for tag, value in (("FordringID", claim.id),
                        ("FagsystemFordringID", claim.fagsystem_claim_id),
                        ("FordringTypeKode", claim.type_code),
-                       ("Restbeloeb", _amount(claim.outstanding))):
+                       ("Restbeloeb", amount_text(claim.outstanding))):
         sub(root, _O + tag).text = value
     inv = claim.invoice
     o = sub(root, _O + "Opkraevning")
     for tag, value in (("OpkraevningID", inv.id), ("FIKKortart", inv.card_type),
                        ("BetalingsID", inv.payment_id), ("KreditorNummer", inv.creditor_number),
-                       ("Beloeb", _amount(inv.amount)), ("ForfaldsDato", inv.due_date.isoformat()),
+                       ("Beloeb", amount_text(inv.amount)), ("ForfaldsDato", inv.due_date.isoformat()),
                        ("SidsteRettidigeBetalingsDato", inv.srb.isoformat())):
         sub(o, _O + tag).text = value
     if inv.reminder_date is not None:
@@ -160,34 +170,34 @@ def fordring_til_indbetaling_request(claim: Claim, account: DebtorAccount, *,
             x = sub(ds, _O + "Delfordring")
             sub(x, _O + "DelfordringID").text = s.id
             sub(x, _O + "DelfordringTypeKode").text = s.type_code
-            sub(x, _O + "Beloeb").text = _amount(s.amount)
-            sub(x, _O + "Restbeloeb").text = _amount(s.remaining)
+            sub(x, _O + "Beloeb").text = amount_text(s.amount)
+            sub(x, _O + "Restbeloeb").text = amount_text(s.remaining)
     return root
 
 
 def decode_callback_request(element: etree._Element) -> list[FagsystemEvent]:
     """The events of a ``RegistrerDaekningAfskrivningRequest`` (the fagsystem's side)."""
-    body = _body(element)
+    body = message_body(element)
     out = []
     for h in body.iterfind(f"{_O}HaendelseSamling/{_O}Haendelse"):
-        amount, source, status, remaining = (_t(h, _O + n) for n in
+        amount, source, status, remaining = (child_text(h, _O + n) for n in
                                              ("Beloeb", "Kilde", "Status", "Restbeloeb"))
-        day = _opt_date(h, _O + "Dato")
+        day = optional_date(h, _O + "Dato")
         assert day is not None
         out.append(FagsystemEvent(
-            event_id=_req(h, _O + "HaendelseID"),
-            type=EventType(_req(h, _O + "HaendelseTypeKode")),
-            account_number=_req(h, _O + "DebitorkontoNummer"),
-            claim_id=_req(h, _O + "FordringID"),
-            fagsystem_claim_id=_req(h, _O + "FagsystemFordringID"),
+            event_id=required_text(h, _O + "HaendelseID"),
+            type=EventType(required_text(h, _O + "HaendelseTypeKode")),
+            account_number=required_text(h, _O + "DebitorkontoNummer"),
+            claim_id=required_text(h, _O + "FordringID"),
+            fagsystem_claim_id=required_text(h, _O + "FagsystemFordringID"),
             date=day,
             amount=money(amount) if amount is not None else None,
             source=CoverageSource(source) if source is not None else None,
-            source_id=_t(h, _O + "KildeID"),
-            reason_code=_t(h, _O + "AarsagKode"),
+            source_id=child_text(h, _O + "KildeID"),
+            reason_code=child_text(h, _O + "AarsagKode"),
             status=ClaimState(status) if status is not None else None,
             remaining=money(remaining) if remaining is not None else None,
-            rejection_reasons=tuple(_reasons(h, _O + "AfvistAarsagSamling", _O + "AfvistAarsag",
+            rejection_reasons=tuple(reasons_in(h, _O + "AfvistAarsagSamling", _O + "AfvistAarsag",
                                              _O + "AfvistNummer", _O + "AfvistTekst")),
         ))
     return out

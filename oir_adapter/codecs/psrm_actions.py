@@ -22,9 +22,9 @@ from oir_adapter.contracts import (
 from oir_adapter.domain.actions import ACTION_ELEMENTS
 from oir_adapter.domain.handover import (
     MappingError,
-    _default_types,
     claim_ref,
     creditor_for,
+    default_claim_types,
     liable_parties,
     resolve_art,
     sub_claim_ref,
@@ -116,7 +116,7 @@ Q_VIRKNING = _M + "DMIFordringVirkningFra"
 _PARTY_TAG = {PartyKind.CPR: Q_CPR, PartyKind.CVR: Q_CVR}
 
 
-def _amount(value: Decimal) -> str:
+def amount_text(value: Decimal) -> str:
     """An amount as PSRM's decimal text; øre-exact or refused, never rounded."""
     if value.as_tuple().exponent != -2:
         value = money(value)
@@ -159,7 +159,7 @@ def _claim_fields(s: etree._Element, *, art: ClaimArt, type_code: str, ref: str,
     sub(s, Q_SRB).text = srb.isoformat()
     b = sub(s, Q_BELOEB_STRUKTUR)
     sub(b, Q_VALUTA).text = currency
-    sub(b, Q_BELOEB).text = _amount(amount)
+    sub(b, Q_BELOEB).text = amount_text(amount)
     if period is not None:
         p = sub(s, Q_PERIODE)
         sub(p, Q_PERIODE_FRA).text = period[0].isoformat()
@@ -167,7 +167,7 @@ def _claim_fields(s: etree._Element, *, art: ClaimArt, type_code: str, ref: str,
     if original is not None:
         o = sub(s, Q_OPRINDELIG_STRUKTUR)
         sub(o, Q_VALUTA).text = currency
-        sub(o, Q_OPRINDELIG).text = _amount(original)
+        sub(o, Q_OPRINDELIG).text = amount_text(original)
 
 
 def _claim_structures(choice: etree._Element, claim: Claim, account: DebtorAccount | None,
@@ -242,7 +242,7 @@ def opret_fordring_action(claim: Claim, account: DebtorAccount | None, *, credit
     Sub-claims with nothing left are not sent.
     """
     return _opret_into(None, claim, account, creditor_id, art,
-                       claim_types if claim_types is not None else _default_types())
+                       claim_types if claim_types is not None else default_claim_types())
 
 
 def genindsend_action(claim: Claim, account: DebtorAccount | None, *, creditor_id: str,
@@ -251,7 +251,7 @@ def genindsend_action(claim: Claim, account: DebtorAccount | None, *, creditor_i
     """A ``GENINDSENDFORDRING`` action: the corrected claim sent again after a recall
     (with PSRM's claim id when PSRM had given one)."""
     resolved = resolve_art(claim, art, claim_types if claim_types is not None
-                           else _default_types())
+                           else default_claim_types())
     action, valg = _action_head(None, PsrmActionCode.RESUBMIT, creditor_id)
     choice = etree.SubElement(valg, Q_GENINDSEND_STRUKTUR)
     if efi_claim_id is not None:
@@ -276,7 +276,7 @@ def nedskriv_action(efi_claim_id: str, amount: Decimal, reason: WriteDownReason,
                      Q_NEDSKRIV_AARSAG).text = reason.value
     b = etree.SubElement(n, Q_NEDSKRIV_BELOEB_STRUKTUR)
     etree.SubElement(b, Q_VALUTA).text = currency
-    etree.SubElement(b, Q_NEDSKRIV_BELOEB).text = _amount(amount)
+    etree.SubElement(b, Q_NEDSKRIV_BELOEB).text = amount_text(amount)
     return action
 
 
@@ -325,7 +325,7 @@ def opskrivning_action(efi_claim_id: str, amount: Decimal, *, creditor_id: str,
                          _M + "FordringOpskrivningÅrsagBegr").text = reason_text
     b = etree.SubElement(s, _M + "OpskrivningBeløbStruktur")
     etree.SubElement(b, Q_VALUTA).text = currency
-    etree.SubElement(b, _M + "FordringOpskrivningBeløb").text = _amount(amount)
+    etree.SubElement(b, _M + "FordringOpskrivningBeløb").text = amount_text(amount)
     return action
 
 
@@ -352,7 +352,7 @@ def nedskrivning_annulleret_action(efi_claim_id: str, amount: Decimal, ref_actio
         etree.SubElement(s, _M + "FordringNedskrivningÅrsagBegr").text = reason_text
     b = etree.SubElement(s, Q_NEDSKRIV_BELOEB_STRUKTUR)
     etree.SubElement(b, Q_VALUTA).text = currency
-    etree.SubElement(b, Q_NEDSKRIV_BELOEB).text = _amount(amount)
+    etree.SubElement(b, Q_NEDSKRIV_BELOEB).text = amount_text(amount)
     return action
 
 
@@ -369,7 +369,7 @@ def fejlagtig_hovedstol_action(efi_claim_id: str, principal: Decimal, *, credito
                          _M + "FordringOpskrivningÅrsagBegr").text = reason_text
     o = etree.SubElement(s, Q_OPRINDELIG_STRUKTUR)
     etree.SubElement(o, Q_VALUTA).text = currency
-    etree.SubElement(o, Q_OPRINDELIG).text = _amount(principal)
+    etree.SubElement(o, Q_OPRINDELIG).text = amount_text(principal)
     return action
 
 
@@ -419,7 +419,7 @@ def kvittering_request(*, se_number: str, action_ids: Iterable[str] = (),
                        transaction_time: datetime | None = None) -> etree._Element:
     """An ``MFKvitteringHent_I`` asking for the receipts of a delivery and/or actions."""
     root = _request_head(_M + "MFKvitteringHent_I", se_number=se_number,
-                         transaction_id=transaction_id or _new_uuid(),
+                         transaction_id=transaction_id or new_uuid(),
                          transaction_time=transaction_time or datetime.now(UTC))
     if delivery_id is not None:
         etree.SubElement(root, Q_LEVERANCE_ID).text = delivery_id
@@ -438,7 +438,7 @@ def underret_request(*, se_number: str, after: int = 0, until: int | None = None
     ``after`` (``UnderretNummerFra`` = ``after + 1``; ``UnderretNummerTil`` = ``until``),
     for the fordringshaver ids ``creditor_ids`` (all of the sender's when none)."""
     root = _request_head(_M + "MFUnderretSamlingHent_I", se_number=se_number,
-                         transaction_id=transaction_id or _new_uuid(),
+                         transaction_id=transaction_id or new_uuid(),
                          transaction_time=transaction_time or datetime.now(UTC))
     ids = list(creditor_ids)
     if ids:
@@ -466,7 +466,7 @@ def delivery(actions: Iterable[etree._Element], *, se_number: str, delivery_id: 
     return root
 
 
-def _new_uuid() -> str:
+def new_uuid() -> str:
     return str(uuid.uuid4())
 
 
@@ -476,7 +476,7 @@ def stream_deliveries(claims: Iterable[tuple[Claim, DebtorAccount | None]], *,
                       claim_types: ClaimTypeTable | None = None,
                       transaction_time: datetime | None = None,
                       delivery_prefix: str | None = None,
-                      new_transaction_id: Callable[[], str] = _new_uuid,
+                      new_transaction_id: Callable[[], str] = new_uuid,
                       ) -> Iterator[etree._Element]:
     """Yield ``MFFordringIndberet_I`` deliveries of at most ``max_actions`` OPRETFORDRING
     actions each, consuming ``claims`` only as far as the delivery being built needs.
@@ -488,7 +488,7 @@ def stream_deliveries(claims: Iterable[tuple[Claim, DebtorAccount | None]], *,
     """
     if max_actions < 1:
         raise ValueError("max_actions must be at least 1")
-    types = claim_types if claim_types is not None else _default_types()
+    types = claim_types if claim_types is not None else default_claim_types()
     when = transaction_time or datetime.now(UTC)
     prefix = delivery_prefix or f"{when:%Y%m%d%H%M%S}"
     ids = creditor_ids or {}

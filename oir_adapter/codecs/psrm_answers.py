@@ -10,7 +10,6 @@ from typing import Any
 from lxml import etree
 
 from oir_adapter.codecs.psrm_actions import (
-    _M,
     Q_BELOEB,
     Q_BELOEB_STRUKTUR,
     Q_EFI_ID,
@@ -19,6 +18,7 @@ from oir_adapter.codecs.psrm_actions import (
     Q_VALUTA,
 )
 from oir_adapter.contracts import (
+    PSRM_NS,
     SOAP11_ENV_NS,
     SOAP12_ENV_NS,
 )
@@ -32,8 +32,10 @@ from oir_adapter.domain.model import (
     money,
 )
 
+_M = "{" + PSRM_NS + "}"
 
-def _body(element: etree._Element) -> etree._Element:
+
+def message_body(element: etree._Element) -> etree._Element:
     """The message element itself, or the first child of a SOAP envelope's Body."""
     if element.tag in (f"{{{SOAP11_ENV_NS}}}Envelope", f"{{{SOAP12_ENV_NS}}}Envelope"):
         for ns in (SOAP11_ENV_NS, SOAP12_ENV_NS):
@@ -44,20 +46,20 @@ def _body(element: etree._Element) -> etree._Element:
     return element
 
 
-def _t(e: etree._Element, tag: str) -> str | None:
+def child_text(e: etree._Element, tag: str) -> str | None:
     found = e.find(tag)
     return None if found is None or found.text is None else found.text.strip()
 
 
-def _req(e: etree._Element, tag: str) -> str:
-    value = _t(e, tag)
+def required_text(e: etree._Element, tag: str) -> str:
+    value = child_text(e, tag)
     if value is None:
         raise MappingError(f"{etree.QName(e).localname}: {etree.QName(tag).localname} missing")
     return value
 
 
-def _opt_date(e: etree._Element, tag: str) -> date | None:
-    value = _t(e, tag)
+def optional_date(e: etree._Element, tag: str) -> date | None:
+    value = child_text(e, tag)
     return None if value is None else date.fromisoformat(value[:10])
 
 
@@ -70,16 +72,16 @@ def _datetime(value: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def _reasons(e: etree._Element, samling: str, item: str, number: str,
+def reasons_in(e: etree._Element, samling: str, item: str, number: str,
              text: str) -> list[RejectionReason]:
-    return [RejectionReason(_req(r, number), _t(r, text) or "")
+    return [RejectionReason(required_text(r, number), child_text(r, text) or "")
             for r in e.iterfind(f"{samling}/{item}")]
 
 
 def decode_receipts(element: etree._Element) -> list[PsrmAction]:
     """Each ``MFAktionStruktur`` of an ``MFFordringIndberet_O`` or ``MFKvitteringHent_O``
     (or a SOAP envelope holding one) as a :class:`PsrmAction`."""
-    body = _body(element)
+    body = message_body(element)
     name = etree.QName(body).localname
     if name == "MFFordringIndberet_O":
         path = f"{_M}FordringInfo/{_M}FordringAktionStatusSamling/{_M}MFAktionStruktur"
@@ -90,19 +92,19 @@ def decode_receipts(element: etree._Element) -> list[PsrmAction]:
                            "MFKvitteringHent_O)")
     out = []
     for a in body.iterfind(path):
-        changed = _datetime(_req(a, _M + "MFAktionStatusÆndretDato"))
-        received = _t(a, _M + "DMIFordringModtagelseDato")
+        changed = _datetime(required_text(a, _M + "MFAktionStatusÆndretDato"))
+        received = child_text(a, _M + "DMIFordringModtagelseDato")
         out.append(PsrmAction(
-            action_id=_req(a, _M + "MFAktionID"),
-            code=PsrmActionCode(_req(a, _M + "MFAktionKode")),
-            creditor_id=_req(a, Q_HAVER_ID),
-            status=PsrmStatus(_req(a, _M + "MFAktionStatusKode")),
+            action_id=required_text(a, _M + "MFAktionID"),
+            code=PsrmActionCode(required_text(a, _M + "MFAktionKode")),
+            creditor_id=required_text(a, Q_HAVER_ID),
+            status=PsrmStatus(required_text(a, _M + "MFAktionStatusKode")),
             status_changed=changed,
-            claim_ref=_t(a, Q_REF),
-            efi_claim_id=_t(a, Q_EFI_ID),
-            efi_main_claim_id=_t(a, _M + "DMIFordringEFIHovedFordringID"),
+            claim_ref=child_text(a, Q_REF),
+            efi_claim_id=child_text(a, Q_EFI_ID),
+            efi_main_claim_id=child_text(a, _M + "DMIFordringEFIHovedFordringID"),
             received=None if received is None else _datetime(received),
-            reasons=_reasons(a, _M + "AfvistÅrsagSamling", _M + "MFAktionAfvistStruktur",
+            reasons=reasons_in(a, _M + "AfvistÅrsagSamling", _M + "MFAktionAfvistStruktur",
                              _M + "MFAktionAfvistNummer", _M + "MFAktionAfvistTekst"),
         ))
     return out
@@ -110,39 +112,39 @@ def decode_receipts(element: etree._Element) -> list[PsrmAction]:
 
 def decode_notifications(element: etree._Element) -> list[PsrmNotification]:
     """Each ``MFUnderretStruktur`` of an ``MFUnderretSamlingHent_O`` (or its envelope)."""
-    body = _body(element)
+    body = message_body(element)
     if etree.QName(body).localname != "MFUnderretSamlingHent_O":
         raise MappingError(f"{etree.QName(body).localname} is not MFUnderretSamlingHent_O")
     out = []
     for u in body.iterfind(f"{_M}MFUnderretSamling/{_M}MFUnderretStruktur"):
-        notified_at = _t(u, _M + "MFUnderretningDatoTid")
+        notified_at = child_text(u, _M + "MFUnderretningDatoTid")
         if notified_at is None:
             raise MappingError("MFUnderretStruktur: MFUnderretningDatoTid missing")
         notified = _datetime(notified_at).date()
-        kind = NotificationType(_req(u, _M + "MFUnderretTypeKode"))
+        kind = NotificationType(required_text(u, _M + "MFUnderretTypeKode"))
         common: dict[str, Any] = dict(
-            seq_no=int(_req(u, _M + "MFUnderretningNummer")), type=kind,
-            efi_claim_id=_req(u, Q_EFI_ID), notified=notified, claim_ref=_t(u, Q_REF),
-            creditor_id=_t(u, Q_HAVER_ID))
+            seq_no=int(required_text(u, _M + "MFUnderretningNummer")), type=kind,
+            efi_claim_id=required_text(u, Q_EFI_ID), notified=notified, claim_ref=child_text(u, Q_REF),
+            creditor_id=child_text(u, Q_HAVER_ID))
         d = u.find(_M + "MFDækningStruktur")
         a = u.find(_M + "MFAfskrivningStruktur")
         r = u.find(_M + "MFReturStruktur")
         if d is not None:
             out.append(PsrmNotification(
-                **common, date=_opt_date(d, _M + "DækningDato") or notified,
-                amount=money(_req(d, f"{Q_BELOEB_STRUKTUR}/{Q_BELOEB}")),
-                currency=_t(d, f"{Q_BELOEB_STRUKTUR}/{Q_VALUTA}"),
-                source=_t(d, _M + "DækningKildeKode")))
+                **common, date=optional_date(d, _M + "DækningDato") or notified,
+                amount=money(required_text(d, f"{Q_BELOEB_STRUKTUR}/{Q_BELOEB}")),
+                currency=child_text(d, f"{Q_BELOEB_STRUKTUR}/{Q_VALUTA}"),
+                source=child_text(d, _M + "DækningKildeKode")))
         elif a is not None:
             out.append(PsrmNotification(
                 **common, date=notified,
-                amount=money(_req(a, f"{Q_BELOEB_STRUKTUR}/{Q_BELOEB}")),
-                currency=_t(a, f"{Q_BELOEB_STRUKTUR}/{Q_VALUTA}"),
-                reason_code=_t(a, _M + "AfskrivningÅrsagKode")))
+                amount=money(required_text(a, f"{Q_BELOEB_STRUKTUR}/{Q_BELOEB}")),
+                currency=child_text(a, f"{Q_BELOEB_STRUKTUR}/{Q_VALUTA}"),
+                reason_code=child_text(a, _M + "AfskrivningÅrsagKode")))
         elif r is not None:
             out.append(PsrmNotification(
-                **common, date=notified, reason_code=_t(r, _M + "HovedFordringReturAarsagKode"),
-                text=_t(r, _M + "ReturTekst")))
+                **common, date=notified, reason_code=child_text(r, _M + "HovedFordringReturAarsagKode"),
+                text=child_text(r, _M + "ReturTekst")))
         else:
             raise MappingError(f"notification {common['seq_no']} carries no structure")
     return out

@@ -141,7 +141,7 @@ def parse_creditor_ids(text: str) -> dict[str, str]:
 _DEFAULT_TYPES: list[ClaimTypeTable] = []
 
 
-def _default_types() -> ClaimTypeTable:
+def default_claim_types() -> ClaimTypeTable:
     if not _DEFAULT_TYPES:
         _DEFAULT_TYPES.append(ClaimTypeTable.default())
     return _DEFAULT_TYPES[0]

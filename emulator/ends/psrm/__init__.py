@@ -18,17 +18,17 @@ from emulator.ends.psrm.claim_store import (
     seed_claim,
 )
 from emulator.ends.psrm.intake import (
-    _indberet,
-    _refuse_indberet,
+    answer_indberet,
+    refuse_indberet,
 )
 from emulator.ends.psrm.notifications import (
     DEFAULT_PAGE,
-    _refuse_read,
-    _underret,
+    answer_underret,
     record_payment,
+    refuse_read,
 )
 from emulator.ends.psrm.receipts import (
-    _kvittering,
+    answer_kvittering,
     executed_structure,
 )
 from emulator.ends.psrm.scripted import (
@@ -75,9 +75,9 @@ from oir_adapter.codecs.psrm_replies import transaction_id_of
 __all__ = ["ACTION_ID_BASE", "ACTIVE", "AGREEMENTS", "COVERAGE", "COVERAGE_SOURCES", "DEFAULT_PAGE", "DEFAULT_RETURN_REASON", "DEFAULT_WRITE_OFF_REASON", "EFI_ID_BASE", "END", "PAID", "RECALLED", "REJECT_TYPES", "REJECT_TYPE_RULE", "RESUBMITTABLE", "RETURN", "RETURNED", "SCRIPTED_KINDS", "UNKNOWN_DEBTORS", "UNREADABLE", "WRITE_OFF", "WRITTEN_OFF", "action_id", "actions", "behaviour", "claims", "efi_id", "executed_structure", "progress", "record_payment", "script_event", "seed_claim", "set_behaviour", "snapshot", "HANDLERS"]
 
 HANDLERS: dict[str, OperationHandler] = {
-    "MFFordringIndberet": OperationHandler(_indberet, _refuse_indberet, transaction_id_of),
-    "MFKvitteringHent": OperationHandler(_kvittering, _refuse_read("MFKvitteringHent"),
+    "MFFordringIndberet": OperationHandler(answer_indberet, refuse_indberet, transaction_id_of),
+    "MFKvitteringHent": OperationHandler(answer_kvittering, refuse_read("MFKvitteringHent"),
                                          transaction_id_of, read_only=True),
-    "MFUnderretSamlingHent": OperationHandler(_underret, _refuse_read("MFUnderretSamlingHent"),
+    "MFUnderretSamlingHent": OperationHandler(answer_underret, refuse_read("MFUnderretSamlingHent"),
                                               transaction_id_of, read_only=True),
 }

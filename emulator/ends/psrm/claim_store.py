@@ -14,7 +14,7 @@ from oir_adapter.domain.model import mask_cpr
 
 if TYPE_CHECKING:
     pass
-from emulator.ends.psrm.specs import _spec_amount, _spec_date, _spec_text
+from emulator.ends.psrm.specs import spec_amount, spec_date, spec_text
 from emulator.ends.psrm.vocabulary import ACTIVE, PAID, RECALLED, RETURNED, WRITTEN_OFF, efi_id
 
 
@@ -35,7 +35,7 @@ def _active_claim_by_ref(conn: Connection, se: str | None, creditor_id: str | No
                                    t.psrm_claims.c.efi_claim_id.desc())).first()
 
 
-def _reduce(conn: Connection, efi_claim_id: str, ore: int, closed_status: str) -> int:
+def reduce_remaining(conn: Connection, efi_claim_id: str, ore: int, closed_status: str) -> int:
     """Take ``ore`` off a claim's remaining; at zero it gets ``closed_status``. Returns
     what remains."""
     row = _claim_by_efi(conn, efi_claim_id)
@@ -47,7 +47,7 @@ def _reduce(conn: Connection, efi_claim_id: str, ore: int, closed_status: str) -
     return int(remaining)
 
 
-def _resolve(conn: Connection, claim_ref: str | None, efi_claim_id: str | None
+def resolve_claim(conn: Connection, claim_ref: str | None, efi_claim_id: str | None
              ) -> Row[Any] | None:
     if efi_claim_id:
         return _claim_by_efi(conn, efi_claim_id)
@@ -64,40 +64,40 @@ def seed_claim(conn: Connection, spec: Mapping[str, Any]) -> dict[str, Any]:
     optionally ``efi_claim_id``, ``remaining``, ``se_number``, ``creditor_id``,
     ``type_code`` (CFFAKTU), ``art`` (INDR), ``status`` (AKTIV), ``received`` (ISO date).
     Raises ``ValueError`` naming the field."""
-    claim_ref = _spec_text(spec, "claim_ref", required=True)
-    party = _spec_text(spec, "party", required=True)
+    claim_ref = spec_text(spec, "claim_ref", required=True)
+    party = spec_text(spec, "party", required=True)
     assert claim_ref is not None and party is not None
     if not party.isdigit() or len(party) not in (8, 10):
         raise ValueError("party: a CPR (10 digits) or CVR (8 digits) number")
-    amount = _spec_amount(spec, "amount", required=True)
+    amount = spec_amount(spec, "amount", required=True)
     assert amount is not None
-    remaining = _spec_amount(spec, "remaining", required=False)
+    remaining = spec_amount(spec, "remaining", required=False)
     remaining = amount if remaining is None else remaining
     if remaining > amount:
         raise ValueError("remaining: larger than amount")
-    status = _spec_text(spec, "status") or ACTIVE
+    status = spec_text(spec, "status") or ACTIVE
     if status not in (ACTIVE, PAID, RECALLED, RETURNED, WRITTEN_OFF):
         raise ValueError(f"status: {status!r} is not one of AKTIV, INDFRIET, TILBAGEKALDT, "
                          "RETUR, AFSKREVET")
-    art = _spec_text(spec, "art") or "INDR"
+    art = spec_text(spec, "art") or "INDR"
     if art not in ("INDR", "MODR"):
         raise ValueError(f"art: {art!r} is not INDR or MODR")
-    received = _spec_date(spec, "received", required=False) or clock.today(conn)
-    efi = _spec_text(spec, "efi_claim_id") or efi_id(next_number(conn, "psrm_efi_claim"))
+    received = spec_date(spec, "received", required=False) or clock.today(conn)
+    efi = spec_text(spec, "efi_claim_id") or efi_id(next_number(conn, "psrm_efi_claim"))
     if _claim_by_efi(conn, efi) is not None:
         raise ValueError(f"efi_claim_id: {efi} exists already")
-    se = _spec_text(spec, "se_number") or "29189846"
+    se = spec_text(spec, "se_number") or "29189846"
     values = dict(
-        efi_claim_id=efi, se_number=se, creditor_id=_spec_text(spec, "creditor_id") or "1000",
-        claim_ref=claim_ref, main_efi_claim_id=efi, type_code=_spec_text(spec, "type_code")
+        efi_claim_id=efi, se_number=se, creditor_id=spec_text(spec, "creditor_id") or "1000",
+        claim_ref=claim_ref, main_efi_claim_id=efi, type_code=spec_text(spec, "type_code")
         or "CFFAKTU", art=art, party_kind="CPR" if len(party) == 10 else "CVR",
         party_number=party, amount_ore=to_ore(amount), remaining_ore=to_ore(remaining),
         status=status, received=received, closed_reason=None)
     conn.execute(insert(t.psrm_claims).values(**values))
-    return _claim_json(values)
+    return claim_json(values)
 
 
-def _claim_json(values: Mapping[str, Any]) -> dict[str, Any]:
+def claim_json(values: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "efi_claim_id": values["efi_claim_id"], "claim_ref": values["claim_ref"],
         "se_number": values["se_number"], "creditor_id": values["creditor_id"],

@@ -44,9 +44,9 @@ from oir_adapter.domain.rules import (
 if TYPE_CHECKING:
     pass
 from emulator.ends.psrm.vocabulary import (
-    _CLOSED,
     ACTIVE,
     AGREEMENTS,
+    ENDED_STATUSES,
     PAID,
     RECALLED,
     REJECT_TYPE_RULE,
@@ -72,7 +72,7 @@ class _Judged:
     ref: dict[str, Any] | None = None  # the action an annulment reverses
 
 
-def _indberet(call: Call) -> etree._Element:
+def answer_indberet(call: Call) -> etree._Element:
     r = Reader(call.body, PSRM_NS)
     se = r.text("FordringhaverSystemIDStruktur/VirksomhedSENummer")
     delivery_id = r.text("MFLeveranceID")
@@ -127,7 +127,7 @@ def _repeat(call: Call, se: str, delivery_id: str) -> etree._Element:
     rows = call.conn.execute(select(t.psrm_actions).where(
         t.psrm_actions.c.delivery_id == delivery_id, t.psrm_actions.c.se_number == se)
         .order_by(t.psrm_actions.c.position)).all()
-    answer_el = _delivery_answer(call, se, delivery_id, [_view(row) for row in rows])
+    answer_el = _delivery_answer(call, se, delivery_id, [action_view(row) for row in rows])
     call.summary = f"repeat of {call.summary}"
     return answer_el
 
@@ -155,7 +155,7 @@ def _refuse_all(call: Call, se: str, delivery_id: str, elements: Sequence[etree.
                            delivery_id=delivery_id, actions=views)
 
 
-def _refuse_indberet(call: Call, transaction_id: str) -> etree._Element:
+def refuse_indberet(call: Call, transaction_id: str) -> etree._Element:
     r = Reader(call.body, PSRM_NS)
     se = r.text("FordringhaverSystemIDStruktur/VirksomhedSENummer")
     delivery_id = r.text("MFLeveranceID")
@@ -241,7 +241,7 @@ class _Counter:
             self.conn.execute(insert(t.counters).values(name=self.name, value=self.value))
 
 
-def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
+def in_chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
@@ -264,19 +264,19 @@ class _Batch:
         c = t.psrm_claims.c
         #: (creditor id, claim ref) of this sender's active claims, for the refs sent.
         self.active: set[tuple[str, str]] = set()
-        for chunk in _chunks(refs):
+        for chunk in in_chunks(refs):
             self.active.update((row.creditor_id, row.claim_ref) for row in self.conn.execute(
                 select(c.creditor_id, c.claim_ref).where(
                     c.se_number == se, c.status == ACTIVE, c.claim_ref.in_(chunk))))
         #: The claims the actions name by EFI id, as mutable dicts.
         self.claims: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(efis):
+        for chunk in in_chunks(efis):
             for row in self.conn.execute(select(t.psrm_claims).where(c.efi_claim_id.in_(chunk))):
                 self.claims[row.efi_claim_id] = dict(row._mapping)
         #: Earlier actions named by MFAktionID or MFAktionIDRef, as mutable dicts.
         named = sorted({i for a in actions for i in (a.action_id, a.action_id_ref) if i})
         self.actions: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(named):
+        for chunk in in_chunks(named):
             for row in self.conn.execute(select(t.psrm_actions).where(
                     t.psrm_actions.c.action_id.in_(chunk))):
                 self.actions[row.action_id] = dict(row._mapping)
@@ -401,7 +401,7 @@ class _Batch:
                 yield v("PSRM-540")
             return
         if code is PsrmActionCode.RECALL:
-            if status in _CLOSED:
+            if status in ENDED_STATUSES:
                 yield v("PSRM-602")
             elif status != ACTIVE:
                 yield v("OIR-206")
@@ -412,7 +412,7 @@ class _Batch:
             elif status != ACTIVE:
                 yield v("OIR-201", change="AENDRFORDRING")
             return
-        if status in _CLOSED:
+        if status in ENDED_STATUSES:
             yield v("PSRM-496" if code in WRITE_UPS or code is PsrmActionCode.WRONG_PRINCIPAL
                     else "PSRM-498")
             return
@@ -589,7 +589,7 @@ def _action_row(view: PsrmAction, *, se: str, delivery_id: str, position: int
         amount_ore=None, reason=None, effective=None, ref_action_id=None)
 
 
-def _view(row: Row[Any]) -> PsrmAction:
+def action_view(row: Row[Any]) -> PsrmAction:
     return PsrmAction(
         action_id=row.action_id, code=PsrmActionCode(row.code), creditor_id=row.creditor_id,
         status=PsrmStatus(row.status),

@@ -33,7 +33,7 @@ from oir_adapter.domain.rules import (
 
 if TYPE_CHECKING:
     pass
-from emulator.ends.psrm.claim_store import _reduce, _resolve
+from emulator.ends.psrm.claim_store import reduce_remaining, resolve_claim
 from emulator.ends.psrm.vocabulary import (
     ACTIVE,
     COVERAGE,
@@ -89,7 +89,7 @@ def _search(r: Reader) -> _Search:
         "SøgeDatoFra/MFUnderretningDatoTid"), first, last)
 
 
-def _underret(call: Call) -> etree._Element:
+def answer_underret(call: Call) -> etree._Element:
     r = Reader(call.body, PSRM_NS)
     se = r.text("FordringhaverSystemIDStruktur/VirksomhedSENummer")
     search = _search(r)
@@ -127,7 +127,7 @@ def _notification_view(row: Row[Any]) -> NotificationView:
         source=row.source, reason=row.reason, text=row.text)
 
 
-def _refuse_read(service_id: str) -> Any:
+def refuse_read(service_id: str) -> Any:
     def refuse(call: Call, transaction_id: str) -> etree._Element:
         call.summary = f"TransaktionsID {transaction_id} reused with another body"
         v = violation("PSRM-600", fmt="psrm", field="transaction_id", action_id=transaction_id)
@@ -151,7 +151,7 @@ def _notify(conn: Connection, claim: Row[Any], *, kind: str, day: date,
     return int(key[0])
 
 
-def _apply_event(conn: Connection, claim: Row[Any], *, kind: str, day: date,
+def apply_event(conn: Connection, claim: Row[Any], *, kind: str, day: date,
                  amount_ore: int | None, source: str | None, reason: str | None
                  ) -> dict[str, Any]:
     """Coverage, write-off or return of an active claim, with its notification."""
@@ -171,12 +171,12 @@ def _apply_event(conn: Connection, claim: Row[Any], *, kind: str, day: date,
         src = source or "INDB"
         event["seq"] = _notify(conn, claim, kind=COVERAGE, day=day, amount_ore=ore, source=src)
         event["source"] = src
-        remaining = _reduce(conn, claim.efi_claim_id, ore, PAID)
+        remaining = reduce_remaining(conn, claim.efi_claim_id, ore, PAID)
     else:
         code = reason or DEFAULT_WRITE_OFF_REASON
         event["seq"] = _notify(conn, claim, kind=WRITE_OFF, day=day, amount_ore=ore, reason=code)
         event["reason"] = code
-        remaining = _reduce(conn, claim.efi_claim_id, ore, WRITTEN_OFF)
+        remaining = reduce_remaining(conn, claim.efi_claim_id, ore, WRITTEN_OFF)
     event["amount"] = str(from_ore(ore))
     event["remaining"] = str(from_ore(remaining))
     return event
@@ -192,7 +192,7 @@ def record_payment(conn: Connection, *, claim_ref: str | None = None,
         raise ValueError(f"source: {source!r} is not INDB or MODR")
     if not claim_ref and not efi_claim_id:
         raise ValueError("claim_ref: give claim_ref or efi_claim_id")
-    claim = _resolve(conn, claim_ref, efi_claim_id)
+    claim = resolve_claim(conn, claim_ref, efi_claim_id)
     field = "efi_claim_id" if efi_claim_id else "claim_ref"
     if claim is None:
         raise ValueError(f"{field}: no PSRM claim {efi_claim_id or claim_ref!r}")
@@ -210,5 +210,5 @@ def record_payment(conn: Connection, *, claim_ref: str | None = None,
         if ore > claim.remaining_ore:
             raise ValueError(f"amount: {from_ore(ore)} is more than the remaining "
                              f"{from_ore(claim.remaining_ore)}")
-    return _apply_event(conn, claim, kind=COVERAGE, day=day, amount_ore=ore, source=source,
+    return apply_event(conn, claim, kind=COVERAGE, day=day, amount_ore=ore, source=source,
                         reason=None)

@@ -24,10 +24,10 @@ from oir_adapter.domain.model import (
 
 if TYPE_CHECKING:
     pass
-from emulator.ends.psrm.intake import _chunks, _view
+from emulator.ends.psrm.intake import action_view, in_chunks
 
 
-def _kvittering(call: Call) -> etree._Element:
+def answer_kvittering(call: Call) -> etree._Element:
     r = Reader(call.body, PSRM_NS)
     se = r.text("FordringhaverSystemIDStruktur/VirksomhedSENummer")
     delivery_id = r.opt_text("MFLeveranceID")
@@ -48,17 +48,17 @@ def _kvittering(call: Call) -> etree._Element:
         conditions.append(t.psrm_actions.c.action_id.in_(ids))
     rows = call.conn.execute(select(t.psrm_actions).where(
         t.psrm_actions.c.se_number == se, or_(*conditions))).all()
-    rows = sorted(rows, key=lambda row: (_action_number(row.action_id), row.action_id))
+    rows = sorted(rows, key=lambda row: (action_number(row.action_id), row.action_id))
     done = sorted({row.efi_claim_id for row in rows
                    if row.status == PsrmStatus.DONE.value and row.efi_claim_id})
-    balances = {efi: remaining for chunk in _chunks(done) for efi, remaining in call.conn.execute(
+    balances = {efi: remaining for chunk in in_chunks(done) for efi, remaining in call.conn.execute(
         select(t.psrm_claims.c.efi_claim_id, t.psrm_claims.c.remaining_ore)
         .where(t.psrm_claims.c.efi_claim_id.in_(chunk)))}
     el = answer("MFKvitteringHent_O", transaction_id=call.transaction_id,
                 service_id="MFKvitteringHent", now=call.now)
     samling = sub(el, "KvitteringSamling")
     for row in rows:
-        view = _view(row)
+        view = action_view(row)
         kvittering = sub(samling, "Kvittering")
         action_structure(kvittering, view)
         if view.status is PsrmStatus.DONE:
@@ -86,6 +86,6 @@ def executed_structure(parent: etree._Element, view: PsrmAction, remaining_ore: 
         sub(b, "DMIFordringBeløb", from_ore(remaining_ore or 0))
 
 
-def _action_number(action_id: str) -> int:
+def action_number(action_id: str) -> int:
     digits = action_id.rpartition("-")[2]
     return int(digits) if digits.isdigit() else 1 << 62

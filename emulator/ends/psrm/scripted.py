@@ -17,10 +17,10 @@ from oir_adapter.domain.model import (
 
 if TYPE_CHECKING:
     from emulator.runtime import Runtime
-from emulator.ends.psrm.claim_store import _resolve
-from emulator.ends.psrm.notifications import _apply_event
-from emulator.ends.psrm.receipts import _action_number
-from emulator.ends.psrm.specs import _spec_amount, _spec_date, _spec_text
+from emulator.ends.psrm.claim_store import resolve_claim
+from emulator.ends.psrm.notifications import apply_event
+from emulator.ends.psrm.receipts import action_number
+from emulator.ends.psrm.specs import spec_amount, spec_date, spec_text
 from emulator.ends.psrm.vocabulary import ACTIVE, COVERAGE_SOURCES, END, SCRIPTED_KINDS
 
 
@@ -34,21 +34,21 @@ def script_event(conn: Connection, spec: Mapping[str, Any]) -> dict[str, Any]:
                            "reason"}
     if unknown:
         raise ValueError(f"{sorted(unknown)[0]}: unknown field")
-    due = _spec_date(spec, "due", required=True)
-    kind = _spec_text(spec, "kind", required=True)
+    due = spec_date(spec, "due", required=True)
+    kind = spec_text(spec, "kind", required=True)
     if kind not in SCRIPTED_KINDS:
         raise ValueError(f"kind: {kind!r} is not one of {', '.join(SCRIPTED_KINDS)}")
-    claim_ref = _spec_text(spec, "claim_ref")
-    efi_claim_id = _spec_text(spec, "efi_claim_id")
+    claim_ref = spec_text(spec, "claim_ref")
+    efi_claim_id = spec_text(spec, "efi_claim_id")
     if not claim_ref and not efi_claim_id:
         raise ValueError("claim_ref: give claim_ref or efi_claim_id")
-    amount = _spec_amount(spec, "amount", required=False)
+    amount = spec_amount(spec, "amount", required=False)
     if amount is not None and kind == "return":
         raise ValueError("amount: a return carries no amount")
-    source = _spec_text(spec, "source")
+    source = spec_text(spec, "source")
     if source is not None and (kind != "pay" or source not in COVERAGE_SOURCES):
         raise ValueError(f"source: {source!r} is not INDB or MODR on a pay event")
-    reason = _spec_text(spec, "reason", max_len=20)
+    reason = spec_text(spec, "reason", max_len=20)
     if reason is not None and kind == "pay":
         raise ValueError("reason: a pay event carries a source, not a reason")
     result = conn.execute(insert(t.psrm_scripted).values(
@@ -63,7 +63,7 @@ def script_event(conn: Connection, spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _fire(conn: Connection, row: Row[Any]) -> dict[str, Any]:
-    claim = _resolve(conn, row.claim_ref, row.efi_claim_id)
+    claim = resolve_claim(conn, row.claim_ref, row.efi_claim_id)
     skipped: dict[str, Any] = {"end": END, "event": "scripted_skipped", "scripted_id": row.id,
                                "kind": row.kind, "claim_ref": row.claim_ref,
                                "efi_claim_id": row.efi_claim_id, "date": row.due.isoformat()}
@@ -72,7 +72,7 @@ def _fire(conn: Connection, row: Row[Any]) -> dict[str, Any]:
     if claim.status != ACTIVE or (row.kind != "return" and claim.remaining_ore <= 0):
         return {**skipped, "reason": f"claim {claim.efi_claim_id} is {claim.status}"}
     ore = None if row.amount_ore is None else min(int(row.amount_ore), claim.remaining_ore)
-    event = _apply_event(conn, claim, kind=SCRIPTED_KINDS[row.kind], day=row.due,
+    event = apply_event(conn, claim, kind=SCRIPTED_KINDS[row.kind], day=row.due,
                          amount_ore=ore, source=row.source, reason=row.reason)
     return {**event, "scripted_id": row.id}
 
@@ -100,7 +100,7 @@ def progress(conn: Connection, runtime: Runtime, day: date) -> list[dict[str, An
         t.psrm_actions.c.status.in_(open_statuses), t.psrm_actions.c.received.is_not(None),
         t.psrm_actions.c.received <= latest)).all()
     moved: list[dict[str, Any]] = []
-    for row in sorted(rows, key=lambda r: (_action_number(r.action_id), r.action_id)):
+    for row in sorted(rows, key=lambda r: (action_number(r.action_id), r.action_id)):
         new_status, changed = None, None
         received = _day(row.received)
         if day >= received + to_done:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     pass
 
 
-def _spec_text(spec: Mapping[str, Any], key: str, *, required: bool = False,
+def spec_text(spec: Mapping[str, Any], key: str, *, required: bool = False,
                max_len: int = 64) -> str | None:
     value = spec.get(key)
     if value is None or value == "":
@@ -32,7 +32,7 @@ def _spec_text(spec: Mapping[str, Any], key: str, *, required: bool = False,
     return text
 
 
-def _spec_amount(spec: Mapping[str, Any], key: str, *, required: bool) -> Decimal | None:
+def spec_amount(spec: Mapping[str, Any], key: str, *, required: bool) -> Decimal | None:
     value = spec.get(key)
     if value is None:
         if required:
@@ -49,7 +49,7 @@ def _spec_amount(spec: Mapping[str, Any], key: str, *, required: bool) -> Decima
     return amount
 
 
-def _spec_date(spec: Mapping[str, Any], key: str, *, required: bool) -> date | None:
+def spec_date(spec: Mapping[str, Any], key: str, *, required: bool) -> date | None:
     value = spec.get(key)
     if value is None:
         if required:

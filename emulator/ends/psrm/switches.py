@@ -13,7 +13,7 @@ from emulator.storage.store import get_setting, put_setting
 
 if TYPE_CHECKING:
     pass
-from emulator.ends.psrm.vocabulary import _SWITCHES, AGREEMENTS, REJECT_TYPES, UNKNOWN_DEBTORS
+from emulator.ends.psrm.vocabulary import AGREEMENTS, REJECT_TYPES, SWITCHES, UNKNOWN_DEBTORS
 
 
 def behaviour(conn: Connection) -> dict[str, Any]:
@@ -32,10 +32,10 @@ def set_behaviour(conn: Connection, spec: Mapping[str, Any]) -> dict[str, Any]:
     staged: dict[str, Any] = {}
     for raw_key, value in spec.items():
         key = raw_key.removeprefix("psrm_")
-        if key not in _SWITCHES:
+        if key not in SWITCHES:
             raise ValueError(f"{raw_key}: unknown switch (reject_types, unknown_debtors, "
                              "agreements)")
-        staged[_SWITCHES[key]] = None if value is None else _check_switch(key, value)
+        staged[SWITCHES[key]] = None if value is None else _check_switch(key, value)
     for setting, value in staged.items():
         if value is None:
             conn.execute(delete(t.settings).where(t.settings.c.key == setting))

@@ -11,8 +11,8 @@ from emulator.storage import schema as t
 
 if TYPE_CHECKING:
     pass
-from emulator.ends.psrm.claim_store import _claim_json
-from emulator.ends.psrm.receipts import _action_number
+from emulator.ends.psrm.claim_store import claim_json
+from emulator.ends.psrm.receipts import action_number
 from emulator.ends.psrm.switches import behaviour
 
 
@@ -23,7 +23,7 @@ def snapshot(conn: Connection, *, limit: int = 200) -> dict[str, Any]:
                                                          t.psrm_claims.c.efi_claim_id.desc())
                           .limit(limit)).all()
     actions = conn.execute(select(t.psrm_actions)).all()
-    actions = sorted(actions, key=lambda r: (_action_number(r.action_id), r.action_id))[-limit:]
+    actions = sorted(actions, key=lambda r: (action_number(r.action_id), r.action_id))[-limit:]
     by_claim_status: dict[Any, Any] = dict(conn.execute(select(t.psrm_claims.c.status, func.count())
                                         .group_by(t.psrm_claims.c.status)).all())
     by_action_status: dict[Any, Any] = dict(conn.execute(select(t.psrm_actions.c.status, func.count())
@@ -39,7 +39,7 @@ def snapshot(conn: Connection, *, limit: int = 200) -> dict[str, Any]:
         "deliveries": int(deliveries),
         "notifications": int(notifications),
         "scripted_pending": int(pending),
-        "claims": [_claim_json(dict(r._mapping)) for r in claims],
+        "claims": [claim_json(dict(r._mapping)) for r in claims],
         "actions": [_action_json(r) for r in reversed(actions)],
         "behaviour": behaviour(conn),
     }
@@ -67,7 +67,7 @@ def actions(conn: Connection, *, delivery_id: str | None = None,
     q = select(t.psrm_actions)
     if conditions:
         q = q.where(or_(*conditions))
-    rows = sorted(conn.execute(q).all(), key=lambda r: (_action_number(r.action_id),
+    rows = sorted(conn.execute(q).all(), key=lambda r: (action_number(r.action_id),
                                                          r.action_id))
     return [_action_json(r) for r in rows]
 
@@ -76,4 +76,4 @@ def claims(conn: Connection) -> list[dict[str, Any]]:
     """Every PSRM claim as JSON, oldest first."""
     rows = conn.execute(select(t.psrm_claims).order_by(t.psrm_claims.c.received,
                                                        t.psrm_claims.c.efi_claim_id)).all()
-    return [_claim_json(dict(r._mapping)) for r in rows]
+    return [claim_json(dict(r._mapping)) for r in rows]

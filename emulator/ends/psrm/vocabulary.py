@@ -37,8 +37,8 @@ DEFAULT_RETURN_REASON = "ANDET"
 REJECT_TYPES = "psrm_reject_types"
 UNKNOWN_DEBTORS = "psrm_unknown_debtors"
 AGREEMENTS = "psrm_agreements"
-_SWITCHES = {"reject_types": REJECT_TYPES, "unknown_debtors": UNKNOWN_DEBTORS,
-             "agreements": AGREEMENTS}
+SWITCHES = {"reject_types": REJECT_TYPES, "unknown_debtors": UNKNOWN_DEBTORS,
+            "agreements": AGREEMENTS}
 
 #: The PSRM number for the behaviour switch ``psrm_reject_types``: "claim type inactive",
 #: which is what PSRM answers when it has closed a type for new claims.
@@ -52,7 +52,8 @@ ACTION_ID_BASE = 110_000_000_000
 EFI_ID_BASE = 120_000_000_000
 #: Recall reasons after which a claim may be sent again (GENINDSENDFORDRING; rule 539).
 RESUBMITTABLE = frozenset(r.value for r in RecallReason if r.resubmittable)
-_CLOSED = (RECALLED, RETURNED)
+#: Statuses of a claim PSRM no longer holds: recalled by its fordringshaver, or returned.
+ENDED_STATUSES = (RECALLED, RETURNED)
 
 
 def action_id(number: int) -> str:
