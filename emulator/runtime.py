@@ -107,7 +107,9 @@ class Runtime:
 
     def client(self, service_name: str, endpoint: str) -> ServiceClient:
         """A cached zeep client for one service at one endpoint; calls to our own ends
-        carry our own credentials (see :mod:`emulator.soap.security`)."""
+        carry our own credentials (see :mod:`emulator.soap.security`), and their answers,
+        which our end validated against the same schema before sending them
+        (``validate_responses``), are not validated a second time on arrival."""
         key = (service_name, endpoint)
         with self._lock:
             found = self._clients.get(key)
@@ -119,6 +121,7 @@ class Runtime:
         own = endpoint.startswith(self.own_base_url() + "/")
         made = ServiceClient(service_name, endpoint, session=self.http_session(),
                              timeout=(timeout, timeout),
+                             validate_replies=not (own and self.config.validate_responses),
                              **(self.own_client_options(service_name) if own else {}))
         with self._lock:
             return self._clients.setdefault(key, made)
