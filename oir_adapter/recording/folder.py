@@ -15,10 +15,18 @@ into a second file there, fsynced and moved into place, and the ``.json`` is wri
 (temporary file, fsync, rename), so a recorder that is killed leaves whole exchanges or
 nothing. Several recorders (or workers) may write one folder: numbers are handed out under
 an exclusive lock on ``DIR/.lock``.
+
+An exchange's number is taken when its request arrives (:meth:`RecordingWriter.reserve`,
+``next_seq`` in the index, rewritten atomically), not when its answer has gone out: a
+client that sends its next request as soon as it has an answer may do so before the
+server has closed that answer, and the recording must still tell the story in the order
+it was told. A number taken by an exchange that is never written (the recorder killed
+mid-exchange, a full disk) is not given again: numbers rise, and may skip.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import fcntl
 import gzip
@@ -110,6 +118,7 @@ class Draft:
     error: str | None = None
     elapsed_ms: float = 0.0  # request start to the last response byte relayed
     upstream_ms: float | None = None  # request start to the upstream's status line
+    seq: int | None = None  # its number, taken when the request arrived (None: at commit)
 
 
 def _header(headers: list[tuple[str, str]], name: str) -> str | None:
@@ -228,6 +237,22 @@ class RecordingWriter:
         fd, name = tempfile.mkstemp(dir=self.partial_dir, prefix=f"{kind}.", suffix=".raw")
         return Path(name), os.fdopen(fd, "wb")
 
+    @staticmethod
+    def _take_number(data: dict[str, Any]) -> int:
+        """The next free number of the index ``data``, marked as taken there."""
+        seq = int(data.get("next_seq") or len(data["exchanges"]) + 1)
+        data["next_seq"] = seq + 1
+        return seq
+
+    def reserve(self) -> int:
+        """Take the next exchange number now, as a request arrives (see the module
+        docstring); :meth:`commit` writes the exchange under it later."""
+        with self._locked():
+            data = self._read_index() or {"format": FORMAT, "exchanges": []}
+            seq = self._take_number(data)
+            self._write_index(data)
+        return seq
+
     # ------------------------------------------------------------ one exchange
 
     def _store(self, raw: Path | None, coding: str | None) -> tuple[_Stored, Path | None]:
@@ -270,7 +295,8 @@ class RecordingWriter:
                 for k, v in headers]
 
     def commit(self, draft: Draft) -> str:
-        """Mask and write one exchange; returns its id (``000001``…)."""
+        """Mask and write one exchange under the number it took on arrival (or the next
+        one, if it took none); returns its id (``000001``…)."""
         try:
             request, request_tmp = self._store(
                 draft.request_raw, _header(draft.request_headers, "Content-Encoding"))
@@ -283,7 +309,7 @@ class RecordingWriter:
         try:
             with self._locked():
                 data = self._read_index() or {"format": FORMAT, "exchanges": []}
-                seq = int(data.get("next_seq") or len(data["exchanges"]) + 1)
+                seq = self._take_number(data) if draft.seq is None else draft.seq
                 ident = f"{seq:06d}"
                 files: dict[str, str | None] = {"request": None, "response": None}
                 for kind, tmp in (("request", request_tmp), ("response", response_tmp)):
@@ -295,8 +321,9 @@ class RecordingWriter:
                 _write_atomically(self.exchanges / f"{ident}.json", _json(meta),
                                   self.partial_dir)
                 _fsync_dir(self.exchanges)
-                data["exchanges"].append(_index_line(meta))
-                data["next_seq"] = seq + 1
+                # an exchange that arrived earlier may finish later: keep the index in order
+                bisect.insort(data["exchanges"], _index_line(meta), key=lambda e: e["id"])
+                data["next_seq"] = max(int(data.get("next_seq") or 0), seq + 1)
                 data["updated"] = meta["finished"]
                 self._write_index(data)
         finally:
