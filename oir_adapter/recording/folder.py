@@ -9,6 +9,7 @@ Layout (``oir record --out DIR``)::
     DIR/exchanges/000001.request.xml   the request body as sent (masked, decoded)
     DIR/exchanges/000001.response.xml  the response body as received (masked, decoded)
     DIR/.partial/                   bodies on their way in (emptied at start and stop)
+    DIR/.next                       the next exchange number to hand out
 
 An exchange exists once its ``.json`` does: bodies are streamed into ``.partial/``, masked
 into a second file there, fsynced and moved into place, and the ``.json`` is written last
@@ -17,7 +18,8 @@ nothing. Several recorders (or workers) may write one folder: numbers are handed
 an exclusive lock on ``DIR/.lock``.
 
 An exchange's number is taken when its request arrives (:meth:`RecordingWriter.reserve`,
-``next_seq`` in the index, rewritten atomically), not when its answer has gone out: a
+from ``DIR/.next``, rewritten atomically; not from the index, whose rewriting grows with
+the recording), not when its answer has gone out: a
 client that sends its next request as soon as it has an answer may do so before the
 server has closed that answer, and the recording must still tell the story in the order
 it was told. A number taken by an exchange that is never written (the recorder killed
@@ -52,6 +54,7 @@ INDEX = "index.json"
 EXCHANGES = "exchanges"
 PARTIAL = ".partial"
 LOCK = ".lock"
+NEXT = ".next"
 _CHUNK = 64 * 1024
 
 
@@ -208,6 +211,7 @@ class RecordingWriter:
             if self.upstream not in data["upstreams"]:
                 data["upstreams"].append(self.upstream)
             self._write_index(data)
+            self._write_next(max(self._read_next() or 0, _next_in_index(data)))
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -237,21 +241,30 @@ class RecordingWriter:
         fd, name = tempfile.mkstemp(dir=self.partial_dir, prefix=f"{kind}.", suffix=".raw")
         return Path(name), os.fdopen(fd, "wb")
 
-    @staticmethod
-    def _take_number(data: dict[str, Any]) -> int:
-        """The next free number of the index ``data``, marked as taken there."""
-        seq = int(data.get("next_seq") or len(data["exchanges"]) + 1)
-        data["next_seq"] = seq + 1
+    def _read_next(self) -> int | None:
+        try:
+            text = (self.folder / NEXT).read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return int(text) if text.isdigit() else None
+
+    def _write_next(self, seq: int) -> None:
+        _write_atomically(self.folder / NEXT, f"{seq}\n".encode("ascii"), self.partial_dir)
+
+    def _take_number(self, data: dict[str, Any] | None = None) -> int:
+        """The next free number, marked as taken (under the lock); ``DIR/.next`` gone, the
+        index (``data``, or read) says where numbering stands."""
+        seq = self._read_next()
+        if seq is None:
+            seq = _next_in_index(data or self._read_index() or {"exchanges": []})
+        self._write_next(seq + 1)
         return seq
 
     def reserve(self) -> int:
         """Take the next exchange number now, as a request arrives (see the module
         docstring); :meth:`commit` writes the exchange under it later."""
         with self._locked():
-            data = self._read_index() or {"format": FORMAT, "exchanges": []}
-            seq = self._take_number(data)
-            self._write_index(data)
-        return seq
+            return self._take_number()
 
     # ------------------------------------------------------------ one exchange
 
@@ -322,7 +335,7 @@ class RecordingWriter:
                                   self.partial_dir)
                 _fsync_dir(self.exchanges)
                 # an exchange that arrived earlier may finish later: keep the index in order
-                bisect.insort(data["exchanges"], _index_line(meta), key=lambda e: e["id"])
+                bisect.insort(data["exchanges"], _index_line(meta), key=lambda e: int(e["id"]))
                 data["next_seq"] = max(int(data.get("next_seq") or 0), seq + 1)
                 data["updated"] = meta["finished"]
                 self._write_index(data)
@@ -370,6 +383,11 @@ class RecordingWriter:
             "request": body(request, files["request"], draft.request_headers),
             "response": body(response, files["response"], draft.response_headers),
         }
+
+
+def _next_in_index(data: dict[str, Any]) -> int:
+    """The number after the last one an index has seen taken."""
+    return int(data.get("next_seq") or len(data["exchanges"]) + 1)
 
 
 def _index_line(meta: dict[str, Any]) -> dict[str, Any]:
