@@ -17,13 +17,15 @@ into a second file there, fsynced and moved into place, and the ``.json`` is wri
 nothing. Several recorders (or workers) may write one folder: numbers are handed out under
 an exclusive lock on ``DIR/.lock``.
 
-An exchange's number is taken when its request arrives (:meth:`RecordingWriter.reserve`,
-from ``DIR/.next``, rewritten atomically; not from the index, whose rewriting grows with
-the recording), not when its answer has gone out: a
-client that sends its next request as soon as it has an answer may do so before the
-server has closed that answer, and the recording must still tell the story in the order
-it was told. A number taken by an exchange that is never written (the recorder killed
-mid-exchange, a full disk) is not given again: numbers rise, and may skip.
+An exchange's number is taken when its request arrives (:meth:`RecordingWriter.reserve`),
+not when its answer has gone out: a client that sends its next request as soon as it has
+an answer may do so before the server has closed that answer, and the recording must
+still tell the story in the order it was told. Numbers come from ``DIR/.next``, rewritten
+atomically (the index's rewriting grows with the recording and is not on a request's
+path); it is bumped before an exchange is written, so a number is never given twice, not
+even after a recorder was killed mid-commit. A number taken by an exchange that is never
+written (the recorder killed mid-exchange, a full disk) is skipped: numbers rise, and may
+have gaps.
 """
 
 from __future__ import annotations
@@ -252,8 +254,8 @@ class RecordingWriter:
         _write_atomically(self.folder / NEXT, f"{seq}\n".encode("ascii"), self.partial_dir)
 
     def _take_number(self, data: dict[str, Any] | None = None) -> int:
-        """The next free number, marked as taken (under the lock); ``DIR/.next`` gone, the
-        index (``data``, or read) says where numbering stands."""
+        """The next free number, marked as taken (under the lock). Without a readable
+        ``DIR/.next`` the index (``data``, or read) says where numbering stands."""
         seq = self._read_next()
         if seq is None:
             seq = _next_in_index(data or self._read_index() or {"exchanges": []})
