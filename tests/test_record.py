@@ -107,8 +107,10 @@ class Upstream:
 def upstream() -> Iterator[tuple[str, Upstream]]:
     app = Upstream()
     with loopback(app) as server:
-        yield server.url, app
-    app.release.set()
+        try:
+            yield server.url, app
+        finally:  # before closing the server joins its threads: no slow answer waits on
+            app.release.set()
 
 
 @pytest.fixture
@@ -268,6 +270,65 @@ def test_a_whole_story_through_zeep_is_recorded(tmp_path: Path) -> None:
     assert all(x.elapsed_ms > 0 and x.meta["upstream_ms"] is not None for x in rec.exchanges)
     assert [x.seq for x in rec.exchanges] == list(range(1, len(rec.exchanges) + 1))
     assert b"0405871270" not in b"".join(x.request or b"" for x in rec.exchanges)
+
+
+class _ClosedLate:
+    """An answer whose ``close()`` waits for ``until`` (bounded; no wait without it) and
+    then sets ``then``."""
+
+    def __init__(self, inner: Any, until: threading.Event | None,
+                 then: threading.Event | None) -> None:
+        self.inner, self.until, self.then = inner, until, then
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.inner)
+
+    def close(self) -> None:
+        if self.until is not None:
+            self.until.wait(5)
+        try:
+            self.inner.close()
+        finally:
+            if self.then is not None:
+                self.then.set()
+
+
+class _FirstClosedLast:
+    """Around the proxy: the server closes the first answer only after the second one, as a
+    loaded server's thread may — the client already has the whole first answer (the last
+    chunk went out before ``close()``) and sends its next request on a new connection."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.answers = 0
+        self.second_closed = threading.Event()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        self.answers += 1
+        inner = self.app(environ, start_response)
+        if self.answers == 1:
+            return _ClosedLate(inner, self.second_closed, None)
+        return _ClosedLate(inner, None, self.second_closed if self.answers == 2 else None)
+
+
+def test_exchanges_are_numbered_in_the_order_their_requests_arrived(
+        upstream: tuple[str, Upstream], tmp_path: Path) -> None:
+    url, _app = upstream
+    folder = tmp_path / "rec"
+    held = _FirstClosedLast(recording_proxy(url, folder))
+    with loopback(held) as proxy:
+        for path in ("/first", "/second"):  # one connection each (no session)
+            r = requests.post(proxy.url + path, data=b"<x/>", timeout=10,
+                              headers={"Content-Type": "text/xml"})
+            assert r.status_code == 200
+        assert held.second_closed.wait(10)
+        found = recorded(folder, 2)
+    assert [(x.id, x.meta["path"]) for x in found] == [("000001", "/first"),
+                                                      ("000002", "/second")]
+    index = json.loads((folder / "index.json").read_text())
+    assert [(e["id"], e["path"]) for e in index["exchanges"]] == [("000001", "/first"),
+                                                                 ("000002", "/second")]
+    assert index["next_seq"] == 3
 
 
 # ---------------------------------------------------------------- large bodies stream
@@ -437,7 +498,9 @@ def test_a_killed_recorder_leaves_nothing_half_written(upstream: tuple[str, Upst
     assert [x.meta["path"] for x in Recording.open(folder).exchanges] == ["/a"]
     index = json.loads((folder / "index.json").read_text())
     assert [e["id"] for e in index["exchanges"]] == ["000001"]
-    RecordingWriter(folder, upstream=url)  # opening it again clears what was on its way
+    # opening it again clears what was on its way; /b's number, taken on arrival, is
+    # never given again
+    assert RecordingWriter(folder, upstream=url).reserve() == 3
     assert list((folder / ".partial").iterdir()) == []
     assert sorted(p.name for p in (folder / "exchanges").iterdir()) == [
         "000001.json", "000001.request.xml", "000001.response.xml"]

@@ -5,8 +5,9 @@ upstream unchanged — method, path, query, headers (``SOAPAction`` included) an
 and the upstream's status, headers and body come back unchanged. Hop-by-hop headers
 (``Connection``, ``Transfer-Encoding``…) are the only ones left out, and ``Host`` names the
 upstream, as for any proxy. Bodies stream in both directions (a large delivery is never
-held in memory); on the way they are copied to scratch files, and once the exchange is
-over :class:`~.folder.RecordingWriter` masks and writes it (``POST`` only: a ``GET ?wsdl``
+held in memory); on the way they are copied to scratch files. An exchange is numbered as
+its request arrives, and once it is over :class:`~.folder.RecordingWriter` masks and
+writes it under that number (``POST`` only: a ``GET ?wsdl``
 is forwarded, with the upstream's address in it replaced by the proxy's so a client built
 from it keeps calling through the proxy, but not recorded).
 
@@ -188,6 +189,7 @@ class RecordingProxy:
         sink: _Sink
         if record:
             assert self.writer is not None
+            self._number(draft)
             draft.request_raw, sink = self.writer.new_partial("request")
         else:
             sink = _Discard()
@@ -244,6 +246,15 @@ class RecordingProxy:
             self._commit(draft)
         start_response(status_line, headers)
         return [body]
+
+    def _number(self, draft: Draft) -> None:
+        """Number the exchange as its request arrives: the recording's order is the order
+        the exchanges were asked in, whenever each answer's relaying ends."""
+        assert self.writer is not None
+        try:
+            draft.seq = self.writer.reserve()
+        except Exception:  # a full disk must not take the proxy down: numbered at commit
+            log.exception("could not number %s %s", draft.method, draft.path)
 
     def _commit(self, draft: Draft) -> None:
         assert self.writer is not None

@@ -9,16 +9,28 @@ Layout (``oir record --out DIR``)::
     DIR/exchanges/000001.request.xml   the request body as sent (masked, decoded)
     DIR/exchanges/000001.response.xml  the response body as received (masked, decoded)
     DIR/.partial/                   bodies on their way in (emptied at start and stop)
+    DIR/.next                       the next exchange number to hand out
 
 An exchange exists once its ``.json`` does: bodies are streamed into ``.partial/``, masked
 into a second file there, fsynced and moved into place, and the ``.json`` is written last
 (temporary file, fsync, rename), so a recorder that is killed leaves whole exchanges or
 nothing. Several recorders (or workers) may write one folder: numbers are handed out under
 an exclusive lock on ``DIR/.lock``.
+
+An exchange's number is taken when its request arrives (:meth:`RecordingWriter.reserve`),
+not when its answer has gone out: a client that sends its next request as soon as it has
+an answer may do so before the server has closed that answer, and the recording must
+still tell the story in the order it was told. Numbers come from ``DIR/.next``, rewritten
+atomically (the index's rewriting grows with the recording and is not on a request's
+path); it is bumped before an exchange is written, so a number is never given twice, not
+even after a recorder was killed mid-commit. A number taken by an exchange that is never
+written (the recorder killed mid-exchange, a full disk) is skipped: numbers rise, and may
+have gaps.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import fcntl
 import gzip
@@ -44,6 +56,7 @@ INDEX = "index.json"
 EXCHANGES = "exchanges"
 PARTIAL = ".partial"
 LOCK = ".lock"
+NEXT = ".next"
 _CHUNK = 64 * 1024
 
 
@@ -110,6 +123,7 @@ class Draft:
     error: str | None = None
     elapsed_ms: float = 0.0  # request start to the last response byte relayed
     upstream_ms: float | None = None  # request start to the upstream's status line
+    seq: int | None = None  # its number, taken when the request arrived (None: at commit)
 
 
 def _header(headers: list[tuple[str, str]], name: str) -> str | None:
@@ -199,6 +213,7 @@ class RecordingWriter:
             if self.upstream not in data["upstreams"]:
                 data["upstreams"].append(self.upstream)
             self._write_index(data)
+            self._write_next(max(self._read_next() or 0, _next_in_index(data)))
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -227,6 +242,31 @@ class RecordingWriter:
         """A scratch file for a body as it streams in (``kind``: request or response)."""
         fd, name = tempfile.mkstemp(dir=self.partial_dir, prefix=f"{kind}.", suffix=".raw")
         return Path(name), os.fdopen(fd, "wb")
+
+    def _read_next(self) -> int | None:
+        try:
+            text = (self.folder / NEXT).read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return int(text) if text.isdigit() else None
+
+    def _write_next(self, seq: int) -> None:
+        _write_atomically(self.folder / NEXT, f"{seq}\n".encode("ascii"), self.partial_dir)
+
+    def _take_number(self, data: dict[str, Any] | None = None) -> int:
+        """The next free number, marked as taken (under the lock). Without a readable
+        ``DIR/.next`` the index (``data``, or read) says where numbering stands."""
+        seq = self._read_next()
+        if seq is None:
+            seq = _next_in_index(data or self._read_index() or {"exchanges": []})
+        self._write_next(seq + 1)
+        return seq
+
+    def reserve(self) -> int:
+        """Take the next exchange number now, as a request arrives (see the module
+        docstring); :meth:`commit` writes the exchange under it later."""
+        with self._locked():
+            return self._take_number()
 
     # ------------------------------------------------------------ one exchange
 
@@ -270,7 +310,8 @@ class RecordingWriter:
                 for k, v in headers]
 
     def commit(self, draft: Draft) -> str:
-        """Mask and write one exchange; returns its id (``000001``…)."""
+        """Mask and write one exchange under the number it took on arrival (or the next
+        one, if it took none); returns its id (``000001``…)."""
         try:
             request, request_tmp = self._store(
                 draft.request_raw, _header(draft.request_headers, "Content-Encoding"))
@@ -283,7 +324,7 @@ class RecordingWriter:
         try:
             with self._locked():
                 data = self._read_index() or {"format": FORMAT, "exchanges": []}
-                seq = int(data.get("next_seq") or len(data["exchanges"]) + 1)
+                seq = self._take_number(data) if draft.seq is None else draft.seq
                 ident = f"{seq:06d}"
                 files: dict[str, str | None] = {"request": None, "response": None}
                 for kind, tmp in (("request", request_tmp), ("response", response_tmp)):
@@ -295,8 +336,9 @@ class RecordingWriter:
                 _write_atomically(self.exchanges / f"{ident}.json", _json(meta),
                                   self.partial_dir)
                 _fsync_dir(self.exchanges)
-                data["exchanges"].append(_index_line(meta))
-                data["next_seq"] = seq + 1
+                # an exchange that arrived earlier may finish later: keep the index in order
+                bisect.insort(data["exchanges"], _index_line(meta), key=lambda e: int(e["id"]))
+                data["next_seq"] = max(int(data.get("next_seq") or 0), seq + 1)
                 data["updated"] = meta["finished"]
                 self._write_index(data)
         finally:
@@ -343,6 +385,11 @@ class RecordingWriter:
             "request": body(request, files["request"], draft.request_headers),
             "response": body(response, files["response"], draft.response_headers),
         }
+
+
+def _next_in_index(data: dict[str, Any]) -> int:
+    """The number after the last one an index has seen taken."""
+    return int(data.get("next_seq") or len(data["exchanges"]) + 1)
 
 
 def _index_line(meta: dict[str, Any]) -> dict[str, Any]:
