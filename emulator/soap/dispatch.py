@@ -99,8 +99,8 @@ class SoapRequest:
     @property
     def host(self) -> str:
         name = self.environ.get("SERVER_NAME")
-        port = self.environ.get("SERVER_PORT")
-        server = (name, int(port) if port else None) if name else None
+        port = str(self.environ.get("SERVER_PORT") or "")
+        server = (name, int(port) if port.isdigit() else None) if name else None
         return get_host(self.scheme, self.headers.get("host"), server)
 
     @property
