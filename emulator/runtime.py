@@ -7,18 +7,15 @@ from here, so tests can build a runtime on a temporary database and drive it in-
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from emulator.config import EmulatorConfig
-from emulator.storage import schema as t
-from emulator.storage.store import STANDING_VERSION, Store, get_setting
+from emulator.soap.standing import held
+from emulator.storage.store import Store
 from oir_adapter.contracts import service
 from oir_adapter.domain.tables import BenefitTable, ClaimTypeTable
-
-T = TypeVar("T")
 
 if TYPE_CHECKING:
     import requests
@@ -39,35 +36,17 @@ class Runtime:
         self._clients: dict[tuple[str, str], ServiceClient] = {}
         self._lock = threading.Lock()
         self._session: requests.Session | None = None
-        self._tables: dict[str, tuple[Any, Any]] = {}  # see _held
 
     # ------------------------------------------------------------ tables
 
     def claim_types(self, conn: Connection) -> ClaimTypeTable:
         """The claim-type table: a scenario's own if it installed one, else the default."""
-        return self._held(conn, "claim_types", lambda rows: ClaimTypeTable.from_rows(rows)
-                          if rows else ClaimTypeTable.default())
+        return held(self.store, conn, "claim_types", lambda rows: ClaimTypeTable.from_rows(rows)
+                    if rows else ClaimTypeTable.default())
 
     def benefit_table(self, conn: Connection) -> BenefitTable:
-        return self._held(conn, "benefit_rules", lambda rows: BenefitTable.from_rows(rows)
-                          if rows else BenefitTable.default())
-
-    def _held(self, conn: Connection, key: str, build: Callable[[Any], T]) -> T:
-        """A reference table built from setting ``key``, held between changes: every write
-        of it changes the standing version (``store.HELD_SETTINGS``), so one lookup of
-        that version tells whether the table held is still the one ``conn`` sees. Each
-        claim read and built the whole table before."""
-        version = get_setting(conn, STANDING_VERSION)
-        held = self._tables.get(key)
-        if held is not None and held[0] == version:  # None too: no change yet
-            return cast(T, held[1])
-        # the value with the version it goes with, in one statement (one view of both)
-        found = {row.key: row.value for row in conn.execute(select(
-            t.settings.c.key, t.settings.c.value).where(
-            t.settings.c.key.in_((key, STANDING_VERSION))))}
-        table = build(found.get(key))
-        self._tables[key] = (found.get(STANDING_VERSION), table)
-        return table
+        return held(self.store, conn, "benefit_rules", lambda rows: BenefitTable.from_rows(rows)
+                    if rows else BenefitTable.default())
 
     # ------------------------------------------------------------ reaching other ends
 
