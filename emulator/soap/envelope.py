@@ -26,6 +26,7 @@ from oir_adapter.contracts import (
     SOAP12_ENV_NS,
     SchemaViolation,
     safe_parser,
+    thread_xpath,
 )
 
 FAULT_DETAIL_NS = FAULT_NS  # the detail schema: xsd/fault/Fault.xsd, served at /xsd/fault/Fault.xsd
@@ -106,19 +107,6 @@ def _parser() -> etree.XMLParser:
     return parser
 
 
-def _too_deep(max_depth: int) -> etree.XPath:
-    """An XPath that finds any element nested deeper than ``max_depth``, one per thread:
-    an lxml XPath evaluator takes a lock of its own around every evaluation, so threads
-    sharing one queued behind each other on every request."""
-    made: dict[int, etree.XPath] | None = getattr(_local, "too_deep", None)
-    if made is None:
-        made = _local.too_deep = {}
-    found = made.get(max_depth)
-    if found is None:
-        found = made[max_depth] = etree.XPath("/*" + "/*" * max_depth)
-    return found
-
-
 def parse_envelope(data: bytes, limits: Limits) -> Envelope:
     """Parse and check a SOAP 1.1 request envelope, or raise a Client fault saying why."""
     if len(data) > limits.max_body_bytes:
@@ -143,7 +131,7 @@ def parse_envelope(data: bytes, limits: Limits) -> Envelope:
         raise SoapFault("Client", f"malformed XML: {exc}") from None
     if root.getroottree().docinfo.doctype:  # type: ignore[union-attr]  # a DTD the byte scan missed
         raise SoapFault("Client", "DTDs and entity declarations are not allowed")
-    if _too_deep(limits.max_depth)(root):
+    if thread_xpath("/*" + "/*" * limits.max_depth)(root):  # an element deeper than that
         raise SoapFault("Client", f"nesting deeper than {limits.max_depth} levels")
     return _envelope(root)
 

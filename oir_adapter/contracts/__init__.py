@@ -348,14 +348,21 @@ def validate_element(element: etree._Element) -> Violations:
     return _located(element, schema.error_log)
 
 
+def thread_xpath(expression: str) -> etree.XPath:
+    """``expression`` compiled once per thread: lxml locks an XPath evaluator around every
+    evaluation, so one shared by a server's threads made them queue on every request."""
+    compiled: dict[str, etree.XPath] | None = getattr(_per_thread, "xpaths", None)
+    if compiled is None:
+        compiled = _per_thread.xpaths = {}
+    found = compiled.get(expression)
+    if found is None:
+        found = compiled[expression] = etree.XPath(expression)
+    return found
+
+
 def _count(element: etree._Element) -> int:
-    """How many elements ``element`` holds, itself included (counted in C). One XPath
-    evaluator per thread: lxml locks each evaluator around every evaluation, and one
-    shared by a server's threads made them queue on every request."""
-    count: etree.XPath | None = getattr(_per_thread, "count", None)
-    if count is None:
-        count = _per_thread.count = etree.XPath("count(descendant-or-self::*)")
-    found = count(element)
+    """How many elements ``element`` holds, itself included (counted in C)."""
+    found = thread_xpath("count(descendant-or-self::*)")(element)
     return int(found) if isinstance(found, float) else 0
 
 
