@@ -212,10 +212,7 @@ class Store:
         except BaseException:
             conn.close()  # a failed read: its connection goes back to the pool
             raise
-        if conn.in_transaction():  # the block left one open (it should not)
-            conn.close()
-        else:
-            self._idle_readers.append(conn)
+        self._idle_readers.append(conn)  # snapshot() ended its transaction
 
     def create_schema(self) -> None:
         """Create missing tables and bring older ones up to date (:mod:`.migrations`).
